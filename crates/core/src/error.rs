@@ -1,0 +1,101 @@
+//! Errors of the core, each with the stable `code` the JavaScript layer exposes.
+//!
+//! Invariant: every variant maps to exactly one code of DESIGN.md §2, and every
+//! message says which limit was hit and how to size around it.
+
+use thiserror::Error;
+
+/// Everything the core can fail with.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum Error {
+    /// A size or count outside what the format can hold.
+    #[error("{0}")]
+    OutOfRange(String),
+    /// A segment name that shm_open cannot take safely.
+    #[error("{0}")]
+    InvalidName(String),
+    /// No free block in the data area is large enough for the record.
+    #[error("data area full: a record of {record} bytes does not fit ({used} of {data_size} data bytes in use); size the map with calcRequiredMemorySize(0, maxBuckets, 0, recordKvSize)")]
+    NoSpace {
+        /// Bytes the record needs, header included.
+        record: u64,
+        /// Bytes of the data area in use.
+        used: u64,
+        /// Size of the data area.
+        data_size: u64,
+    },
+    /// The map holds `maxBuckets` entries already.
+    #[error("the map holds its maximum of {max_buckets} entries (maxBuckets); delete some or create the map with a larger maxBuckets")]
+    NoBucket {
+        /// The map's `maxBuckets`.
+        max_buckets: u64,
+    },
+    /// Freeing a record would need more free blocks than `maxFreeBlocks`.
+    #[error("the free-block list is full ({max_free_blocks} blocks, maxFreeBlocks); create the map with maxFreeBlocks >= maxBuckets, which never fills")]
+    NoFreeBlock {
+        /// The map's `maxFreeBlocks`.
+        max_free_blocks: u64,
+    },
+    /// The memory cannot even hold the metadata.
+    #[error("memory too small: {memory_size} bytes cannot hold the metadata for maxBuckets={max_buckets}; at least {required} bytes are needed (see calcRequiredMemorySize)")]
+    MemoryTooSmall {
+        /// The page-rounded memory size asked for.
+        memory_size: u64,
+        /// The entry limit asked for.
+        max_buckets: u64,
+        /// The smallest memory size that holds the metadata and one record.
+        required: u64,
+    },
+    /// The segment is not a map of this format, version or lock ABI.
+    #[error("{0}")]
+    Incompatible(String),
+    /// The structure is damaged beyond repair.
+    #[error("hashmap corrupt: {0}")]
+    Corrupt(String),
+    /// An operating-system call failed.
+    #[error("{syscall} failed for '{name}': {message}")]
+    Os {
+        /// The failing call, as Node's SystemError names it.
+        syscall: &'static str,
+        /// The positive errno value.
+        errno: i32,
+        /// The segment name involved.
+        name: String,
+        /// The OS's description of the errno.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The stable code the binding exposes (`ERR_…`, or `ERR_OS` for [`Error::Os`]).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::OutOfRange(_) => "ERR_OUT_OF_RANGE",
+            Error::InvalidName(_) => "ERR_INVALID_ARG_VALUE",
+            Error::NoSpace { .. } => "ERR_HASHMAP_NO_SPACE",
+            Error::NoBucket { .. } => "ERR_HASHMAP_NO_BUCKET",
+            Error::NoFreeBlock { .. } => "ERR_HASHMAP_NO_FREE_BLOCK",
+            Error::MemoryTooSmall { .. } => "ERR_HASHMAP_MEMORY_TOO_SMALL",
+            Error::Incompatible(_) => "ERR_HASHMAP_INCOMPATIBLE",
+            Error::Corrupt(_) => "ERR_HASHMAP_CORRUPT",
+            Error::Os { .. } => "ERR_OS",
+        }
+    }
+
+    pub(crate) fn os(syscall: &'static str, name: &str, e: rustix::io::Errno) -> Self {
+        let errno = e.raw_os_error();
+        Error::Os {
+            syscall,
+            errno,
+            name: name.to_owned(),
+            message: std::io::Error::from_raw_os_error(errno).to_string(),
+        }
+    }
+
+    pub(crate) fn corrupt(what: impl Into<String>) -> Self {
+        Error::Corrupt(what.into())
+    }
+}
+
+/// Result with the core's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,37 @@
+//! shm-hashmap-core: a hashmap in POSIX shared memory that separate processes
+//! on one machine share by name, with a robust process-shared lock and a
+//! crash-consistent layout (docs/format.md).
+//!
+//! Modules, bottom up: [`region`] (bounded memory access), [`layout`] (where
+//! everything lives), [`lock`] (robust mutex), [`alloc`] (data-area allocator),
+//! [`table`] (buckets and records), [`shm`] (segments), [`map`] (the public map).
+
+#![cfg(target_os = "linux")]
+
+pub mod alloc;
+pub mod error;
+pub mod layout;
+pub mod lock;
+pub mod map;
+pub mod region;
+pub mod shm;
+pub mod table;
+
+pub use error::{Error, Result};
+pub use layout::{calc_required, Layout, Required};
+pub use map::{ShmMap, Stat};
+pub use table::CheckReport;
+
+/// Value type bytes: the first byte of every stored value (as in lua-hashmap).
+pub mod vtype {
+    /// UTF-8 string.
+    pub const STRING: u8 = 0;
+    /// Boolean, one byte 0 or 1.
+    pub const BOOLEAN: u8 = 1;
+    /// IEEE-754 double, 8 bytes little-endian.
+    pub const NUMBER: u8 = 2;
+    /// Signed 64-bit integer, 8 bytes little-endian.
+    pub const BIGINT: u8 = 4;
+    /// Raw bytes.
+    pub const BYTES: u8 = 5;
+}

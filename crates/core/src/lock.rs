@@ -1,0 +1,120 @@
+//! The process-shared robust mutex that lives in every segment's header.
+//!
+//! Invariants:
+//! - it is initialised once, by the creator, before the segment is marked ready;
+//! - `PTHREAD_PROCESS_SHARED` lets every process and thread mapping the
+//!   segment use it; `PTHREAD_MUTEX_ROBUST` makes the kernel hand it over with
+//!   `EOWNERDEAD` when its owner dies, and that is never ignored: the caller
+//!   repairs the map, then calls [`consistent`];
+//! - the header records [`LOCK_ABI`] so a process whose libc lays the mutex out
+//!   differently refuses to open the segment.
+
+use crate::error::{Error, Result};
+
+/// How the lock was acquired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acquired {
+    /// The previous owner released it normally.
+    Clean,
+    /// The previous owner died holding it: repair before [`consistent`].
+    OwnerDied,
+}
+
+const LIBC_ID: u32 = if cfg!(target_env = "gnu") {
+    1
+} else if cfg!(target_env = "musl") {
+    2
+} else {
+    0xff
+};
+const ARCH_ID: u32 = if cfg!(target_arch = "x86_64") {
+    1
+} else if cfg!(target_arch = "aarch64") {
+    2
+} else {
+    0xff
+};
+const MUTEX_SIZE: u32 = std::mem::size_of::<libc::pthread_mutex_t>() as u32;
+const _: () = assert!(MUTEX_SIZE as u64 <= crate::layout::hdr::MUTEX_ROOM);
+
+/// Stamp of the mutex's ABI: libc id, architecture id and `sizeof(pthread_mutex_t)`.
+pub const LOCK_ABI: u32 = (LIBC_ID << 24) | (ARCH_ID << 16) | MUTEX_SIZE;
+
+fn check(rc: i32, what: &str) -> Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(Error::Os {
+            syscall: "pthread_mutex_init",
+            errno: rc,
+            name: what.to_owned(),
+            message: std::io::Error::from_raw_os_error(rc).to_string(),
+        })
+    }
+}
+
+/// Initialises a robust, process-shared mutex at `m`.
+///
+/// # Safety
+/// `m` must point to `MUTEX_ROOM` writable bytes, 8-aligned, that no other
+/// process uses yet.
+pub unsafe fn init(m: *mut libc::pthread_mutex_t) -> Result<()> {
+    let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+    // SAFETY: attr is local storage; init runs before any other use of it.
+    let rc = unsafe { libc::pthread_mutexattr_init(attr.as_mut_ptr()) };
+    check(rc, "attr")?;
+    let a = attr.as_mut_ptr();
+    // SAFETY: `a` was initialised above; `m` is valid by this fn's contract.
+    let rc = unsafe {
+        let mut rc = libc::pthread_mutexattr_setpshared(a, libc::PTHREAD_PROCESS_SHARED);
+        if rc == 0 {
+            rc = libc::pthread_mutexattr_setrobust(a, libc::PTHREAD_MUTEX_ROBUST);
+        }
+        if rc == 0 {
+            rc = libc::pthread_mutex_init(m, a);
+        }
+        libc::pthread_mutexattr_destroy(a);
+        rc
+    };
+    check(rc, "mutex")
+}
+
+/// Takes the lock, reporting whether its previous owner died.
+///
+/// # Safety
+/// `m` must point to a mutex initialised by [`init`] in mapped memory.
+pub unsafe fn lock(m: *mut libc::pthread_mutex_t) -> Result<Acquired> {
+    // SAFETY: `m` is an initialised mutex by this fn's contract.
+    match unsafe { libc::pthread_mutex_lock(m) } {
+        0 => Ok(Acquired::Clean),
+        libc::EOWNERDEAD => Ok(Acquired::OwnerDied),
+        libc::ENOTRECOVERABLE => Err(Error::corrupt(
+            "the lock is not recoverable: a process died holding it and its repair did not finish",
+        )),
+        rc => Err(Error::Os {
+            syscall: "pthread_mutex_lock",
+            errno: rc,
+            name: "lock".to_owned(),
+            message: std::io::Error::from_raw_os_error(rc).to_string(),
+        }),
+    }
+}
+
+/// Marks the state protected by a lock taken with [`Acquired::OwnerDied`] as
+/// repaired.
+///
+/// # Safety
+/// The calling thread must hold `m`, acquired with `EOWNERDEAD`.
+pub unsafe fn consistent(m: *mut libc::pthread_mutex_t) {
+    // SAFETY: by this fn's contract we hold the robust mutex after EOWNERDEAD.
+    unsafe { libc::pthread_mutex_consistent(m) };
+}
+
+/// Releases the lock.
+///
+/// # Safety
+/// The calling thread must hold `m`.
+pub unsafe fn unlock(m: *mut libc::pthread_mutex_t) {
+    // SAFETY: by this fn's contract we hold the mutex.
+    unsafe { libc::pthread_mutex_unlock(m) };
+}

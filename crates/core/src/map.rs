@@ -1,0 +1,392 @@
+//! [`ShmMap`]: a named segment, mapped, with its lock and table.
+//!
+//! Invariants:
+//! - a segment is trusted only after [`validate`] has recomputed its layout
+//!   from the stored parameters and found every stored offset equal to it;
+//! - an opener waits for the creator's release store of `INIT_STATE` before
+//!   it reads anything else, so nobody sees a half-initialised map;
+//! - every operation runs under the segment lock; a lock acquired from a dead
+//!   owner is repaired before `pthread_mutex_consistent`, and a failed repair
+//!   marks the segment corrupt, so every later operation refuses to run.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::layout::{hdr, Layout, FORMAT_VERSION, HEADER_SIZE, MAGIC};
+use crate::lock::{self, Acquired, LOCK_ABI};
+use crate::region::Region;
+use crate::shm::{self, Mapping};
+use crate::table::{CheckReport, Table};
+
+/// How long `open` waits for another process to finish creating a segment.
+const INIT_WAIT: Duration = Duration::from_secs(3);
+const FLAG_OWNED: u32 = 1;
+
+/// Counters of a map, as `stat()` reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// The segment's layout.
+    pub layout: Layout,
+    /// Live entries.
+    pub used_buckets: u64,
+    /// Free blocks in the data area.
+    pub used_free_blocks: u64,
+    /// Bytes of the data area in records.
+    pub used_data_size: u64,
+    /// Times a dead lock owner's state was repaired.
+    pub recoveries: u64,
+    /// Pid of the creating process.
+    pub creator_pid: u32,
+    /// Creation time, ms since the Unix epoch.
+    pub created_ms: u64,
+}
+
+/// A hashmap in a named shared-memory segment.
+#[derive(Debug)]
+pub struct ShmMap {
+    mapping: Mapping,
+    layout: Layout,
+    name: String,
+    owner: bool,
+}
+
+struct Unlock(*mut libc::pthread_mutex_t);
+
+impl Drop for Unlock {
+    fn drop(&mut self) {
+        // SAFETY: an Unlock is made only right after this thread took the lock.
+        unsafe { lock::unlock(self.0) };
+    }
+}
+
+fn unique_name() -> Result<String> {
+    let mut bytes = [0u8; 8];
+    rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty())
+        .map_err(|e| Error::os("getrandom", "", e))?;
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
+    Ok(format!(
+        "shm-hashmap-{pid}-{:016x}",
+        u64::from_le_bytes(bytes)
+    ))
+}
+
+fn init_segment(r: &Region, l: &Layout, flags: u32) -> Result<()> {
+    let mut seed = [0u8; 16];
+    rustix::rand::getrandom(&mut seed, rustix::rand::GetRandomFlags::empty())
+        .map_err(|e| Error::os("getrandom", "", e))?;
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&seed[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    r.set_u32(hdr::HEADER_SIZE, HEADER_SIZE as u32)?;
+    r.set_u32(hdr::PAGE_SIZE, crate::layout::page_size() as u32)?;
+    r.set_u64(hdr::MEMORY_SIZE, l.memory_size)?;
+    r.set_u64(hdr::MAX_BUCKETS, l.max_buckets)?;
+    r.set_u64(hdr::MAX_FREE_BLOCKS, l.max_free_blocks)?;
+    r.set_u64(hdr::SLOTS, l.slots)?;
+    r.set_u64(hdr::SEED, word(0))?;
+    r.set_u64(hdr::SEED + 8, word(8))?;
+    r.set_u64(hdr::INDEX_OFF, l.index_off)?;
+    r.set_u64(hdr::TABLE_OFF, l.table_off)?;
+    r.set_u64(hdr::DATA_OFF, l.data_off)?;
+    r.set_u64(hdr::DATA_SIZE, l.data_size)?;
+    r.set_u64(hdr::FL_COUNT, l.fl_count)?;
+    r.set_u32(
+        hdr::CREATOR_PID,
+        rustix::process::getpid().as_raw_nonzero().get() as u32,
+    )?;
+    r.set_u32(hdr::FLAGS, flags)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    r.set_u64(hdr::CREATED_MS, now)?;
+    let m = r.ptr(hdr::MUTEX, hdr::MUTEX_ROOM, 8)?;
+    // SAFETY: the mutex room is in bounds and aligned (checked by `ptr`), and
+    // no other process uses it: the segment is not marked ready yet.
+    unsafe { lock::init(m.cast())? };
+    Table::new(r, l)?.init()?;
+    r.set_u32(hdr::VERSION, FORMAT_VERSION)?;
+    r.set_u32(hdr::LOCK_ABI, LOCK_ABI)?;
+    r.write(hdr::MAGIC, &MAGIC)?;
+    r.atomic_u32(hdr::INIT_STATE)?.store(1, Ordering::Release);
+    Ok(())
+}
+
+fn incompatible(name: &str, why: impl std::fmt::Display) -> Error {
+    Error::Incompatible(format!(
+        "'{name}' is not a usable shm-hashmap segment: {why}"
+    ))
+}
+
+/// Waits for the creator to finish, then checks the header against the
+/// layout its parameters imply.
+fn validate(r: &Region, name: &str) -> Result<Layout> {
+    if r.len() < HEADER_SIZE {
+        return Err(incompatible(name, format!("it has only {} bytes", r.len())));
+    }
+    let deadline = Instant::now() + INIT_WAIT;
+    loop {
+        let magic = r.bytes(hdr::MAGIC, 8)?;
+        if magic == MAGIC && r.atomic_u32(hdr::INIT_STATE)?.load(Ordering::Acquire) == 1 {
+            break;
+        }
+        if magic != MAGIC && magic != [0u8; 8] {
+            return Err(incompatible(
+                name,
+                "it does not start with the shm-hashmap magic",
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(incompatible(
+                name,
+                "it was never initialised (its creator may have died); remove it with unlink()",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let version = r.u32(hdr::VERSION)?;
+    if version != FORMAT_VERSION {
+        return Err(incompatible(
+            name,
+            format!("format version {version}; this build reads version {FORMAT_VERSION}"),
+        ));
+    }
+    let abi = r.u32(hdr::LOCK_ABI)?;
+    if abi != LOCK_ABI {
+        return Err(incompatible(
+            name,
+            format!(
+                "lock ABI {abi:#x}; this build's is {LOCK_ABI:#x} (another libc or architecture)"
+            ),
+        ));
+    }
+    let memory = r.u64(hdr::MEMORY_SIZE)?;
+    if r.u32(hdr::HEADER_SIZE)? as u64 != HEADER_SIZE || memory != r.len() {
+        return Err(incompatible(name, "its header does not match its size"));
+    }
+    let l = Layout::from_parts(
+        memory,
+        r.u64(hdr::MAX_BUCKETS)?,
+        r.u64(hdr::MAX_FREE_BLOCKS)?,
+    )
+    .map_err(|e| incompatible(name, e))?;
+    let stored = [
+        (hdr::SLOTS, l.slots),
+        (hdr::INDEX_OFF, l.index_off),
+        (hdr::TABLE_OFF, l.table_off),
+        (hdr::DATA_OFF, l.data_off),
+        (hdr::DATA_SIZE, l.data_size),
+        (hdr::FL_COUNT, l.fl_count),
+    ];
+    for (off, want) in stored {
+        if r.u64(off)? != want {
+            return Err(incompatible(
+                name,
+                format!("header field at {off} is inconsistent"),
+            ));
+        }
+    }
+    Ok(l)
+}
+
+impl ShmMap {
+    /// Creates a map (`hashmap.new`); the caller owns it. Without a name a
+    /// unique one is made. An existing name is `EEXIST`.
+    pub fn create(
+        name: Option<&str>,
+        memory_size: u64,
+        max_buckets: u64,
+        max_free_blocks: u64,
+        mode: u32,
+    ) -> Result<ShmMap> {
+        let layout = Layout::new(memory_size, max_buckets, max_free_blocks)?;
+        let name = match name {
+            Some(n) => {
+                shm::validate_name(n)?;
+                n.to_owned()
+            }
+            None => unique_name()?,
+        };
+        Self::create_named(name, layout, mode, FLAG_OWNED)
+    }
+
+    fn create_named(name: String, layout: Layout, mode: u32, flags: u32) -> Result<ShmMap> {
+        let fd = shm::create(&name, layout.memory_size, mode)?;
+        let made = Mapping::new(&fd, layout.memory_size, &name).and_then(|mapping| {
+            init_segment(&mapping.region(), &layout, flags)?;
+            Ok(mapping)
+        });
+        match made {
+            Ok(mapping) => Ok(ShmMap {
+                mapping,
+                layout,
+                owner: flags & FLAG_OWNED != 0,
+                name,
+            }),
+            Err(e) => {
+                let _ = shm::unlink(&name);
+                Err(e)
+            }
+        }
+    }
+
+    /// Attaches to an existing map by name (`hashmap.open`).
+    pub fn open(name: &str) -> Result<ShmMap> {
+        shm::validate_name(name)?;
+        let (fd, size) = shm::open(name, INIT_WAIT)?;
+        if size < HEADER_SIZE {
+            return Err(incompatible(
+                name,
+                format!("it has {size} bytes, fewer than a header"),
+            ));
+        }
+        let mapping = Mapping::new(&fd, size, name)?;
+        let layout = validate(&mapping.region(), name)?;
+        Ok(ShmMap {
+            mapping,
+            layout,
+            name: name.to_owned(),
+            owner: false,
+        })
+    }
+
+    /// Opens `name`, or creates it if absent (`hashmap.openOrCreate`). Exactly
+    /// one of many concurrent callers creates; the others wait until it is
+    /// initialised. Nobody owns the result: it lives until `unlink`.
+    pub fn open_or_create(
+        name: &str,
+        memory_size: u64,
+        max_buckets: u64,
+        max_free_blocks: u64,
+        mode: u32,
+    ) -> Result<ShmMap> {
+        shm::validate_name(name)?;
+        let layout = Layout::new(memory_size, max_buckets, max_free_blocks)?;
+        let mut last = None;
+        // A name can vanish between our EEXIST and our open (unlink); retry.
+        for _ in 0..8 {
+            match Self::create_named(name.to_owned(), layout, mode, 0) {
+                Err(Error::Os { errno, .. }) if errno == libc::EEXIST => {}
+                other => return other,
+            }
+            match Self::open(name) {
+                Err(e @ Error::Os { errno, .. }) if errno == libc::ENOENT => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| incompatible(name, "it kept vanishing while opened")))
+    }
+
+    /// Removes a name (`hashmap.unlink`); false if it did not exist. Processes
+    /// that have it open keep using it.
+    pub fn unlink(name: &str) -> Result<bool> {
+        shm::validate_name(name)?;
+        shm::unlink(name)
+    }
+
+    /// The segment's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether this handle created the map with `new()` and so removes its name
+    /// on close.
+    pub fn owner(&self) -> bool {
+        self.owner
+    }
+
+    /// The map's layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Runs `f` on the table under the segment lock.
+    fn locked<R>(&self, f: impl FnOnce(&Table<'_>) -> Result<R>) -> Result<R> {
+        let r = self.mapping.region();
+        let corrupt = || Error::corrupt("an earlier repair failed; recreate the map");
+        if r.u32(hdr::STATUS)? != 0 {
+            return Err(corrupt());
+        }
+        let m: *mut libc::pthread_mutex_t = r.ptr(hdr::MUTEX, hdr::MUTEX_ROOM, 8)?.cast();
+        let t = Table::new(&r, &self.layout)?;
+        // SAFETY: `m` is in bounds and aligned, and was initialised by the
+        // creator before INIT_STATE was set, which `validate` waited for.
+        let acquired = unsafe { lock::lock(m)? };
+        let _unlock = Unlock(m);
+        if acquired == Acquired::OwnerDied {
+            let repaired = t.repair();
+            if repaired.is_err() {
+                r.set_u32(hdr::STATUS, 1)?;
+            }
+            r.set_u64(hdr::RECOVERIES, r.u64(hdr::RECOVERIES)?.wrapping_add(1))?;
+            // SAFETY: we hold the lock, acquired with EOWNERDEAD, and the state
+            // is repaired (or marked corrupt, which every caller checks).
+            unsafe { lock::consistent(m) };
+            repaired?;
+        }
+        if r.u32(hdr::STATUS)? != 0 {
+            return Err(corrupt());
+        }
+        f(&t)
+    }
+
+    /// `h.set`: stores `value` (type byte first) under `key`.
+    pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.locked(|t| t.set(key, value))
+    }
+
+    /// `h.get`: copies the value (type byte first) into `out`; false if absent.
+    pub fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+        self.locked(|t| t.get(key, out))
+    }
+
+    /// `h.del`: removes `key`; false if it was absent.
+    pub fn del(&self, key: &[u8]) -> Result<bool> {
+        self.locked(|t| t.del(key))
+    }
+
+    /// Walks the whole structure under the lock.
+    pub fn check(&self) -> Result<CheckReport> {
+        self.locked(|t| t.check())
+    }
+
+    /// Rebuilds every derived structure from the table under the lock: what
+    /// the next process does by itself after a lock owner died.
+    pub fn repair(&self) -> Result<()> {
+        self.locked(|t| t.repair())
+    }
+
+    /// The raw mapped bytes, for tests that damage a segment on purpose.
+    #[doc(hidden)]
+    pub fn raw_region(&self) -> Region {
+        self.mapping.region()
+    }
+
+    /// `h.stat`.
+    pub fn stat(&self) -> Result<Stat> {
+        let layout = self.layout;
+        self.locked(|_| {
+            let r = self.mapping.region();
+            Ok(Stat {
+                layout,
+                used_buckets: r.u64(hdr::USED_BUCKETS)?,
+                used_free_blocks: r.u64(hdr::USED_FREE_BLOCKS)?,
+                used_data_size: r.u64(hdr::USED_DATA_SIZE)?,
+                recoveries: r.u64(hdr::RECOVERIES)?,
+                creator_pid: r.u32(hdr::CREATOR_PID)?,
+                created_ms: r.u64(hdr::CREATED_MS)?,
+            })
+        })
+    }
+
+    /// Detaches; the owner also removes the name. The memory is freed by the
+    /// OS when the last process detaches.
+    pub fn close(self) -> Result<()> {
+        if self.owner {
+            shm::unlink(&self.name)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,409 @@
+//! The bucket table and the records it points to: lookup, set, delete,
+//! repair after a crash, and the structural check.
+//!
+//! A slot is one `u64`: `0` is empty, otherwise `tag << 48 | (offset / 8 + 1)`,
+//! where `tag` is 16 bits of the key's hash and `offset` is the record's
+//! data-area offset. Linear probing from `home(hash)`; deletion shifts later
+//! entries back (no tombstones), so a probe stops at the first empty slot.
+//!
+//! A record is a used allocator block:
+//!
+//! | offset | field |
+//! |---|---|
+//! | 0 | allocator tag (size, flags) |
+//! | 8 | `u32` key length |
+//! | 12 | `u32` value length (type byte included) |
+//! | 16 | `u64` expiry (reserved, 0 in format 1) |
+//! | 24 | `u64` LRU links (reserved, 0 in format 1) |
+//! | 32 | key bytes, then value bytes (type byte first) |
+//!
+//! Invariants (the crash-consistency contract of docs/format.md):
+//! - the table is the commit point: a record is written completely, then one
+//!   aligned 8-byte store into its slot publishes it; a record is never
+//!   changed after that, and an old record is freed only after the store that
+//!   unpublished it;
+//! - a deletion's first store retracts the key; the shifts after it may leave
+//!   one entry in two slots for a moment, which [`Table::repair`] resolves;
+//! - every offset and length read from a slot or record is bounded before use.
+
+use std::collections::HashMap;
+use std::hash::Hasher;
+
+use siphasher::sip::SipHasher13;
+
+use crate::alloc::{self, Alloc};
+use crate::error::{Error, Result};
+use crate::layout::{hdr, Layout, MAX_KV_LEN, RECORD_HEADER_SIZE, SLOT_SIZE};
+use crate::region::Region;
+
+const REF_MASK: u64 = (1 << 48) - 1;
+
+/// A record's header fields.
+#[derive(Clone, Copy, Debug)]
+struct Rec {
+    size: u64,
+    klen: u64,
+    vlen: u64,
+}
+
+enum Probe {
+    Found { slot: u64, doff: u64 },
+    Vacant { slot: u64 },
+}
+
+/// What [`Table::check`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Descriptions of every broken invariant; empty when sound.
+    pub problems: Vec<String>,
+    /// Live entries found in the table.
+    pub entries: u64,
+}
+
+/// Operations on a mapped segment. The caller holds the segment's lock.
+pub struct Table<'a> {
+    r: &'a Region,
+    l: &'a Layout,
+    a: Alloc<'a>,
+    seed: (u64, u64),
+}
+
+impl<'a> Table<'a> {
+    /// A view of the segment `r` laid out as `l`.
+    pub fn new(r: &'a Region, l: &'a Layout) -> Result<Self> {
+        let seed = (r.u64(hdr::SEED)?, r.u64(hdr::SEED + 8)?);
+        Ok(Table {
+            r,
+            l,
+            a: Alloc::new(r, l),
+            seed,
+        })
+    }
+
+    /// Empties the table and the data area. Used once, by the creator.
+    pub fn init(&self) -> Result<()> {
+        for i in 0..self.l.slots {
+            self.r.set_u64(self.slot_off(i), 0)?;
+        }
+        self.r.set_u64(hdr::USED_BUCKETS, 0)?;
+        self.a.init()
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        let mut h = SipHasher13::new_with_keys(self.seed.0, self.seed.1);
+        h.write(key);
+        h.finish()
+    }
+
+    fn home(&self, h: u64) -> u64 {
+        ((u128::from(h) * u128::from(self.l.slots)) >> 64) as u64
+    }
+
+    fn slot_off(&self, i: u64) -> u64 {
+        self.l.table_off + i * SLOT_SIZE
+    }
+
+    fn slot(&self, i: u64) -> Result<u64> {
+        self.r.u64(self.slot_off(i))
+    }
+
+    fn next(&self, i: u64) -> u64 {
+        if i + 1 == self.l.slots {
+            0
+        } else {
+            i + 1
+        }
+    }
+
+    fn doff_of(w: u64) -> u64 {
+        ((w & REF_MASK) - 1) * 8
+    }
+
+    fn record(&self, doff: u64) -> Result<Rec> {
+        let tag = self.a.tag(doff)?;
+        let size = alloc::size_of(tag);
+        let a = self.l.data_off + doff;
+        let klen = u64::from(self.r.u32(a + 8)?);
+        let vlen = u64::from(self.r.u32(a + 12)?);
+        let fits = RECORD_HEADER_SIZE + klen + vlen <= size && size <= self.l.data_size - doff;
+        if tag & alloc::FREE != 0 || !fits || vlen == 0 {
+            return Err(Error::corrupt(format!("record at {doff} is malformed")));
+        }
+        Ok(Rec { size, klen, vlen })
+    }
+
+    fn key_of(&self, doff: u64, rec: &Rec) -> Result<&[u8]> {
+        self.r
+            .bytes(self.l.data_off + doff + RECORD_HEADER_SIZE, rec.klen)
+    }
+
+    fn find(&self, key: &[u8], h: u64) -> Result<Probe> {
+        let tag = h >> 48;
+        let mut i = self.home(h);
+        for _ in 0..self.l.slots {
+            let w = self.slot(i)?;
+            if w == 0 {
+                return Ok(Probe::Vacant { slot: i });
+            }
+            if w >> 48 == tag {
+                let doff = Self::doff_of(w);
+                let rec = self.record(doff)?;
+                if self.key_of(doff, &rec)? == key {
+                    return Ok(Probe::Found { slot: i, doff });
+                }
+            }
+            i = self.next(i);
+        }
+        Err(Error::corrupt("the bucket table has no empty slot"))
+    }
+
+    /// Copies the value of `key` (type byte first) into `out`; false if absent.
+    pub fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+        match self.find(key, self.hash(key))? {
+            Probe::Vacant { .. } => Ok(false),
+            Probe::Found { doff, .. } => {
+                let rec = self.record(doff)?;
+                let at = self.l.data_off + doff + RECORD_HEADER_SIZE + rec.klen;
+                out.clear();
+                out.extend_from_slice(self.r.bytes(at, rec.vlen)?);
+                Ok(true)
+            }
+        }
+    }
+
+    fn write_record(&self, key: &[u8], value: &[u8]) -> Result<u64> {
+        let need = RECORD_HEADER_SIZE + key.len() as u64 + value.len() as u64;
+        let Some((doff, _)) = self.a.alloc(need)? else {
+            return Err(Error::NoSpace {
+                record: need,
+                used: self.r.u64(hdr::USED_DATA_SIZE)?,
+                data_size: self.l.data_size,
+            });
+        };
+        let a = self.l.data_off + doff;
+        self.r.set_u32(a + 8, key.len() as u32)?;
+        self.r.set_u32(a + 12, value.len() as u32)?;
+        self.r.set_u64(a + 16, 0)?;
+        self.r.set_u64(a + 24, 0)?;
+        self.r.write(a + RECORD_HEADER_SIZE, key)?;
+        self.r
+            .write(a + RECORD_HEADER_SIZE + key.len() as u64, value)?;
+        Ok(doff)
+    }
+
+    fn publish(&self, slot: u64, h: u64, doff: u64) -> Result<()> {
+        self.r
+            .publish_u64(self.slot_off(slot), (h >> 48) << 48 | (doff / 8 + 1))
+    }
+
+    fn check_free_room(&self, doff: u64) -> Result<()> {
+        let after = self
+            .r
+            .u64(hdr::USED_FREE_BLOCKS)?
+            .saturating_add_signed(self.a.free_delta(doff)?);
+        // The free tail of the data area is not counted against the limit:
+        // free blocks <= live entries + 1, so maxFreeBlocks >= maxBuckets never fills.
+        if after > self.l.max_free_blocks.saturating_add(1) {
+            return Err(Error::NoFreeBlock {
+                max_free_blocks: self.l.max_free_blocks,
+            });
+        }
+        Ok(())
+    }
+
+    /// Stores `value` (type byte first) under `key`. On error nothing changed.
+    pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        if key.len() as u64 > MAX_KV_LEN || value.len() as u64 > MAX_KV_LEN {
+            return Err(Error::NoSpace {
+                record: RECORD_HEADER_SIZE + key.len() as u64 + value.len() as u64,
+                used: self.r.u64(hdr::USED_DATA_SIZE)?,
+                data_size: self.l.data_size,
+            });
+        }
+        if value.is_empty() {
+            return Err(Error::OutOfRange(
+                "a stored value has a type byte".to_owned(),
+            ));
+        }
+        let h = self.hash(key);
+        match self.find(key, h)? {
+            Probe::Found { slot, doff: old } => {
+                let new = self.write_record(key, value)?;
+                if let Err(e) = self.check_free_room(old) {
+                    self.a.free(new)?;
+                    return Err(e);
+                }
+                self.publish(slot, h, new)?;
+                self.a.free(old)
+            }
+            Probe::Vacant { slot } => {
+                let used = self.r.u64(hdr::USED_BUCKETS)?;
+                if used >= self.l.max_buckets {
+                    return Err(Error::NoBucket {
+                        max_buckets: self.l.max_buckets,
+                    });
+                }
+                let new = self.write_record(key, value)?;
+                self.publish(slot, h, new)?;
+                self.r.set_u64(hdr::USED_BUCKETS, used + 1)
+            }
+        }
+    }
+
+    /// Removes `key`; false if it was absent. On error nothing changed.
+    pub fn del(&self, key: &[u8]) -> Result<bool> {
+        match self.find(key, self.hash(key))? {
+            Probe::Vacant { .. } => Ok(false),
+            Probe::Found { slot, doff } => {
+                self.check_free_room(doff)?;
+                self.remove_at(slot)?;
+                let used = self.r.u64(hdr::USED_BUCKETS)?;
+                self.r.set_u64(hdr::USED_BUCKETS, used.saturating_sub(1))?;
+                self.a.free(doff)?;
+                Ok(true)
+            }
+        }
+    }
+
+    fn home_of(&self, w: u64) -> Result<u64> {
+        let doff = Self::doff_of(w);
+        let rec = self.record(doff)?;
+        Ok(self.home(self.hash(self.key_of(doff, &rec)?)))
+    }
+
+    /// Empties slot `i`, shifting later entries of its cluster back. The first
+    /// store retracts the entry at `i`; the record itself is left alone.
+    fn remove_at(&self, i: u64) -> Result<()> {
+        let mut hole = i;
+        let mut j = i;
+        for _ in 0..self.l.slots {
+            j = self.next(j);
+            let w = self.slot(j)?;
+            if w == 0 {
+                break;
+            }
+            let k = self.home_of(w)?;
+            let stays = if hole <= j {
+                hole < k && k <= j
+            } else {
+                hole < k || k <= j
+            };
+            if !stays {
+                self.r.publish_u64(self.slot_off(hole), w)?;
+                hole = j;
+            }
+        }
+        self.r.publish_u64(self.slot_off(hole), 0)
+    }
+
+    fn distance(&self, from: u64, to: u64) -> u64 {
+        (to + self.l.slots - from) % self.l.slots
+    }
+
+    /// Live slots as (slot, word), failing on any malformed record.
+    fn live(&self) -> Result<Vec<(u64, u64)>> {
+        let mut out = Vec::new();
+        for i in 0..self.l.slots {
+            let w = self.slot(i)?;
+            if w != 0 {
+                out.push((i, w));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes the structure sound again after a lock owner died: resolves an
+    /// entry left in two slots by an interrupted delete, validates every live
+    /// record, and derives the allocator and counters from the table.
+    pub fn repair(&self) -> Result<()> {
+        // An interrupted shift leaves at most one duplicate; each pass removes one.
+        for _ in 0..self.l.slots {
+            let mut seen: HashMap<u64, u64> = HashMap::new();
+            let mut dup = None;
+            for (i, w) in self.live()? {
+                if let Some(&first) = seen.get(&(w & REF_MASK)) {
+                    dup = Some((first, i, w));
+                    break;
+                }
+                seen.insert(w & REF_MASK, i);
+            }
+            let Some((a, b, w)) = dup else { break };
+            let home = self.home_of(w)?;
+            let far = if self.distance(home, a) > self.distance(home, b) {
+                a
+            } else {
+                b
+            };
+            self.remove_at(far)?;
+        }
+        let mut blocks = Vec::new();
+        for (i, w) in self.live()? {
+            let doff = Self::doff_of(w);
+            let rec = self.record(doff)?;
+            let key = self.key_of(doff, &rec)?;
+            match self.find(key, self.hash(key))? {
+                Probe::Found { slot, .. } if slot == i => {}
+                _ => return Err(Error::corrupt(format!("slot {i} is unreachable"))),
+            }
+            blocks.push((doff, rec.size));
+        }
+        if blocks.len() as u64 > self.l.max_buckets {
+            return Err(Error::corrupt("more entries than maxBuckets"));
+        }
+        self.r.set_u64(hdr::USED_BUCKETS, blocks.len() as u64)?;
+        self.a.rebuild(&mut blocks)
+    }
+
+    /// Walks the whole structure and reports every broken invariant.
+    pub fn check(&self) -> Result<CheckReport> {
+        let mut problems = Vec::new();
+        let mut referenced = Vec::new();
+        let mut empty = 0u64;
+        for i in 0..self.l.slots {
+            let w = self.slot(i)?;
+            if w == 0 {
+                empty += 1;
+                continue;
+            }
+            let doff = Self::doff_of(w);
+            let rec = match self.record(doff) {
+                Ok(rec) => rec,
+                Err(e) => {
+                    problems.push(format!("slot {i}: {e}"));
+                    continue;
+                }
+            };
+            let key = self.key_of(doff, &rec)?;
+            let h = self.hash(key);
+            if h >> 48 != w >> 48 {
+                problems.push(format!("slot {i}: hash tag does not match its key"));
+            }
+            match self.find(key, h) {
+                Ok(Probe::Found { slot, .. }) if slot == i => {}
+                _ => problems.push(format!("slot {i}: its key does not find it")),
+            }
+            referenced.push((doff, rec.size));
+        }
+        let entries = referenced.len() as u64;
+        if empty == 0 {
+            problems.push("the table has no empty slot".to_owned());
+        }
+        if entries > self.l.max_buckets {
+            problems.push(format!("{entries} entries exceed maxBuckets"));
+        }
+        if self.r.u64(hdr::USED_BUCKETS)? != entries {
+            problems.push(format!("usedBuckets counter is not {entries}"));
+        }
+        let mut used = self.a.walk(&mut problems)?;
+        referenced.sort_unstable();
+        used.sort_unstable();
+        if referenced != used {
+            problems.push(format!(
+                "{} records are referenced but {} blocks are in use",
+                referenced.len(),
+                used.len()
+            ));
+        }
+        Ok(CheckReport { problems, entries })
+    }
+}

@@ -1,0 +1,208 @@
+//! Randomised model test: the shared map against std's HashMap, with the
+//! structural check after every batch and a forced repair now and then.
+
+use std::collections::HashMap;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use shm_hashmap_core::{Error, ShmMap};
+
+const OPS: usize = 120_000;
+const BATCH: usize = 1_000;
+
+struct Cleanup(String);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = ShmMap::unlink(&self.0);
+    }
+}
+
+fn value(rng: &mut SmallRng) -> Vec<u8> {
+    let len = match rng.random_range(0..10) {
+        0 => 0,
+        1..=6 => rng.random_range(1..40),
+        7 | 8 => rng.random_range(40..300),
+        _ => rng.random_range(300..3000),
+    };
+    let mut v = vec![rng.random_range(0..6u8)];
+    v.extend((0..len).map(|_| rng.random::<u8>()));
+    v
+}
+
+fn assert_sound(m: &ShmMap, model: &HashMap<Vec<u8>, Vec<u8>>, at: usize) {
+    let report = m.check().expect("check runs");
+    assert!(
+        report.problems.is_empty(),
+        "after op {at}: {:?}",
+        report.problems
+    );
+    assert_eq!(report.entries, model.len() as u64, "after op {at}");
+    let stat = m.stat().expect("stat");
+    assert_eq!(stat.used_buckets, model.len() as u64);
+}
+
+#[test]
+fn random_ops_match_std_hashmap() {
+    let seed = std::env::var("MODEL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_u64);
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let name = format!("shm-hashmap-model-{}", std::process::id());
+    let _cleanup = Cleanup(name.clone());
+    // Small enough that NoSpace and NoBucket happen, large enough for churn.
+    let m = ShmMap::create(Some(&name), 448 << 10, 2_000, 0, 0o600).expect("create");
+    let mut model: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    let mut out = Vec::new();
+    let (mut no_space, mut no_bucket) = (0, 0);
+    for op in 0..OPS {
+        let key: Vec<u8> = format!("k{}", rng.random_range(0..4_000u32)).into_bytes();
+        match rng.random_range(0..10) {
+            0..=4 => {
+                let v = value(&mut rng);
+                match m.set(&key, &v) {
+                    Ok(()) => {
+                        model.insert(key, v);
+                    }
+                    Err(Error::NoSpace { .. }) => no_space += 1,
+                    Err(Error::NoBucket { .. }) => {
+                        assert!(!model.contains_key(&key));
+                        no_bucket += 1;
+                    }
+                    Err(e) => panic!("set failed: {e}"),
+                }
+            }
+            5..=6 => {
+                let existed = m.del(&key).expect("del");
+                assert_eq!(existed, model.remove(&key).is_some(), "del {op}");
+            }
+            _ => {
+                let found = m.get(&key, &mut out).expect("get");
+                match model.get(&key) {
+                    Some(v) => {
+                        assert!(found, "op {op}: key missing");
+                        assert_eq!(&out, v, "op {op}");
+                    }
+                    None => assert!(!found, "op {op}: deleted key found"),
+                }
+            }
+        }
+        if op % BATCH == BATCH - 1 {
+            assert_sound(&m, &model, op);
+            if op % (BATCH * 10) == BATCH * 10 - 1 {
+                m.repair().expect("repair");
+                assert_sound(&m, &model, op);
+            }
+        }
+    }
+    for (k, v) in &model {
+        assert!(m.get(k, &mut out).expect("get"));
+        assert_eq!(&out, v);
+    }
+    assert!(no_space > 0, "the test never filled the data area");
+    assert!(no_bucket > 0, "the test never reached maxBuckets");
+    m.close().expect("close");
+}
+
+#[test]
+fn failed_set_keeps_old_value() {
+    let name = format!("shm-hashmap-full-{}", std::process::id());
+    let _cleanup = Cleanup(name.clone());
+    let m = ShmMap::create(Some(&name), 8192, 4, 0, 0o600).expect("create");
+    m.set(b"a", b"\x00old").expect("set");
+    let huge = vec![0u8; 9000];
+    assert!(matches!(m.set(b"a", &huge), Err(Error::NoSpace { .. })));
+    let mut out = Vec::new();
+    assert!(m.get(b"a", &mut out).expect("get"));
+    assert_eq!(out, b"\x00old");
+    for k in [b"b", b"c", b"d"] {
+        m.set(k, b"\x01\x01").expect("set");
+    }
+    assert!(matches!(
+        m.set(b"e", b"\x01\x01"),
+        Err(Error::NoBucket { max_buckets: 4 })
+    ));
+    assert!(m.del(b"b").expect("del"));
+    m.set(b"e", b"\x01\x01").expect("set after del");
+    assert!(m.check().expect("check").problems.is_empty());
+    m.close().expect("close");
+}
+
+#[test]
+fn repair_resolves_an_interrupted_delete_and_rebuilds_the_allocator() {
+    let name = format!("shm-hashmap-repair-{}", std::process::id());
+    let _cleanup = Cleanup(name.clone());
+    let m = ShmMap::create(Some(&name), 1 << 16, 200, 0, 0o600).expect("create");
+    for i in 0..150u32 {
+        m.set(format!("key{i}").as_bytes(), &[0, i as u8])
+            .expect("set");
+    }
+    for i in (0..150u32).step_by(3) {
+        m.del(format!("key{i}").as_bytes()).expect("del");
+    }
+    let r = m.raw_region();
+    let l = *m.layout();
+    // Damage every derived structure: the free-block index and the counters.
+    for off in (l.index_off..l.index_off + l.index_size).step_by(8) {
+        r.set_u64(off, 0).expect("in bounds");
+    }
+    r.set_u64(shm_hashmap_core::layout::hdr::USED_BUCKETS, 7)
+        .expect("in bounds");
+    // Copy one live slot into the empty slot before its cluster... or simply
+    // duplicate a slot forward as an interrupted shift does: find a live slot
+    // followed by another live slot and copy the second onto the first.
+    let slot = |i: u64| l.table_off + i * 8;
+    let mut dup_made = false;
+    for i in 0..l.slots - 1 {
+        let (a, b) = (
+            r.u64(slot(i)).expect("slot"),
+            r.u64(slot(i + 1)).expect("slot"),
+        );
+        if a != 0 && b != 0 {
+            // Shift-step semantics: entry at i+1 now also sits at i; the entry
+            // formerly at i is the one being deleted.
+            r.set_u64(slot(i), b).expect("in bounds");
+            dup_made = true;
+            break;
+        }
+    }
+    assert!(dup_made);
+    assert!(!m.check().expect("check").problems.is_empty());
+    m.repair().expect("repair");
+    let report = m.check().expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(m.stat().expect("stat").used_buckets, report.entries);
+    m.close().expect("close");
+}
+
+#[test]
+fn full_free_block_list_fails_del_and_changes_nothing() {
+    let name = format!("shm-hashmap-nofree-{}", std::process::id());
+    let _cleanup = Cleanup(name.clone());
+    let m = ShmMap::create(Some(&name), 8192, 10, 1, 0o600).expect("create");
+    for k in [b"a", b"b", b"c", b"d", b"e", b"f"] {
+        m.set(k, b"\x00value").expect("set");
+    }
+    assert!(m.del(b"b").expect("del b"));
+    let err = m.del(b"d");
+    assert!(
+        matches!(err, Err(Error::NoFreeBlock { max_free_blocks: 1 })),
+        "{err:?}"
+    );
+    let mut out = Vec::new();
+    assert!(
+        m.get(b"d", &mut out).expect("get"),
+        "a failed del removed the key"
+    );
+    // A larger value cannot reuse b's block, so freeing d's old record would
+    // need a third free block.
+    assert!(matches!(
+        m.set(b"d", &[0u8; 60]),
+        Err(Error::NoFreeBlock { .. })
+    ));
+    assert!(m.get(b"d", &mut out).expect("get"));
+    assert_eq!(out, b"\x00value");
+    assert!(m.del(b"c").expect("del c merges with b's block"));
+    assert!(m.check().expect("check").problems.is_empty());
+    m.close().expect("close");
+}
