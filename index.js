@@ -1,0 +1,317 @@
+'use strict'
+// The public entry of shm-hashmap. It validates arguments (so bad input fails
+// with Node's usual TypeError/RangeError codes before anything changes), makes
+// one native call per operation, and turns native error codes into the error
+// classes of the contract. The native loader is the generated ./binding.js.
+
+const { getSystemErrorName } = require('node:util')
+const native = require('./binding.js')
+
+const NAME_RE = /^[A-Za-z0-9._-]{1,254}$/
+const INT64_MIN = -(2n ** 63n)
+const INT64_MAX = 2n ** 63n - 1n
+const disposeSymbol = Symbol.dispose ?? Symbol.for('nodejs.dispose')
+
+/** Errors of the map itself and of the operating system (see index.d.ts). */
+class HashMapError extends Error {
+  constructor(code, message) {
+    super(message)
+    this.code = code
+  }
+
+  get name() {
+    return 'HashMapError'
+  }
+}
+
+function describe(v) {
+  if (v === null) return 'null'
+  if (typeof v === 'string') return `type string (${JSON.stringify(v.length > 28 ? v.slice(0, 25) + '...' : v)})`
+  if (typeof v === 'bigint') return `type bigint (${v}n)`
+  if (typeof v === 'function') return `function ${v.name || '<anonymous>'}`
+  if (typeof v === 'object') return `an instance of ${v.constructor?.name ?? 'Object'}`
+  return `type ${typeof v} (${String(v)})`
+}
+
+function withCode(err, code) {
+  err.code = code
+  return err
+}
+
+function invalidType(arg, expected, v) {
+  return withCode(new TypeError(`The "${arg}" argument must be ${expected}. Received ${describe(v)}`), 'ERR_INVALID_ARG_TYPE')
+}
+
+function outOfRange(arg, range, v) {
+  return withCode(new RangeError(`The value of "${arg}" is out of range. It must be ${range}. Received ${describe(v)}`), 'ERR_OUT_OF_RANGE')
+}
+
+function size(arg, v) {
+  if (v === undefined) return 0
+  if (typeof v !== 'number') throw invalidType(arg, 'of type number', v)
+  if (!Number.isSafeInteger(v) || v < 0) throw outOfRange(arg, 'a safe integer >= 0', v)
+  return v
+}
+
+function checkName(v, arg = 'name') {
+  if (typeof v !== 'string') throw invalidType(arg, 'of type string', v)
+  if (!NAME_RE.test(v) || /^\.+$/.test(v)) {
+    throw withCode(
+      new TypeError(`The argument '${arg}' is invalid: ${JSON.stringify(v)}. A map name is 1 to 254 characters of [A-Za-z0-9._-], not only dots`),
+      'ERR_INVALID_ARG_VALUE',
+    )
+  }
+  return v
+}
+
+function checkKey(key) {
+  if (typeof key !== 'string' && !(key instanceof Uint8Array)) {
+    throw invalidType('key', 'of type string or an instance of Buffer or Uint8Array', key)
+  }
+}
+
+function checkValue(val) {
+  switch (typeof val) {
+    case 'string':
+    case 'boolean':
+    case 'number':
+      return
+    case 'bigint':
+      if (val < INT64_MIN || val > INT64_MAX) throw outOfRange('val', `>= ${INT64_MIN}n and <= ${INT64_MAX}n (int64)`, val)
+      return
+    default:
+      if (val instanceof Uint8Array) return
+      throw invalidType('val', 'of type string, boolean, number or bigint, or an instance of Buffer or Uint8Array', val)
+  }
+}
+
+function options(v, allowed) {
+  if (v === undefined) return {}
+  if (v === null || typeof v !== 'object') throw invalidType('options', 'of type object', v)
+  for (const k of Object.keys(v)) {
+    if (!allowed.includes(k)) {
+      throw withCode(new TypeError(`The argument 'options' has an unknown property "${k}"; allowed: ${allowed.join(', ')}`), 'ERR_INVALID_ARG_VALUE')
+    }
+  }
+  return v
+}
+
+function mode(v) {
+  if (v === undefined) return 0o600
+  if (typeof v !== 'number') throw invalidType('options.mode', 'of type number', v)
+  if (!Number.isInteger(v) || v < 0 || v > 0o777) throw outOfRange('options.mode', 'an integer from 0 to 0o777', v)
+  return v
+}
+
+// Native errors carry their contract code in `code`; OS errors carry
+// `ERR_OS:<errno>:<syscall>`.
+function translate(e) {
+  const code = e?.code
+  if (typeof code !== 'string') return e
+  let err
+  if (code.startsWith('ERR_OS:')) {
+    const [, errno, syscall] = code.split(':')
+    const name = getSystemErrorName(-Number(errno))
+    err = new HashMapError(name, `${syscall} ${name}: ${e.message}`)
+    err.errno = -Number(errno)
+    err.syscall = syscall
+  } else if (code === 'ERR_OUT_OF_RANGE') {
+    err = withCode(new RangeError(e.message), code)
+  } else if (code === 'ERR_INVALID_ARG_VALUE') {
+    err = withCode(new TypeError(e.message), code)
+  } else if (code.startsWith('ERR_HASHMAP_')) {
+    err = new HashMapError(code, e.message)
+  } else {
+    return e
+  }
+  Error.captureStackTrace?.(err, translate)
+  return err
+}
+
+// Maps made by new() stay reachable until closed, so they are never collected
+// behind their owner's back; at exit they are closed, which removes their names.
+const owned = new Set()
+let exitHookInstalled = false
+function own(h) {
+  owned.add(h)
+  if (!exitHookInstalled) {
+    exitHookInstalled = true
+    process.once('exit', () => {
+      for (const m of owned) {
+        try {
+          m.close()
+        } catch {}
+      }
+    })
+  }
+}
+
+const token = Symbol('shm-hashmap.internal')
+
+/** One process's attachment to a shared map (see index.d.ts). */
+class HashMap {
+  #n
+  #name
+  #owner
+
+  constructor(t, n) {
+    if (t !== token) throw new TypeError('HashMap is not constructed directly; use hashmap.new(), open() or openOrCreate()')
+    this.#n = n
+    this.#name = n.name
+    this.#owner = n.owner
+  }
+
+  get name() {
+    return this.#name
+  }
+
+  get owner() {
+    return this.#owner
+  }
+
+  get closed() {
+    return this.#n.closed
+  }
+
+  set(key, val) {
+    checkKey(key)
+    checkValue(val)
+    try {
+      this.#n.set(key, val)
+    } catch (e) {
+      throw translate(e)
+    }
+    return true
+  }
+
+  get(key) {
+    checkKey(key)
+    let v
+    try {
+      v = this.#n.get(key)
+    } catch (e) {
+      throw translate(e)
+    }
+    return v === null ? undefined : v
+  }
+
+  del(key) {
+    checkKey(key)
+    try {
+      this.#n.del(key)
+    } catch (e) {
+      throw translate(e)
+    }
+    return true
+  }
+
+  stat() {
+    try {
+      return this.#n.stat()
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  check() {
+    try {
+      return this.#n.check()
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  close() {
+    owned.delete(this)
+    try {
+      this.#n.close()
+    } catch (e) {
+      throw translate(e)
+    }
+    return true
+  }
+
+  [disposeSymbol]() {
+    this.close()
+  }
+
+  get [Symbol.toStringTag]() {
+    return 'HashMap'
+  }
+}
+
+function calcRequiredMemorySize(memorySize, maxBuckets, maxFreeBlocks, recordKvSize) {
+  const args = [size('memorySize', memorySize), size('maxBuckets', maxBuckets), size('maxFreeBlocks', maxFreeBlocks), size('recordKvSize', recordKvSize)]
+  if (args[0] === 0 && args[1] === 0) throw outOfRange('memorySize', 'greater than 0 when maxBuckets is 0', memorySize)
+  try {
+    const r = native.calcRequiredMemorySize(...args)
+    return { ...r.metadata, recordSize: r.recordSize }
+  } catch (e) {
+    throw translate(e)
+  }
+}
+
+function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
+  if (memorySize === undefined) throw invalidType('memorySize', 'of type number', memorySize)
+  const m = size('memorySize', memorySize)
+  if (m === 0) throw outOfRange('memorySize', 'greater than 0', memorySize)
+  const b = size('maxBuckets', maxBuckets)
+  const f = size('maxFreeBlocks', maxFreeBlocks)
+  const o = options(opts, ['name', 'mode'])
+  const name = o.name === undefined ? null : checkName(o.name, 'options.name')
+  const md = mode(o.mode)
+  let h
+  try {
+    h = new HashMap(token, native.NativeMap.create(name, m, b, f, md))
+  } catch (e) {
+    throw translate(e)
+  }
+  own(h)
+  return h
+}
+
+function open(name) {
+  checkName(name)
+  try {
+    return new HashMap(token, native.NativeMap.open(name))
+  } catch (e) {
+    throw translate(e)
+  }
+}
+
+function openOrCreate(name, memorySize, maxBuckets, maxFreeBlocks, opts) {
+  checkName(name)
+  if (memorySize === undefined) throw invalidType('memorySize', 'of type number', memorySize)
+  const m = size('memorySize', memorySize)
+  if (m === 0) throw outOfRange('memorySize', 'greater than 0', memorySize)
+  const b = size('maxBuckets', maxBuckets)
+  const f = size('maxFreeBlocks', maxFreeBlocks)
+  const o = options(opts, ['mode'])
+  const md = mode(o.mode)
+  try {
+    return new HashMap(token, native.NativeMap.openOrCreate(name, m, b, f, md))
+  } catch (e) {
+    throw translate(e)
+  }
+}
+
+function unlink(name) {
+  checkName(name)
+  try {
+    return native.unlink(name)
+  } catch (e) {
+    throw translate(e)
+  }
+}
+
+const hashmap = {
+  calcRequiredMemorySize,
+  new: create,
+  open,
+  openOrCreate,
+  unlink,
+  HashMap,
+  HashMapError,
+}
+hashmap.default = hashmap
+module.exports = hashmap
