@@ -17,7 +17,7 @@ export declare class NativeMap {
   get name(): string
   get owner(): boolean
   get closed(): boolean
-  set(key: string | Uint8Array, value: JsValue): void
+  set(key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array): void
   get(key: string | Uint8Array): string | boolean | number | bigint | Buffer | null
   del(key: string | Uint8Array): boolean
   stat(): StatResult

@@ -206,3 +206,44 @@ fn full_free_block_list_fails_del_and_changes_nothing() {
     assert!(m.check().expect("check").problems.is_empty());
     m.close().expect("close");
 }
+
+#[test]
+fn a_dead_lock_owner_is_recovered_from_by_the_next_operation() {
+    use shm_hashmap_core::layout::hdr;
+    let name = format!("shm-hashmap-deadowner-{}", std::process::id());
+    let _cleanup = Cleanup(name.clone());
+    let m = ShmMap::create(Some(&name), 1 << 16, 100, 0, 0o600).expect("create");
+    for i in 0..50u8 {
+        m.set(&[b'k', i], &[0, i]).expect("set");
+    }
+    let r = m.raw_region();
+    // What a writer killed mid-operation can leave: derived state half-done.
+    r.set_u64(hdr::USED_DATA_SIZE, 1).expect("in bounds");
+    r.set_u64(hdr::USED_BUCKETS, 999).expect("in bounds");
+    let mutex = r.ptr(hdr::MUTEX, hdr::MUTEX_ROOM, 8).expect("in bounds");
+    // SAFETY: the child calls only pthread_mutex_lock and _exit, both safe
+    // after fork in a multi-threaded process.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        // SAFETY: the mutex is initialised, robust and process-shared.
+        unsafe {
+            libc::pthread_mutex_lock(mutex.cast());
+            libc::_exit(0);
+        }
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    // The next operation gets EOWNERDEAD, repairs, and goes on.
+    let mut out = Vec::new();
+    assert!(m.get(&[b'k', 7], &mut out).expect("get after owner death"));
+    assert_eq!(out, [0, 7]);
+    let stat = m.stat().expect("stat");
+    assert_eq!(stat.recoveries, 1);
+    assert_eq!(stat.used_buckets, 50);
+    let report = m.check().expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    m.set(b"after", b"\x00ok").expect("set after recovery");
+    m.close().expect("close");
+}

@@ -215,7 +215,11 @@ impl NativeMap {
     }
 
     #[napi]
-    pub fn set(&mut self, key: Either<String, &[u8]>, value: JsValue) -> Result<()> {
+    pub fn set(
+        &mut self,
+        key: Either<String, &[u8]>,
+        #[napi(ts_arg_type = "string | boolean | number | bigint | Uint8Array")] value: JsValue,
+    ) -> Result<()> {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         match &value {
@@ -245,15 +249,19 @@ impl NativeMap {
                 buf.extend_from_slice(bytes);
             }
         }
-        let res = self.map().and_then(|m| m.set(key_bytes(&key), &buf).map_err(js_err));
+        let res = self
+            .map()
+            .and_then(|m| m.set(key_bytes(&key), &buf).map_err(js_err));
         self.scratch = buf;
         res
     }
 
-    #[napi]
-    pub fn get(&mut self, key: Either<String, &[u8]>) -> Result<Option<Either5<String, bool, f64, BigInt, Buffer>>> {
+    #[napi(ts_return_type = "string | boolean | number | bigint | Buffer | null")]
+    pub fn get(&mut self, key: Either<String, &[u8]>) -> Result<Option<JsValue>> {
         let mut buf = std::mem::take(&mut self.scratch);
-        let found = self.map().and_then(|m| m.get(key_bytes(&key), &mut buf).map_err(js_err));
+        let found = self
+            .map()
+            .and_then(|m| m.get(key_bytes(&key), &mut buf).map_err(js_err));
         let out = match found {
             Ok(true) => decode(&buf).map(Some),
             Ok(false) => Ok(None),
@@ -320,7 +328,10 @@ fn decode(buf: &[u8]) -> Result<JsValue> {
     let corrupt = || {
         napi::Error::new(
             "ERR_HASHMAP_CORRUPT".to_owned(),
-            format!("hashmap corrupt: a stored value of {} bytes is malformed", buf.len()),
+            format!(
+                "hashmap corrupt: a stored value of {} bytes is malformed",
+                buf.len()
+            ),
         )
     };
     let (&tag, payload) = buf.split_first().ok_or_else(corrupt)?;
