@@ -5,6 +5,26 @@
 //! Modules, bottom up: [`region`] (bounded memory access), [`layout`] (where
 //! everything lives), [`lock`] (robust mutex), [`alloc`] (data-area allocator),
 //! [`table`] (buckets and records), [`shm`] (segments), [`map`] (the public map).
+//!
+//! ```
+//! use shm_hashmap_core::{vtype, ShmMap};
+//!
+//! let name = format!("shm-hashmap-doc-{}", std::process::id());
+//! let m = ShmMap::create(Some(&name), 1 << 16, 0, 0, 0o600)?;
+//! m.set(b"hello", &[vtype::STRING, b'w', b'o', b'r', b'l', b'd', b'!'])?;
+//!
+//! // Another process would do this with the same name.
+//! let other = ShmMap::open(&name)?;
+//! let mut out = Vec::new();
+//! assert!(other.get(b"hello", &mut out)?);
+//! assert_eq!(&out[1..], b"world!");
+//! assert!(other.del(b"hello")?);
+//! assert!(!m.get(b"hello", &mut out)?);
+//! other.close()?;
+//! m.close()?; // the owner removes the name
+//! assert!(ShmMap::open(&name).is_err());
+//! # Ok::<(), shm_hashmap_core::Error>(())
+//! ```
 
 #![cfg(target_os = "linux")]
 

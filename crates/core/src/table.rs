@@ -115,8 +115,10 @@ impl<'a> Table<'a> {
         }
     }
 
+    /// The record offset in slot word `w`. A damaged word (tag bits but a
+    /// zero reference) wraps to an offset the bounds checks reject.
     fn doff_of(w: u64) -> u64 {
-        ((w & REF_MASK) - 1) * 8
+        (w & REF_MASK).wrapping_sub(1).wrapping_mul(8)
     }
 
     fn record(&self, doff: u64) -> Result<Rec> {

@@ -247,3 +247,35 @@ fn a_dead_lock_owner_is_recovered_from_by_the_next_operation() {
     m.set(b"after", b"\x00ok").expect("set after recovery");
     m.close().expect("close");
 }
+
+#[test]
+fn damaged_slot_words_are_errors_not_panics() {
+    let name = format!("shm-hashmap-damaged-{}", std::process::id());
+    let _cleanup = Cleanup(name.clone());
+    let m = ShmMap::create(Some(&name), 1 << 16, 100, 0, 0o600).expect("create");
+    m.set(b"a", b"\x00x").expect("set");
+    let r = m.raw_region();
+    let l = *m.layout();
+    for (i, word) in [1u64 << 48, u64::MAX, 0xffff_0000_0000_0001, 7]
+        .into_iter()
+        .enumerate()
+    {
+        for s in 0..l.slots {
+            r.set_u64(l.table_off + s * 8, word).expect("in bounds");
+        }
+        let mut out = Vec::new();
+        assert!(
+            matches!(m.get(b"zz", &mut out), Err(Error::Corrupt(_))),
+            "word {i}"
+        );
+        assert!(
+            matches!(m.set(b"zz", b"\x00y"), Err(Error::Corrupt(_))),
+            "word {i}"
+        );
+        assert!(
+            !m.check().expect("check runs").problems.is_empty(),
+            "word {i}"
+        );
+    }
+    m.close().expect("close");
+}
