@@ -26,6 +26,7 @@
 //! None of this is a commit point: after a crash, [`Alloc::rebuild`] derives all
 //! of it again from the list of live records.
 
+use crate::crash::point;
 use crate::error::{Error, Result};
 use crate::layout::{hdr, Layout, MIN_BLOCK, SL_BITS, SL_COUNT};
 use crate::region::Region;
@@ -235,8 +236,10 @@ impl<'a> Alloc<'a> {
             return Ok(None);
         };
         self.remove(b, bsize)?;
+        point("alloc:unlinked");
         let used = if bsize - size >= MIN_BLOCK {
             self.insert(b + size, bsize - size)?;
+            point("alloc:split");
             size
         } else {
             let next = b + bsize;
@@ -295,7 +298,9 @@ impl<'a> Alloc<'a> {
                 size += size_of(ntag);
             }
         }
+        point("free:unlinked");
         self.insert(start, size)?;
+        point("free:inserted");
         let after = start + size;
         if after < self.l.data_size {
             self.set_tag(after, self.tag(after)? | PREV_FREE)?;

@@ -29,6 +29,7 @@
 #![cfg(target_os = "linux")]
 
 pub mod alloc;
+pub mod crash;
 pub mod error;
 pub mod layout;
 pub mod lock;

@@ -32,6 +32,7 @@ use std::hash::Hasher;
 use siphasher::sip::SipHasher13;
 
 use crate::alloc::{self, Alloc};
+use crate::crash::point;
 use crate::error::{Error, Result};
 use crate::layout::{hdr, Layout, MAX_KV_LEN, RECORD_HEADER_SIZE, SLOT_SIZE};
 use crate::region::Region;
@@ -182,6 +183,7 @@ impl<'a> Table<'a> {
                 data_size: self.l.data_size,
             });
         };
+        point("set:allocated");
         let a = self.l.data_off + doff;
         self.r.set_u32(a + 8, key.len() as u32)?;
         self.r.set_u32(a + 12, value.len() as u32)?;
@@ -227,6 +229,7 @@ impl<'a> Table<'a> {
                 "a stored value has a type byte".to_owned(),
             ));
         }
+        point("set:locked");
         let h = self.hash(key);
         match self.find(key, h)? {
             Probe::Found { slot, doff: old } => {
@@ -235,8 +238,12 @@ impl<'a> Table<'a> {
                     self.a.free(new)?;
                     return Err(e);
                 }
+                point("set:written");
                 self.publish(slot, h, new)?;
-                self.a.free(old)
+                point("set:published");
+                self.a.free(old)?;
+                point("set:done");
+                Ok(())
             }
             Probe::Vacant { slot } => {
                 let used = self.r.u64(hdr::USED_BUCKETS)?;
@@ -246,22 +253,30 @@ impl<'a> Table<'a> {
                     });
                 }
                 let new = self.write_record(key, value)?;
+                point("set:written");
                 self.publish(slot, h, new)?;
-                self.r.set_u64(hdr::USED_BUCKETS, used + 1)
+                point("set:published");
+                self.r.set_u64(hdr::USED_BUCKETS, used + 1)?;
+                point("set:done");
+                Ok(())
             }
         }
     }
 
     /// Removes `key`; false if it was absent. On error nothing changed.
     pub fn del(&self, key: &[u8]) -> Result<bool> {
+        point("del:locked");
         match self.find(key, self.hash(key))? {
             Probe::Vacant { .. } => Ok(false),
             Probe::Found { slot, doff } => {
                 self.check_free_room(doff)?;
                 self.remove_at(slot)?;
+                point("del:shifted");
                 let used = self.r.u64(hdr::USED_BUCKETS)?;
                 self.r.set_u64(hdr::USED_BUCKETS, used.saturating_sub(1))?;
+                point("del:counted");
                 self.a.free(doff)?;
+                point("del:done");
                 Ok(true)
             }
         }
@@ -292,10 +307,19 @@ impl<'a> Table<'a> {
             };
             if !stays {
                 self.r.publish_u64(self.slot_off(hole), w)?;
+                point(if hole == i {
+                    "del:retracted"
+                } else {
+                    "del:shifting"
+                });
                 hole = j;
             }
         }
-        self.r.publish_u64(self.slot_off(hole), 0)
+        self.r.publish_u64(self.slot_off(hole), 0)?;
+        if hole == i {
+            point("del:retracted");
+        }
+        Ok(())
     }
 
     fn distance(&self, from: u64, to: u64) -> u64 {

@@ -1,0 +1,66 @@
+//! Test-only crash points (cargo feature `crash-hook`; absent otherwise).
+//!
+//! Each [`point`] names a step inside the critical section of `set`, `del`,
+//! or the allocator. A process that armed a step — with [`arm`], or with
+//! the environment variable `SHM_HASHMAP_CRASH_AT` — sends itself SIGKILL the
+//! first time it reaches that step, so tests can check what a death at exactly
+//! that instruction leaves behind. Without the feature every point compiles to
+//! nothing, and release builds of the addon never enable it.
+
+/// Every named step, in the order a `set` or `del` reaches them.
+pub const STEPS: &[&str] = &[
+    "set:locked",
+    "alloc:unlinked",
+    "alloc:split",
+    "set:allocated",
+    "set:written",
+    "set:published",
+    "free:unlinked",
+    "free:inserted",
+    "set:done",
+    "del:locked",
+    "del:retracted",
+    "del:shifting",
+    "del:shifted",
+    "del:counted",
+    "del:done",
+];
+
+#[cfg(feature = "crash-hook")]
+mod imp {
+    use std::sync::Mutex;
+
+    static ARMED: Mutex<Option<String>> = Mutex::new(None);
+
+    /// Arms `step`: the next time this process reaches it, it dies by SIGKILL.
+    pub fn arm(step: &str) {
+        if let Ok(mut a) = ARMED.lock() {
+            *a = Some(step.to_owned());
+        }
+    }
+
+    /// A crash point.
+    pub fn point(step: &'static str) {
+        let hit = match ARMED.lock() {
+            Ok(a) => match a.as_deref() {
+                Some(s) => s == step,
+                None => std::env::var("SHM_HASHMAP_CRASH_AT").is_ok_and(|s| s == step),
+            },
+            Err(_) => false,
+        };
+        if hit {
+            let _ = rustix::process::kill_process(
+                rustix::process::getpid(),
+                rustix::process::Signal::KILL,
+            );
+        }
+    }
+}
+
+#[cfg(feature = "crash-hook")]
+pub use imp::{arm, point};
+
+/// A crash point; does nothing without the `crash-hook` feature.
+#[cfg(not(feature = "crash-hook"))]
+#[inline(always)]
+pub fn point(_step: &'static str) {}
