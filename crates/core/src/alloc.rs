@@ -83,6 +83,17 @@ impl<'a> Alloc<'a> {
         self.r.u64(self.abs(doff)?)
     }
 
+    /// The size of the block at `doff`, bounded: at least `MIN_BLOCK` and
+    /// inside the data area. Every size read from shared memory goes through
+    /// here (or through an equal check) before it is used in arithmetic.
+    pub fn block_size(&self, doff: u64) -> Result<u64> {
+        let size = size_of(self.tag(doff)?);
+        if size < MIN_BLOCK || size > self.l.data_size - doff {
+            return Err(Error::corrupt(format!("block at {doff} has size {size}")));
+        }
+        Ok(size)
+    }
+
     /// Overwrites the tag word of the block at `doff`.
     pub fn set_tag(&self, doff: u64, tag: u64) -> Result<()> {
         self.r.set_u64(self.abs(doff)?, tag)
@@ -197,7 +208,7 @@ impl<'a> Alloc<'a> {
         let (fl, sl) = mapping(rounded);
         if let Some((fl, sl)) = self.find_bin(fl, sl)? {
             let b = self.r.u64(self.head_off(fl, sl))?;
-            let bsize = size_of(self.tag(b)?);
+            let bsize = self.block_size(b)?;
             if bsize < size {
                 return Err(Error::corrupt(format!("free block {b} in the wrong bin")));
             }
@@ -213,7 +224,7 @@ impl<'a> Alloc<'a> {
             if b == NIL {
                 break;
             }
-            let bsize = size_of(self.tag(b)?);
+            let bsize = self.block_size(b)?;
             if bsize >= size {
                 return Ok(Some((b, bsize)));
             }
@@ -261,7 +272,7 @@ impl<'a> Alloc<'a> {
         if tag & PREV_FREE != 0 {
             delta -= 1;
         }
-        let next = doff + size_of(tag);
+        let next = doff + self.block_size(doff)?;
         if next < self.l.data_size && self.tag(next)? & FREE != 0 {
             delta -= 1;
         }
@@ -294,8 +305,9 @@ impl<'a> Alloc<'a> {
         if next < self.l.data_size {
             let ntag = self.tag(next)?;
             if ntag & FREE != 0 {
-                self.remove(next, size_of(ntag))?;
-                size += size_of(ntag);
+                let nsize = self.block_size(next)?;
+                self.remove(next, nsize)?;
+                size += nsize;
             }
         }
         point("free:unlinked");

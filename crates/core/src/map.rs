@@ -122,11 +122,11 @@ fn incompatible(name: &str, why: impl std::fmt::Display) -> Error {
 
 /// Waits for the creator to finish, then checks the header against the
 /// layout its parameters imply.
-fn validate(r: &Region, name: &str) -> Result<Layout> {
+fn validate(r: &Region, name: &str, wait: Duration) -> Result<Layout> {
     if r.len() < HEADER_SIZE {
         return Err(incompatible(name, format!("it has only {} bytes", r.len())));
     }
-    let deadline = Instant::now() + INIT_WAIT;
+    let deadline = Instant::now() + wait;
     loop {
         let magic = r.bytes(hdr::MAGIC, 8)?;
         if magic == MAGIC && r.atomic_u32(hdr::INIT_STATE)?.load(Ordering::Acquire) == 1 {
@@ -232,10 +232,16 @@ impl ShmMap {
         }
     }
 
-    /// Attaches to an existing map by name (`hashmap.open`).
+    /// Attaches to an existing map by name (`hashmap.open`), waiting up to
+    /// 3 s for a creator that is still initialising it.
     pub fn open(name: &str) -> Result<ShmMap> {
+        Self::open_timeout(name, INIT_WAIT)
+    }
+
+    /// [`ShmMap::open`], waiting at most `wait` for a creator to finish.
+    pub fn open_timeout(name: &str, wait: Duration) -> Result<ShmMap> {
         shm::validate_name(name)?;
-        let (fd, size) = shm::open(name, INIT_WAIT)?;
+        let (fd, size) = shm::open(name, wait)?;
         if size < HEADER_SIZE {
             return Err(incompatible(
                 name,
@@ -243,7 +249,7 @@ impl ShmMap {
             ));
         }
         let mapping = Mapping::new(&fd, size, name)?;
-        let layout = validate(&mapping.region(), name)?;
+        let layout = validate(&mapping.region(), name, wait)?;
         Ok(ShmMap {
             mapping,
             layout,

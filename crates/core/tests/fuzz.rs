@@ -1,0 +1,161 @@
+//! Hostile segments: flip random bytes and words in a map's header, free-block
+//! index, bucket table and data area, then run every operation. Each must
+//! return Ok or an error: no panic (debug builds check arithmetic too), no
+//! hang (a watchdog aborts), no access outside the mapping (every access is
+//! bounds-checked by `Region`).
+//!
+//! `FUZZ_CASES` (default 100000) and `FUZZ_SEED` choose the run. The bytes of
+//! the mutex itself are left alone: the lock word belongs to libc and the
+//! kernel, and no user-space check can validate it.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use shm_hashmap_core::layout::hdr;
+use shm_hashmap_core::ShmMap;
+
+static PROGRESS: AtomicU64 = AtomicU64::new(0);
+
+struct Cleanup(String);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = ShmMap::unlink(&self.0);
+    }
+}
+
+fn watchdog() {
+    std::thread::spawn(|| {
+        let mut last = u64::MAX;
+        loop {
+            std::thread::sleep(Duration::from_secs(20));
+            let now = PROGRESS.load(Ordering::Relaxed);
+            if now == last {
+                eprintln!("fuzz: case {now} has not finished in 20 s: a hang");
+                std::process::abort();
+            }
+            last = now;
+        }
+    });
+}
+
+fn interesting(rng: &mut SmallRng, data_size: u64) -> u64 {
+    match rng.random_range(0..10) {
+        0 => 0,
+        1 => u64::MAX,
+        2 => 1,
+        3 => data_size,
+        4 => data_size - 8,
+        5 => rng.random_range(0..data_size),
+        6 => rng.random_range(0..data_size) | 1,
+        7 => (rng.random::<u64>() & 0xffff_0000_0000_0000) | rng.random_range(0..data_size / 8 + 2),
+        8 => rng.random_range(0..64) * 8,
+        _ => rng.random(),
+    }
+}
+
+#[test]
+fn mutated_segments_give_errors_never_crashes() {
+    let cases: u64 = std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let seed: u64 = std::env::var("FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    watchdog();
+    let name = format!("shm-hashmap-fuzz-{}", std::process::id());
+    let _cleanup = Cleanup(name.clone());
+    let m = ShmMap::create(Some(&name), 16 << 10, 96, 0, 0o600).expect("create");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let keys: Vec<Vec<u8>> = (0..120).map(|i| format!("key-{i}").into_bytes()).collect();
+    for round in 0..400 {
+        let k = &keys[rng.random_range(0..keys.len())];
+        if round % 4 == 3 {
+            let _ = m.del(k);
+        } else {
+            let mut v = vec![0u8];
+            v.extend(std::iter::repeat_n(b'v', rng.random_range(0..120)));
+            let _ = m.set(k, &v);
+        }
+    }
+    assert!(m.check().expect("check").problems.is_empty());
+    let r = m.raw_region();
+    let l = *m.layout();
+    let snapshot = r.bytes(0, r.len()).expect("whole mapping").to_vec();
+    let mutex = hdr::MUTEX..hdr::MUTEX + hdr::MUTEX_ROOM;
+    let (mut errors, mut oks) = (0u64, 0u64);
+    let mut out = Vec::new();
+    for case in 0..cases {
+        PROGRESS.store(case, Ordering::Relaxed);
+        r.write(0, &snapshot).expect("restore");
+        for _ in 0..rng.random_range(1..=8) {
+            // Pick a part of the segment, then an offset in it.
+            let (lo, hi) = match rng.random_range(0..4) {
+                0 => (0, 256),
+                1 => (l.index_off, l.table_off),
+                2 => (l.table_off, l.data_off),
+                _ => (l.data_off, l.memory_size),
+            };
+            let off = rng.random_range(lo..hi);
+            if mutex.contains(&off) || mutex.contains(&(off | 7)) {
+                continue;
+            }
+            match rng.random_range(0..4) {
+                0 => {
+                    let b = r.bytes(off, 1).expect("in bounds")[0] ^ (1 << rng.random_range(0..8));
+                    r.write(off, &[b]).expect("in bounds");
+                }
+                1 => r.write(off, &[rng.random()]).expect("in bounds"),
+                2 => {
+                    let w = interesting(&mut rng, l.data_size);
+                    r.set_u64(off & !7, w).expect("in bounds");
+                }
+                _ => {
+                    // Copy one slot word onto another: duplicates, wrong homes.
+                    let from = l.table_off + rng.random_range(0..l.slots) * 8;
+                    let to = l.table_off + rng.random_range(0..l.slots) * 8;
+                    let w = r.u64(from).expect("in bounds");
+                    r.set_u64(to, w).expect("in bounds");
+                }
+            }
+        }
+        let key = keys[rng.random_range(0..keys.len())].clone();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut results = Vec::new();
+            if case % 4 == 0 {
+                results.push(ShmMap::open_timeout(&name, Duration::ZERO).map(|_| ()));
+            }
+            if case % 8 == 1 {
+                results.push(m.repair());
+            }
+            results.push(m.get(&key, &mut out).map(|_| ()));
+            results.push(m.set(&key, b"\x00fuzzed value"));
+            results.push(m.get(&key, &mut out).map(|_| ()));
+            results.push(m.del(&keys[rng.random_range(0..keys.len())]).map(|_| ()));
+            results.push(m.stat().map(|_| ()));
+            results.push(m.check().map(|_| ()));
+            results
+        }));
+        match outcome {
+            Ok(results) => {
+                for res in results {
+                    match res {
+                        Ok(()) => oks += 1,
+                        Err(_) => errors += 1,
+                    }
+                }
+            }
+            Err(_) => {
+                // Leave the damaged bytes for a post-mortem, then fail.
+                panic!("case {case} (FUZZ_SEED={seed}) panicked");
+            }
+        }
+    }
+    r.write(0, &snapshot).expect("restore");
+    eprintln!("fuzz: {cases} cases (seed {seed}): {oks} operations succeeded, {errors} returned errors, none crashed");
+    m.close().expect("close");
+}
