@@ -70,7 +70,9 @@ fn main() -> Result<(), shm_hashmap_core::Error> {
         }
         i += 1;
     }
-    let random: Vec<Vec<u8>> = (0..KEYS).map(|i| format!("user:{i:08}").into_bytes()).collect();
+    let random: Vec<Vec<u8>> = (0..KEYS)
+        .map(|i| format!("user:{i:08}").into_bytes())
+        .collect();
     println!(
         "found {KEYS} keys sharing home slot 0 of {slots} under the unseeded hash ({i} tries, {:.1} s)",
         t.elapsed().as_secs_f64()
@@ -78,9 +80,21 @@ fn main() -> Result<(), shm_hashmap_core::Error> {
 
     let mut rows = Vec::new();
     for (label, zero_seed, keys) in [
-        ("random keys, per-map random seed (shm-hashmap)", false, &random),
-        ("colliding keys, per-map random seed (shm-hashmap)", false, &colliding),
-        ("colliding keys, seed forced to zero (unseeded)", true, &colliding),
+        (
+            "random keys, per-map random seed (shm-hashmap)",
+            false,
+            &random,
+        ),
+        (
+            "colliding keys, per-map random seed (shm-hashmap)",
+            false,
+            &colliding,
+        ),
+        (
+            "colliding keys, seed forced to zero (unseeded)",
+            true,
+            &colliding,
+        ),
     ] {
         let name = format!("shm-hashmap-hashdos-{pid}-{}", rows.len());
         let m = map(&name, zero_seed)?;
