@@ -1,6 +1,9 @@
-//! Torture: SIGKILL a writer at random moments under full load, 200 rounds.
-//! Each round: a fresh process gets the lock within a second (repairing if the
-//! writer died holding it), `check()` passes, and no acknowledged write is lost.
+//! Torture: SIGKILL writers at random moments under full load, 200 rounds.
+//! Each round two writers run at full rate (one per core) on disjoint keys,
+//! each acknowledging every completed operation through a pipe; both are
+//! killed at independent random moments. Then a fresh process must get the
+//! lock within a second (repairing if a writer died holding it), `check()`
+//! must pass, and every acknowledged operation must be in the map.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -10,7 +13,8 @@ use rand::{Rng, SeedableRng};
 use shm_hashmap_core::ShmMap;
 
 const ROUNDS: usize = 200;
-const KEYS: u64 = 64;
+const WRITERS: u64 = 2;
+const KEYS: u64 = 48;
 
 struct Cleanup(String);
 impl Drop for Cleanup {
@@ -19,10 +23,10 @@ impl Drop for Cleanup {
     }
 }
 
-/// Operation `i` of the deterministic sequence: `Some(value)` sets key
-/// `i % KEYS`, `None` deletes it.
-fn op(i: u64) -> (Vec<u8>, Option<Vec<u8>>) {
-    let key = format!("key{}", i % KEYS).into_bytes();
+/// Operation `i` of writer `w`'s deterministic sequence: `Some(value)` sets
+/// one of its keys, `None` deletes it.
+fn op(w: u64, i: u64) -> (Vec<u8>, Option<Vec<u8>>) {
+    let key = format!("w{w}:key{}", i % KEYS).into_bytes();
     if i % 5 == 4 {
         return (key, None);
     }
@@ -46,83 +50,106 @@ fn exit_child() -> ! {
     unsafe { libc::_exit(0) }
 }
 
+fn read_ack(fd: i32) -> Option<u64> {
+    let mut buf = [0u8; 8];
+    // SAFETY: reading at most 8 bytes into a live buffer.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), 8) };
+    (n == 8).then(|| u64::from_le_bytes(buf))
+}
+
+struct Writer {
+    pid: libc::pid_t,
+    acks: i32,
+    start: u64,
+    last_ack: Option<u64>,
+}
+
+fn spawn_writer(m: &ShmMap, w: u64, start: u64) -> Writer {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let pid = fork();
+    if pid == 0 {
+        // SAFETY: closing our copy of the read end.
+        unsafe { libc::close(fds[0]) };
+        let mut i = start;
+        loop {
+            let (k, v) = op(w, i);
+            let ok = match v {
+                Some(v) => m.set(&k, &v).is_ok(),
+                None => m.del(&k).is_ok(),
+            };
+            if !ok {
+                exit_child();
+            }
+            let ack = i.to_le_bytes();
+            // SAFETY: writing 8 bytes from a live buffer to our pipe.
+            unsafe { libc::write(fds[1], ack.as_ptr().cast(), 8) };
+            i += 1;
+        }
+    }
+    // SAFETY: closing the parent's copy of the write end.
+    unsafe { libc::close(fds[1]) };
+    Writer {
+        pid,
+        acks: fds[0],
+        start,
+        last_ack: None,
+    }
+}
+
 #[test]
 fn random_kills_under_load_lose_nothing_acknowledged() {
     let name = format!("shm-hashmap-torture-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
-    let m = ShmMap::create(Some(&name), 256 << 10, KEYS * 2, 0, 0o600).expect("create");
+    let m = ShmMap::create(Some(&name), 256 << 10, KEYS * WRITERS * 2, 0, 0o600).expect("create");
     let mut rng = SmallRng::seed_from_u64(7);
     let mut model: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
-    let mut next = 0u64;
+    let mut next = [0u64; WRITERS as usize];
     let mut out = Vec::new();
     let mut slowest = Duration::ZERO;
+    let mut total_ops = 0u64;
     for round in 0..ROUNDS {
-        let mut fds = [0; 2];
-        // SAFETY: fds has room for the two descriptors.
-        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        let start = next;
-        let writer = fork();
-        if writer == 0 {
-            // SAFETY: closing our copy of the read end.
-            unsafe { libc::close(fds[0]) };
-            let mut i = start;
-            loop {
-                let (k, v) = op(i);
-                let ok = match v {
-                    Some(v) => m.set(&k, &v).is_ok(),
-                    None => m.del(&k).is_ok(),
-                };
-                if !ok {
-                    exit_child();
-                }
-                let ack = i.to_le_bytes();
-                // SAFETY: writing 8 bytes from a live buffer to our pipe.
-                unsafe { libc::write(fds[1], ack.as_ptr().cast(), 8) };
-                i += 1;
+        let mut writers: Vec<Writer> = (0..WRITERS)
+            .map(|w| spawn_writer(&m, w, next[w as usize]))
+            .collect();
+        // Wait until both are under way, then kill each at its own random moment.
+        for wr in writers.iter_mut() {
+            wr.last_ack = read_ack(wr.acks);
+        }
+        for wr in &writers {
+            std::thread::sleep(Duration::from_micros(rng.random_range(0..1500)));
+            // SAFETY: killing and reaping our own child.
+            unsafe {
+                libc::kill(wr.pid, libc::SIGKILL);
+                libc::waitpid(wr.pid, std::ptr::null_mut(), 0);
             }
         }
-        // SAFETY: closing the parent's copy of the write end.
-        unsafe { libc::close(fds[1]) };
-        let mut acked: Option<u64> = None;
-        let mut buf = [0u8; 8];
-        let read_ack = |buf: &mut [u8; 8]| {
-            // SAFETY: reading at most 8 bytes into a live buffer.
-            unsafe { libc::read(fds[0], buf.as_mut_ptr().cast(), 8) == 8 }
-        };
-        // Wait for the writer to be under way, then kill it at a random moment.
-        if read_ack(&mut buf) {
-            acked = Some(u64::from_le_bytes(buf));
+        for wr in writers.iter_mut() {
+            while let Some(a) = read_ack(wr.acks) {
+                wr.last_ack = Some(a);
+            }
+            // SAFETY: closing our read end.
+            unsafe { libc::close(wr.acks) };
         }
-        std::thread::sleep(Duration::from_micros(rng.random_range(0..1500)));
-        // SAFETY: killing and reaping our own child.
-        unsafe {
-            libc::kill(writer, libc::SIGKILL);
-            libc::waitpid(writer, std::ptr::null_mut(), 0);
-        }
-        while read_ack(&mut buf) {
-            acked = Some(u64::from_le_bytes(buf));
-        }
-        // SAFETY: closing our read end.
-        unsafe { libc::close(fds[0]) };
 
         // A fresh process must get the lock (and repair) within a second.
         let t0 = Instant::now();
         let fresh = fork();
         if fresh == 0 {
             let mut o = Vec::new();
-            let _ = m.get(b"key0", &mut o);
+            let _ = m.get(b"w0:key0", &mut o);
             exit_child();
         }
         let mut status = 0;
         loop {
             // SAFETY: polling our own child.
-            let r = unsafe { libc::waitpid(fresh, &mut status, libc::WNOHANG) };
-            if r == fresh {
+            if unsafe { libc::waitpid(fresh, &mut status, libc::WNOHANG) } == fresh {
                 break;
             }
             assert!(
                 t0.elapsed() < Duration::from_secs(1),
-                "round {round}: lock not available within 1 s"
+                "round {round}: lock not free within 1 s"
             );
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -132,26 +159,32 @@ fn random_kills_under_load_lose_nothing_acknowledged() {
             "round {round}: the fresh process died"
         );
 
-        // Every acknowledged operation is applied; the one after may be.
-        let last = acked.map_or(start, |a| a + 1);
-        for i in start..last {
-            let (k, v) = op(i);
-            match v {
-                Some(v) => model.insert(k, v),
-                None => model.remove(&k),
+        // Every acknowledged operation is applied; each writer's next one may be.
+        for (w, wr) in writers.iter().enumerate() {
+            let last = wr.last_ack.map_or(wr.start, |a| a + 1);
+            for i in wr.start..last {
+                let (k, v) = op(w as u64, i);
+                match v {
+                    Some(v) => model.insert(k, v),
+                    None => model.remove(&k),
+                };
+            }
+            let (k, v) = op(w as u64, last);
+            let found = m.get(&k, &mut out).expect("get").then(|| out.clone());
+            next[w] = if found.as_ref() != model.get(&k) {
+                assert_eq!(
+                    found, v,
+                    "round {round}: writer {w}'s op {last} is half-applied"
+                );
+                match v {
+                    Some(v) => model.insert(k, v),
+                    None => model.remove(&k),
+                };
+                last + 1
+            } else {
+                last
             };
-        }
-        let (k, v) = op(last);
-        let found = m.get(&k, &mut out).expect("get").then(|| out.clone());
-        if found.as_ref() != model.get(&k) {
-            assert_eq!(found, v, "round {round}: op {last} is half-applied");
-            match v {
-                Some(v) => model.insert(k, v),
-                None => model.remove(&k),
-            };
-            next = last + 1;
-        } else {
-            next = last;
+            total_ops += next[w] - wr.start;
         }
         let report = m.check().expect("check runs");
         assert!(
@@ -170,7 +203,7 @@ fn random_kills_under_load_lose_nothing_acknowledged() {
     }
     let s = m.stat().expect("stat");
     eprintln!(
-        "{ROUNDS} rounds, {next} operations, {} kills inside the lock repaired, slowest fresh lock {slowest:?}",
+        "{ROUNDS} rounds of {WRITERS} writers, {total_ops} operations, {} kills inside the lock repaired, slowest fresh lock {slowest:?}",
         s.recoveries
     );
     assert!(s.recoveries > 0, "no kill ever landed inside the lock");
