@@ -9,30 +9,36 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** One attachment to a map. index.js wraps it in the public `HashMap`. */
-export declare class NativeMap {
-  static create(name: string | undefined | null, memorySize: number, maxBuckets: number, maxFreeBlocks: number, mode: number): NativeMap
-  static open(name: string): NativeMap
-  static openOrCreate(name: string, memorySize: number, maxBuckets: number, maxFreeBlocks: number, mode: number): NativeMap
-  get name(): string
-  get owner(): boolean
-  get closed(): boolean
-  set(key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array): void
-  get(key: string | Uint8Array): string | boolean | number | bigint | Buffer | null
-  del(key: string | Uint8Array): boolean
-  stat(): StatResult
-  check(): CheckResult
-  /** Detaches; the owner also removes the name. Idempotent. */
-  close(): boolean
-}
-
 export declare function calcRequiredMemorySize(memorySize: number, maxBuckets: number, maxFreeBlocks: number, recordKvSize: number): Required
+
+export declare function check(id: number): CheckResult
 
 /** `check()`. */
 export interface CheckResult {
   ok: boolean
   problems: Array<string>
   entries: number
+}
+
+/** Detaches; the owner also removes the name. Unknown ids are already closed. */
+export declare function close(id: number): boolean
+
+export declare function create(name: string | undefined | null, memorySize: number, maxBuckets: number, maxFreeBlocks: number, mode: number): Handle
+
+/**
+ * `{ get(id, key), set(id, key, value), del(id, key) }`: the hot path as raw
+ * Node-API functions (see `fast.rs`).
+ */
+export declare function fastOps(): { get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array): void; del(id: number, key: string | Uint8Array): void }
+
+/**
+ * An open map: its id in this thread's registry, its name, and whether this
+ * handle created it with `new()`.
+ */
+export interface Handle {
+  id: number
+  name: string
+  owner: boolean
 }
 
 /** Layout fields shared by `stat().metadata` and `calcRequiredMemorySize`. */
@@ -49,11 +55,17 @@ export interface Metadata {
   recordHeaderSize: number
 }
 
+export declare function open(name: string): Handle
+
+export declare function openOrCreate(name: string, memorySize: number, maxBuckets: number, maxFreeBlocks: number, mode: number): Handle
+
 /** `calcRequiredMemorySize`'s result: the metadata plus `recordSize`. */
 export interface Required {
   metadata: Metadata
   recordSize: number
 }
+
+export declare function stat(id: number): StatResult
 
 /** `stat()`. */
 export interface StatResult {

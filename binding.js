@@ -835,6 +835,12 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
-module.exports.NativeMap = nativeBinding.NativeMap
 module.exports.calcRequiredMemorySize = nativeBinding.calcRequiredMemorySize
+module.exports.check = nativeBinding.check
+module.exports.close = nativeBinding.close
+module.exports.create = nativeBinding.create
+module.exports.fastOps = nativeBinding.fastOps
+module.exports.open = nativeBinding.open
+module.exports.openOrCreate = nativeBinding.openOrCreate
+module.exports.stat = nativeBinding.stat
 module.exports.unlink = nativeBinding.unlink

@@ -6,6 +6,7 @@
 
 const { getSystemErrorName } = require('node:util')
 const native = require('./binding.js')
+const fast = native.fastOps()
 
 const NAME_RE = /^[A-Za-z0-9._-]{1,254}$/
 const INT64_MIN = -(2n ** 63n)
@@ -146,19 +147,34 @@ function own(h) {
   }
 }
 
+// An attached map whose HashMap is collected without close() is detached.
+const collected = new FinalizationRegistry((id) => {
+  try {
+    native.close(id)
+  } catch {}
+})
+
+function closedError(name) {
+  const err = new HashMapError('ERR_HASHMAP_CLOSED', `the map '${name}' is closed`)
+  Error.captureStackTrace?.(err, closedError)
+  return err
+}
+
 const token = Symbol('shm-hashmap.internal')
 
 /** One process's attachment to a shared map (see index.d.ts). */
 class HashMap {
-  #n
+  // The map's id in the native registry; 0 once closed (ids are reused).
+  #id
   #name
   #owner
 
-  constructor(t, n) {
+  constructor(t, handle) {
     if (t !== token) throw new TypeError('HashMap is not constructed directly; use hashmap.new(), open() or openOrCreate()')
-    this.#n = n
-    this.#name = n.name
-    this.#owner = n.owner
+    this.#id = handle.id
+    this.#name = handle.name
+    this.#owner = handle.owner
+    if (!handle.owner) collected.register(this, handle.id, this)
   }
 
   get name() {
@@ -170,14 +186,15 @@ class HashMap {
   }
 
   get closed() {
-    return this.#n.closed
+    return this.#id === 0
   }
 
   set(key, val) {
     checkKey(key)
     checkValue(val)
+    if (this.#id === 0) throw closedError(this.#name)
     try {
-      this.#n.set(key, val)
+      fast.set(this.#id, key, val)
     } catch (e) {
       throw translate(e)
     }
@@ -186,19 +203,19 @@ class HashMap {
 
   get(key) {
     checkKey(key)
-    let v
+    if (this.#id === 0) throw closedError(this.#name)
     try {
-      v = this.#n.get(key)
+      return fast.get(this.#id, key)
     } catch (e) {
       throw translate(e)
     }
-    return v === null ? undefined : v
   }
 
   del(key) {
     checkKey(key)
+    if (this.#id === 0) throw closedError(this.#name)
     try {
-      this.#n.del(key)
+      fast.del(this.#id, key)
     } catch (e) {
       throw translate(e)
     }
@@ -206,25 +223,31 @@ class HashMap {
   }
 
   stat() {
+    if (this.#id === 0) throw closedError(this.#name)
     try {
-      return this.#n.stat()
+      return native.stat(this.#id)
     } catch (e) {
       throw translate(e)
     }
   }
 
   check() {
+    if (this.#id === 0) throw closedError(this.#name)
     try {
-      return this.#n.check()
+      return native.check(this.#id)
     } catch (e) {
       throw translate(e)
     }
   }
 
   close() {
+    const id = this.#id
+    if (id === 0) return true
+    this.#id = 0
     owned.delete(this)
+    collected.unregister(this)
     try {
-      this.#n.close()
+      native.close(id)
     } catch (e) {
       throw translate(e)
     }
@@ -262,7 +285,7 @@ function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
   const md = mode(o.mode)
   let h
   try {
-    h = new HashMap(token, native.NativeMap.create(name, m, b, f, md))
+    h = new HashMap(token, native.create(name, m, b, f, md))
   } catch (e) {
     throw translate(e)
   }
@@ -273,7 +296,7 @@ function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
 function open(name) {
   checkName(name)
   try {
-    return new HashMap(token, native.NativeMap.open(name))
+    return new HashMap(token, native.open(name))
   } catch (e) {
     throw translate(e)
   }
@@ -289,7 +312,7 @@ function openOrCreate(name, memorySize, maxBuckets, maxFreeBlocks, opts) {
   const o = options(opts, ['mode'])
   const md = mode(o.mode)
   try {
-    return new HashMap(token, native.NativeMap.openOrCreate(name, m, b, f, md))
+    return new HashMap(token, native.openOrCreate(name, m, b, f, md))
   } catch (e) {
     throw translate(e)
   }
