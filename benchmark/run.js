@@ -1,0 +1,256 @@
+'use strict'
+// npm run bench [-- --quick] [-- --only shm-hashmap,lmdb]
+//
+// shm-hashmap against what users would pick instead, in one process tree:
+// Map, lru-cache, lmdb (in /dev/shm, noSync), better-sqlite3 (WAL,
+// synchronous=OFF, in /dev/shm) and Redis through ioredis (started here on
+// 127.0.0.1 with persistence off). Each figure is the median of 5 timed
+// batches. Every store's answers are checked before timing.
+const { fork } = require('node:child_process')
+const os = require('node:os')
+const { parseArgs } = require('node:util')
+const hashmap = require('..')
+const { stores, startRedis, stopRedis } = require('./stores')
+
+const { values: opts } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
+})
+const RUNS = 5
+const QUICK = opts.quick
+const ONLY = opts.only ? new Set(opts.only.split(',')) : null
+const key = (ns, i) => `${ns}:${i.toString(36).padStart(14, '0')}`.slice(-16) // 16 bytes
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)]
+}
+
+function fmt(n) {
+  if (n === undefined) return '—'
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`
+  if (n >= 1e3) return `${(n / 1e3).toFixed(0)}k`
+  return n.toFixed(0)
+}
+
+async function timed(isAsync, n, op) {
+  const t0 = process.hrtime.bigint()
+  if (isAsync) for (let i = 0; i < n; i++) await op(i)
+  else for (let i = 0; i < n; i++) op(i)
+  return n / (Number(process.hrtime.bigint() - t0) / 1e9)
+}
+
+function assertEq(got, want, what) {
+  if (got !== want && !(got == null && want == null)) {
+    throw new Error(`harness check failed: ${what}: got ${String(got).slice(0, 40)}, want ${String(want).slice(0, 40)}`)
+  }
+}
+
+/** One store, one value size, one entry count: every single-process workload. */
+async function runConfig(id, entries, valueSize) {
+  const def = stores[id]
+  const isAsync = !!def.async
+  const n = Math.min(entries, isAsync ? (QUICK ? 2000 : 20000) : QUICK ? 20000 : 200000)
+  const value = 'v'.repeat(valueSize)
+  const value2 = 'w'.repeat(valueSize)
+  const s = def.open({ capacity: entries + n * 2, keySize: 16, valueSize })
+  try {
+    if (s.pipelineSet) {
+      const pairs = []
+      for (let i = 0; i < entries; i++) pairs.push([key('k', i), value])
+      await s.pipelineSet(pairs)
+    } else for (let i = 0; i < entries; i++) s.set(key('k', i), value)
+    // Keys of the timed batches: spread over the whole loaded set.
+    const hit = Array.from({ length: n }, (_, i) => key('k', (i * 7919 + 13) % entries))
+    const miss = Array.from({ length: n }, (_, i) => key('m', i))
+    // Check answers before timing: a wrong answer is a harness bug.
+    for (let i = 0; i < 50; i++) {
+      assertEq(await s.get(hit[i]), value, `${id} get hit`)
+      assertEq(await s.get(miss[i]), undefined, `${id} get miss`)
+    }
+    await s.set(hit[0], value2)
+    assertEq(await s.get(hit[0]), value2, `${id} overwrite`)
+    await s.del(hit[0])
+    assertEq(await s.get(hit[0]), undefined, `${id} del`)
+    await s.set(hit[0], value)
+
+    const res = {}
+    const add = (w, r) => (res[w] ??= []).push(r)
+    for (let run = 0; run < RUNS; run++) {
+      add('get (hit)', await timed(isAsync, n, (i) => s.get(hit[i])))
+      add('get (miss)', await timed(isAsync, n, (i) => s.get(miss[i])))
+      const fresh = Array.from({ length: n }, (_, i) => key(`n${run}`, i))
+      add('set (new key)', await timed(isAsync, n, (i) => s.set(fresh[i], value)))
+      add('set (overwrite)', await timed(isAsync, n, (i) => s.set(hit[i], run % 2 ? value : value2)))
+      add('del', await timed(isAsync, n, (i) => s.del(fresh[i])))
+      add('90% get / 10% set', await timed(isAsync, n, (i) => (i % 10 === 9 ? s.set(hit[i], value) : s.get(hit[i]))))
+    }
+    const out = {}
+    for (const [w, rs] of Object.entries(res)) out[w] = median(rs)
+    return out
+  } finally {
+    await s.close()
+  }
+}
+
+/** get at 10M entries on shm-hashmap alone, against 100k. */
+function getAtScale(entries) {
+  const value = 'v'.repeat(32)
+  const r = hashmap.calcRequiredMemorySize(0, entries, 0, 48)
+  const h = hashmap.new(r.memorySize, entries)
+  try {
+    for (let i = 0; i < entries; i++) h.set(key('k', i), value)
+    const n = QUICK ? 20000 : 200000
+    const hit = Array.from({ length: n }, (_, i) => key('k', (i * 7919 + 13) % entries))
+    assertEq(h.get(hit[1]), value, 'scale get')
+    const rates = []
+    for (let run = 0; run < RUNS; run++) {
+      const t0 = process.hrtime.bigint()
+      for (let i = 0; i < n; i++) h.get(hit[i])
+      rates.push(n / (Number(process.hrtime.bigint() - t0) / 1e9))
+    }
+    return median(rates)
+  } finally {
+    h.close()
+  }
+}
+
+/** The same workload in `procs` processes at once on one shared store. */
+async function multiProcess(id, procs, workload, seconds, entries) {
+  const def = stores[id]
+  const s = def.open({ capacity: entries * 2, keySize: 16, valueSize: 32 })
+  const value = 'v'.repeat(32)
+  try {
+    if (s.pipelineSet) {
+      const pairs = []
+      for (let i = 0; i < entries; i++) pairs.push([key('k', i), value])
+      await s.pipelineSet(pairs)
+    } else for (let i = 0; i < entries; i++) s.set(key('k', i), value)
+    const rates = []
+    for (let run = 0; run < RUNS; run++) {
+      const workers = Array.from({ length: procs }, (_, w) =>
+        fork(`${__dirname}/worker.js`, [id, JSON.stringify(s.share), workload, String(seconds), String(entries), String(w)]),
+      )
+      await Promise.all(workers.map((w) => new Promise((r) => w.once('message', r))))
+      const done = workers.map((w) => new Promise((r) => w.once('message', r)))
+      workers.forEach((w) => w.send('go'))
+      const reports = await Promise.all(done)
+      rates.push(reports.reduce((sum, x) => sum + x.ops / x.seconds, 0))
+    }
+    return median(rates)
+  } finally {
+    await s.close()
+  }
+}
+
+function memoryPerEntry() {
+  const kv = 16 + 32
+  const out = {}
+  // Default sizing: new(memorySize) with the seed's defaults, filled until full.
+  const h = hashmap.new(16 << 20)
+  let n = 0
+  try {
+    for (;;) h.set(key('k', n), 'v'.repeat(32)), n++
+  } catch (e) {
+    if (!['ERR_HASHMAP_NO_SPACE', 'ERR_HASHMAP_NO_BUCKET'].includes(e.code)) throw e
+  }
+  out.default = { entries: n, memorySize: h.stat().metadata.memorySize, perEntry: h.stat().metadata.memorySize / n - kv, limit: n }
+  h.close()
+  // The calc-sized minimum for 1M such entries.
+  const r = hashmap.calcRequiredMemorySize(0, 1_000_000, 0, kv)
+  const m = hashmap.new(r.memorySize, 1_000_000)
+  for (let i = 0; i < 1_000_000; i++) m.set(key('k', i), 'v'.repeat(32))
+  out.calc = { entries: 1_000_000, memorySize: r.memorySize, perEntry: r.memorySize / 1_000_000 - kv }
+  m.close()
+  return out
+}
+
+async function main() {
+  const want = (id) => !ONLY || ONLY.has(id)
+  const redis = want('redis') && (await startRedis())
+  const peers = Object.keys(stores).filter((id) => want(id) && (id !== 'redis' || redis))
+  const lines = []
+  const say = (l = '') => {
+    lines.push(l)
+    console.log(l)
+  }
+  say(`Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${os.platform()} ${os.release()}; ${QUICK ? 'quick run' : `median of ${RUNS}`}; ops/s`)
+  const configs = QUICK
+    ? [[32, 100_000]]
+    : [
+        [32, 100_000],
+        [32, 1_000_000],
+        [1024, 100_000],
+        [65536, 10_000],
+      ]
+  const summary = {}
+  for (const [valueSize, entries] of configs) {
+    const results = {}
+    for (const id of peers) {
+      process.stderr.write(`  ${stores[id].label}, ${entries} entries of ${valueSize} B...\n`)
+      results[id] = await runConfig(id, entries, valueSize)
+    }
+    say()
+    say(`### ${entries.toLocaleString('en')} entries, 16 B keys, ${valueSize >= 1024 ? `${valueSize / 1024} KiB` : `${valueSize} B`} values`)
+    say()
+    const cols = peers.map((id) => stores[id].label)
+    say(`| workload | ${cols.join(' | ')} | shm / lmdb | shm / Map |`)
+    say(`|---|${cols.map(() => '---:').join('|')}|---:|---:|`)
+    for (const w of Object.keys(results[peers[0]])) {
+      const ours = results['shm-hashmap']?.[w]
+      const vsL = results.lmdb ? (ours / results.lmdb[w]).toFixed(2) + '×' : '—'
+      const vsM = results.map ? (ours / results.map[w]).toFixed(2) + '×' : '—'
+      say(`| ${w} | ${peers.map((id) => fmt(results[id][w])).join(' | ')} | ${vsL} | ${vsM} |`)
+    }
+    summary[`${valueSize}/${entries}`] = results
+  }
+
+  if (want('shm-hashmap')) {
+    const big = QUICK ? 1_000_000 : 10_000_000
+    process.stderr.write(`  shm-hashmap get at ${big} entries...\n`)
+    const small = summary['32/100000']?.['shm-hashmap']?.['get (hit)']
+    const large = getAtScale(big)
+    say()
+    say(`### shm-hashmap get (hit) at ${big.toLocaleString('en')} entries`)
+    say()
+    say(`| entries | get/s | vs 100k |`)
+    say(`|---|---:|---:|`)
+    say(`| 100,000 | ${fmt(small)} | 1.00× |`)
+    say(`| ${big.toLocaleString('en')} | ${fmt(large)} | ${(large / small).toFixed(2)}× |`)
+  }
+
+  const shared = peers.filter((id) => stores[id].shareable)
+  if (shared.length) {
+    say()
+    say(`### Processes sharing one store (100,000 entries, 32 B values): aggregate ops/s`)
+    say()
+    say(`| store | get, 1 process | get, 2 processes | × | 90/10 mix, 1 process | 90/10 mix, 2 processes | × |`)
+    say(`|---|---:|---:|---:|---:|---:|---:|`)
+    const secs = QUICK ? 0.3 : 1
+    for (const id of shared) {
+      process.stderr.write(`  ${stores[id].label}, 1 and 2 processes...\n`)
+      const g1 = await multiProcess(id, 1, 'get', secs, 100_000)
+      const g2 = await multiProcess(id, 2, 'get', secs, 100_000)
+      const m1 = await multiProcess(id, 1, 'mix', secs, 100_000)
+      const m2 = await multiProcess(id, 2, 'mix', secs, 100_000)
+      say(`| ${stores[id].label} | ${fmt(g1)} | ${fmt(g2)} | ${(g2 / g1).toFixed(2)}× | ${fmt(m1)} | ${fmt(m2)} | ${(m2 / m1).toFixed(2)}× |`)
+    }
+  }
+
+  if (want('shm-hashmap')) {
+    const mem = memoryPerEntry()
+    say()
+    say(`### Shared memory per entry beyond key + value (16 B keys, 32 B values)`)
+    say()
+    say(`| sizing | entries | memory | bytes per entry beyond key + value |`)
+    say(`|---|---:|---:|---:|`)
+    say(`| default: \`new(16 MiB)\`, filled until full | ${mem.default.entries.toLocaleString('en')} | ${mem.default.memorySize.toLocaleString('en')} | ${mem.default.perEntry.toFixed(1)} |`)
+    say(`| minimum: \`calcRequiredMemorySize(0, 1e6, 0, 48)\` | ${mem.calc.entries.toLocaleString('en')} | ${mem.calc.memorySize.toLocaleString('en')} | ${mem.calc.perEntry.toFixed(1)} |`)
+  }
+  stopRedis()
+}
+
+main().catch((e) => {
+  stopRedis()
+  console.error(e)
+  process.exit(1)
+})
