@@ -89,6 +89,8 @@ pub mod hdr {
     pub const RECOVERIES: u64 = 216;
     /// `u64` first-level count of the free-block index.
     pub const FL_COUNT: u64 = 224;
+    /// `u64` write sequence: odd while a writer changes the map (seqlock).
+    pub const SEQ: u64 = 232;
 }
 
 /// Where everything lives in a segment. Offsets are from the segment start.

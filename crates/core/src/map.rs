@@ -5,11 +5,18 @@
 //!   from the stored parameters and found every stored offset equal to it;
 //! - an opener waits for the creator's release store of `INIT_STATE` before
 //!   it reads anything else, so nobody sees a half-initialised map;
-//! - every operation runs under the segment lock; a lock acquired from a dead
-//!   owner is repaired before `pthread_mutex_consistent`, and a failed repair
-//!   marks the segment corrupt, so every later operation refuses to run.
+//! - every write runs under the segment lock, inside an odd write sequence
+//!   (`hdr::SEQ`, a seqlock); a lock acquired from a dead owner is repaired
+//!   (and the sequence made even again) before `pthread_mutex_consistent`, and
+//!   a failed repair marks the segment corrupt, so every later operation
+//!   refuses to run;
+//! - `get` first reads without the lock: it takes a result only if the
+//!   sequence was even and unchanged across the whole lookup and copy, and
+//!   otherwise falls back to the locked path. Every access it makes is
+//!   bounds-checked, so a read racing a writer can only be wrong, never unsafe,
+//!   and a wrong read is always discarded.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
@@ -18,6 +25,9 @@ use crate::lock::{self, Acquired, LOCK_ABI};
 use crate::region::Region;
 use crate::shm::{self, Mapping};
 use crate::table::{CheckReport, Table};
+
+/// Optimistic reads tried before `get` takes the lock.
+const OPTIMISTIC_TRIES: usize = 4;
 
 /// How long `open` waits for another process to finish creating a segment.
 const INIT_WAIT: Duration = Duration::from_secs(3);
@@ -323,6 +333,12 @@ impl ShmMap {
         let _unlock = Unlock(m);
         if acquired == Acquired::OwnerDied {
             let repaired = t.repair();
+            // A writer that died inside its write left the sequence odd.
+            let seq = r.atomic_u64(hdr::SEQ)?;
+            let s = seq.load(Ordering::Relaxed);
+            if s & 1 == 1 {
+                seq.store(s.wrapping_add(1), Ordering::Release);
+            }
             if repaired.is_err() {
                 r.set_u32(hdr::STATUS, 1)?;
             }
@@ -338,19 +354,65 @@ impl ShmMap {
         f(&t)
     }
 
+    /// Runs a write under the lock, with the sequence odd meanwhile, so that
+    /// optimistic readers discard anything they read during it.
+    fn write<R>(&self, f: impl FnOnce(&Table<'_>) -> Result<R>) -> Result<R> {
+        let r = self.mapping.region();
+        self.locked(|t| {
+            let seq = r.atomic_u64(hdr::SEQ)?;
+            let odd = seq.load(Ordering::Relaxed) | 1;
+            seq.store(odd, Ordering::Relaxed);
+            // The odd value is visible before any of the write's stores.
+            fence(Ordering::Release);
+            let res = f(t);
+            seq.store(odd.wrapping_add(1), Ordering::Release);
+            res
+        })
+    }
+
     /// `h.set`: stores `value` (type byte first) under `key`.
     pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.locked(|t| t.set(key, value))
+        self.write(|t| t.set(key, value))
     }
 
     /// `h.get`: copies the value (type byte first) into `out`; false if absent.
+    /// Reads without the lock when no writer is active (see the module docs).
     pub fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+        if let Some(found) = self.get_optimistic(key, out) {
+            return Ok(found);
+        }
         self.locked(|t| t.get(key, out))
+    }
+
+    /// A lock-free lookup, or `None` if no consistent snapshot was seen (a
+    /// writer was active, the read failed, or the map is marked corrupt);
+    /// the caller then takes the lock, which also repairs after a dead writer.
+    fn get_optimistic(&self, key: &[u8], out: &mut Vec<u8>) -> Option<bool> {
+        let r = self.mapping.region();
+        let seq = r.atomic_u64(hdr::SEQ).ok()?;
+        if r.u32(hdr::STATUS).ok()? != 0 {
+            return None;
+        }
+        let t = Table::new(&r, &self.layout).ok()?;
+        for _ in 0..OPTIMISTIC_TRIES {
+            let before = seq.load(Ordering::Acquire);
+            if before & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let res = t.get(key, out);
+            // Everything read above happens before the second load.
+            fence(Ordering::Acquire);
+            if seq.load(Ordering::Relaxed) == before {
+                return res.ok();
+            }
+        }
+        None
     }
 
     /// `h.del`: removes `key`; false if it was absent.
     pub fn del(&self, key: &[u8]) -> Result<bool> {
-        self.locked(|t| t.del(key))
+        self.write(|t| t.del(key))
     }
 
     /// Walks the whole structure under the lock.
@@ -361,7 +423,7 @@ impl ShmMap {
     /// Rebuilds every derived structure from the table under the lock: what
     /// the next process does by itself after a lock owner died.
     pub fn repair(&self) -> Result<()> {
-        self.locked(|t| t.repair())
+        self.write(|t| t.repair())
     }
 
     /// The raw mapped bytes, for tests that damage a segment on purpose.

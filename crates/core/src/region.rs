@@ -98,6 +98,14 @@ impl Region {
         Ok(unsafe { &*p.cast::<AtomicU32>() })
     }
 
+    /// The `u64` at `off` as an atomic.
+    pub fn atomic_u64(&self, off: u64) -> Result<&AtomicU64> {
+        let p = self.at(off, 8, 8)?;
+        // SAFETY: in bounds and aligned for AtomicU64 (same layout as u64); the
+        // mapping outlives `&self` by Region::new's contract.
+        Ok(unsafe { &*p.cast::<AtomicU64>() })
+    }
+
     /// One aligned 8-byte store with release ordering: everything written
     /// before it (the record) is in memory before the slot points at it, and
     /// the compiler may not move later writes (freeing the old record) above it.
