@@ -244,3 +244,27 @@ test('many maps with churn stay structurally sound', (t) => {
   t.is(h.stat().usage.usedBuckets, model.size)
   t.true(h.check().ok)
 })
+
+test('keys and values across the binding buffer sizes, with multi-byte characters at the edges', (t) => {
+  const h = hashmap.new(4 << 20, 4096)
+  t.teardown(() => h.close())
+  // Keys around the 256-byte stack buffer; values around the 4 KiB scratch.
+  const chars = ['a', 'é', '€', '𝄞']
+  let n = 0
+  for (const c of chars) {
+    for (let bytes = 240; bytes <= 270; bytes++) {
+      const unit = Buffer.byteLength(c)
+      const key = 'k'.repeat(bytes % unit) + c.repeat(Math.floor(bytes / unit))
+      const val = c.repeat(Math.ceil((4096 + bytes - 256) / unit))
+      h.set(key, val)
+      n++
+      t.is(h.get(key), val, `${c} key of ${Buffer.byteLength(key)} bytes`)
+      t.is(h.get(Buffer.from(key)), val, 'the same bytes as a Buffer')
+    }
+  }
+  t.is(h.stat().usage.usedBuckets, n)
+  const long = '𝄞'.repeat(20000)
+  h.set(long, long)
+  t.is(h.get(long), long)
+  t.true(h.check().ok)
+})

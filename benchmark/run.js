@@ -1,5 +1,6 @@
 'use strict'
-// npm run bench [-- --quick] [-- --only shm-hashmap,lmdb]
+// npm run bench [-- --quick] [-- --only shm-hashmap,lmdb] [-- --sizes 32,1024]
+//   [-- --sections single,scale,procs,memory]
 //
 // shm-hashmap against what users would pick instead, in one process tree:
 // Map, lru-cache, lmdb (in /dev/shm, noSync), better-sqlite3 (WAL,
@@ -13,11 +14,18 @@ const hashmap = require('..')
 const { stores, startRedis, stopRedis } = require('./stores')
 
 const { values: opts } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } },
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    sizes: { type: 'string' },
+    sections: { type: 'string', default: 'single,scale,procs,memory' },
+  },
 })
 const RUNS = 5
 const QUICK = opts.quick
 const ONLY = opts.only ? new Set(opts.only.split(',')) : null
+const SIZES = opts.sizes ? new Set(opts.sizes.split(',').map(Number)) : null
+const SECTIONS = new Set(opts.sections.split(','))
 const key = (ns, i) => `${ns}:${i.toString(36).padStart(14, '0')}`.slice(-16) // 16 bytes
 
 function median(xs) {
@@ -49,7 +57,10 @@ function assertEq(got, want, what) {
 async function runConfig(id, entries, valueSize) {
   const def = stores[id]
   const isAsync = !!def.async
-  const n = Math.min(entries, isAsync ? (QUICK ? 2000 : 20000) : QUICK ? 20000 : 200000)
+  // Batches of about 12 MiB of values: large values (lmdb stores 64 KiB ones
+  // in overflow pages at a few ms each) get fewer operations per batch.
+  const batch = Math.max(1000, Math.floor((12 << 20) / valueSize))
+  const n = Math.min(entries, batch, isAsync ? (QUICK ? 2000 : 20000) : QUICK ? 20000 : 200000)
   const value = 'v'.repeat(valueSize)
   const value2 = 'w'.repeat(valueSize)
   const s = def.open({ capacity: entries + n * 2, keySize: 16, valueSize })
@@ -184,6 +195,7 @@ async function main() {
       ]
   const summary = {}
   for (const [valueSize, entries] of configs) {
+    if (!SECTIONS.has('single') || (SIZES && !SIZES.has(valueSize))) continue
     const results = {}
     for (const id of peers) {
       process.stderr.write(`  ${stores[id].label}, ${entries} entries of ${valueSize} B...\n`)
@@ -204,10 +216,10 @@ async function main() {
     summary[`${valueSize}/${entries}`] = results
   }
 
-  if (want('shm-hashmap')) {
+  if (want('shm-hashmap') && SECTIONS.has('scale')) {
     const big = QUICK ? 1_000_000 : 10_000_000
     process.stderr.write(`  shm-hashmap get at ${big} entries...\n`)
-    const small = summary['32/100000']?.['shm-hashmap']?.['get (hit)']
+    const small = summary['32/100000']?.['shm-hashmap']?.['get (hit)'] ?? getAtScale(100_000)
     const large = getAtScale(big)
     say()
     say(`### shm-hashmap get (hit) at ${big.toLocaleString('en')} entries`)
@@ -219,7 +231,7 @@ async function main() {
   }
 
   const shared = peers.filter((id) => stores[id].shareable)
-  if (shared.length) {
+  if (shared.length && SECTIONS.has('procs')) {
     say()
     say(`### Processes sharing one store (100,000 entries, 32 B values): aggregate ops/s`)
     say()
@@ -236,7 +248,7 @@ async function main() {
     }
   }
 
-  if (want('shm-hashmap')) {
+  if (want('shm-hashmap') && SECTIONS.has('memory')) {
     const mem = memoryPerEntry()
     say()
     say(`### Shared memory per entry beyond key + value (16 B keys, 32 B values)`)
