@@ -57,9 +57,9 @@ function assertEq(got, want, what) {
 async function runConfig(id, entries, valueSize) {
   const def = stores[id]
   const isAsync = !!def.async
-  // Batches of about 12 MiB of values: large values (lmdb stores 64 KiB ones
-  // in overflow pages at a few ms each) get fewer operations per batch.
-  const batch = Math.max(1000, Math.floor((12 << 20) / valueSize))
+  // Values above 1 KiB get batches of about 12 MiB (at least 1000 ops): lmdb
+  // stores 64 KiB values in overflow pages at a few ms each.
+  const batch = valueSize > 1024 ? Math.max(1000, Math.floor((12 << 20) / valueSize)) : Infinity
   const n = Math.min(entries, batch, isAsync ? (QUICK ? 2000 : 20000) : QUICK ? 20000 : 200000)
   const value = 'v'.repeat(valueSize)
   const value2 = 'w'.repeat(valueSize)
