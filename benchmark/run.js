@@ -53,6 +53,15 @@ function assertEq(got, want, what) {
   }
 }
 
+/** Loads keys k:0..entries (pipelined where the store can). */
+async function preload(s, entries, value) {
+  if (s.pipelineSet) {
+    const pairs = []
+    for (let i = 0; i < entries; i++) pairs.push([key('k', i), value])
+    await s.pipelineSet(pairs)
+  } else for (let i = 0; i < entries; i++) s.set(key('k', i), value)
+}
+
 /** One store, one value size, one entry count: every single-process workload. */
 async function runConfig(id, entries, valueSize) {
   const def = stores[id]
@@ -65,11 +74,7 @@ async function runConfig(id, entries, valueSize) {
   const value2 = 'w'.repeat(valueSize)
   const s = def.open({ capacity: entries + n * 2, keySize: 16, valueSize })
   try {
-    if (s.pipelineSet) {
-      const pairs = []
-      for (let i = 0; i < entries; i++) pairs.push([key('k', i), value])
-      await s.pipelineSet(pairs)
-    } else for (let i = 0; i < entries; i++) s.set(key('k', i), value)
+    await preload(s, entries, value)
     // Keys of the timed batches: spread over the whole loaded set.
     const hit = Array.from({ length: n }, (_, i) => key('k', (i * 7919 + 13) % entries))
     const miss = Array.from({ length: n }, (_, i) => key('m', i))
@@ -129,13 +134,8 @@ function getAtScale(entries) {
 async function multiProcess(id, procs, workload, seconds, entries) {
   const def = stores[id]
   const s = def.open({ capacity: entries * 2, keySize: 16, valueSize: 32 })
-  const value = 'v'.repeat(32)
   try {
-    if (s.pipelineSet) {
-      const pairs = []
-      for (let i = 0; i < entries; i++) pairs.push([key('k', i), value])
-      await s.pipelineSet(pairs)
-    } else for (let i = 0; i < entries; i++) s.set(key('k', i), value)
+    await preload(s, entries, 'v'.repeat(32))
     const rates = []
     for (let run = 0; run < RUNS; run++) {
       const workers = Array.from({ length: procs }, (_, w) =>

@@ -10,12 +10,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use shm_hashmap_core::{crash, ShmMap};
 
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = ShmMap::unlink(&self.0);
-    }
-}
+mod common;
+use common::Cleanup;
 
 #[derive(Debug, PartialEq)]
 enum Outcome {

@@ -19,12 +19,8 @@ use shm_hashmap_core::ShmMap;
 
 static PROGRESS: AtomicU64 = AtomicU64::new(0);
 
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = ShmMap::unlink(&self.0);
-    }
-}
+mod common;
+use common::Cleanup;
 
 fn watchdog() {
     std::thread::spawn(|| {

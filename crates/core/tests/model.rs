@@ -10,12 +10,8 @@ use shm_hashmap_core::{Error, ShmMap};
 const OPS: usize = 120_000;
 const BATCH: usize = 1_000;
 
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = ShmMap::unlink(&self.0);
-    }
-}
+mod common;
+use common::Cleanup;
 
 fn value(rng: &mut SmallRng) -> Vec<u8> {
     let len = match rng.random_range(0..10) {

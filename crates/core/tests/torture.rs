@@ -16,12 +16,8 @@ const ROUNDS: usize = 200;
 const WRITERS: u64 = 2;
 const KEYS: u64 = 48;
 
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = ShmMap::unlink(&self.0);
-    }
-}
+mod common;
+use common::Cleanup;
 
 /// Operation `i` of writer `w`'s deterministic sequence: `Some(value)` sets
 /// one of its keys, `None` deletes it.

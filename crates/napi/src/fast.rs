@@ -286,49 +286,50 @@ fn undefined(env: sys::napi_env) -> sys::napi_value {
     out
 }
 
-fn get(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    let [id, key] = args::<2>(env, info)?;
-    let id = u32_of(env, id)?;
-    with_key(env, key, |key| {
+/// The common part of `get`, `set` and `del`: arguments `(id, key, ...rest)`,
+/// the key's bytes, and the open map with that id.
+fn on_map<const N: usize>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    f: impl FnOnce(&mut registry::Entry, &[u8], &[sys::napi_value]) -> R<sys::napi_value>,
+) -> R<sys::napi_value> {
+    let argv = args::<N>(env, info)?;
+    let id = u32_of(env, argv[0])?;
+    with_key(env, argv[1], |key| {
         registry::with(|reg| {
             let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
-            let found = e
-                .map
-                .get(key, &mut e.scratch)
-                .map_err(|err| core_err(env, err))?;
-            if found {
-                decode(env, &e.scratch)
-            } else {
-                Ok(undefined(env))
-            }
+            f(e, key, &argv[2..])
         })
+    })
+}
+
+fn get(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
+    on_map::<2>(env, info, |e, key, _| {
+        if e.map
+            .get(key, &mut e.scratch)
+            .map_err(|err| core_err(env, err))?
+        {
+            decode(env, &e.scratch)
+        } else {
+            Ok(undefined(env))
+        }
     })
 }
 
 fn set(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    let [id, key, value] = args::<3>(env, info)?;
-    let id = u32_of(env, id)?;
-    with_key(env, key, |key| {
-        registry::with(|reg| {
-            let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
-            encode(env, value, &mut e.scratch)?;
-            e.map
-                .set(key, &e.scratch)
-                .map_err(|err| core_err(env, err))?;
-            Ok(undefined(env))
-        })
+    on_map::<3>(env, info, |e, key, rest| {
+        encode(env, rest[0], &mut e.scratch)?;
+        e.map
+            .set(key, &e.scratch)
+            .map_err(|err| core_err(env, err))?;
+        Ok(undefined(env))
     })
 }
 
 fn del(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    let [id, key] = args::<2>(env, info)?;
-    let id = u32_of(env, id)?;
-    with_key(env, key, |key| {
-        registry::with(|reg| {
-            let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
-            e.map.del(key).map_err(|err| core_err(env, err))?;
-            Ok(undefined(env))
-        })
+    on_map::<2>(env, info, |e, key, _| {
+        e.map.del(key).map_err(|err| core_err(env, err))?;
+        Ok(undefined(env))
     })
 }
 
