@@ -73,6 +73,7 @@ export interface StatResult {
   usage: Usage
   creatorPid: number
   createdMs: number
+  owned: boolean
 }
 
 export declare function unlink(name: string): boolean

@@ -70,6 +70,8 @@ export interface Stat {
   creatorPid: number
   /** When the map was created, in ms since the Unix epoch. */
   createdMs: number
+  /** True if `hashmap.new()` made the map (its creator owns the name); false for `openOrCreate()`. */
+  owned: boolean
 }
 
 /** What {@link HashMap.check} returns. */

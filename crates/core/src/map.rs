@@ -50,6 +50,8 @@ pub struct Stat {
     pub creator_pid: u32,
     /// Creation time, ms since the Unix epoch.
     pub created_ms: u64,
+    /// Whether the map was made by `new()`, so its creator owns its name.
+    pub owned: bool,
 }
 
 /// A hashmap in a named shared-memory segment.
@@ -445,6 +447,7 @@ impl ShmMap {
                 recoveries: r.u64(hdr::RECOVERIES)?,
                 creator_pid: r.u32(hdr::CREATOR_PID)?,
                 created_ms: r.u64(hdr::CREATED_MS)?,
+                owned: r.u32(hdr::FLAGS)? & FLAG_OWNED != 0,
             })
         })
     }

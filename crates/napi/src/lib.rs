@@ -95,6 +95,7 @@ pub struct StatResult {
     pub usage: Usage,
     pub creator_pid: u32,
     pub created_ms: f64,
+    pub owned: bool,
 }
 
 /// `check()`.
@@ -215,6 +216,7 @@ pub fn stat(id: u32) -> Result<StatResult> {
         },
         creator_pid: s.creator_pid,
         created_ms: s.created_ms as f64,
+        owned: s.owned,
     })
 }
 
