@@ -6,7 +6,7 @@
 const http = require('node:http')
 const hashmap = require('shm-hashmap')
 
-const h = hashmap.openOrCreate('pm2-demo-counters', 1 << 20)
+const h = hashmap.openOrCreate(process.env.MAP_NAME ?? 'pm2-demo-counters', 1 << 20)
 const me = `instance-${process.env.NODE_APP_INSTANCE ?? process.pid}`
 
 http

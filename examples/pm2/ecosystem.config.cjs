@@ -7,7 +7,10 @@ module.exports = {
       cwd: __dirname,
       exec_mode: 'cluster',
       instances: 2,
-      env: { PORT: 3000 },
+      env: {
+        PORT: process.env.PORT ?? 3000,
+        MAP_NAME: process.env.MAP_NAME ?? 'pm2-demo-counters',
+      },
     },
   ],
 }

@@ -1,0 +1,99 @@
+import test from 'ava'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import hashmap from 'shm-hashmap'
+import { cleanup, uniqueName } from './helpers.mjs'
+
+// PM2 for real: the examples/pm2 app in cluster mode with 2 instances,
+// sharing a counter map through openOrCreate, across a `pm2 reload`.
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const pm2Bin = path.join(root, 'node_modules/pm2/bin/pm2')
+const ecosystem = path.join(root, 'examples/pm2/ecosystem.config.cjs')
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+type Reply = { servedBy: string; pid: number; counts: Record<string, number> }
+
+async function requests(port: number, n: number): Promise<Reply[]> {
+  const out: Reply[] = []
+  for (let i = 0; i < n; i++) {
+    const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { connection: 'close' } })
+    out.push((await res.json()) as Reply)
+  }
+  return out
+}
+
+async function until<T>(what: string, fn: () => Promise<T>, ms = 15000): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    try {
+      return await fn()
+    } catch (e) {
+      if (Date.now() > end) throw new Error(`${what}: ${(e as Error).message}`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+}
+
+test('PM2 cluster mode: 2 instances share one map, and it survives pm2 reload', async (t) => {
+  const home = mkdtempSync(path.join(tmpdir(), 'pm2-home-'))
+  const name = uniqueName('pm2')
+  const port = await freePort()
+  const env = { ...process.env, PM2_HOME: home, PORT: String(port), MAP_NAME: name }
+  const pm2 = (...args: string[]) => execFileSync(process.execPath, [pm2Bin, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => {
+    try {
+      pm2('delete', 'all')
+    } catch {}
+    try {
+      pm2('kill')
+    } catch {}
+    rmSync(home, { recursive: true, force: true })
+    cleanup(name)
+  })
+
+  pm2('start', ecosystem)
+  // Both instances answer, and each sees the other's counter.
+  const first = await until('both instances serving', async () => {
+    const replies = await requests(port, 20)
+    const servers = new Set(replies.map((r) => r.pid))
+    if (servers.size < 2) throw new Error(`only ${servers.size} instance answered`)
+    return replies
+  })
+  const last = first[first.length - 1]
+  t.is(Object.keys(last.counts).length, 2, JSON.stringify(last.counts))
+  const total = Object.values(last.counts).reduce((a, b) => a + b, 0)
+  t.true(total >= 20, `the counters add up to ${total}`)
+  const oldPids = new Set(first.map((r) => r.pid))
+
+  pm2('reload', 'shm-hashmap-demo')
+  const after = await until('serving after reload', async () => {
+    const replies = await requests(port, 10)
+    if (replies.some((r) => oldPids.has(r.pid))) throw new Error('old instances still answering')
+    return replies
+  })
+  const counts = after[after.length - 1].counts
+  const totalAfter = Object.values(counts).reduce((a, b) => a + b, 0)
+  t.true(totalAfter >= total + 10, `data did not survive the reload: ${total} before, ${totalAfter} after`)
+
+  pm2('delete', 'shm-hashmap-demo')
+  // The map outlives the app (openOrCreate) until it is unlinked.
+  const h = hashmap.open(name)
+  t.true(Object.values(counts).every((v) => typeof v === 'number'))
+  h.close()
+  t.true(hashmap.unlink(name))
+})
