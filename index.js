@@ -5,6 +5,15 @@
 // classes of the contract. The native loader is the generated ./binding.js.
 
 const { getSystemErrorName } = require('node:util')
+
+if (process.platform !== 'linux') {
+  // The lock needs robust process-shared mutexes, and the segments POSIX
+  // shared memory with fallocate: Linux only (see the README's support matrix).
+  const err = new Error(`shm-hashmap supports Linux only; this is ${process.platform}-${process.arch}. It needs robust process-shared mutexes, which ${process.platform} does not provide.`)
+  err.code = 'ERR_HASHMAP_UNSUPPORTED_PLATFORM'
+  throw err
+}
+
 const native = require('./binding.js')
 const fast = native.fastOps()
 

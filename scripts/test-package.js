@@ -1,0 +1,110 @@
+'use strict'
+// npm run test:package: what a user gets from `npm install shm-hashmap`.
+// Packs the main package and the linux-x64-gnu platform package (holding the
+// release addon), installs both tarballs into an empty temporary project with
+// no Rust toolchain on PATH and no path into this source tree, and there runs a
+// CJS script, an ESM script and a TypeScript file (checked with tsc --strict
+// against the shipped index.d.ts, then run). Each uses new/open/set/get/del/
+// stat/close across two processes.
+const { execFileSync } = require('node:child_process')
+const { copyFileSync, cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+const root = path.join(__dirname, '..')
+const platformDir = path.join(root, 'npm/linux-x64-gnu')
+const addon = 'shm-hashmap.linux-x64-gnu.node'
+const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', ...opts })
+
+if (process.platform !== 'linux' || process.arch !== 'x64') {
+  console.log(`SKIPPED: the consumer test packs the linux-x64-gnu package; this is ${process.platform}-${process.arch}`)
+  process.exit(0)
+}
+
+const work = mkdtempSync(path.join(os.tmpdir(), 'shm-hashmap-consumer-'))
+try {
+  console.log('building the release addon and packing both packages')
+  run('npm', ['run', '--silent', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] })
+  copyFileSync(path.join(root, addon), path.join(platformDir, addon))
+  // Pack from a staging copy without the `prepare` script (which builds from
+  // source for contributors), as the release job publishes it.
+  const stage = path.join(work, 'stage')
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'))
+  delete pkg.scripts.prepare
+  for (const f of [...pkg.files, 'README.md']) cpSync(path.join(root, f), path.join(stage, f), { recursive: true })
+  writeFileSync(path.join(stage, 'package.json'), JSON.stringify(pkg, null, 2))
+  const main = run('npm', ['pack', '--silent', '--pack-destination', work], { cwd: stage }).trim().split('\n').pop()
+  const platform = run('npm', ['pack', '--silent', '--pack-destination', work], { cwd: platformDir }).trim().split('\n').pop()
+  rmSync(path.join(platformDir, addon))
+
+  const app = path.join(work, 'app')
+  run('mkdir', ['-p', app])
+  writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }))
+  // No cargo, rustc or rustup on PATH: the install must not need them.
+  const PATH = (process.env.PATH ?? '').split(':').filter((d) => !/cargo|rustup/.test(d)).join(':')
+  const env = { ...process.env, PATH, CARGO_HOME: '/nonexistent', RUSTUP_HOME: '/nonexistent' }
+  for (const tool of ['cargo', 'rustc']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { env, stdio: 'ignore' })
+      throw new Error(`${tool} is still on PATH`)
+    } catch (e) {
+      if (e.message.endsWith('still on PATH')) throw e
+    }
+  }
+  console.log(`installing ${main} and ${platform} into an empty project`)
+  run('npm', ['install', '--no-audit', '--no-fund', path.join(work, main), path.join(work, platform), 'typescript@5', '@types/node@20'], { cwd: app, env })
+  const installed = readdirSync(path.join(app, 'node_modules/shm-hashmap'))
+  if (installed.some((f) => f.endsWith('.node'))) throw new Error('the main package must not carry the addon')
+
+  // The same scenario in three module systems; the child attaches by name.
+  const scenario = (load, self) => `${load}
+const { execFileSync } = require('node:child_process')
+if (process.argv[2] === 'child') {
+  const h = hashmap.open(process.argv[3])
+  if (h.get('parent') !== 'hello') throw new Error('child did not see the parent')
+  h.set('child', 42n)
+  h.close()
+} else {
+  const h = hashmap.new(1 << 20)
+  h.set('parent', 'hello')
+  execFileSync(process.execPath, [${self}, 'child', h.name], { stdio: 'inherit' })
+  if (h.get('child') !== 42n) throw new Error('parent did not see the child')
+  h.del('parent')
+  if (h.get('parent') !== undefined || h.stat().usage.usedBuckets !== 1) throw new Error('del or stat')
+  if (!(h.close() === true && hashmap.HashMapError)) throw new Error('close')
+  console.log('ok')
+}
+`
+  writeFileSync(path.join(app, 'cjs.cjs'), scenario("const hashmap = require('shm-hashmap')", '__filename'))
+  writeFileSync(
+    path.join(app, 'esm.mjs'),
+    scenario("import hashmap from 'shm-hashmap'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)", 'new URL(import.meta.url).pathname'),
+  )
+  writeFileSync(
+    path.join(app, 'ts.mts'),
+    scenario(
+      "import hashmap, { type HashMap } from 'shm-hashmap'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)\nconst typed: (n: number) => HashMap = (n) => hashmap.new(n)\nvoid typed",
+      'new URL(import.meta.url).pathname',
+    ),
+  )
+  writeFileSync(
+    path.join(app, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', outDir: 'dist', skipLibCheck: false, types: ['node'] }, files: ['ts.mts'] }),
+  )
+  const results = []
+  for (const [label, file] of [['CJS', 'cjs.cjs'], ['ESM', 'esm.mjs']]) {
+    results.push([label, run(process.execPath, [file], { cwd: app, env }).trim()])
+  }
+  run(process.execPath, [path.join(app, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: app, env })
+  results.push(['TypeScript (tsc --strict)', run(process.execPath, ['dist/ts.mjs'], { cwd: app, env }).trim()])
+  let failed = 0
+  for (const [label, out] of results) {
+    const ok = out === 'ok'
+    if (!ok) failed++
+    console.log(`${ok ? 'ok  ' : 'FAIL'} ${label} consumer across two processes${ok ? '' : `: ${out}`}`)
+  }
+  console.log(`${results.length - failed} passed, ${failed} failed`)
+  process.exitCode = failed ? 1 : 0
+} finally {
+  rmSync(work, { recursive: true, force: true })
+}
