@@ -145,10 +145,10 @@ test('a segment of another format version and a plain file are ERR_HASHMAP_INCOM
   t.teardown(() => h.close())
   const path = `/dev/shm/${h.name}`
   const fd = openSync(path, 'r+')
-  writeSync(fd, Buffer.from([2, 0, 0, 0]), 0, 4, 8) // format version 2
+  writeSync(fd, Buffer.from([1, 0, 0, 0]), 0, 4, 8) // format version 1, this one's predecessor
   closeSync(fd)
   const before = readFileSync(path)
   const err = t.throws(() => hashmap.open(h.name), { instanceOf: HashMapError, code: 'ERR_HASHMAP_INCOMPATIBLE' })
-  t.regex(err!.message, /format version 2; this build reads version 1/)
+  t.regex(err!.message, /format version 1; this build reads version 2/)
   t.deepEqual(readFileSync(path), before, 'open modified a segment it refused')
 })

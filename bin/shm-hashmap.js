@@ -140,7 +140,7 @@ function stat(name, json) {
   const u = s.usage
   const lines = [
     ['name', name],
-    ['memory', `${bytes(m.memorySize)} (header ${bytes(m.headerSize)}, free-block index ${bytes(m.freeBlocksSize)}, buckets ${bytes(m.bucketsSize)}, data ${bytes(m.dataSize)})`],
+    ['memory', `${bytes(m.memorySize)} (header ${bytes(m.headerSize)}, free-block index ${bytes(m.freeBlocksSize)}, buckets ${bytes(m.bucketsSize)}, access bits ${bytes(m.bucketFlagsSize)}, data ${bytes(m.dataSize)})`],
     ['entries', `${bar(u.usedBuckets, m.maxBuckets)}  ${u.usedBuckets.toLocaleString('en')} of ${m.maxBuckets.toLocaleString('en')} (maxBuckets)`],
     ['data', `${bar(u.usedDataSize, m.dataSize)}  ${bytes(u.usedDataSize)} of ${bytes(m.dataSize)}`],
     ['free blocks', `${bar(u.usedFreeBlocks, m.maxFreeBlocks + 1)}  ${u.usedFreeBlocks.toLocaleString('en')} of ${(m.maxFreeBlocks + 1).toLocaleString('en')} (maxFreeBlocks + the free tail)`],

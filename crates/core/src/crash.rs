@@ -24,6 +24,11 @@ pub const STEPS: &[&str] = &[
     "del:shifted",
     "del:counted",
     "del:done",
+    "expire:stored",
+    "expire:victim",
+    "evict:victim",
+    "evict:done",
+    "clear:retracted",
 ];
 
 #[cfg(feature = "crash-hook")]

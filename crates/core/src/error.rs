@@ -46,6 +46,9 @@ pub enum Error {
         /// The smallest memory size that holds the metadata and one record.
         required: u64,
     },
+    /// `incr` on a value that is not a number or bigint, or of the other kind.
+    #[error("not a number: {0}")]
+    NotANumber(String),
     /// The segment is not a map of this format, version or lock ABI.
     #[error("{0}")]
     Incompatible(String),
@@ -76,6 +79,7 @@ impl Error {
             Error::NoBucket { .. } => "ERR_HASHMAP_NO_BUCKET",
             Error::NoFreeBlock { .. } => "ERR_HASHMAP_NO_FREE_BLOCK",
             Error::MemoryTooSmall { .. } => "ERR_HASHMAP_MEMORY_TOO_SMALL",
+            Error::NotANumber(_) => "ERR_HASHMAP_NOT_A_NUMBER",
             Error::Incompatible(_) => "ERR_HASHMAP_INCOMPATIBLE",
             Error::Corrupt(_) => "ERR_HASHMAP_CORRUPT",
             Error::Os { .. } => "ERR_OS",

@@ -1,11 +1,11 @@
 //! The segment's layout: a pure function of (memory size, maxBuckets, maxFreeBlocks).
 //!
 //! ```text
-//! [ header 256 B | free-block index | bucket table (slots × 8 B) | data area ]
+//! [ header 512 B | free-block index | bucket table (slots × 8 B) | access bits (slots × 1 B, 8-aligned) | data area ]
 //! ```
 //!
 //! Invariants:
-//! - every region starts on an 8-byte boundary and the four sizes add up to
+//! - every region starts on an 8-byte boundary and the five sizes add up to
 //!   `memory_size`, which is a multiple of the page size;
 //! - `slots > max_buckets`, so a probe always meets an empty slot;
 //! - `data_size >= MIN_BLOCK`, so the allocator always has one block;
@@ -17,9 +17,9 @@ use crate::error::{Error, Result};
 /// Magic bytes at offset 0 of every segment.
 pub const MAGIC: [u8; 8] = *b"SHMHMAP\0";
 /// Version of the binary format described in docs/format.md.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes of the fixed header, lock included.
-pub const HEADER_SIZE: u64 = 256;
+pub const HEADER_SIZE: u64 = 512;
 /// Bytes of a record's header in the data area.
 pub const RECORD_HEADER_SIZE: u64 = 32;
 /// Smallest block the allocator hands out or tracks.
@@ -91,6 +91,28 @@ pub mod hdr {
     pub const FL_COUNT: u64 = 224;
     /// `u64` write sequence: odd while a writer changes the map (seqlock).
     pub const SEQ: u64 = 232;
+    /// `u32` eviction policy: 0 none, 1 lru (set at creation, never changed).
+    pub const POLICY: u64 = 240;
+    /// `u64` entries removed by LRU eviction (statistic).
+    pub const EVICTIONS: u64 = 248;
+    /// `u64` expired entries reclaimed (statistic).
+    pub const EXPIRED: u64 = 256;
+    /// `u64` the CLOCK hand: the slot eviction looks at next (a hint).
+    pub const HAND: u64 = 264;
+    /// `u64` live entries that have an expiry time (derived).
+    pub const TTL_ENTRIES: u64 = 272;
+    /// `u64` offset of the access-bit array.
+    pub const ACCESS_OFF: u64 = 280;
+    /// `u64` the expiry sweep's cursor: the slot writes look at next (a hint).
+    pub const SWEEP: u64 = 288;
+}
+
+/// Eviction policies (`hdr::POLICY`).
+pub mod policy {
+    /// A full map fails the write (lua-hashmap's behaviour).
+    pub const NONE: u32 = 0;
+    /// A full map evicts the least recently used entries (CLOCK).
+    pub const LRU: u32 = 1;
 }
 
 /// Where everything lives in a segment. Offsets are from the segment start.
@@ -112,6 +134,10 @@ pub struct Layout {
     pub index_size: u64,
     /// Offset of the bucket table.
     pub table_off: u64,
+    /// Offset of the access-bit array (one byte per slot).
+    pub access_off: u64,
+    /// Bytes of the access-bit array (`slots` rounded up to 8).
+    pub access_size: u64,
     /// Offset of the data area.
     pub data_off: u64,
     /// Bytes of the data area.
@@ -148,6 +174,11 @@ pub fn fl_count_for(memory_size: u64) -> u64 {
 /// bitmap, a second-level bitmap per class, and a list head per bin.
 pub fn index_size(fl_count: u64) -> u64 {
     8 + fl_count * 8 + fl_count * SL_COUNT * 8
+}
+
+/// Bytes of the access-bit array for `slots` slots.
+pub fn access_size(slots: u64) -> Option<u64> {
+    round_up(slots, 8)
 }
 
 /// The block a record of `kv` key+value bytes takes (its type byte included).
@@ -190,7 +221,9 @@ impl Layout {
         let index_size = index_size(fl_count);
         let index_off = HEADER_SIZE;
         let table_off = index_off + index_size;
-        let data_off = table_off + slots * SLOT_SIZE;
+        let access_off = table_off + slots * SLOT_SIZE;
+        let access_size = access_size(slots).ok_or_else(|| range("maxBuckets", max_buckets))?;
+        let data_off = access_off + access_size;
         let too_small = || Error::MemoryTooSmall {
             memory_size,
             max_buckets,
@@ -209,6 +242,8 @@ impl Layout {
             index_off,
             index_size,
             table_off,
+            access_off,
+            access_size,
             data_off,
             data_size,
         })
@@ -233,7 +268,10 @@ fn defaults(memory_size: u64, max_buckets: u64, max_free_blocks: u64) -> (u64, u
 /// `data` bytes of data area.
 fn required_memory(max_buckets: u64, data: u64) -> Option<u64> {
     let page = page_size();
-    let fixed = HEADER_SIZE.checked_add(slots_for(max_buckets)?.checked_mul(SLOT_SIZE)?)?;
+    let slots = slots_for(max_buckets)?;
+    let fixed = HEADER_SIZE
+        .checked_add(slots.checked_mul(SLOT_SIZE)?)?
+        .checked_add(access_size(slots)?)?;
     let base = fixed.checked_add(data.max(MIN_BLOCK))?;
     let mut total = round_up(base.checked_add(index_size(fl_count_for(base)))?, page)?;
     // The index grows with log2(total); two rounds settle it, four are a bound.
@@ -305,7 +343,7 @@ mod tests {
         for m in [1, 1000, 4096, 65536, 1 << 20, 123_456_789] {
             let l = Layout::new(m, 0, 0)?;
             assert_eq!(
-                HEADER_SIZE + l.index_size + l.slots * SLOT_SIZE + l.data_size,
+                HEADER_SIZE + l.index_size + l.slots * SLOT_SIZE + l.access_size + l.data_size,
                 l.memory_size
             );
             assert!(l.slots > l.max_buckets);

@@ -4,7 +4,9 @@
 //!
 //! Modules, bottom up: [`region`] (bounded memory access), [`layout`] (where
 //! everything lives), [`lock`] (robust mutex), [`alloc`] (data-area allocator),
-//! [`table`] (buckets and records), [`shm`] (segments), [`map`] (the public map).
+//! [`table`] (buckets and records), [`write`] (conditional writes, `incr`),
+//! [`evict`] (LRU eviction, expiry, batched scans), [`shm`] (segments),
+//! [`map`] (the public map).
 //!
 //! ```
 //! use shm_hashmap_core::{vtype, ShmMap};
@@ -31,17 +33,20 @@
 pub mod alloc;
 pub mod crash;
 pub mod error;
+pub mod evict;
 pub mod layout;
 pub mod lock;
 pub mod map;
 pub mod region;
 pub mod shm;
 pub mod table;
+pub mod write;
 
 pub use error::{Error, Result};
 pub use layout::{calc_required, Layout, Required};
 pub use map::{ShmMap, Stat};
-pub use table::CheckReport;
+pub use table::{now_ms, CheckReport, Found};
+pub use write::{Cond, Num};
 
 /// Value type bytes: the first byte of every stored value (as in lua-hashmap).
 pub mod vtype {

@@ -20,11 +20,13 @@ use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
-use crate::layout::{hdr, Layout, FORMAT_VERSION, HEADER_SIZE, MAGIC};
+use crate::evict::ScanEntry;
+use crate::layout::{hdr, policy, Layout, FORMAT_VERSION, HEADER_SIZE, MAGIC};
 use crate::lock::{self, Acquired, LOCK_ABI};
 use crate::region::Region;
 use crate::shm::{self, Mapping};
-use crate::table::{CheckReport, Table};
+use crate::table::{now_ms, CheckReport, Found, Table};
+use crate::write::{Cond, Num, Put};
 
 /// Optimistic reads tried before `get` takes the lock.
 const OPTIMISTIC_TRIES: usize = 4;
@@ -32,6 +34,17 @@ const OPTIMISTIC_TRIES: usize = 4;
 /// How long `open` waits for another process to finish creating a segment.
 const INIT_WAIT: Duration = Duration::from_secs(3);
 const FLAG_OWNED: u32 = 1;
+/// Slots a batched scan looks at per lock hold.
+const SCAN_BATCH: u64 = 4096;
+
+/// The absolute expiry of a TTL in ms from now; 0 (none) for a TTL of 0.
+pub fn expiry_of(ttl_ms: u64) -> u64 {
+    if ttl_ms == 0 {
+        0
+    } else {
+        now_ms().saturating_add(ttl_ms).max(1)
+    }
+}
 
 /// Counters of a map, as `stat()` reports them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +65,14 @@ pub struct Stat {
     pub created_ms: u64,
     /// Whether the map was made by `new()`, so its creator owns its name.
     pub owned: bool,
+    /// The eviction policy (`layout::policy`).
+    pub policy: u32,
+    /// Entries removed by LRU eviction.
+    pub evictions: u64,
+    /// Expired entries reclaimed.
+    pub expired: u64,
+    /// Entries (expired or not) that have an expiry time.
+    pub ttl_entries: u64,
 }
 
 /// A hashmap in a named shared-memory segment.
@@ -83,7 +104,7 @@ fn unique_name() -> Result<String> {
     ))
 }
 
-fn init_segment(r: &Region, l: &Layout, flags: u32) -> Result<()> {
+fn init_segment(r: &Region, l: &Layout, flags: u32, policy: u32) -> Result<()> {
     let mut seed = [0u8; 16];
     rustix::rand::getrandom(&mut seed, rustix::rand::GetRandomFlags::empty())
         .map_err(|e| Error::os("getrandom", "", e))?;
@@ -105,6 +126,8 @@ fn init_segment(r: &Region, l: &Layout, flags: u32) -> Result<()> {
     r.set_u64(hdr::DATA_OFF, l.data_off)?;
     r.set_u64(hdr::DATA_SIZE, l.data_size)?;
     r.set_u64(hdr::FL_COUNT, l.fl_count)?;
+    r.set_u64(hdr::ACCESS_OFF, l.access_off)?;
+    r.set_u32(hdr::POLICY, policy)?;
     r.set_u32(
         hdr::CREATOR_PID,
         rustix::process::getpid().as_raw_nonzero().get() as u32,
@@ -191,6 +214,7 @@ fn validate(r: &Region, name: &str, wait: Duration) -> Result<Layout> {
         (hdr::DATA_OFF, l.data_off),
         (hdr::DATA_SIZE, l.data_size),
         (hdr::FL_COUNT, l.fl_count),
+        (hdr::ACCESS_OFF, l.access_off),
     ];
     for (off, want) in stored {
         if r.u64(off)? != want {
@@ -199,6 +223,10 @@ fn validate(r: &Region, name: &str, wait: Duration) -> Result<Layout> {
                 format!("header field at {off} is inconsistent"),
             ));
         }
+    }
+    let p = r.u32(hdr::POLICY)?;
+    if p > policy::LRU {
+        return Err(incompatible(name, format!("unknown eviction policy {p}")));
     }
     Ok(l)
 }
@@ -213,6 +241,25 @@ impl ShmMap {
         max_free_blocks: u64,
         mode: u32,
     ) -> Result<ShmMap> {
+        Self::create_with(
+            name,
+            memory_size,
+            max_buckets,
+            max_free_blocks,
+            mode,
+            policy::NONE,
+        )
+    }
+
+    /// [`ShmMap::create`] with an eviction policy (`layout::policy`).
+    pub fn create_with(
+        name: Option<&str>,
+        memory_size: u64,
+        max_buckets: u64,
+        max_free_blocks: u64,
+        mode: u32,
+        policy: u32,
+    ) -> Result<ShmMap> {
         let layout = Layout::new(memory_size, max_buckets, max_free_blocks)?;
         let name = match name {
             Some(n) => {
@@ -221,13 +268,24 @@ impl ShmMap {
             }
             None => unique_name()?,
         };
-        Self::create_named(name, layout, mode, FLAG_OWNED)
+        Self::create_named(name, layout, mode, FLAG_OWNED, policy)
     }
 
-    fn create_named(name: String, layout: Layout, mode: u32, flags: u32) -> Result<ShmMap> {
+    fn create_named(
+        name: String,
+        layout: Layout,
+        mode: u32,
+        flags: u32,
+        policy: u32,
+    ) -> Result<ShmMap> {
+        if policy > policy::LRU {
+            return Err(Error::OutOfRange(format!(
+                "unknown eviction policy {policy}"
+            )));
+        }
         let fd = shm::create(&name, layout.memory_size, mode)?;
         let made = Mapping::new(&fd, layout.memory_size, &name).and_then(|mapping| {
-            init_segment(&mapping.region(), &layout, flags)?;
+            init_segment(&mapping.region(), &layout, flags, policy)?;
             Ok(mapping)
         });
         match made {
@@ -280,12 +338,31 @@ impl ShmMap {
         max_free_blocks: u64,
         mode: u32,
     ) -> Result<ShmMap> {
+        Self::open_or_create_with(
+            name,
+            memory_size,
+            max_buckets,
+            max_free_blocks,
+            mode,
+            policy::NONE,
+        )
+    }
+
+    /// [`ShmMap::open_or_create`] with the eviction policy used if it creates.
+    pub fn open_or_create_with(
+        name: &str,
+        memory_size: u64,
+        max_buckets: u64,
+        max_free_blocks: u64,
+        mode: u32,
+        policy: u32,
+    ) -> Result<ShmMap> {
         shm::validate_name(name)?;
         let layout = Layout::new(memory_size, max_buckets, max_free_blocks)?;
         let mut last = None;
         // A name can vanish between our EEXIST and our open (unlink); retry.
         for _ in 0..8 {
-            match Self::create_named(name.to_owned(), layout, mode, 0) {
+            match Self::create_named(name.to_owned(), layout, mode, 0, policy) {
                 Err(Error::Os { errno, .. }) if errno == libc::EEXIST => {}
                 other => return other,
             }
@@ -377,39 +454,157 @@ impl ShmMap {
         self.write(|t| t.set(key, value))
     }
 
-    /// `h.get`: copies the value (type byte first) into `out`; false if absent.
-    /// Reads without the lock when no writer is active (see the module docs).
-    pub fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
-        if let Some(found) = self.get_optimistic(key, out) {
-            return Ok(found);
-        }
-        self.locked(|t| t.get(key, out))
+    /// Whether this map evicts (`evict: 'lru'`).
+    pub fn lru(&self) -> Result<bool> {
+        Ok(self.mapping.region().u32(hdr::POLICY)? == policy::LRU)
     }
 
-    /// A lock-free lookup, or `None` if no consistent snapshot was seen (a
-    /// writer was active, the read failed, or the map is marked corrupt);
-    /// the caller then takes the lock, which also repairs after a dead writer.
-    fn get_optimistic(&self, key: &[u8], out: &mut Vec<u8>) -> Option<bool> {
+    /// A conditional write with a TTL (ms, 0 for none). `safe` forbids
+    /// eviction even on an LRU map. False if the condition did not hold.
+    pub fn put(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        ttl_ms: u64,
+        cond: Cond<'_>,
+        safe: bool,
+    ) -> Result<bool> {
+        let put = Put {
+            expires: expiry_of(ttl_ms),
+            cond,
+            evict: !safe && self.lru()?,
+        };
+        self.write(|t| t.put(key, value, &put))
+    }
+
+    /// `h.incr`: adds `delta` to a number or bigint; see [`Table::incr`].
+    pub fn incr(
+        &self,
+        key: &[u8],
+        delta: Num,
+        init: Option<Num>,
+        init_ttl_ms: u64,
+    ) -> Result<Option<Num>> {
+        let evict = self.lru()?;
+        let init_expires = expiry_of(init_ttl_ms);
+        self.write(|t| t.incr(key, delta, init, init_expires, evict))
+    }
+
+    /// `h.expire`: a new TTL (ms, 0 for none) for a live key; false if absent.
+    pub fn expire(&self, key: &[u8], ttl_ms: u64) -> Result<bool> {
+        let expires = expiry_of(ttl_ms);
+        self.write(|t| t.expire(key, expires))
+    }
+
+    /// Looks `key` up, expired entries included, copying the value into
+    /// `out` if given. First without the lock: a result counts only if the
+    /// write sequence was even and unchanged across the whole lookup; else,
+    /// after a few tries, under the lock (which also repairs after a dead
+    /// writer).
+    pub fn lookup(&self, key: &[u8], mut out: Option<&mut Vec<u8>>) -> Result<Option<Found>> {
         let r = self.mapping.region();
-        let seq = r.atomic_u64(hdr::SEQ).ok()?;
-        if r.u32(hdr::STATUS).ok()? != 0 {
-            return None;
-        }
-        let t = Table::new(&r, &self.layout).ok()?;
-        for _ in 0..OPTIMISTIC_TRIES {
-            let before = seq.load(Ordering::Acquire);
-            if before & 1 == 1 {
-                std::hint::spin_loop();
-                continue;
+        if let (Ok(seq), Ok(0)) = (r.atomic_u64(hdr::SEQ), r.u32(hdr::STATUS)) {
+            if let Ok(t) = Table::new(&r, &self.layout) {
+                for _ in 0..OPTIMISTIC_TRIES {
+                    let before = seq.load(Ordering::Acquire);
+                    if before & 1 == 1 {
+                        std::hint::spin_loop();
+                        continue;
+                    }
+                    let res = t.lookup(key, out.as_deref_mut());
+                    fence(Ordering::Acquire);
+                    if seq.load(Ordering::Relaxed) == before {
+                        if let Ok(found) = res {
+                            return Ok(found);
+                        }
+                    }
+                }
             }
-            let res = t.get(key, out);
-            // Everything read above happens before the second load.
-            fence(Ordering::Acquire);
-            if seq.load(Ordering::Relaxed) == before {
-                return res.ok();
-            }
         }
-        None
+        self.locked(|t| t.lookup(key, out))
+    }
+
+    /// `h.getStale`: the value even if expired; `Some(stale)` if present.
+    pub fn get_stale(&self, key: &[u8], out: &mut Vec<u8>) -> Result<Option<bool>> {
+        Ok(self.lookup(key, Some(out))?.map(|f| f.stale))
+    }
+
+    /// `h.ttl`: `None` if absent or expired, `Some(None)` without expiry,
+    /// else the remaining ms.
+    pub fn ttl(&self, key: &[u8]) -> Result<Option<Option<u64>>> {
+        let now = now_ms();
+        Ok(match self.lookup(key, None)? {
+            Some(f) if !f.stale => Some((f.expires != 0).then(|| f.expires.saturating_sub(now))),
+            _ => None,
+        })
+    }
+
+    /// `h.flushExpired`: reclaims up to `max` expired entries (0: all), one
+    /// batch of slots per lock hold. Returns how many.
+    pub fn flush_expired(&self, max: u64) -> Result<u64> {
+        let limit = if max == 0 { u64::MAX } else { max };
+        let (mut cursor, mut removed) = (0, 0);
+        while cursor < self.layout.slots && removed < limit {
+            let (n, next) = self.write(|t| t.reclaim_range(cursor, SCAN_BATCH, limit - removed))?;
+            removed += n;
+            cursor = next;
+        }
+        Ok(removed)
+    }
+
+    /// One batch of a scan: live entries in up to `count` slots from
+    /// `cursor`, under one lock hold. Returns the next cursor (`slots()` at
+    /// the end).
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: u64,
+        values: bool,
+        out: &mut Vec<ScanEntry>,
+    ) -> Result<u64> {
+        self.locked(|t| t.scan(cursor, count.min(SCAN_BATCH), values, out))
+    }
+
+    /// Slots in the bucket table: where a scan ends.
+    pub fn slots(&self) -> u64 {
+        self.layout.slots
+    }
+
+    /// `h.size`: live entries. Read from a counter when no entry has a TTL;
+    /// otherwise counted, one batch of slots per lock hold.
+    pub fn size(&self) -> Result<u64> {
+        let r = self.mapping.region();
+        let (used, with_ttl) =
+            self.locked(|_| Ok((r.u64(hdr::USED_BUCKETS)?, r.u64(hdr::TTL_ENTRIES)?)))?;
+        if with_ttl == 0 {
+            return Ok(used);
+        }
+        let (mut cursor, mut n) = (0, 0);
+        while cursor < self.layout.slots {
+            let (c, next) = self.locked(|t| t.count_live(cursor, SCAN_BATCH))?;
+            n += c;
+            cursor = next;
+        }
+        Ok(n)
+    }
+
+    /// `h.clear`: removes every entry in one lock hold.
+    pub fn clear(&self) -> Result<()> {
+        self.write(|t| t.clear())
+    }
+
+    /// `h.freeSpace`: bytes of the data area not in records.
+    pub fn free_space(&self) -> Result<u64> {
+        let r = self.mapping.region();
+        let used = self.locked(|_| r.u64(hdr::USED_DATA_SIZE))?;
+        Ok(self.layout.data_size.saturating_sub(used))
+    }
+
+    /// `h.get`: copies the value (type byte first) into `out`; false if absent
+    /// or expired. Reads without the lock when no writer is active (see the
+    /// module docs).
+    pub fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+        Ok(self.lookup(key, Some(out))?.is_some_and(|f| !f.stale))
     }
 
     /// `h.del`: removes `key`; false if it was absent.
@@ -448,6 +643,10 @@ impl ShmMap {
                 creator_pid: r.u32(hdr::CREATOR_PID)?,
                 created_ms: r.u64(hdr::CREATED_MS)?,
                 owned: r.u32(hdr::FLAGS)? & FLAG_OWNED != 0,
+                policy: r.u32(hdr::POLICY)?,
+                evictions: r.u64(hdr::EVICTIONS)?,
+                expired: r.u64(hdr::EXPIRED)?,
+                ttl_entries: r.u64(hdr::TTL_ENTRIES)?,
             })
         })
     }

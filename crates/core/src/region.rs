@@ -12,7 +12,7 @@
 //! which the caller holds too; the 8-byte stores that publish or retract a
 //! record go through [`Region::publish_u64`].
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use crate::error::{Error, Result};
 
@@ -96,6 +96,14 @@ impl Region {
         // SAFETY: in bounds and aligned for AtomicU32 (same layout as u32); the
         // mapping outlives `&self` by Region::new's contract.
         Ok(unsafe { &*p.cast::<AtomicU32>() })
+    }
+
+    /// The byte at `off` as an atomic, for hints that lock-free readers write.
+    pub fn atomic_u8(&self, off: u64) -> Result<&AtomicU8> {
+        let p = self.at(off, 1, 1)?;
+        // SAFETY: in bounds (AtomicU8 has the layout of u8 and no alignment
+        // need); the mapping outlives `&self` by Region::new's contract.
+        Ok(unsafe { &*p.cast::<AtomicU8>() })
     }
 
     /// The `u64` at `off` as an atomic.

@@ -13,41 +13,69 @@
 //! | 0 | allocator tag (size, flags) |
 //! | 8 | `u32` key length |
 //! | 12 | `u32` value length (type byte included) |
-//! | 16 | `u64` expiry (reserved, 0 in format 1) |
-//! | 24 | `u64` LRU links (reserved, 0 in format 1) |
+//! | 16 | `u64` expiry: CLOCK_MONOTONIC ms after which it is invisible; 0 never |
+//! | 24 | `u64` reserved, 0 |
 //! | 32 | key bytes, then value bytes (type byte first) |
 //!
 //! Invariants (the crash-consistency contract of docs/format.md):
 //! - the table is the commit point: a record is written completely, then one
 //!   aligned 8-byte store into its slot publishes it; a record is never
 //!   changed after that, and an old record is freed only after the store that
-//!   unpublished it;
+//!   unpublished it; the one exception is the expiry word, which `expire`
+//!   replaces with one aligned 8-byte store (old or new, never torn);
+//! - the access byte of a slot (the CLOCK reference bit) moves with the slot's
+//!   word; readers set it without the lock, so it is only a hint;
+//! - an expired record is invisible to every read, and any write may reclaim
+//!   it; `TTL_ENTRIES` counts published records with a non-zero expiry;
 //! - a deletion's first store retracts the key; the shifts after it may leave
 //!   one entry in two slots for a moment, which [`Table::repair`] resolves;
 //! - every offset and length read from a slot or record is bounded before use.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::hash::Hasher;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use siphasher::sip::SipHasher13;
 
 use crate::alloc::{self, Alloc};
 use crate::crash::point;
 use crate::error::{Error, Result};
-use crate::layout::{hdr, Layout, MAX_KV_LEN, RECORD_HEADER_SIZE, SLOT_SIZE};
+use crate::layout::{hdr, policy, Layout, RECORD_HEADER_SIZE, SLOT_SIZE};
 use crate::region::Region;
 
 const REF_MASK: u64 = (1 << 48) - 1;
 
-/// A record's header fields.
-#[derive(Clone, Copy, Debug)]
-struct Rec {
-    size: u64,
-    klen: u64,
-    vlen: u64,
+/// Offset of the expiry word inside a record.
+const EXPIRY: u64 = 16;
+
+/// The current CLOCK_MONOTONIC time in ms: the clock every process on the
+/// machine shares, unaffected by wall-clock changes.
+pub fn now_ms() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (t.tv_sec as u64).saturating_mul(1000) + (t.tv_nsec as u64) / 1_000_000
 }
 
-enum Probe {
+/// A record's header fields.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rec {
+    pub(crate) size: u64,
+    pub(crate) klen: u64,
+    pub(crate) vlen: u64,
+}
+
+/// What a lookup found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// The slot holding the entry.
+    pub slot: u64,
+    /// Its expiry (CLOCK_MONOTONIC ms), 0 for none.
+    pub expires: u64,
+    /// Whether it has expired (invisible to `get`, still there for `getStale`).
+    pub stale: bool,
+}
+
+pub(crate) enum Probe {
     Found { slot: u64, doff: u64 },
     Vacant { slot: u64 },
 }
@@ -61,12 +89,16 @@ pub struct CheckReport {
     pub entries: u64,
 }
 
-/// Operations on a mapped segment. The caller holds the segment's lock.
+/// Operations on a mapped segment. The caller holds the segment's lock
+/// (except for the optimistic reads described in map.rs).
 pub struct Table<'a> {
-    r: &'a Region,
-    l: &'a Layout,
-    a: Alloc<'a>,
+    pub(crate) r: &'a Region,
+    pub(crate) l: &'a Layout,
+    pub(crate) a: Alloc<'a>,
     seed: (u64, u64),
+    pub(crate) policy: u32,
+    /// The time of this operation, read once on first use (0: not yet).
+    now: Cell<u64>,
 }
 
 impl<'a> Table<'a> {
@@ -78,37 +110,86 @@ impl<'a> Table<'a> {
             l,
             a: Alloc::new(r, l),
             seed,
+            policy: r.u32(hdr::POLICY)?,
+            now: Cell::new(0),
         })
+    }
+
+    /// This operation's time, CLOCK_MONOTONIC ms; read once.
+    pub(crate) fn now(&self) -> u64 {
+        let n = self.now.get();
+        if n != 0 {
+            return n;
+        }
+        let n = now_ms().max(1);
+        self.now.set(n);
+        n
+    }
+
+    /// Whether an expiry time has passed.
+    pub(crate) fn is_expired(&self, expires: u64) -> bool {
+        expires != 0 && expires <= self.now()
+    }
+
+    /// The expiry word of the record at `doff` (an atomic load: `expire`
+    /// replaces it while lock-free readers may look).
+    pub(crate) fn expires(&self, doff: u64) -> Result<u64> {
+        let at = self.l.data_off.wrapping_add(doff).wrapping_add(EXPIRY);
+        Ok(self.r.atomic_u64(at)?.load(Ordering::Relaxed))
+    }
+
+    /// Replaces the expiry word of a published record: one aligned store.
+    pub(crate) fn set_expires(&self, doff: u64, expires: u64) -> Result<()> {
+        self.r.publish_u64(self.l.data_off + doff + EXPIRY, expires)
+    }
+
+    /// The access byte (CLOCK reference bit) of slot `i`.
+    pub(crate) fn access(&self, i: u64) -> Result<&AtomicU8> {
+        self.r.atomic_u8(self.l.access_off + i)
+    }
+
+    /// Marks slot `i` recently used, writing only when the bit is clear so a
+    /// hot entry's cache line is not dirtied on every read.
+    pub(crate) fn touch(&self, i: u64) {
+        if self.policy == policy::LRU {
+            if let Ok(a) = self.access(i) {
+                if a.load(Ordering::Relaxed) == 0 {
+                    a.store(1, Ordering::Relaxed);
+                }
+            }
+        }
     }
 
     /// Empties the table and the data area. Used once, by the creator.
     pub fn init(&self) -> Result<()> {
         for i in 0..self.l.slots {
             self.r.set_u64(self.slot_off(i), 0)?;
+            self.access(i)?.store(0, Ordering::Relaxed);
         }
         self.r.set_u64(hdr::USED_BUCKETS, 0)?;
+        self.r.set_u64(hdr::TTL_ENTRIES, 0)?;
         self.a.init()
     }
 
-    fn hash(&self, key: &[u8]) -> u64 {
+    pub(crate) fn hash(&self, key: &[u8]) -> u64 {
         let mut h = SipHasher13::new_with_keys(self.seed.0, self.seed.1);
         h.write(key);
         h.finish()
     }
 
-    fn home(&self, h: u64) -> u64 {
+    pub(crate) fn home(&self, h: u64) -> u64 {
         ((u128::from(h) * u128::from(self.l.slots)) >> 64) as u64
     }
 
-    fn slot_off(&self, i: u64) -> u64 {
+    pub(crate) fn slot_off(&self, i: u64) -> u64 {
         self.l.table_off + i * SLOT_SIZE
     }
 
-    fn slot(&self, i: u64) -> Result<u64> {
+    pub(crate) fn slot(&self, i: u64) -> Result<u64> {
         self.r.u64(self.slot_off(i))
     }
 
-    fn next(&self, i: u64) -> u64 {
+    pub(crate) fn next(&self, i: u64) -> u64 {
         if i + 1 == self.l.slots {
             0
         } else {
@@ -118,11 +199,11 @@ impl<'a> Table<'a> {
 
     /// The record offset in slot word `w`. A damaged word (tag bits but a
     /// zero reference) wraps to an offset the bounds checks reject.
-    fn doff_of(w: u64) -> u64 {
+    pub(crate) fn doff_of(w: u64) -> u64 {
         (w & REF_MASK).wrapping_sub(1).wrapping_mul(8)
     }
 
-    fn record(&self, doff: u64) -> Result<Rec> {
+    pub(crate) fn record(&self, doff: u64) -> Result<Rec> {
         let tag = self.a.tag(doff)?;
         let size = alloc::size_of(tag);
         let a = self.l.data_off + doff;
@@ -135,12 +216,12 @@ impl<'a> Table<'a> {
         Ok(Rec { size, klen, vlen })
     }
 
-    fn key_of(&self, doff: u64, rec: &Rec) -> Result<&[u8]> {
+    pub(crate) fn key_of(&self, doff: u64, rec: &Rec) -> Result<&[u8]> {
         self.r
             .bytes(self.l.data_off + doff + RECORD_HEADER_SIZE, rec.klen)
     }
 
-    fn find(&self, key: &[u8], h: u64) -> Result<Probe> {
+    pub(crate) fn find(&self, key: &[u8], h: u64) -> Result<Probe> {
         let tag = h >> 48;
         let mut i = self.home(h);
         for _ in 0..self.l.slots {
@@ -160,21 +241,44 @@ impl<'a> Table<'a> {
         Err(Error::corrupt("the bucket table has no empty slot"))
     }
 
-    /// Copies the value of `key` (type byte first) into `out`; false if absent.
-    pub fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+    /// Looks `key` up; with `out`, copies its value (type byte first) there.
+    /// Finds expired entries too (`stale`); marks a live hit recently used.
+    pub fn lookup(&self, key: &[u8], out: Option<&mut Vec<u8>>) -> Result<Option<Found>> {
         match self.find(key, self.hash(key))? {
-            Probe::Vacant { .. } => Ok(false),
-            Probe::Found { doff, .. } => {
-                let rec = self.record(doff)?;
-                let at = self.l.data_off + doff + RECORD_HEADER_SIZE + rec.klen;
-                out.clear();
-                out.extend_from_slice(self.r.bytes(at, rec.vlen)?);
-                Ok(true)
+            Probe::Vacant { .. } => Ok(None),
+            Probe::Found { slot, doff } => {
+                let expires = self.expires(doff)?;
+                let stale = self.is_expired(expires);
+                if let Some(out) = out {
+                    out.clear();
+                    out.extend_from_slice(self.value_of(doff)?);
+                }
+                if !stale {
+                    self.touch(slot);
+                }
+                Ok(Some(Found {
+                    slot,
+                    expires,
+                    stale,
+                }))
             }
         }
     }
 
-    fn write_record(&self, key: &[u8], value: &[u8]) -> Result<u64> {
+    /// Copies the value of a live `key` (type byte first) into `out`; false
+    /// if absent or expired.
+    pub fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+        Ok(self.lookup(key, Some(out))?.is_some_and(|f| !f.stale))
+    }
+
+    /// The value bytes (type byte first) of the record at `doff`.
+    pub(crate) fn value_of(&self, doff: u64) -> Result<&[u8]> {
+        let rec = self.record(doff)?;
+        let at = self.l.data_off + doff + RECORD_HEADER_SIZE + rec.klen;
+        self.r.bytes(at, rec.vlen)
+    }
+
+    pub(crate) fn write_record(&self, key: &[u8], value: &[u8], expires: u64) -> Result<u64> {
         let need = RECORD_HEADER_SIZE + key.len() as u64 + value.len() as u64;
         let Some((doff, _)) = self.a.alloc(need)? else {
             return Err(Error::NoSpace {
@@ -187,7 +291,7 @@ impl<'a> Table<'a> {
         let a = self.l.data_off + doff;
         self.r.set_u32(a + 8, key.len() as u32)?;
         self.r.set_u32(a + 12, value.len() as u32)?;
-        self.r.set_u64(a + 16, 0)?;
+        self.r.set_u64(a + EXPIRY, expires)?;
         self.r.set_u64(a + 24, 0)?;
         self.r.write(a + RECORD_HEADER_SIZE, key)?;
         self.r
@@ -195,12 +299,12 @@ impl<'a> Table<'a> {
         Ok(doff)
     }
 
-    fn publish(&self, slot: u64, h: u64, doff: u64) -> Result<()> {
+    pub(crate) fn publish(&self, slot: u64, h: u64, doff: u64) -> Result<()> {
         self.r
             .publish_u64(self.slot_off(slot), (h >> 48) << 48 | (doff / 8 + 1))
     }
 
-    fn check_free_room(&self, doff: u64) -> Result<()> {
+    pub(crate) fn check_free_room(&self, doff: u64) -> Result<()> {
         let after = self
             .r
             .u64(hdr::USED_FREE_BLOCKS)?
@@ -215,69 +319,107 @@ impl<'a> Table<'a> {
         Ok(())
     }
 
-    /// Stores `value` (type byte first) under `key`. On error nothing changed.
+    /// Stores `value` (type byte first) under `key`, with no expiry and the
+    /// map's eviction policy. On error nothing changed.
     pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        if key.len() as u64 > MAX_KV_LEN || value.len() as u64 > MAX_KV_LEN {
-            return Err(Error::NoSpace {
-                record: RECORD_HEADER_SIZE + key.len() as u64 + value.len() as u64,
-                used: self.r.u64(hdr::USED_DATA_SIZE)?,
-                data_size: self.l.data_size,
-            });
-        }
-        if value.is_empty() {
-            return Err(Error::OutOfRange(
-                "a stored value has a type byte".to_owned(),
-            ));
-        }
-        point("set:locked");
-        let h = self.hash(key);
-        match self.find(key, h)? {
-            Probe::Found { slot, doff: old } => {
-                let new = self.write_record(key, value)?;
-                if let Err(e) = self.check_free_room(old) {
-                    self.a.free(new)?;
-                    return Err(e);
-                }
-                point("set:written");
-                self.publish(slot, h, new)?;
-                point("set:published");
-                self.a.free(old)?;
-                point("set:done");
-                Ok(())
-            }
-            Probe::Vacant { slot } => {
-                let used = self.r.u64(hdr::USED_BUCKETS)?;
-                if used >= self.l.max_buckets {
-                    return Err(Error::NoBucket {
-                        max_buckets: self.l.max_buckets,
-                    });
-                }
-                let new = self.write_record(key, value)?;
-                point("set:written");
-                self.publish(slot, h, new)?;
-                point("set:published");
-                self.r.set_u64(hdr::USED_BUCKETS, used + 1)?;
-                point("set:done");
-                Ok(())
-            }
-        }
+        let put = crate::write::Put {
+            expires: 0,
+            cond: crate::write::Cond::Always,
+            evict: self.policy == policy::LRU,
+        };
+        self.put(key, value, &put).map(|_| ())
     }
 
-    /// Removes `key`; false if it was absent. On error nothing changed.
+    fn ttl_count_add(&self, delta: i64) -> Result<()> {
+        let v = self.r.u64(hdr::TTL_ENTRIES)?;
+        self.r
+            .set_u64(hdr::TTL_ENTRIES, v.saturating_add_signed(delta))
+    }
+
+    /// Publishes a new record for `key` into the vacant `slot`.
+    pub(crate) fn insert_at(
+        &self,
+        slot: u64,
+        h: u64,
+        key: &[u8],
+        value: &[u8],
+        expires: u64,
+    ) -> Result<()> {
+        let used = self.r.u64(hdr::USED_BUCKETS)?;
+        if used >= self.l.max_buckets {
+            return Err(Error::NoBucket {
+                max_buckets: self.l.max_buckets,
+            });
+        }
+        let new = self.write_record(key, value, expires)?;
+        point("set:written");
+        self.access(slot)?.store(1, Ordering::Relaxed);
+        self.publish(slot, h, new)?;
+        point("set:published");
+        self.r.set_u64(hdr::USED_BUCKETS, used + 1)?;
+        if expires != 0 {
+            self.ttl_count_add(1)?;
+        }
+        point("set:done");
+        Ok(())
+    }
+
+    /// Replaces the record `old` in `slot` with a new one for `key`.
+    pub(crate) fn replace_at(
+        &self,
+        slot: u64,
+        old: u64,
+        h: u64,
+        key: &[u8],
+        value: &[u8],
+        expires: u64,
+    ) -> Result<()> {
+        let old_expires = self.expires(old)?;
+        let new = self.write_record(key, value, expires)?;
+        if let Err(e) = self.check_free_room(old) {
+            self.a.free(new)?;
+            return Err(e);
+        }
+        point("set:written");
+        self.access(slot)?.store(1, Ordering::Relaxed);
+        self.publish(slot, h, new)?;
+        point("set:published");
+        self.a.free(old)?;
+        let delta = i64::from(expires != 0) - i64::from(old_expires != 0);
+        if delta != 0 {
+            self.ttl_count_add(delta)?;
+        }
+        point("set:done");
+        Ok(())
+    }
+
+    /// Unpublishes the entry in `slot` (whose record is at `doff`) and frees
+    /// its record: what `del`, eviction and expiry reclamation share.
+    pub(crate) fn remove_entry(&self, slot: u64, doff: u64) -> Result<()> {
+        self.check_free_room(doff)?;
+        let had_ttl = self.expires(doff)? != 0;
+        self.remove_at(slot)?;
+        point("del:shifted");
+        let used = self.r.u64(hdr::USED_BUCKETS)?;
+        self.r.set_u64(hdr::USED_BUCKETS, used.saturating_sub(1))?;
+        if had_ttl {
+            self.ttl_count_add(-1)?;
+        }
+        point("del:counted");
+        self.a.free(doff)?;
+        point("del:done");
+        Ok(())
+    }
+
+    /// Removes `key`; false if it was absent or expired. On error nothing changed.
     pub fn del(&self, key: &[u8]) -> Result<bool> {
         point("del:locked");
         match self.find(key, self.hash(key))? {
             Probe::Vacant { .. } => Ok(false),
             Probe::Found { slot, doff } => {
-                self.check_free_room(doff)?;
-                self.remove_at(slot)?;
-                point("del:shifted");
-                let used = self.r.u64(hdr::USED_BUCKETS)?;
-                self.r.set_u64(hdr::USED_BUCKETS, used.saturating_sub(1))?;
-                point("del:counted");
-                self.a.free(doff)?;
-                point("del:done");
-                Ok(true)
+                let live = !self.is_expired(self.expires(doff)?);
+                self.remove_entry(slot, doff)?;
+                Ok(live)
             }
         }
     }
@@ -290,7 +432,7 @@ impl<'a> Table<'a> {
 
     /// Empties slot `i`, shifting later entries of its cluster back. The first
     /// store retracts the entry at `i`; the record itself is left alone.
-    fn remove_at(&self, i: u64) -> Result<()> {
+    pub(crate) fn remove_at(&self, i: u64) -> Result<()> {
         let mut hole = i;
         let mut j = i;
         for _ in 0..self.l.slots {
@@ -306,6 +448,8 @@ impl<'a> Table<'a> {
                 hole < k || k <= j
             };
             if !stays {
+                let bit = self.access(j)?.load(Ordering::Relaxed);
+                self.access(hole)?.store(bit, Ordering::Relaxed);
                 self.r.publish_u64(self.slot_off(hole), w)?;
                 point(if hole == i {
                     "del:retracted"
@@ -316,6 +460,7 @@ impl<'a> Table<'a> {
             }
         }
         self.r.publish_u64(self.slot_off(hole), 0)?;
+        self.access(hole)?.store(0, Ordering::Relaxed);
         if hole == i {
             point("del:retracted");
         }
@@ -363,6 +508,7 @@ impl<'a> Table<'a> {
             self.remove_at(far)?;
         }
         let mut blocks = Vec::new();
+        let mut with_ttl = 0u64;
         for (i, w) in self.live()? {
             let doff = Self::doff_of(w);
             let rec = self.record(doff)?;
@@ -371,12 +517,14 @@ impl<'a> Table<'a> {
                 Probe::Found { slot, .. } if slot == i => {}
                 _ => return Err(Error::corrupt(format!("slot {i} is unreachable"))),
             }
+            with_ttl += u64::from(self.expires(doff)? != 0);
             blocks.push((doff, rec.size));
         }
         if blocks.len() as u64 > self.l.max_buckets {
             return Err(Error::corrupt("more entries than maxBuckets"));
         }
         self.r.set_u64(hdr::USED_BUCKETS, blocks.len() as u64)?;
+        self.r.set_u64(hdr::TTL_ENTRIES, with_ttl)?;
         self.a.rebuild(&mut blocks)
     }
 
@@ -385,6 +533,7 @@ impl<'a> Table<'a> {
         let mut problems = Vec::new();
         let mut referenced = Vec::new();
         let mut empty = 0u64;
+        let mut with_ttl = 0u64;
         for i in 0..self.l.slots {
             let w = self.slot(i)?;
             if w == 0 {
@@ -408,7 +557,11 @@ impl<'a> Table<'a> {
                 Ok(Probe::Found { slot, .. }) if slot == i => {}
                 _ => problems.push(format!("slot {i}: its key does not find it")),
             }
+            with_ttl += u64::from(self.expires(doff)? != 0);
             referenced.push((doff, rec.size));
+        }
+        if self.r.u64(hdr::TTL_ENTRIES)? != with_ttl {
+            problems.push(format!("ttlEntries counter is not {with_ttl}"));
         }
         let entries = referenced.len() as u64;
         if empty == 0 {

@@ -4,6 +4,10 @@
 //! hang (a watchdog aborts), no access outside the mapping (every access is
 //! bounds-checked by `Region`).
 //!
+//! The map evicts (LRU) and holds entries with and without expiry times, and
+//! one case in four forges a word of the header fields format 2 added (policy,
+//! counters, CLOCK hand, sweep cursor, access-array offset).
+//!
 //! `FUZZ_CASES` (default 100000) and `FUZZ_SEED` choose the run. The bytes of
 //! the mutex itself are left alone: the lock word belongs to libc and the
 //! kernel, and no user-space check can validate it.
@@ -14,8 +18,8 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shm_hashmap_core::layout::hdr;
-use shm_hashmap_core::ShmMap;
+use shm_hashmap_core::layout::{hdr, policy, HEADER_SIZE};
+use shm_hashmap_core::{Cond, Num, ShmMap};
 
 static PROGRESS: AtomicU64 = AtomicU64::new(0);
 
@@ -65,7 +69,7 @@ fn mutated_segments_give_errors_never_crashes() {
     watchdog();
     let name = format!("shm-hashmap-fuzz-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
-    let m = ShmMap::create(Some(&name), 16 << 10, 96, 0, 0o600).expect("create");
+    let m = ShmMap::create_with(Some(&name), 16 << 10, 96, 0, 0o600, policy::LRU).expect("create");
     let mut rng = SmallRng::seed_from_u64(seed);
     let keys: Vec<Vec<u8>> = (0..120).map(|i| format!("key-{i}").into_bytes()).collect();
     for round in 0..400 {
@@ -75,9 +79,16 @@ fn mutated_segments_give_errors_never_crashes() {
         } else {
             let mut v = vec![0u8];
             v.extend(std::iter::repeat_n(b'v', rng.random_range(0..120)));
-            let _ = m.set(k, &v);
+            let ttl = match round % 3 {
+                0 => 0,
+                1 => 1,
+                _ => 3_600_000,
+            };
+            let _ = m.put(k, &v, ttl, Cond::Always, false);
         }
     }
+    // Let the 1 ms entries expire, so the snapshot holds stale records.
+    std::thread::sleep(Duration::from_millis(5));
     assert!(m.check().expect("check").problems.is_empty());
     let r = m.raw_region();
     let l = *m.layout();
@@ -88,12 +99,27 @@ fn mutated_segments_give_errors_never_crashes() {
     for case in 0..cases {
         PROGRESS.store(case, Ordering::Relaxed);
         r.write(0, &snapshot).expect("restore");
+        if case % 4 == 2 {
+            let fields = [
+                hdr::POLICY,
+                hdr::EVICTIONS,
+                hdr::EXPIRED,
+                hdr::HAND,
+                hdr::TTL_ENTRIES,
+                hdr::ACCESS_OFF,
+                hdr::SWEEP,
+            ];
+            let off = fields[rng.random_range(0..fields.len())];
+            let w = interesting(&mut rng, l.data_size);
+            r.set_u64(off & !7, w).expect("in bounds");
+        }
         for _ in 0..rng.random_range(1..=8) {
             // Pick a part of the segment, then an offset in it.
-            let (lo, hi) = match rng.random_range(0..4) {
-                0 => (0, 256),
+            let (lo, hi) = match rng.random_range(0..5) {
+                0 => (0, HEADER_SIZE),
                 1 => (l.index_off, l.table_off),
-                2 => (l.table_off, l.data_off),
+                2 => (l.table_off, l.access_off),
+                3 => (l.access_off, l.data_off),
                 _ => (l.data_off, l.memory_size),
             };
             let off = rng.random_range(lo..hi);
@@ -132,6 +158,25 @@ fn mutated_segments_give_errors_never_crashes() {
             results.push(m.set(&key, b"\x00fuzzed value"));
             results.push(m.get(&key, &mut out).map(|_| ()));
             results.push(m.del(&keys[rng.random_range(0..keys.len())]).map(|_| ()));
+            let other = &keys[rng.random_range(0..keys.len())];
+            let n = Num::F64(1.0);
+            results.push(
+                m.put(other, b"\x00ttl", 50, Cond::IfAbsent, false)
+                    .map(|_| ()),
+            );
+            results.push(m.incr(other, n, Some(n), 10).map(|_| ()));
+            results.push(m.expire(&key, 1_000).map(|_| ()));
+            results.push(m.ttl(&key).map(|_| ()));
+            results.push(m.get_stale(other, &mut out).map(|_| ()));
+            results.push(m.flush_expired(3).map(|_| ()));
+            results.push(m.size().map(|_| ()));
+            results.push(m.free_space().map(|_| ()));
+            let mut batch = Vec::new();
+            let start = rng.random_range(0..l.slots);
+            results.push(m.scan(start, 64, true, &mut batch).map(|_| ()));
+            if case % 16 == 5 {
+                results.push(m.clear());
+            }
             results.push(m.stat().map(|_| ()));
             results.push(m.check().map(|_| ()));
             results

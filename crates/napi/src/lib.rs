@@ -61,9 +61,9 @@ fn metadata(l: &Layout) -> Metadata {
         max_bucket_flags: l.slots as f64,
         max_buckets: l.max_buckets as f64,
         max_free_blocks: l.max_free_blocks as f64,
-        // Format 1 keeps a slot's flags (empty/used, 16-bit hash tag) inside
-        // its 8-byte bucket word, so there is no separate flags array.
-        bucket_flags_size: 0.0,
+        // A slot's used flag and hash tag live in its 8-byte word; the separate
+        // per-slot byte array holds the LRU reference bits.
+        bucket_flags_size: l.access_size as f64,
         buckets_size: (l.slots * shm_hashmap_core::layout::SLOT_SIZE) as f64,
         free_blocks_size: l.index_size as f64,
         header_size: shm_hashmap_core::layout::HEADER_SIZE as f64,

@@ -1,0 +1,197 @@
+//! Making room and walking the table in batches: LRU eviction (CLOCK),
+//! reclaiming expired entries, `clear`, and the batched scans behind
+//! `keys`/`entries`/`size`/`flushExpired`.
+//!
+//! Invariants:
+//! - every removal goes through `Table::remove_entry`, the same crash-safe
+//!   steps as `del`;
+//! - the CLOCK hand (`hdr::HAND`) and the sweep cursor (`hdr::SWEEP`) are
+//!   hints: any value is safe (taken modulo the slot count), so a crash that
+//!   leaves them stale costs nothing;
+//! - eviction terminates: after one full turn it ignores reference bits, which
+//!   lock-free readers may keep setting while it runs;
+//! - a scan holds the lock for at most one batch of slots.
+
+use std::sync::atomic::Ordering;
+
+use crate::crash::point;
+use crate::error::Result;
+use crate::layout::hdr;
+use crate::table::Table;
+
+/// Slots each write looks at for expired entries, when some entry has a TTL.
+const SWEEP_STEP: u64 = 4;
+
+/// One live entry a scan returns: key bytes and, if asked, value bytes.
+pub type ScanEntry = (Vec<u8>, Option<Vec<u8>>);
+
+impl Table<'_> {
+    fn bump(&self, field: u64) -> Result<()> {
+        self.r.set_u64(field, self.r.u64(field)?.wrapping_add(1))
+    }
+
+    /// Removes the entry in `slot` if it has expired; true if it did.
+    fn reclaim_if_expired(&self, slot: u64) -> Result<bool> {
+        let w = self.slot(slot)?;
+        if w == 0 {
+            return Ok(false);
+        }
+        let doff = Self::doff_of(w);
+        if !self.is_expired(self.expires(doff)?) {
+            return Ok(false);
+        }
+        point("expire:victim");
+        self.remove_entry(slot, doff)?;
+        self.bump(hdr::EXPIRED)?;
+        Ok(true)
+    }
+
+    /// Reclaims expired entries in slots `start..start + count` (clipped to
+    /// the table), at most `limit`. Returns (removed, next slot). A removal
+    /// shifts a later entry into the slot, so the slot is looked at again.
+    pub fn reclaim_range(&self, start: u64, count: u64, limit: u64) -> Result<(u64, u64)> {
+        let end = start.saturating_add(count).min(self.l.slots);
+        let (mut i, mut removed) = (start, 0);
+        while i < end && removed < limit {
+            if self.reclaim_if_expired(i)? {
+                removed += 1;
+            } else {
+                i += 1;
+            }
+        }
+        Ok((removed, i))
+    }
+
+    /// The amortised sweep every write makes while any entry has a TTL, so
+    /// expired entries are reclaimed without a background thread.
+    pub(crate) fn sweep(&self) -> Result<()> {
+        if self.r.u64(hdr::TTL_ENTRIES)? == 0 {
+            return Ok(());
+        }
+        let start = self.r.u64(hdr::SWEEP)? % self.l.slots;
+        let (_, next) = self.reclaim_range(start, SWEEP_STEP, u64::MAX)?;
+        let next = if next >= self.l.slots { 0 } else { next };
+        self.r.set_u64(hdr::SWEEP, next)
+    }
+
+    /// Reclaims every expired entry (a write that lacks room does this once
+    /// before it evicts or fails). Returns how many.
+    pub(crate) fn reclaim_all_expired(&self) -> Result<u64> {
+        if self.r.u64(hdr::TTL_ENTRIES)? == 0 {
+            return Ok(0);
+        }
+        Ok(self.reclaim_range(0, self.l.slots, u64::MAX)?.0)
+    }
+
+    /// Evicts one entry by CLOCK, never the record at `protect`: the hand
+    /// clears reference bits until it meets an entry without one. False if
+    /// there is nothing to evict.
+    pub(crate) fn evict_one(&self, protect: Option<u64>) -> Result<bool> {
+        let slots = self.l.slots;
+        let mut hand = self.r.u64(hdr::HAND)? % slots;
+        for step in 0..2 * slots + 1 {
+            let w = self.slot(hand)?;
+            let doff = Self::doff_of(w);
+            if w != 0 && Some(doff) != protect {
+                let bit = self.access(hand)?;
+                if step < slots && bit.load(Ordering::Relaxed) != 0 {
+                    bit.store(0, Ordering::Relaxed);
+                } else {
+                    let expired = self.is_expired(self.expires(doff)?);
+                    point("evict:victim");
+                    self.remove_entry(hand, doff)?;
+                    self.bump(if expired {
+                        hdr::EXPIRED
+                    } else {
+                        hdr::EVICTIONS
+                    })?;
+                    // The shift may have moved the next entry into this slot.
+                    self.r.set_u64(hdr::HAND, hand)?;
+                    point("evict:done");
+                    return Ok(true);
+                }
+            }
+            hand = self.next(hand);
+        }
+        self.r.set_u64(hdr::HAND, hand)?;
+        Ok(false)
+    }
+
+    /// Removes every entry (`flush_all`). Each slot is retracted by one store,
+    /// walking backwards from an empty slot, so every cluster loses its tail
+    /// first and the entries still there stay reachable from their home
+    /// slots: a crash part-way leaves a sound map holding a subset. The
+    /// allocator is reset only after the table is empty.
+    pub fn clear(&self) -> Result<()> {
+        let slots = self.l.slots;
+        let mut empty = None;
+        for i in 0..slots {
+            if self.slot(i)? == 0 {
+                empty = Some(i);
+                break;
+            }
+        }
+        let Some(empty) = empty else {
+            return Err(crate::error::Error::corrupt(
+                "the bucket table has no empty slot",
+            ));
+        };
+        let mut i = empty;
+        for _ in 0..slots {
+            i = if i == 0 { slots - 1 } else { i - 1 };
+            if self.slot(i)? != 0 {
+                self.r.publish_u64(self.slot_off(i), 0)?;
+                point("clear:retracted");
+            }
+            self.access(i)?.store(0, Ordering::Relaxed);
+        }
+        self.r.set_u64(hdr::USED_BUCKETS, 0)?;
+        self.r.set_u64(hdr::TTL_ENTRIES, 0)?;
+        self.a.init()
+    }
+
+    /// Live (unexpired) entries in slots `start..start + count`, appended to
+    /// `out`, with values if `values`. Returns the next slot (`slots` at the end).
+    pub fn scan(
+        &self,
+        start: u64,
+        count: u64,
+        values: bool,
+        out: &mut Vec<ScanEntry>,
+    ) -> Result<u64> {
+        let end = start.saturating_add(count).min(self.l.slots);
+        for i in start..end {
+            let w = self.slot(i)?;
+            if w == 0 {
+                continue;
+            }
+            let doff = Self::doff_of(w);
+            if self.is_expired(self.expires(doff)?) {
+                continue;
+            }
+            let rec = self.record(doff)?;
+            let key = self.key_of(doff, &rec)?.to_vec();
+            let value = if values {
+                Some(self.value_of(doff)?.to_vec())
+            } else {
+                None
+            };
+            out.push((key, value));
+        }
+        Ok(end)
+    }
+
+    /// Counts live (unexpired) entries in slots `start..start + count`.
+    /// Returns (count, next slot).
+    pub fn count_live(&self, start: u64, count: u64) -> Result<(u64, u64)> {
+        let end = start.saturating_add(count).min(self.l.slots);
+        let mut n = 0;
+        for i in start..end {
+            let w = self.slot(i)?;
+            if w != 0 && !self.is_expired(self.expires(Self::doff_of(w))?) {
+                n += 1;
+            }
+        }
+        Ok((n, end))
+    }
+}

@@ -1,0 +1,345 @@
+//! Expiry, LRU eviction, conditional writes, incr, scans and clear.
+
+use std::collections::HashMap;
+use std::thread::sleep;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use shm_hashmap_core::layout::policy;
+use shm_hashmap_core::{vtype, Cond, Error, Num, ShmMap};
+
+mod common;
+use common::Cleanup;
+
+fn s(v: &str) -> Vec<u8> {
+    let mut out = vec![vtype::STRING];
+    out.extend_from_slice(v.as_bytes());
+    out
+}
+
+fn map(tag: &str, memory: u64, max_buckets: u64, pol: u32) -> (ShmMap, Cleanup) {
+    let name = format!("shm-hashmap-{tag}-{}", std::process::id());
+    let c = Cleanup(name.clone());
+    let _ = ShmMap::unlink(&name);
+    let m = ShmMap::create_with(Some(&name), memory, max_buckets, 0, 0o600, pol).expect("create");
+    (m, c)
+}
+
+fn get(m: &ShmMap, k: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    m.get(k.as_bytes(), &mut out).expect("get").then_some(out)
+}
+
+fn assert_sound(m: &ShmMap) {
+    let r = m.check().expect("check");
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+}
+
+#[test]
+fn expired_entries_are_invisible_and_reclaimed() -> Result<(), Error> {
+    let (m, _c) = map("ttl", 1 << 16, 0, policy::NONE);
+    assert!(m.put(b"short", &s("a"), 40, Cond::Always, false)?);
+    assert!(m.put(b"long", &s("b"), 60_000, Cond::Always, false)?);
+    m.set(b"none", &s("c"))?;
+    let left = m.ttl(b"short")?.flatten().expect("has a ttl");
+    assert!(left <= 40 && left > 0, "{left}");
+    assert_eq!(m.ttl(b"none")?, Some(None));
+    assert_eq!(m.ttl(b"missing")?, None);
+    assert_eq!(m.size()?, 3);
+    sleep(Duration::from_millis(60));
+    assert_eq!(get(&m, "short"), None);
+    assert_eq!(m.ttl(b"short")?, None);
+    let mut out = Vec::new();
+    assert_eq!(m.get_stale(b"short", &mut out)?, Some(true));
+    assert_eq!(out, s("a"));
+    assert_eq!(m.get_stale(b"long", &mut out)?, Some(false));
+    assert_eq!(m.size()?, 2);
+    // del of an expired key reports it absent.
+    assert_eq!(m.flush_expired(0)?, 1);
+    assert_eq!(m.get_stale(b"short", &mut out)?, None);
+    let st = m.stat()?;
+    assert_eq!((st.expired, st.ttl_entries, st.used_buckets), (1, 1, 2));
+    assert_sound(&m);
+    Ok(())
+}
+
+#[test]
+fn expire_changes_and_removes_ttls() -> Result<(), Error> {
+    let (m, _c) = map("expire", 1 << 16, 0, policy::NONE);
+    m.set(b"k", &s("v"))?;
+    assert!(m.expire(b"k", 30_000)?);
+    assert!(m.ttl(b"k")?.flatten().is_some_and(|t| t > 29_000));
+    assert_eq!(m.stat()?.ttl_entries, 1);
+    assert!(m.expire(b"k", 0)?);
+    assert_eq!(m.ttl(b"k")?, Some(None));
+    assert_eq!(m.stat()?.ttl_entries, 0);
+    assert!(!m.expire(b"absent", 10)?);
+    assert!(m.expire(b"k", 20)?);
+    sleep(Duration::from_millis(40));
+    assert!(!m.expire(b"k", 1000)?, "an expired key is absent");
+    assert_sound(&m);
+    Ok(())
+}
+
+#[test]
+fn writes_reclaim_expired_entries_instead_of_failing() -> Result<(), Error> {
+    // 'none' policy: a map full of expired entries still takes new ones.
+    let (m, _c) = map("reclaim", 1 << 16, 50, policy::NONE);
+    for i in 0..50 {
+        m.put(
+            format!("old{i}").as_bytes(),
+            &s("x"),
+            30,
+            Cond::Always,
+            false,
+        )?;
+    }
+    assert!(matches!(
+        m.set(b"one-too-many", &s("x")),
+        Err(Error::NoBucket { .. })
+    ));
+    sleep(Duration::from_millis(50));
+    for i in 0..50 {
+        m.set(format!("new{i}").as_bytes(), &s("y"))?;
+    }
+    let st = m.stat()?;
+    assert_eq!(st.used_buckets, 50);
+    assert_eq!(st.expired, 50);
+    assert_eq!(st.evictions, 0);
+    assert_sound(&m);
+    Ok(())
+}
+
+#[test]
+fn conditional_writes() -> Result<(), Error> {
+    let (m, _c) = map("cond", 1 << 16, 0, policy::NONE);
+    assert!(m.put(b"k", &s("1"), 0, Cond::IfAbsent, false)?);
+    assert!(!m.put(b"k", &s("2"), 0, Cond::IfAbsent, false)?);
+    assert_eq!(get(&m, "k"), Some(s("1")));
+    assert!(!m.put(b"nope", &s("2"), 0, Cond::IfPresent, false)?);
+    assert_eq!(get(&m, "nope"), None);
+    assert!(m.put(b"k", &s("3"), 0, Cond::IfPresent, false)?);
+    let three = s("3");
+    assert!(!m.put(b"k", &s("4"), 0, Cond::IfEquals(Some(&s("1"))), false)?);
+    // The type byte takes part: the number 3 is not the string "3".
+    let n3 = Num::F64(3.0).encode();
+    assert!(!m.put(b"k", &s("4"), 0, Cond::IfEquals(Some(&n3)), false)?);
+    assert!(m.put(b"k", &s("4"), 0, Cond::IfEquals(Some(&three)), false)?);
+    assert_eq!(get(&m, "k"), Some(s("4")));
+    assert!(m.put(b"fresh", &s("x"), 0, Cond::IfEquals(None), false)?);
+    assert!(!m.put(b"fresh", &s("y"), 0, Cond::IfEquals(None), false)?);
+    // An expired key is absent for add and replace.
+    m.put(b"t", &s("old"), 20, Cond::Always, false)?;
+    sleep(Duration::from_millis(40));
+    assert!(!m.put(b"t", &s("r"), 0, Cond::IfPresent, false)?);
+    assert!(m.put(b"t", &s("a"), 0, Cond::IfAbsent, false)?);
+    assert_eq!(get(&m, "t"), Some(s("a")));
+    assert_sound(&m);
+    Ok(())
+}
+
+#[test]
+fn incr_numbers_and_bigints() -> Result<(), Error> {
+    let (m, _c) = map("incr", 1 << 16, 0, policy::NONE);
+    assert_eq!(m.incr(b"n", Num::F64(1.0), None, 0)?, None);
+    assert_eq!(get(&m, "n"), None);
+    assert_eq!(
+        m.incr(b"n", Num::F64(2.5), Some(Num::F64(10.0)), 0)?,
+        Some(Num::F64(12.5))
+    );
+    assert_eq!(m.incr(b"n", Num::F64(-0.5), None, 0)?, Some(Num::F64(12.0)));
+    m.set(b"b", &Num::I64(i64::MAX - 1).encode())?;
+    assert_eq!(
+        m.incr(b"b", Num::I64(1), None, 0)?,
+        Some(Num::I64(i64::MAX))
+    );
+    assert!(matches!(
+        m.incr(b"b", Num::I64(1), None, 0),
+        Err(Error::OutOfRange(_))
+    ));
+    assert_eq!(get(&m, "b"), Some(Num::I64(i64::MAX).encode().to_vec()));
+    assert!(matches!(
+        m.incr(b"b", Num::F64(1.0), None, 0),
+        Err(Error::NotANumber(_))
+    ));
+    m.set(b"s", &s("12"))?;
+    let e = m.incr(b"s", Num::F64(1.0), None, 0).expect_err("fails");
+    assert_eq!(e.code(), "ERR_HASHMAP_NOT_A_NUMBER");
+    assert_eq!(get(&m, "s"), Some(s("12")));
+    // incr keeps an existing TTL; init's TTL applies to a new key.
+    m.put(b"t", &Num::F64(1.0).encode(), 60_000, Cond::Always, false)?;
+    m.incr(b"t", Num::F64(1.0), None, 0)?;
+    assert!(m.ttl(b"t")?.flatten().is_some_and(|t| t > 59_000));
+    m.incr(b"u", Num::I64(5), Some(Num::I64(0)), 30)?;
+    assert!(m.ttl(b"u")?.flatten().is_some_and(|t| t <= 30));
+    assert_sound(&m);
+    Ok(())
+}
+
+fn fill(m: &ShmMap, n: usize) -> usize {
+    let mut stored = 0;
+    for i in 0..n {
+        match m.set(format!("key{i:05}").as_bytes(), &s(&"v".repeat(40))) {
+            Ok(()) => stored += 1,
+            Err(Error::NoSpace { .. } | Error::NoBucket { .. }) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    stored
+}
+
+#[test]
+fn lru_evicts_the_least_recently_used() -> Result<(), Error> {
+    let (m, _c) = map("lru", 1 << 16, 200, policy::LRU);
+    // Fill to the bucket limit: every set evicted nothing.
+    assert_eq!(fill(&m, 200), 200);
+    assert_eq!(m.stat()?.evictions, 0);
+    // The first eviction clears every reference bit on its way round; then
+    // the entries read afterwards are the recently used ones.
+    m.set(b"extra0", &s("x"))?;
+    assert_eq!(m.stat()?.evictions, 1);
+    let hot: Vec<String> = (0..50)
+        .map(|i| format!("key{i:05}"))
+        .filter(|k| get(&m, k).is_some())
+        .collect();
+    assert!(hot.len() >= 49);
+    for i in 1..100 {
+        m.set(format!("extra{i}").as_bytes(), &s("x"))?;
+    }
+    let st = m.stat()?;
+    assert_eq!(st.evictions, 100);
+    assert_eq!(st.used_buckets, 200);
+    for k in &hot {
+        assert!(get(&m, k).is_some(), "recently used {k} survived");
+    }
+    let cold_left = (50..200)
+        .filter(|i| get(&m, &format!("key{i:05}")).is_some())
+        .count();
+    // 200 entries: the hot ones, the 100 extras, and what is left of the cold.
+    assert_eq!(cold_left + hot.len() + 100, 200);
+    assert_sound(&m);
+    Ok(())
+}
+
+#[test]
+fn lru_makes_room_in_the_data_area_and_safe_writes_never_evict() -> Result<(), Error> {
+    let (m, _c) = map("lru-space", 1 << 16, 0, policy::LRU);
+    let big = s(&"x".repeat(4000));
+    for i in 0..100 {
+        m.set(format!("big{i}").as_bytes(), &big)?;
+    }
+    let st = m.stat()?;
+    assert!(st.evictions > 80, "{}", st.evictions);
+    // A safe write on a full map fails and changes nothing.
+    let before = m.stat()?;
+    let e = m
+        .put(b"safe", &big, 0, Cond::Always, true)
+        .expect_err("full");
+    assert!(matches!(e, Error::NoSpace { .. }), "{e}");
+    let after = m.stat()?;
+    assert_eq!(before.used_buckets, after.used_buckets);
+    assert_eq!(before.evictions, after.evictions);
+    // A record larger than the whole data area fails before evicting.
+    let huge = s(&"x".repeat(70_000));
+    assert!(matches!(m.set(b"huge", &huge), Err(Error::NoSpace { .. })));
+    assert_eq!(m.stat()?.used_buckets, after.used_buckets);
+    assert_sound(&m);
+    Ok(())
+}
+
+#[test]
+fn scan_size_clear_and_free_space() -> Result<(), Error> {
+    let (m, _c) = map("scan", 1 << 20, 0, policy::NONE);
+    let free0 = m.free_space()?;
+    for i in 0..10_000u32 {
+        m.set(format!("k{i}").as_bytes(), &s(&i.to_string()))?;
+    }
+    for i in 0..100u32 {
+        m.put(format!("t{i}").as_bytes(), &s("t"), 20, Cond::Always, false)?;
+    }
+    assert!(m.free_space()? < free0);
+    let mut seen = HashMap::new();
+    let mut cursor = 0;
+    let mut batches = 0;
+    while cursor < m.slots() {
+        let mut out = Vec::new();
+        cursor = m.scan(cursor, 1 << 20, true, &mut out)?;
+        batches += 1;
+        for (k, v) in out {
+            seen.insert(k, v.expect("values asked for"));
+        }
+    }
+    assert!(batches > 1, "a scan works in batches");
+    assert_eq!(seen.len(), 10_100);
+    assert_eq!(seen[b"k42".as_slice()], s("42"));
+    assert_eq!(m.size()?, 10_100);
+    sleep(Duration::from_millis(40));
+    assert_eq!(m.size()?, 10_000);
+    m.clear()?;
+    assert_eq!(m.size()?, 0);
+    assert_eq!(get(&m, "k1"), None);
+    assert_eq!(m.free_space()?, free0);
+    assert_sound(&m);
+    m.set(b"after", &s("clear"))?;
+    assert_eq!(get(&m, "after"), Some(s("clear")));
+    Ok(())
+}
+
+/// Random operations on a small LRU map with TTLs: what the map holds is
+/// always a subset of a model of every write, with the model's values, and
+/// the structure stays sound.
+#[test]
+fn random_lru_ttl_ops_stay_a_sound_subset() -> Result<(), Error> {
+    let mut rng = SmallRng::seed_from_u64(0x1ee7);
+    let (m, _c) = map("lru-model", 1 << 16, 300, policy::LRU);
+    let mut model: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    let mut out = Vec::new();
+    for op in 0..20_000 {
+        let key = format!("k{}", rng.random_range(0..600u32)).into_bytes();
+        match rng.random_range(0..10) {
+            0..=4 => {
+                let len = rng.random_range(0..600);
+                let v = s(&"z".repeat(len));
+                let ttl = if rng.random_bool(0.3) {
+                    rng.random_range(1..20)
+                } else {
+                    0
+                };
+                m.put(&key, &v, ttl, Cond::Always, false)?;
+                model.insert(key, v);
+            }
+            5 => {
+                m.del(&key)?;
+                model.remove(&key);
+            }
+            6 => {
+                if let Some(n) = m.incr(&key, Num::F64(1.0), None, 0).ok().flatten() {
+                    model.insert(key, n.encode().to_vec());
+                }
+            }
+            7 => {
+                m.flush_expired(5)?;
+            }
+            _ => {
+                if m.get(&key, &mut out)? {
+                    assert_eq!(Some(&out), model.get(&key), "op {op}");
+                }
+            }
+        }
+        if op % 2000 == 0 {
+            assert_sound(&m);
+        }
+    }
+    let mut cursor = 0;
+    while cursor < m.slots() {
+        let mut batch = Vec::new();
+        cursor = m.scan(cursor, 4096, true, &mut batch)?;
+        for (k, v) in batch {
+            assert_eq!(v.as_ref(), model.get(&k));
+        }
+    }
+    assert!(m.stat()?.evictions > 0);
+    assert_sound(&m);
+    Ok(())
+}
