@@ -20,16 +20,19 @@ export interface CheckResult {
   entries: number
 }
 
+export declare function clear(id: number): void
+
 /** Detaches; the owner also removes the name. Unknown ids are already closed. */
 export declare function close(id: number): boolean
 
-export declare function create(name: string | undefined | null, memorySize: number, maxBuckets: number, maxFreeBlocks: number, mode: number): Handle
+export declare function create(name: string | undefined | null, memorySize: number, maxBuckets: number, maxFreeBlocks: number, mode: number, policy: number): Handle
 
-/**
- * `{ get(id, key), set(id, key, value), del(id, key) }`: the hot path as raw
- * Node-API functions (see `fast.rs`).
- */
-export declare function fastOps(): { get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array): void; del(id: number, key: string | Uint8Array): void }
+/** The raw functions of the keyed operations (see `fast.rs`). */
+export declare function fastOps(): { get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean }
+
+export declare function flushExpired(id: number, max: number): number
+
+export declare function freeSpace(id: number): number
 
 /**
  * An open map: its id in this thread's registry, its name, and whether this
@@ -57,13 +60,30 @@ export interface Metadata {
 
 export declare function open(name: string): Handle
 
-export declare function openOrCreate(name: string, memorySize: number, maxBuckets: number, maxFreeBlocks: number, mode: number): Handle
+export declare function openOrCreate(name: string, memorySize: number, maxBuckets: number, maxFreeBlocks: number, mode: number, policy: number): Handle
 
 /** `calcRequiredMemorySize`'s result: the metadata plus `recordSize`. */
 export interface Required {
   metadata: Metadata
   recordSize: number
 }
+
+/** Live entries in up to `count` slots from `cursor`, under one lock hold. */
+export declare function scan(id: number, cursor: number, count: number, values: boolean): ScanResult
+
+/** One batch of a scan. */
+export interface ScanResult {
+  /** Where the next batch starts; `slots` when the scan is over. */
+  next: number
+  /** Slots in the table. */
+  slots: number
+  /** Keys of the live entries in the batch. */
+  keys: Array<Buffer>
+  /** Their values, type byte first (empty unless asked for). */
+  values: Array<Buffer>
+}
+
+export declare function sizeOf(id: number): number
 
 export declare function stat(id: number): StatResult
 
@@ -74,6 +94,7 @@ export interface StatResult {
   creatorPid: number
   createdMs: number
   owned: boolean
+  evict: string
 }
 
 export declare function unlink(name: string): boolean
@@ -84,4 +105,7 @@ export interface Usage {
   usedFreeBlocks: number
   usedDataSize: number
   recoveries: number
+  evictions: number
+  expired: number
+  ttlEntries: number
 }

@@ -58,6 +58,12 @@ export interface Usage {
   usedDataSize: number
   /** Times a process repaired the map after a lock holder died. */
   recoveries: number
+  /** Entries removed by LRU eviction to make room (`evict: 'lru'` maps only). */
+  evictions: number
+  /** Expired entries reclaimed (by writes, eviction or {@link HashMap.flushExpired}). */
+  expired: number
+  /** Entries that have an expiry time, expired ones not yet reclaimed included. */
+  ttlEntries: number
 }
 
 /** What {@link HashMap.stat} returns. */
@@ -72,6 +78,35 @@ export interface Stat {
   createdMs: number
   /** True if `hashmap.new()` made the map (its creator owns the name); false for `openOrCreate()`. */
   owned: boolean
+  /** The eviction policy the map was created with. */
+  evict: EvictPolicy
+}
+
+/**
+ * What a full map does on a write that does not fit: `'none'` fails it
+ * (`ERR_HASHMAP_NO_SPACE` / `ERR_HASHMAP_NO_BUCKET`, lua-hashmap's behaviour);
+ * `'lru'` removes least recently used entries until it fits.
+ */
+export type EvictPolicy = 'none' | 'lru'
+
+/** Options of the writes that take a TTL. */
+export interface WriteOptions {
+  /** Milliseconds until the entry expires; `0` (the default) for never. Expired entries are invisible to `get`. */
+  ttl?: number
+}
+
+/** What {@link HashMap.getStale} returns. */
+export interface StaleResult {
+  /** The value, even if it has expired. */
+  value: StoredValue
+  /** True if the entry has expired. */
+  stale: boolean
+}
+
+/** Options of {@link HashMap.keys} and {@link HashMap.entries}. */
+export interface KeysOptions {
+  /** Return keys as Buffers (binary-safe) instead of UTF-8 strings. */
+  buffers?: boolean
 }
 
 /** What {@link HashMap.check} returns. */
@@ -90,12 +125,16 @@ export interface NewOptions {
   name?: string
   /** Permission bits of the segment. Default `0o600` (only this user). */
   mode?: number
+  /** What a full map does: `'none'` (default) fails the write, `'lru'` evicts least recently used entries. */
+  evict?: EvictPolicy
 }
 
 /** Options of {@link openOrCreate}. */
 export interface OpenOrCreateOptions {
   /** Permission bits if this call creates the segment. Default `0o600`. */
   mode?: number
+  /** Eviction policy if this call creates the segment. Default `'none'`. */
+  evict?: EvictPolicy
 }
 
 /** The `code` of a {@link HashMapError} raised by the map itself. */
@@ -105,6 +144,7 @@ export type HashMapErrorCode =
   | 'ERR_HASHMAP_NO_FREE_BLOCK'
   | 'ERR_HASHMAP_MEMORY_TOO_SMALL'
   | 'ERR_HASHMAP_CLOSED'
+  | 'ERR_HASHMAP_NOT_A_NUMBER'
   | 'ERR_HASHMAP_INCOMPATIBLE'
   | 'ERR_HASHMAP_CORRUPT'
 
@@ -136,19 +176,119 @@ export declare class HashMap {
   /** True after {@link HashMap.close}. */
   readonly closed: boolean
   /**
-   * Stores `val` under `key`, replacing any old value.
+   * Stores `val` under `key`, replacing any old value (and its TTL). On an
+   * `evict: 'lru'` map a write that does not fit evicts least recently used
+   * entries first (counted in `stat().usage.evictions`).
    * @returns `true`
    * @throws {HashMapError} `ERR_HASHMAP_NO_SPACE`, `ERR_HASHMAP_NO_BUCKET`, `ERR_HASHMAP_NO_FREE_BLOCK`, `ERR_HASHMAP_CLOSED`; the old value stays.
    */
-  set(key: Key, val: Value): true
-  /** The value stored under `key`, of the type it was set with, or `undefined`. */
+  set(key: Key, val: Value, options?: WriteOptions): true
+  /**
+   * {@link HashMap.set} that never evicts, even on an `evict: 'lru'` map: a
+   * full map throws instead (expired entries are still reclaimed).
+   * @returns `true`
+   */
+  safeSet(key: Key, val: Value, options?: WriteOptions): true
+  /**
+   * Stores `val` only if `key` is absent (or expired), in one lock hold.
+   * @returns `true` if it stored, `false` if the key was present.
+   */
+  add(key: Key, val: Value, options?: WriteOptions): boolean
+  /** {@link HashMap.add} that never evicts. */
+  safeAdd(key: Key, val: Value, options?: WriteOptions): boolean
+  /**
+   * Stores `val` only if `key` is present and live, in one lock hold.
+   * @returns `true` if it stored, `false` if the key was absent.
+   */
+  replace(key: Key, val: Value, options?: WriteOptions): boolean
+  /**
+   * Stores `val` only if the stored value equals `expected`, type included
+   * (the number `1` is not the bigint `1n` nor the string `'1'`; bytes compare
+   * byte by byte). `expected` `undefined` means "only if absent". One lock hold.
+   * @returns `true` if it stored.
+   */
+  compareAndSet(key: Key, expected: Value | undefined, val: Value, options?: WriteOptions): boolean
+  /**
+   * Adds `delta` to the number (or bigint) under `key` and returns the new
+   * value, in one lock hold; the entry keeps its TTL. An absent key starts at
+   * `init` (with `initTtl` ms of life, 0 for none), or stays absent without
+   * `init`. `delta` and `init` have the stored value's type.
+   * @returns The new value, or `undefined` if the key is absent and no `init` was given.
+   * @throws {HashMapError} `ERR_HASHMAP_NOT_A_NUMBER` if the value is not a number or bigint, or not of `delta`'s type.
+   * @throws {RangeError} `ERR_OUT_OF_RANGE` if a bigint result leaves int64 (the value stays).
+   */
+  incr(key: Key, delta: number, init?: number, initTtl?: number): number | undefined
+  /** {@inheritDoc HashMap.(incr:1)} */
+  incr(key: Key, delta: bigint, init?: bigint, initTtl?: number): bigint | undefined
+  /**
+   * The value under `key`; if absent, runs `fn` and stores its result with
+   * {@link HashMap.add} semantics. Concurrent calls in one process for one
+   * key share one run of `fn`; if another process stored first, its value
+   * is returned.
+   */
+  getOrSet(key: Key, fn: () => Value | Promise<Value>, options?: WriteOptions): Promise<StoredValue>
+  /** The value stored under `key`, of the type it was set with, or `undefined` (also once it has expired). */
   get(key: Key): StoredValue | undefined
+  /** Whether `key` holds a live (unexpired) value. */
+  has(key: Key): boolean
+  /**
+   * The value under `key` even after it expired, until its space is reclaimed.
+   * @returns `{ value, stale }`, or `undefined` if there is no entry.
+   */
+  getStale(key: Key): StaleResult | undefined
+  /**
+   * Milliseconds until `key` expires: `Infinity` if it has no TTL,
+   * `undefined` if it is absent or expired.
+   */
+  ttl(key: Key): number | undefined
+  /**
+   * Gives a live `key` a new TTL in ms from now (`0` removes its expiry),
+   * without rewriting its value.
+   * @returns `false` if the key is absent or expired.
+   */
+  expire(key: Key, ttl: number): boolean
+  /**
+   * Removes up to `maxCount` expired entries (`0`, the default: all), a batch
+   * of slots per lock hold.
+   * @returns How many it removed.
+   */
+  flushExpired(maxCount?: number): number
+  /**
+   * Up to `maxCount` keys of live entries (`0`: all), read in batches of 4096
+   * slots per lock hold. Each key appears at most once. Under concurrent
+   * writes a key added or deleted meanwhile may or may not appear, and a
+   * deletion can move a not-yet-visited key into the visited part (it is
+   * then missed).
+   */
+  keys(maxCount?: number, options?: KeysOptions & { buffers?: false }): string[]
+  keys(maxCount: number | undefined, options: KeysOptions & { buffers: true }): Buffer[]
+  /** Up to `maxCount` `[key, value]` pairs of live entries (`0`: all); as {@link HashMap.keys}. */
+  entries(maxCount?: number, options?: KeysOptions & { buffers?: false }): [string, StoredValue][]
+  entries(maxCount: number | undefined, options: KeysOptions & { buffers: true }): [Buffer, StoredValue][]
+  /** Every live `[key, value]`, fetched lazily batch by batch; as {@link HashMap.keys}. */
+  [Symbol.iterator](): IterableIterator<[string, StoredValue]>
+  /** Live entries: a counter when no entry has a TTL, otherwise counted in batches. */
+  readonly size: number
+  /**
+   * Removes every entry (the shared dict's `flush_all`) in one lock hold.
+   * @returns `true`
+   */
+  clear(): true
+  /** Bytes of shared memory the map has (`stat().metadata.memorySize`). */
+  capacity(): number
+  /** Bytes of the data area not in records (the largest record that fits may be smaller). */
+  freeSpace(): number
   /**
    * Removes `key`.
    * @returns `true`, also when the key was absent.
    * @throws {HashMapError} `ERR_HASHMAP_NO_FREE_BLOCK` when `maxFreeBlocks` is below `maxBuckets` and the free-block list is full.
    */
   del(key: Key): true
+  /**
+   * Removes `key`, like {@link HashMap.del}, but says whether it was there.
+   * @returns `true` if a live entry was removed.
+   */
+  delete(key: Key): boolean
   /** The layout and counters. */
   stat(): Stat
   /** Walks the whole structure under the lock and reports broken invariants; for operators and tests. */

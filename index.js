@@ -80,18 +80,18 @@ function checkKey(key) {
   }
 }
 
-function checkValue(val) {
+function checkValue(val, arg = 'val') {
   switch (typeof val) {
     case 'string':
     case 'boolean':
     case 'number':
       return
     case 'bigint':
-      if (val < INT64_MIN || val > INT64_MAX) throw outOfRange('val', `>= ${INT64_MIN}n and <= ${INT64_MAX}n (int64)`, val)
+      if (val < INT64_MIN || val > INT64_MAX) throw outOfRange(arg, `>= ${INT64_MIN}n and <= ${INT64_MAX}n (int64)`, val)
       return
     default:
       if (val instanceof Uint8Array) return
-      throw invalidType('val', 'of type string, boolean, number or bigint, or an instance of Buffer or Uint8Array', val)
+      throw invalidType(arg, 'of type string, boolean, number or bigint, or an instance of Buffer or Uint8Array', val)
   }
 }
 
@@ -105,6 +105,71 @@ function options(v, allowed) {
   }
   return v
 }
+
+function ttlArg(arg, v) {
+  if (v === undefined) return 0
+  if (typeof v !== 'number') throw invalidType(arg, 'of type number (milliseconds)', v)
+  if (!Number.isSafeInteger(v) || v < 0) throw outOfRange(arg, 'a safe integer >= 0 (milliseconds; 0 means no expiry)', v)
+  return v
+}
+
+function writeOptions(v) {
+  return ttlArg('options.ttl', options(v, ['ttl']).ttl)
+}
+
+function countArg(arg, v, dflt) {
+  if (v === undefined) return dflt
+  if (typeof v !== 'number') throw invalidType(arg, 'of type number', v)
+  if (!Number.isSafeInteger(v) || v < 0) throw outOfRange(arg, 'a safe integer >= 0 (0 means no limit)', v)
+  return v
+}
+
+const POLICIES = { none: 0, lru: 1 }
+function evictArg(v) {
+  if (v === undefined) return 0
+  if (typeof v !== 'string') throw invalidType('options.evict', "'none' or 'lru'", v)
+  if (!Object.hasOwn(POLICIES, v)) {
+    throw withCode(new TypeError(`The argument 'options.evict' is invalid: ${JSON.stringify(v)}. It must be 'none' or 'lru'`), 'ERR_INVALID_ARG_VALUE')
+  }
+  return POLICIES[v]
+}
+
+function numArg(arg, v) {
+  if (typeof v === 'bigint') {
+    if (v < INT64_MIN || v > INT64_MAX) throw outOfRange(arg, `>= ${INT64_MIN}n and <= ${INT64_MAX}n (int64)`, v)
+    return v
+  }
+  if (typeof v !== 'number') throw invalidType(arg, 'of type number or bigint', v)
+  if (!Number.isFinite(v)) throw outOfRange(arg, 'a finite number', v)
+  return v
+}
+
+// Values as a scan returns them: the type byte, then the payload.
+function decodeValue(buf) {
+  switch (buf[0]) {
+    case 0:
+      return buf.toString('utf8', 1)
+    case 1:
+      return buf[1] !== 0
+    case 2:
+      return buf.readDoubleLE(1)
+    case 4:
+      return buf.readBigInt64LE(1)
+    default:
+      return buf.subarray(1)
+  }
+}
+
+// Keys compared as bytes: a string and a Buffer of the same bytes are one key.
+function keyId(key) {
+  return typeof key === 'string' ? Buffer.from(key, 'utf8').toString('latin1') : Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')
+}
+
+// getOrSet calls in flight in this process, by map name and key.
+const inflight = new Map()
+
+// set's native op codes.
+const OP = { set: 0, add: 1, replace: 2, safeSet: 3, safeAdd: 4 }
 
 function mode(v) {
   if (v === undefined) return 0o600
@@ -198,16 +263,96 @@ class HashMap {
     return this.#id === 0
   }
 
-  set(key, val) {
-    checkKey(key)
-    checkValue(val)
+  // Checks the handle, runs a native call, and translates its errors.
+  #run(f) {
     if (this.#id === 0) throw closedError(this.#name)
     try {
-      fast.set(this.#id, key, val)
+      return f(this.#id)
+    } catch (e) {
+      throw translate(e)
+    }
+  }
+
+  #write(op, key, val, opts) {
+    checkKey(key)
+    checkValue(val)
+    const ttl = writeOptions(opts)
+    return this.#run((id) => fast.set(id, key, val, ttl, op))
+  }
+
+  set(key, val, opts) {
+    checkKey(key)
+    checkValue(val)
+    const ttl = opts === undefined ? 0 : writeOptions(opts)
+    if (this.#id === 0) throw closedError(this.#name)
+    try {
+      fast.set(this.#id, key, val, ttl, OP.set)
     } catch (e) {
       throw translate(e)
     }
     return true
+  }
+
+  safeSet(key, val, opts) {
+    this.#write(OP.safeSet, key, val, opts)
+    return true
+  }
+
+  add(key, val, opts) {
+    return this.#write(OP.add, key, val, opts)
+  }
+
+  safeAdd(key, val, opts) {
+    return this.#write(OP.safeAdd, key, val, opts)
+  }
+
+  replace(key, val, opts) {
+    return this.#write(OP.replace, key, val, opts)
+  }
+
+  compareAndSet(key, expected, val, opts) {
+    checkKey(key)
+    if (expected !== undefined) checkValue(expected, 'expected')
+    checkValue(val)
+    const ttl = writeOptions(opts)
+    return this.#run((id) => fast.cas(id, key, expected, val, ttl))
+  }
+
+  incr(key, delta, init, initTtl) {
+    checkKey(key)
+    numArg('delta', delta)
+    if (init !== undefined) {
+      numArg('init', init)
+      if (typeof init !== typeof delta) throw invalidType('init', `of type ${typeof delta}, like delta`, init)
+    }
+    const ttl = ttlArg('initTtl', initTtl)
+    return this.#run((id) => fast.incr(id, key, delta, init, ttl))
+  }
+
+  async getOrSet(key, fn, opts) {
+    checkKey(key)
+    if (typeof fn !== 'function') throw invalidType('fn', 'of type function', fn)
+    const ttl = writeOptions(opts)
+    const hit = this.get(key)
+    if (hit !== undefined) return hit
+    const id = `${this.#name}\0${keyId(key)}`
+    let pending = inflight.get(id)
+    if (pending === undefined) {
+      pending = (async () => {
+        try {
+          const val = await fn()
+          checkValue(val, 'the value fn returned')
+          if (this.add(key, val, { ttl })) return val instanceof Uint8Array && !Buffer.isBuffer(val) ? Buffer.from(val) : val
+          // Another process stored first: its value wins.
+          const theirs = this.get(key)
+          return theirs === undefined ? val : theirs
+        } finally {
+          inflight.delete(id)
+        }
+      })()
+      inflight.set(id, pending)
+    }
+    return pending
   }
 
   get(key) {
@@ -218,6 +363,30 @@ class HashMap {
     } catch (e) {
       throw translate(e)
     }
+  }
+
+  has(key) {
+    checkKey(key)
+    return this.#run((id) => fast.ttl(id, key)) !== -1
+  }
+
+  getStale(key) {
+    checkKey(key)
+    const r = this.#run((id) => fast.getStale(id, key))
+    return r === undefined ? undefined : { value: r[0], stale: r[1] }
+  }
+
+  ttl(key) {
+    checkKey(key)
+    const t = this.#run((id) => fast.ttl(id, key))
+    return t === -1 ? undefined : t
+  }
+
+  expire(key, ttl) {
+    checkKey(key)
+    if (ttl === undefined) throw invalidType('ttl', 'of type number (milliseconds)', ttl)
+    const ms = ttlArg('ttl', ttl)
+    return this.#run((id) => fast.expire(id, key, ms))
   }
 
   del(key) {
@@ -231,22 +400,77 @@ class HashMap {
     return true
   }
 
-  stat() {
-    if (this.#id === 0) throw closedError(this.#name)
-    try {
-      return native.stat(this.#id)
-    } catch (e) {
-      throw translate(e)
+  delete(key) {
+    checkKey(key)
+    return this.#run((id) => fast.del(id, key))
+  }
+
+  flushExpired(maxCount) {
+    const max = countArg('maxCount', maxCount, 0)
+    return this.#run((id) => native.flushExpired(id, max))
+  }
+
+  // Up to `max` live entries (0: all), batch by batch, each key once.
+  *#scan(max, values, buffers) {
+    const seen = new Set()
+    let cursor = 0
+    let n = 0
+    for (;;) {
+      const r = this.#run((id) => native.scan(id, cursor, 4096, values))
+      for (let i = 0; i < r.keys.length; i++) {
+        const k = r.keys[i]
+        const kid = k.toString('latin1')
+        // A concurrent delete can shift an entry across the cursor's wrap.
+        if (seen.has(kid)) continue
+        seen.add(kid)
+        const key = buffers ? k : k.toString('utf8')
+        yield values ? [key, decodeValue(r.values[i])] : key
+        if (++n === max) return
+      }
+      if (r.next >= r.slots) return
+      cursor = r.next
     }
   }
 
+  keys(maxCount, opts) {
+    const max = countArg('maxCount', maxCount, 1024)
+    const buffers = options(opts, ['buffers']).buffers === true
+    return [...this.#scan(max, false, buffers)]
+  }
+
+  entries(maxCount, opts) {
+    const max = countArg('maxCount', maxCount, 1024)
+    const buffers = options(opts, ['buffers']).buffers === true
+    return [...this.#scan(max, true, buffers)]
+  }
+
+  [Symbol.iterator]() {
+    return this.#scan(0, true, false)
+  }
+
+  get size() {
+    return this.#run((id) => native.sizeOf(id))
+  }
+
+  clear() {
+    this.#run((id) => native.clear(id))
+    return true
+  }
+
+  capacity() {
+    return this.#run((id) => native.stat(id)).metadata.memorySize
+  }
+
+  freeSpace() {
+    return this.#run((id) => native.freeSpace(id))
+  }
+
+  stat() {
+    return this.#run((id) => native.stat(id))
+  }
+
   check() {
-    if (this.#id === 0) throw closedError(this.#name)
-    try {
-      return native.check(this.#id)
-    } catch (e) {
-      throw translate(e)
-    }
+    return this.#run((id) => native.check(id))
   }
 
   close() {
@@ -289,12 +513,13 @@ function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
   if (m === 0) throw outOfRange('memorySize', 'greater than 0', memorySize)
   const b = size('maxBuckets', maxBuckets)
   const f = size('maxFreeBlocks', maxFreeBlocks)
-  const o = options(opts, ['name', 'mode'])
+  const o = options(opts, ['name', 'mode', 'evict'])
   const name = o.name === undefined ? null : checkName(o.name, 'options.name')
   const md = mode(o.mode)
+  const policy = evictArg(o.evict)
   let h
   try {
-    h = new HashMap(token, native.create(name, m, b, f, md))
+    h = new HashMap(token, native.create(name, m, b, f, md, policy))
   } catch (e) {
     throw translate(e)
   }
@@ -318,10 +543,11 @@ function openOrCreate(name, memorySize, maxBuckets, maxFreeBlocks, opts) {
   if (m === 0) throw outOfRange('memorySize', 'greater than 0', memorySize)
   const b = size('maxBuckets', maxBuckets)
   const f = size('maxFreeBlocks', maxFreeBlocks)
-  const o = options(opts, ['mode'])
+  const o = options(opts, ['mode', 'evict'])
   const md = mode(o.mode)
+  const policy = evictArg(o.evict)
   try {
-    return new HashMap(token, native.openOrCreate(name, m, b, f, md))
+    return new HashMap(token, native.openOrCreate(name, m, b, f, md, policy))
   } catch (e) {
     throw translate(e)
   }

@@ -2,7 +2,7 @@
 // compile, and every line under @ts-expect-error must fail to compile (tsc
 // reports an unused directive if one does compile). It is never run.
 import hashmap, { HashMap, HashMapError, calcRequiredMemorySize, open, openOrCreate, unlink } from 'shm-hashmap'
-import type { CheckResult, Key, RequiredMemory, Stat, StoredValue, Value } from 'shm-hashmap'
+import type { CheckResult, EvictPolicy, Key, RequiredMemory, StaleResult, Stat, StoredValue, Value } from 'shm-hashmap'
 
 export function rightCalls(): void {
   const h: HashMap = hashmap.new(1 << 20, 100, 100, { name: 'x', mode: 0o600 })
@@ -26,6 +26,53 @@ export function rightCalls(): void {
   const value: Value = 1n
   h[Symbol.dispose]()
   void [t, v, d, s, c, r, o, oc, u, name, owner, code, key, value, s.usage.recoveries, s.owned, r.recordSize]
+}
+
+export async function newCalls(): Promise<void> {
+  const h: HashMap = hashmap.new(1 << 20, 0, 0, { evict: 'lru' })
+  openOrCreate('y', 4096, 0, 0, { evict: 'none', mode: 0o600 })
+  const t: true = h.set('k', 'v', { ttl: 1000 })
+  const ss: true = h.safeSet('k', 1)
+  const a: boolean = h.add('k', 1, { ttl: 5 })
+  const sa: boolean = h.safeAdd('k', 1)
+  const rp: boolean = h.replace('k', 2n)
+  const cas: boolean = h.compareAndSet('k', undefined, 'x', { ttl: 0 })
+  const n: number | undefined = h.incr('n', 1, 0, 1000)
+  const b: bigint | undefined = h.incr('b', 1n, 0n)
+  const g: StoredValue = await h.getOrSet('g', async () => 'v')
+  const has: boolean = h.has('k')
+  const st: StaleResult | undefined = h.getStale('k')
+  const ttl: number | undefined = h.ttl('k')
+  const e: boolean = h.expire('k', 0)
+  const f: number = h.flushExpired(10)
+  const ks: string[] = h.keys()
+  const kb: Buffer[] = h.keys(0, { buffers: true })
+  const en: [string, StoredValue][] = h.entries(10)
+  const size: number = h.size
+  const cl: true = h.clear()
+  const cap: number = h.capacity() + h.freeSpace()
+  const del: boolean = h.delete('k')
+  const pol: EvictPolicy = h.stat().evict
+  const u = h.stat().usage
+  for (const [key, value] of h) void [key, value]
+  void [t, ss, a, sa, rp, cas, n, b, g, has, st, ttl, e, f, ks, kb, en, size, cl, cap, del, pol, u.evictions, u.expired, u.ttlEntries]
+}
+
+export function wrongNewCalls(h: HashMap): void {
+  // @ts-expect-error evict is 'none' or 'lru'
+  hashmap.new(1000, 0, 0, { evict: 'lfu' })
+  // @ts-expect-error ttl is a number of ms
+  h.set('k', 'v', { ttl: '1s' })
+  // @ts-expect-error delta and init have one type
+  h.incr('k', 1, 0n)
+  // @ts-expect-error incr works on numbers and bigints
+  h.incr('k', '1')
+  // @ts-expect-error expire needs a ttl
+  h.expire('k')
+  // @ts-expect-error size is read-only
+  h.size = 3
+  // @ts-expect-error getOrSet needs a function
+  void h.getOrSet('k', 'v')
 }
 
 export function wrongCalls(h: HashMap): void {

@@ -39,15 +39,15 @@ fn assert_sound(m: &ShmMap) {
 #[test]
 fn expired_entries_are_invisible_and_reclaimed() -> Result<(), Error> {
     let (m, _c) = map("ttl", 1 << 16, 0, policy::NONE);
-    assert!(m.put(b"short", &s("a"), 40, Cond::Always, false)?);
+    assert!(m.put(b"short", &s("a"), 400, Cond::Always, false)?);
     assert!(m.put(b"long", &s("b"), 60_000, Cond::Always, false)?);
     m.set(b"none", &s("c"))?;
     let left = m.ttl(b"short")?.flatten().expect("has a ttl");
-    assert!(left <= 40 && left > 0, "{left}");
+    assert!(left <= 400 && left > 0, "{left}");
     assert_eq!(m.ttl(b"none")?, Some(None));
     assert_eq!(m.ttl(b"missing")?, None);
     assert_eq!(m.size()?, 3);
-    sleep(Duration::from_millis(60));
+    sleep(Duration::from_millis(450));
     assert_eq!(get(&m, "short"), None);
     assert_eq!(m.ttl(b"short")?, None);
     let mut out = Vec::new();
@@ -90,7 +90,7 @@ fn writes_reclaim_expired_entries_instead_of_failing() -> Result<(), Error> {
         m.put(
             format!("old{i}").as_bytes(),
             &s("x"),
-            30,
+            400,
             Cond::Always,
             false,
         )?;
@@ -99,7 +99,7 @@ fn writes_reclaim_expired_entries_instead_of_failing() -> Result<(), Error> {
         m.set(b"one-too-many", &s("x")),
         Err(Error::NoBucket { .. })
     ));
-    sleep(Duration::from_millis(50));
+    sleep(Duration::from_millis(450));
     for i in 0..50 {
         m.set(format!("new{i}").as_bytes(), &s("y"))?;
     }

@@ -1,4 +1,5 @@
-//! The hot path: `get`, `set` and `del` as raw Node-API callbacks.
+//! The hot path: `get`, `set` and `del`, and the other calls that take a key
+//! (`getStale`, `ttl`, `expire`, `incr`, `cas`), as raw Node-API callbacks.
 //!
 //! Each call crosses napi once. A string key is written into a stack buffer
 //! (a heap buffer only past 250 bytes), a value is encoded into the map's
@@ -14,7 +15,7 @@ use std::ffi::CString;
 use std::ptr;
 
 use napi::sys;
-use shm_hashmap_core::{vtype, Error as CoreError};
+use shm_hashmap_core::{vtype, Cond, Error as CoreError, Num};
 
 use crate::{error_code, registry};
 
@@ -82,6 +83,60 @@ fn u32_of(env: sys::napi_env, v: sys::napi_value) -> R<u32> {
     let status = unsafe { sys::napi_get_value_uint32(env, v, &mut out) };
     check(env, status, "napi_get_value_uint32")?;
     Ok(out)
+}
+
+fn f64_of(env: sys::napi_env, v: sys::napi_value) -> R<f64> {
+    let mut out = 0f64;
+    // SAFETY: v is a live value of this callback; out is a local.
+    let status = unsafe { sys::napi_get_value_double(env, v, &mut out) };
+    check(env, status, "napi_get_value_double")?;
+    Ok(out)
+}
+
+/// A TTL or count argument (validated by index.js); `undefined` is 0.
+fn ms_of(env: sys::napi_env, v: sys::napi_value) -> R<u64> {
+    if type_of(env, v)? == sys::ValueType::napi_undefined {
+        return Ok(0);
+    }
+    Ok(f64_of(env, v)? as u64)
+}
+
+fn bool_value(env: sys::napi_env, b: bool) -> R<sys::napi_value> {
+    let mut out = ptr::null_mut();
+    // SAFETY: env is the callback's; out is a local.
+    let status = unsafe { sys::napi_get_boolean(env, b, &mut out) };
+    check(env, status, "napi_get_boolean")?;
+    Ok(out)
+}
+
+fn double_value(env: sys::napi_env, d: f64) -> R<sys::napi_value> {
+    let mut out = ptr::null_mut();
+    // SAFETY: env is the callback's; out is a local.
+    let status = unsafe { sys::napi_create_double(env, d, &mut out) };
+    check(env, status, "napi_create_double")?;
+    Ok(out)
+}
+
+/// A number argument as a double, a bigint one as an int64; `None` if undefined.
+fn num_of(env: sys::napi_env, v: sys::napi_value) -> R<Option<Num>> {
+    match type_of(env, v)? {
+        sys::ValueType::napi_undefined => Ok(None),
+        sys::ValueType::napi_bigint => {
+            let (mut i, mut lossless) = (0i64, false);
+            // SAFETY: v is a live bigint; i and lossless are locals.
+            let status = unsafe { sys::napi_get_value_bigint_int64(env, v, &mut i, &mut lossless) };
+            check(env, status, "napi_get_value_bigint_int64")?;
+            if !lossless {
+                return Err(throw(env, "ERR_OUT_OF_RANGE", "a bigint must fit in int64"));
+            }
+            Ok(Some(Num::I64(i)))
+        }
+        _ => Ok(Some(Num::F64(f64_of(env, v)?))),
+    }
+}
+
+fn num_value(env: sys::napi_env, n: Num) -> R<sys::napi_value> {
+    decode(env, &n.encode())
 }
 
 fn type_of(env: sys::napi_env, v: sys::napi_value) -> R<sys::napi_valuetype> {
@@ -316,20 +371,125 @@ fn get(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> 
     })
 }
 
+/// `set(id, key, val, ttl?, op?)`; `op`: 0 set, 1 add, 2 replace, 3 safeSet,
+/// 4 safeAdd. Returns whether it stored.
 fn set(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    on_map::<3>(env, info, |e, key, rest| {
+    on_map::<5>(env, info, |e, key, rest| {
         encode(env, rest[0], &mut e.scratch)?;
-        e.map
-            .set(key, &e.scratch)
+        let ttl = ms_of(env, rest[1])?;
+        let op = ms_of(env, rest[2])?;
+        let cond = match op {
+            1 | 4 => Cond::IfAbsent,
+            2 => Cond::IfPresent,
+            _ => Cond::Always,
+        };
+        let stored = e
+            .map
+            .put(key, &e.scratch, ttl, cond, op >= 3)
             .map_err(|err| core_err(env, err))?;
-        Ok(undefined(env))
+        bool_value(env, stored)
     })
 }
 
+/// `cas(id, key, expected, val, ttl?)`; `expected` undefined means absent.
+fn cas(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
+    on_map::<5>(env, info, |e, key, rest| {
+        let absent = type_of(env, rest[0])? == sys::ValueType::napi_undefined;
+        if !absent {
+            encode(env, rest[0], &mut e.aux)?;
+        }
+        encode(env, rest[1], &mut e.scratch)?;
+        let ttl = ms_of(env, rest[2])?;
+        let want = (!absent).then_some(e.aux.as_slice());
+        let stored = e
+            .map
+            .put(key, &e.scratch, ttl, Cond::IfEquals(want), false)
+            .map_err(|err| core_err(env, err))?;
+        bool_value(env, stored)
+    })
+}
+
+/// `incr(id, key, delta, init?, initTtl?)`: the new value, or undefined.
+fn incr(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
+    on_map::<5>(env, info, |e, key, rest| {
+        let Some(delta) = num_of(env, rest[0])? else {
+            return Err(throw(env, "ERR_INTERNAL", "incr without a delta"));
+        };
+        let init = num_of(env, rest[1])?;
+        let init_ttl = ms_of(env, rest[2])?;
+        match e
+            .map
+            .incr(key, delta, init, init_ttl)
+            .map_err(|err| core_err(env, err))?
+        {
+            Some(n) => num_value(env, n),
+            None => Ok(undefined(env)),
+        }
+    })
+}
+
+/// `getStale(id, key)`: `[value, stale]`, or undefined.
+fn get_stale(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
+    on_map::<2>(env, info, |e, key, _| {
+        let Some(stale) = e
+            .map
+            .get_stale(key, &mut e.scratch)
+            .map_err(|err| core_err(env, err))?
+        else {
+            return Ok(undefined(env));
+        };
+        let value = decode(env, &e.scratch)?;
+        let flag = bool_value(env, stale)?;
+        let mut arr = ptr::null_mut();
+        // SAFETY: env is the callback's; arr is a local; the elements are
+        // live values of this callback.
+        let status = unsafe {
+            let s = sys::napi_create_array_with_length(env, 2, &mut arr);
+            if s != sys::Status::napi_ok {
+                s
+            } else {
+                let s = sys::napi_set_element(env, arr, 0, value);
+                if s != sys::Status::napi_ok {
+                    s
+                } else {
+                    sys::napi_set_element(env, arr, 1, flag)
+                }
+            }
+        };
+        check(env, status, "building [value, stale]")?;
+        Ok(arr)
+    })
+}
+
+/// `ttl(id, key)`: remaining ms, Infinity without expiry, -1 if absent.
+fn ttl(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
+    on_map::<2>(env, info, |e, key, _| {
+        let t = e.map.ttl(key).map_err(|err| core_err(env, err))?;
+        double_value(
+            env,
+            match t {
+                None => -1.0,
+                Some(None) => f64::INFINITY,
+                Some(Some(ms)) => ms as f64,
+            },
+        )
+    })
+}
+
+/// `expire(id, key, ttl)`: whether the key was there to change.
+fn expire(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
+    on_map::<3>(env, info, |e, key, rest| {
+        let ttl = ms_of(env, rest[0])?;
+        let done = e.map.expire(key, ttl).map_err(|err| core_err(env, err))?;
+        bool_value(env, done)
+    })
+}
+
+/// `del(id, key)`: whether a live entry was removed.
 fn del(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
     on_map::<2>(env, info, |e, key, _| {
-        e.map.del(key).map_err(|err| core_err(env, err))?;
-        Ok(undefined(env))
+        let live = e.map.del(key).map_err(|err| core_err(env, err))?;
+        bool_value(env, live)
     })
 }
 
@@ -355,8 +515,14 @@ macro_rules! callback {
 callback!(get_cb, get);
 callback!(set_cb, set);
 callback!(del_cb, del);
+callback!(cas_cb, cas);
+callback!(incr_cb, incr);
+callback!(get_stale_cb, get_stale);
+callback!(ttl_cb, ttl);
+callback!(expire_cb, expire);
 
-/// The object `{ get, set, del }` of raw functions.
+/// The object of raw functions (`get`, `set`, `del`, `cas`, `incr`,
+/// `getStale`, `ttl`, `expire`).
 pub fn make(env: sys::napi_env) -> napi::Result<sys::napi_value> {
     let fail = |what: &str| napi::Error::from_reason(format!("shm-hashmap: {what} failed"));
     let mut obj = ptr::null_mut();
@@ -364,10 +530,15 @@ pub fn make(env: sys::napi_env) -> napi::Result<sys::napi_value> {
     if unsafe { sys::napi_create_object(env, &mut obj) } != sys::Status::napi_ok {
         return Err(fail("napi_create_object"));
     }
-    let fns: [(&std::ffi::CStr, sys::napi_callback); 3] = [
+    let fns: [(&std::ffi::CStr, sys::napi_callback); 8] = [
         (c"get", Some(get_cb)),
         (c"set", Some(set_cb)),
         (c"del", Some(del_cb)),
+        (c"cas", Some(cas_cb)),
+        (c"incr", Some(incr_cb)),
+        (c"getStale", Some(get_stale_cb)),
+        (c"ttl", Some(ttl_cb)),
+        (c"expire", Some(expire_cb)),
     ];
     for (name, cb) in fns {
         let mut f = ptr::null_mut();

@@ -9,10 +9,17 @@
 mod fast;
 mod registry;
 
-use napi::bindgen_prelude::Unknown;
+use napi::bindgen_prelude::{Buffer, Unknown};
 use napi::Env;
 use napi_derive::napi;
 use shm_hashmap_core::{calc_required, Error as CoreError, Layout, ShmMap};
+
+/// Runs `f` on the open map `id`, or fails with ERR_HASHMAP_CLOSED.
+fn with_map<T>(id: u32, f: impl FnOnce(&ShmMap) -> shm_hashmap_core::Result<T>) -> Result<T> {
+    registry::with(|r| r.get_mut(id).map(|e| f(&e.map)))
+        .ok_or_else(closed)?
+        .map_err(js_err)
+}
 
 type Result<T> = napi::Result<T, String>;
 
@@ -86,6 +93,9 @@ pub struct Usage {
     pub used_free_blocks: f64,
     pub used_data_size: f64,
     pub recoveries: f64,
+    pub evictions: f64,
+    pub expired: f64,
+    pub ttl_entries: f64,
 }
 
 /// `stat()`.
@@ -96,6 +106,7 @@ pub struct StatResult {
     pub creator_pid: u32,
     pub created_ms: f64,
     pub owned: bool,
+    pub evict: String,
 }
 
 /// `check()`.
@@ -151,13 +162,15 @@ pub fn create(
     max_buckets: f64,
     max_free_blocks: f64,
     mode: u32,
+    policy: u32,
 ) -> Result<Handle> {
-    ShmMap::create(
+    ShmMap::create_with(
         name.as_deref(),
         size(memory_size),
         size(max_buckets),
         size(max_free_blocks),
         mode,
+        policy,
     )
     .map(handle)
     .map_err(js_err)
@@ -175,13 +188,15 @@ pub fn open_or_create(
     max_buckets: f64,
     max_free_blocks: f64,
     mode: u32,
+    policy: u32,
 ) -> Result<Handle> {
-    ShmMap::open_or_create(
+    ShmMap::open_or_create_with(
         &name,
         size(memory_size),
         size(max_buckets),
         size(max_free_blocks),
         mode,
+        policy,
     )
     .map(handle)
     .map_err(js_err)
@@ -203,9 +218,7 @@ pub fn close(id: u32) -> Result<bool> {
 
 #[napi]
 pub fn stat(id: u32) -> Result<StatResult> {
-    let s = registry::with(|r| r.get_mut(id).map(|e| e.map.stat()))
-        .ok_or_else(closed)?
-        .map_err(js_err)?;
+    let s = with_map(id, |m| m.stat())?;
     Ok(StatResult {
         metadata: metadata(&s.layout),
         usage: Usage {
@@ -213,18 +226,25 @@ pub fn stat(id: u32) -> Result<StatResult> {
             used_free_blocks: s.used_free_blocks as f64,
             used_data_size: s.used_data_size as f64,
             recoveries: s.recoveries as f64,
+            evictions: s.evictions as f64,
+            expired: s.expired as f64,
+            ttl_entries: s.ttl_entries as f64,
         },
         creator_pid: s.creator_pid,
         created_ms: s.created_ms as f64,
         owned: s.owned,
+        evict: if s.policy == shm_hashmap_core::layout::policy::LRU {
+            "lru"
+        } else {
+            "none"
+        }
+        .to_owned(),
     })
 }
 
 #[napi]
 pub fn check(id: u32) -> Result<CheckResult> {
-    let r = registry::with(|r| r.get_mut(id).map(|e| e.map.check()))
-        .ok_or_else(closed)?
-        .map_err(js_err)?;
+    let r = with_map(id, |m| m.check())?;
     Ok(CheckResult {
         ok: r.problems.is_empty(),
         problems: r.problems,
@@ -232,10 +252,68 @@ pub fn check(id: u32) -> Result<CheckResult> {
     })
 }
 
-/// `{ get(id, key), set(id, key, value), del(id, key) }`: the hot path as raw
-/// Node-API functions (see `fast.rs`).
+/// One batch of a scan.
+#[napi(object)]
+pub struct ScanResult {
+    /// Where the next batch starts; `slots` when the scan is over.
+    pub next: f64,
+    /// Slots in the table.
+    pub slots: f64,
+    /// Keys of the live entries in the batch.
+    pub keys: Vec<Buffer>,
+    /// Their values, type byte first (empty unless asked for).
+    pub values: Vec<Buffer>,
+}
+
+/// Live entries in up to `count` slots from `cursor`, under one lock hold.
+#[napi]
+pub fn scan(id: u32, cursor: f64, count: f64, values: bool) -> Result<ScanResult> {
+    let mut out = Vec::new();
+    let (next, slots) = with_map(id, |m| {
+        Ok((
+            m.scan(size(cursor), size(count), values, &mut out)?,
+            m.slots(),
+        ))
+    })?;
+    let mut keys = Vec::with_capacity(out.len());
+    let mut vals = Vec::with_capacity(if values { out.len() } else { 0 });
+    for (k, v) in out {
+        keys.push(Buffer::from(k));
+        if let Some(v) = v {
+            vals.push(Buffer::from(v));
+        }
+    }
+    Ok(ScanResult {
+        next: next as f64,
+        slots: slots as f64,
+        keys,
+        values: vals,
+    })
+}
+
+#[napi]
+pub fn clear(id: u32) -> Result<()> {
+    with_map(id, |m| m.clear())
+}
+
+#[napi]
+pub fn flush_expired(id: u32, max: f64) -> Result<f64> {
+    with_map(id, |m| m.flush_expired(size(max))).map(|n| n as f64)
+}
+
+#[napi]
+pub fn size_of(id: u32) -> Result<f64> {
+    with_map(id, |m| m.size()).map(|n| n as f64)
+}
+
+#[napi]
+pub fn free_space(id: u32) -> Result<f64> {
+    with_map(id, |m| m.free_space()).map(|n| n as f64)
+}
+
+/// The raw functions of the keyed operations (see `fast.rs`).
 #[napi(
-    ts_return_type = "{ get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array): void; del(id: number, key: string | Uint8Array): void }"
+    ts_return_type = "{ get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean }"
 )]
 pub fn fast_ops(env: &Env) -> napi::Result<Unknown<'_>> {
     let obj = fast::make(env.raw())?;

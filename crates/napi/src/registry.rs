@@ -12,10 +12,12 @@ use std::cell::RefCell;
 
 use shm_hashmap_core::ShmMap;
 
-/// One open map and the buffer its values pass through.
+/// One open map and the buffers its values pass through (`aux` holds the
+/// second value of a compare-and-set).
 pub struct Entry {
     pub map: ShmMap,
     pub scratch: Vec<u8>,
+    pub aux: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -29,6 +31,7 @@ impl Registry {
         let entry = Entry {
             map,
             scratch: Vec::with_capacity(4096),
+            aux: Vec::new(),
         };
         let index = match self.free.pop() {
             Some(i) => {
