@@ -1,0 +1,68 @@
+import test from 'ava'
+import Keyv from 'keyv'
+import hashmap from 'shm-hashmap'
+import KeyvShmHashmap from 'shm-hashmap/keyv'
+import { run, uniqueName } from './helpers.mjs'
+
+// The Keyv adapter beyond the official suite (npm run test:keyv): TTLs,
+// namespaces, construction, and two processes sharing one Keyv cache.
+
+test('Keyv TTLs become the map TTLs', async (t) => {
+  const name = uniqueName('keyv-ttl')
+  const store = new KeyvShmHashmap(name, { memorySize: 1 << 20 })
+  t.teardown(() => hashmap.unlink(name))
+  const keyv = new Keyv(store)
+  await keyv.set('a', 'b', 60_000)
+  await keyv.set('forever', 1)
+  const left = store.map.ttl('keyv:a')!
+  t.true(left > 59_000 && left <= 60_000, `ttl ${left}`)
+  t.is(store.map.ttl('keyv:forever'), Infinity)
+  t.is(store.map.stat().evict, 'lru', 'a store made by name evicts by default')
+  await store.disconnect()
+  t.true(store.map.closed)
+})
+
+test('the namespace option limits clear() to its own keys', async (t) => {
+  const h = hashmap.new(1 << 20)
+  t.teardown(() => h.close())
+  const one = new KeyvShmHashmap(h, { namespace: 'one' })
+  const two = new KeyvShmHashmap(h, { namespace: 'two' })
+  await one.set('one:a', 'x')
+  await two.set('two:a', 'y')
+  h.set('unrelated', 1)
+  await one.clear()
+  t.is(await one.get('one:a'), undefined)
+  t.is(await two.get('two:a'), 'y')
+  t.is(h.get('unrelated'), 1)
+  const seen = []
+  for await (const [k] of two.iterator('two')) seen.push(k)
+  t.deepEqual(seen, ['two:a'])
+  await one.disconnect()
+  t.false(h.closed, 'a map passed in stays open')
+})
+
+test('bad input to the adapter is a TypeError', async (t) => {
+  const h = hashmap.new(1 << 16)
+  t.teardown(() => h.close())
+  const store = new KeyvShmHashmap(h)
+  await t.throwsAsync(store.set('k', { not: 'serialised' } as any), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+  t.false(h.has('k'))
+  t.throws(() => new KeyvShmHashmap(h, { namespace: 5 as any }), { code: 'ERR_INVALID_ARG_TYPE' })
+  t.throws(() => new KeyvShmHashmap('bad/name'), { code: 'ERR_INVALID_ARG_VALUE' })
+})
+
+test('two processes share one Keyv cache by name', async (t) => {
+  const name = uniqueName('keyv-share')
+  const store = new KeyvShmHashmap(name)
+  t.teardown(() => hashmap.unlink(name))
+  const keyv = new Keyv({ store, namespace: 'app' })
+  await keyv.set('from-parent', [1, 2, 3])
+  const r = await run('keyv.cjs', [name])
+  t.is(r.code, 0, r.stderr)
+  t.deepEqual(r.messages[0].seen, [1, 2, 3])
+  const fromChild = (await keyv.get('from-child')) as { pid: number }
+  t.is(typeof fromChild.pid, 'number')
+  t.not(fromChild.pid, process.pid, 'the value was written by the other process')
+  t.true(store.map.ttl('app:from-child')! > 50_000, 'with the TTL the child gave it')
+  await store.disconnect()
+})

@@ -1,0 +1,70 @@
+/**
+ * shm-hashmap/keyv: a {@link https://keyv.org | Keyv} storage adapter on a
+ * shared-memory map. Every process on the machine that opens the same name
+ * shares one cache; swap it for `@keyv/redis` when you outgrow one machine.
+ *
+ * @packageDocumentation
+ */
+import { EventEmitter } from 'node:events'
+import type { EvictPolicy, HashMap, StoredValue } from './index.js'
+
+/** Options of {@link KeyvShmHashmap}. */
+export interface KeyvShmHashmapOptions {
+  /** Keys of this store are `<namespace>:<key>` (Keyv sets this from its own `namespace` option). */
+  namespace?: string
+  /** Bytes of shared memory if this store creates the map. Default 64 MiB. */
+  memorySize?: number
+  /** Most entries if this store creates the map. Default `floor(memorySize / 32)`. */
+  maxBuckets?: number
+  /** What a full map does if this store creates it. Default `'lru'`: a cache evicts. */
+  evict?: EvictPolicy
+  /** Permission bits if this store creates the map. Default `0o600`. */
+  mode?: number
+}
+
+/**
+ * A Keyv store on shm-hashmap. Give it a name (the map is opened, or
+ * created with {@link KeyvShmHashmapOptions}, as by `openOrCreate`, and
+ * outlives the processes until `hashmap.unlink(name)`), or a map you opened.
+ * Keyv's TTLs become the map's TTLs; `clear()` removes only this namespace.
+ *
+ * @example
+ * ```js
+ * const keyv = new Keyv(new KeyvShmHashmap('my-cache'))
+ * ```
+ */
+export declare class KeyvShmHashmap extends EventEmitter {
+  /** @param mapOrName A map name (default `'keyv-shm-hashmap'`) or an open {@link HashMap}. */
+  constructor(mapOrName?: string | HashMap, options?: KeyvShmHashmapOptions)
+  /** @param options Options, with the default map name. */
+  constructor(options: KeyvShmHashmapOptions)
+  /** What Keyv reads of a store: a dialect and a URL naming the map. */
+  opts: { dialect: 'shm-hashmap'; url: string; [k: string]: unknown }
+  /** The namespace Keyv set; keys of it start with `<namespace>:`. */
+  namespace?: string | undefined
+  /** The shared map under this store. */
+  readonly map: HashMap
+  /** The stored (serialised) value, or `undefined`. */
+  get(key: string): Promise<StoredValue | undefined>
+  /** Several at once. */
+  getMany(keys: string[]): Promise<Array<StoredValue | undefined>>
+  /** Stores a serialised value; `ttl` in ms, none if absent or 0. Evicts LRU entries on a full `'lru'` map. */
+  set(key: string, value: string | number | boolean | bigint | Uint8Array, ttl?: number): Promise<true>
+  /** Stores several. */
+  setMany(entries: Array<{ key: string; value: string | number | boolean | bigint | Uint8Array; ttl?: number }>): Promise<void>
+  /** Whether a live key was removed. */
+  delete(key: string): Promise<boolean>
+  /** Removes several; `true` if every one was there. */
+  deleteMany(keys: string[]): Promise<boolean>
+  /** Whether a live key exists. */
+  has(key: string): Promise<boolean>
+  /** {@link KeyvShmHashmap.has} for several keys. */
+  hasMany(keys: string[]): Promise<boolean[]>
+  /** Removes this namespace's keys, or every key when there is no namespace. */
+  clear(): Promise<void>
+  /** Yields `[key, value]` for the live keys of `namespace`, batch by batch. */
+  iterator(namespace?: string): AsyncGenerator<[string, StoredValue], void>
+  /** Detaches from the map if this store opened it by name. */
+  disconnect(): Promise<void>
+}
+export default KeyvShmHashmap

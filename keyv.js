@@ -1,0 +1,130 @@
+'use strict'
+// shm-hashmap/keyv: a Keyv storage adapter on a shared-memory map, so every
+// process on the machine that opens the same name shares one Keyv cache.
+// Keyv serialises values to strings and prefixes keys with `<namespace>:`;
+// this adapter stores them with shm-hashmap's own TTL, and clear() removes
+// only its namespace's keys.
+
+const { EventEmitter } = require('node:events')
+const hashmap = require('./index.js')
+
+const DEFAULT_MEMORY = 64 << 20
+
+function invalid(message, code) {
+  const err = new TypeError(message)
+  err.code = code
+  return err
+}
+
+// Keyv passes a TTL in ms (possibly fractional) or undefined.
+function ttlOf(ttl) {
+  if (typeof ttl !== 'number' || !(ttl > 0)) return 0
+  return Math.min(Math.ceil(ttl), Number.MAX_SAFE_INTEGER)
+}
+
+/** A Keyv store on shm-hashmap (see keyv.d.ts). */
+class KeyvShmHashmap extends EventEmitter {
+  #map
+  #ownsHandle
+
+  constructor(mapOrName, options) {
+    super()
+    if (mapOrName !== undefined && mapOrName !== null && typeof mapOrName === 'object' && !(mapOrName instanceof hashmap.HashMap)) {
+      options = mapOrName
+      mapOrName = undefined
+    }
+    const o = options ?? {}
+    if (typeof o !== 'object') throw invalid('The "options" argument must be of type object', 'ERR_INVALID_ARG_TYPE')
+    if (o.namespace !== undefined && typeof o.namespace !== 'string') throw invalid('The "options.namespace" argument must be of type string', 'ERR_INVALID_ARG_TYPE')
+    if (mapOrName instanceof hashmap.HashMap) {
+      this.#map = mapOrName
+      this.#ownsHandle = false
+    } else {
+      const name = mapOrName ?? 'keyv-shm-hashmap'
+      this.#map = hashmap.openOrCreate(name, o.memorySize ?? DEFAULT_MEMORY, o.maxBuckets ?? 0, 0, {
+        evict: o.evict ?? 'lru',
+        ...(o.mode === undefined ? {} : { mode: o.mode }),
+      })
+      this.#ownsHandle = true
+    }
+    /** Keyv reads `opts`; `dialect` and `url` let Keyv offer `keyv.iterator()`. */
+    this.opts = { dialect: 'shm-hashmap', url: `shm-hashmap://${this.#map.name}` }
+    /** Set by Keyv; keys of this namespace start with `<namespace>:`. */
+    this.namespace = o.namespace
+  }
+
+  /** The shared map under this store. */
+  get map() {
+    return this.#map
+  }
+
+  #prefix(namespace = this.namespace) {
+    return namespace ? `${namespace}:` : ''
+  }
+
+  async get(key) {
+    return this.#map.get(key)
+  }
+
+  async getMany(keys) {
+    return keys.map((k) => this.#map.get(k))
+  }
+
+  async set(key, value, ttl) {
+    if (value === undefined || value === null || (typeof value === 'object' && !(value instanceof Uint8Array))) {
+      throw invalid(`shm-hashmap stores strings, numbers, booleans, bigints and bytes; got ${value === null ? 'null' : typeof value}. Keep Keyv's default serializer`, 'ERR_INVALID_ARG_TYPE')
+    }
+    return this.#map.set(key, value, { ttl: ttlOf(ttl) })
+  }
+
+  async setMany(entries) {
+    for (const { key, value, ttl } of entries) await this.set(key, value, ttl)
+  }
+
+  async delete(key) {
+    return this.#map.delete(key)
+  }
+
+  async deleteMany(keys) {
+    let all = keys.length > 0
+    for (const k of keys) if (!this.#map.delete(k)) all = false
+    return all
+  }
+
+  async has(key) {
+    return this.#map.has(key)
+  }
+
+  async hasMany(keys) {
+    return keys.map((k) => this.#map.has(k))
+  }
+
+  /** Removes this namespace's keys (all keys without a namespace). */
+  async clear() {
+    const prefix = this.#prefix()
+    if (prefix === '') {
+      this.#map.clear()
+      return
+    }
+    const doomed = []
+    for (const [key] of this.#map) if (key.startsWith(prefix)) doomed.push(key)
+    for (const key of doomed) this.#map.del(key)
+  }
+
+  /** Yields `[key, value]` for the live keys of `namespace`. */
+  async *iterator(namespace) {
+    const prefix = this.#prefix(namespace)
+    for (const [key, value] of this.#map) {
+      if (key.startsWith(prefix)) yield [key, value]
+    }
+  }
+
+  /** Detaches from the map if this store opened it (a map passed in stays open). */
+  async disconnect() {
+    if (this.#ownsHandle) this.#map.close()
+  }
+}
+
+module.exports = KeyvShmHashmap
+module.exports.KeyvShmHashmap = KeyvShmHashmap
+module.exports.default = KeyvShmHashmap
