@@ -1,6 +1,6 @@
 'use strict'
 // npm run bench [-- --quick] [-- --only shm-hashmap,lmdb] [-- --sizes 32,1024]
-//   [-- --sections single,scale,procs,memory]
+//   [-- --sections single,scale,procs,memory,features]
 //
 // shm-hashmap against what users would pick instead, in one process tree:
 // Map, lru-cache, lmdb (in /dev/shm, noSync), better-sqlite3 (WAL,
@@ -18,7 +18,7 @@ const { values: opts } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     sizes: { type: 'string' },
-    sections: { type: 'string', default: 'single,scale,procs,memory' },
+    sections: { type: 'string', default: 'single,scale,procs,memory,features' },
   },
 })
 const RUNS = 5
@@ -153,6 +153,66 @@ async function multiProcess(id, procs, workload, seconds, entries) {
   }
 }
 
+/**
+ * What TTL and LRU cost: the same entries (16 B keys, 32 B values) in a plain
+ * map, with a TTL on every entry, on an LRU map, and both. The variants run
+ * in turn within each of the 5 rounds, so machine noise hits all alike.
+ */
+function featureCost(entries) {
+  const value = 'v'.repeat(32)
+  const r = hashmap.calcRequiredMemorySize(0, entries, 0, 48)
+  const variants = {
+    plain: { evict: 'none', ttl: 0 },
+    ttl: { evict: 'none', ttl: 3_600_000 },
+    lru: { evict: 'lru', ttl: 0 },
+    'lru + ttl': { evict: 'lru', ttl: 3_600_000 },
+  }
+  const n = Math.min(entries, QUICK ? 20000 : 200000)
+  const hit = Array.from({ length: n }, (_, i) => key('k', (i * 7919 + 13) % entries))
+  const maps = {}
+  const res = {}
+  const add = (v, w, x) => ((res[v] ??= {})[w] ??= []).push(x)
+  try {
+    for (const [name, v] of Object.entries(variants)) {
+      const h = hashmap.new(r.memorySize, entries, 0, { evict: v.evict })
+      maps[name] = h
+      for (let i = 0; i < entries; i++) h.set(key('k', i), value, { ttl: v.ttl })
+      assertEq(h.get(hit[0]), value, `${name} get`)
+      if (v.ttl) assertEq(h.ttl(hit[0]) > 0, true, `${name} has a ttl`)
+    }
+    for (let run = 0; run < RUNS; run++) {
+      for (const [name, v] of Object.entries(variants)) {
+        const h = maps[name]
+        const opts = { ttl: v.ttl }
+        add(name, 'get (hit)', timedSync(n, (i) => h.get(hit[i])))
+        add(name, 'set (overwrite)', timedSync(n, (i) => h.set(hit[i], value, opts)))
+      }
+    }
+    // A full LRU map taking new keys: every set evicts one entry.
+    const h = maps.lru
+    const before = h.stat().usage.evictions
+    const fresh = Array.from({ length: n * RUNS }, (_, i) => key('e', i))
+    const rates = []
+    for (let run = 0; run < RUNS; run++) rates.push(timedSync(n, (i) => h.set(fresh[run * n + i], value)))
+    assertEq(h.stat().usage.evictions - before, n * RUNS, 'one eviction per new key')
+    const out = {}
+    for (const [v, ws] of Object.entries(res)) {
+      out[v] = {}
+      for (const [w, xs] of Object.entries(ws)) out[v][w] = median(xs)
+    }
+    out.evicting = median(rates)
+    return out
+  } finally {
+    for (const h of Object.values(maps)) h.close()
+  }
+}
+
+function timedSync(n, op) {
+  const t0 = process.hrtime.bigint()
+  for (let i = 0; i < n; i++) op(i)
+  return n / (Number(process.hrtime.bigint() - t0) / 1e9)
+}
+
 function memoryPerEntry() {
   const kv = 16 + 32
   const out = {}
@@ -245,6 +305,24 @@ async function main() {
       const m1 = await multiProcess(id, 1, 'mix', secs, 100_000)
       const m2 = await multiProcess(id, 2, 'mix', secs, 100_000)
       say(`| ${stores[id].label} | ${fmt(g1)} | ${fmt(g2)} | ${(g2 / g1).toFixed(2)}× | ${fmt(m1)} | ${fmt(m2)} | ${(m2 / m1).toFixed(2)}× |`)
+    }
+  }
+
+  if (want('shm-hashmap') && SECTIONS.has('features')) {
+    for (const entries of QUICK ? [100_000] : [100_000, 1_000_000]) {
+      process.stderr.write(`  shm-hashmap TTL and LRU cost at ${entries} entries...\n`)
+      const f = featureCost(entries)
+      say()
+      say(`### What TTL and LRU cost (${entries.toLocaleString('en')} entries, 16 B keys, 32 B values): ops/s`)
+      say()
+      say(`| map | get (hit) | vs plain | set (overwrite) | vs plain |`)
+      say(`|---|---:|---:|---:|---:|`)
+      for (const v of ['plain', 'ttl', 'lru', 'lru + ttl']) {
+        const g = f[v]['get (hit)']
+        const st = f[v]['set (overwrite)']
+        say(`| ${v} | ${fmt(g)} | ${(g / f.plain['get (hit)']).toFixed(2)}× | ${fmt(st)} | ${(st / f.plain['set (overwrite)']).toFixed(2)}× |`)
+      }
+      say(`| lru, full, every set of a new key evicts one | | | ${fmt(f.evicting)} (new keys) | ${(f.evicting / f.plain['set (overwrite)']).toFixed(2)}× |`)
     }
   }
 

@@ -147,6 +147,8 @@ function stat(name, json) {
     ['owner', owner(s)],
     ['created', `${new Date(s.createdMs).toISOString()} (${age(s.createdMs)} ago) by pid ${s.creatorPid}`],
     ['recoveries', String(u.recoveries)],
+    ['evict', `${s.evict} (${u.evictions.toLocaleString('en')} evicted)`],
+    ['ttl', `${u.ttlEntries.toLocaleString('en')} entries with a TTL, ${u.expired.toLocaleString('en')} expired ones reclaimed`],
   ]
   for (const [k, v] of lines) console.log(`${k.padEnd(12)}${v}`)
 }

@@ -5,9 +5,9 @@
 //! Invariants:
 //! - every removal goes through `Table::remove_entry`, the same crash-safe
 //!   steps as `del`;
-//! - the CLOCK hand (`hdr::HAND`) and the sweep cursor (`hdr::SWEEP`) are
-//!   hints: any value is safe (taken modulo the slot count), so a crash that
-//!   leaves them stale costs nothing;
+//! - the CLOCK hand (`hdr::HAND`, a position in the order `stride` gives)
+//!   and the sweep cursor (`hdr::SWEEP`) are hints: any value is safe (taken
+//!   modulo the slot count), so a crash that leaves them stale costs nothing;
 //! - eviction terminates: after one full turn it ignores reference bits, which
 //!   lock-free readers may keep setting while it runs;
 //! - a scan holds the lock for at most one batch of slots.
@@ -24,6 +24,23 @@ const SWEEP_STEP: u64 = 4;
 
 /// One live entry a scan returns: key bytes and, if asked, value bytes.
 pub type ScanEntry = (Vec<u8>, Option<Vec<u8>>);
+
+/// The step between the slots the CLOCK hand visits in turn: about 0.618 of
+/// the table (spreading consecutive visits evenly over it) and coprime to
+/// `slots`, so one revolution visits every slot exactly once.
+pub fn stride(slots: u64) -> u64 {
+    fn gcd(mut a: u64, mut b: u64) -> u64 {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    }
+    let mut p = ((u128::from(slots) * 0x9E37_79B9) >> 32) as u64 | 1;
+    while gcd(p, slots) != 1 {
+        p += 2;
+    }
+    p
+}
 
 impl Table<'_> {
     fn bump(&self, field: u64) -> Result<()> {
@@ -74,8 +91,8 @@ impl Table<'_> {
         self.r.set_u64(hdr::SWEEP, next)
     }
 
-    /// Reclaims every expired entry (a write that lacks room does this once
-    /// before it evicts or fails). Returns how many.
+    /// Reclaims every expired entry (a write that lacks room and may not
+    /// evict does this once before it fails). Returns how many.
     pub(crate) fn reclaim_all_expired(&self) -> Result<u64> {
         if self.r.u64(hdr::TTL_ENTRIES)? == 0 {
             return Ok(0);
@@ -84,22 +101,30 @@ impl Table<'_> {
     }
 
     /// Evicts one entry by CLOCK, never the record at `protect`: the hand
-    /// clears reference bits until it meets an entry without one. False if
-    /// there is nothing to evict.
+    /// clears reference bits until it meets an entry without one, or an
+    /// expired entry (reclaimed whatever its bit). False if there is nothing
+    /// to evict.
+    ///
+    /// The hand is a position in a scattered order of the slots (see
+    /// [`stride`]): walking them in table order would empty the part of the
+    /// table behind the hand while inserts land everywhere, packing the part
+    /// ahead into ever longer probe clusters.
     pub(crate) fn evict_one(&self, protect: Option<u64>) -> Result<bool> {
         let slots = self.l.slots;
+        let stride = stride(slots);
         let mut hand = self.r.u64(hdr::HAND)? % slots;
         for step in 0..2 * slots + 1 {
-            let w = self.slot(hand)?;
+            let i = ((u128::from(hand) * u128::from(stride)) % u128::from(slots)) as u64;
+            let w = self.slot(i)?;
             let doff = Self::doff_of(w);
             if w != 0 && Some(doff) != protect {
-                let bit = self.access(hand)?;
-                if step < slots && bit.load(Ordering::Relaxed) != 0 {
+                let bit = self.access(i)?;
+                let expired = self.is_expired(self.expires(doff)?);
+                if !expired && step < slots && bit.load(Ordering::Relaxed) != 0 {
                     bit.store(0, Ordering::Relaxed);
                 } else {
-                    let expired = self.is_expired(self.expires(doff)?);
                     point("evict:victim");
-                    self.remove_entry(hand, doff)?;
+                    self.remove_entry(i, doff)?;
                     self.bump(if expired {
                         hdr::EXPIRED
                     } else {
@@ -111,7 +136,7 @@ impl Table<'_> {
                     return Ok(true);
                 }
             }
-            hand = self.next(hand);
+            hand = if hand + 1 == slots { 0 } else { hand + 1 };
         }
         self.r.set_u64(hdr::HAND, hand)?;
         Ok(false)
@@ -193,5 +218,23 @@ impl Table<'_> {
             }
         }
         Ok((n, end))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stride;
+
+    #[test]
+    fn the_hand_visits_every_slot_once_per_revolution() {
+        for slots in [2u64, 3, 5, 8, 41, 100, 1334, 133_334, 1 << 20] {
+            let s = stride(slots);
+            let mut seen = vec![false; slots as usize];
+            for i in 0..slots {
+                let at = ((u128::from(i) * u128::from(s)) % u128::from(slots)) as usize;
+                assert!(!seen[at], "slots {slots}: {at} twice");
+                seen[at] = true;
+            }
+        }
     }
 }

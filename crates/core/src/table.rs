@@ -87,6 +87,8 @@ pub struct CheckReport {
     pub problems: Vec<String>,
     /// Live entries found in the table.
     pub entries: u64,
+    /// The longest run of occupied slots (a probe cluster).
+    pub longest_cluster: u64,
 }
 
 /// Operations on a mapped segment. The caller holds the segment's lock
@@ -534,12 +536,16 @@ impl<'a> Table<'a> {
         let mut referenced = Vec::new();
         let mut empty = 0u64;
         let mut with_ttl = 0u64;
+        let (mut run, mut longest_cluster) = (0u64, 0u64);
         for i in 0..self.l.slots {
             let w = self.slot(i)?;
             if w == 0 {
                 empty += 1;
+                run = 0;
                 continue;
             }
+            run += 1;
+            longest_cluster = longest_cluster.max(run);
             let doff = Self::doff_of(w);
             let rec = match self.record(doff) {
                 Ok(rec) => rec,
@@ -583,6 +589,10 @@ impl<'a> Table<'a> {
                 used.len()
             ));
         }
-        Ok(CheckReport { problems, entries })
+        Ok(CheckReport {
+            problems,
+            entries,
+            longest_cluster,
+        })
     }
 }

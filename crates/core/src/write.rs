@@ -167,16 +167,19 @@ impl Table<'_> {
                 Err(e @ (Error::NoSpace { .. } | Error::NoBucket { .. })) => e,
                 other => return other.map(|()| true),
             };
-            // Room first from expired entries (invisible already), once.
-            if !reclaimed {
+            let protect = existing.map(|(_, doff, _)| doff);
+            if p.evict {
+                // The CLOCK hand removes expired entries first as it passes.
+                if self.fits_after_eviction(block, protect)? && self.evict_one(protect)? {
+                    continue;
+                }
+            } else if !reclaimed {
+                // Without eviction, room can only come from expired entries
+                // (invisible already): all of them, once, before failing.
                 reclaimed = true;
                 if self.reclaim_all_expired()? > 0 {
                     continue;
                 }
-            }
-            let protect = existing.map(|(_, doff, _)| doff);
-            if p.evict && self.fits_after_eviction(block, protect)? && self.evict_one(protect)? {
-                continue;
             }
             return Err(err);
         }

@@ -210,15 +210,54 @@ fn lru_evicts_the_least_recently_used() -> Result<(), Error> {
     let st = m.stat()?;
     assert_eq!(st.evictions, 100);
     assert_eq!(st.used_buckets, 200);
-    for k in &hot {
-        assert!(get(&m, k).is_some(), "recently used {k} survived");
-    }
+    // CLOCK is an approximation of LRU (and a backward shift can move an
+    // entry to a slot the hand visits twice in one turn), so ask for what it
+    // promises: nearly every recently used entry survives, and the evicted
+    // ones are nearly all cold.
+    let hot_left = hot.iter().filter(|k| get(&m, k).is_some()).count();
+    assert!(
+        hot_left * 10 >= hot.len() * 9,
+        "{hot_left} of {} hot entries survived",
+        hot.len()
+    );
+    let extras_left = (0..100)
+        .filter(|i| get(&m, &format!("extra{i}")).is_some())
+        .count();
     let cold_left = (50..200)
         .filter(|i| get(&m, &format!("key{i:05}")).is_some())
         .count();
-    // 200 entries: the hot ones, the 100 extras, and what is left of the cold.
-    assert_eq!(cold_left + hot.len() + 100, 200);
+    assert_eq!(cold_left + hot_left + extras_left, 200);
+    assert!(
+        cold_left <= 150 - 85,
+        "only {} of 150 cold entries were evicted",
+        150 - cold_left
+    );
     assert_sound(&m);
+    Ok(())
+}
+
+/// Evicting in table order would empty the table behind the hand while
+/// inserts land everywhere, packing the rest into long probe clusters (every
+/// operation then slows down). The hand's scattered order keeps the table as
+/// evenly filled as random inserts would.
+#[test]
+fn eviction_keeps_probe_clusters_short() -> Result<(), Error> {
+    let (m, _c) = map("lru-clusters", 4 << 20, 10_000, policy::LRU);
+    for i in 0..10_000 {
+        m.set(format!("old{i}").as_bytes(), &s("v"))?;
+    }
+    let before = m.check()?.longest_cluster;
+    for i in 0..100_000 {
+        m.set(format!("new{i}").as_bytes(), &s("v"))?;
+    }
+    let r = m.check()?;
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!(m.stat()?.evictions, 100_000);
+    assert!(
+        r.longest_cluster <= before.max(100) * 3,
+        "longest cluster {} (was {before} after random inserts)",
+        r.longest_cluster
+    );
     Ok(())
 }
 
