@@ -57,6 +57,7 @@ try {
   if (installed.some((f) => f.endsWith('.node'))) throw new Error('the main package must not carry the addon')
 
   // The same scenario in three module systems; the child attaches by name.
+  // It also uses a TTL, incr, add, LRU and the shm-hashmap/keyv subpath.
   const scenario = (load, self) => `${load}
 const { execFileSync } = require('node:child_process')
 if (process.argv[2] === 'child') {
@@ -65,8 +66,13 @@ if (process.argv[2] === 'child') {
   h.set('child', 42n)
   h.close()
 } else {
-  const h = hashmap.new(1 << 20)
+  const h = hashmap.new(1 << 20, 0, 0, { evict: 'lru' })
   h.set('parent', 'hello')
+  h.set('ttl', 1, { ttl: 60000 })
+  if (!((h.ttl('ttl') ?? 0) > 0) || h.incr('ttl', 1) !== 2 || !h.add('once', true) || h.add('once', false)) throw new Error('ttl, incr or add')
+  if (new KeyvShmHashmap(h).map !== h) throw new Error('shm-hashmap/keyv')
+  h.del('ttl')
+  h.del('once')
   execFileSync(process.execPath, [${self}, 'child', h.name], { stdio: 'inherit' })
   if (h.get('child') !== 42n) throw new Error('parent did not see the child')
   h.del('parent')
@@ -75,15 +81,15 @@ if (process.argv[2] === 'child') {
   console.log('ok')
 }
 `
-  writeFileSync(path.join(app, 'cjs.cjs'), scenario("const hashmap = require('shm-hashmap')", '__filename'))
+  writeFileSync(path.join(app, 'cjs.cjs'), scenario("const hashmap = require('shm-hashmap')\nconst { KeyvShmHashmap } = require('shm-hashmap/keyv')", '__filename'))
   writeFileSync(
     path.join(app, 'esm.mjs'),
-    scenario("import hashmap from 'shm-hashmap'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)", 'new URL(import.meta.url).pathname'),
+    scenario("import hashmap from 'shm-hashmap'\nimport KeyvShmHashmap from 'shm-hashmap/keyv'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)", 'new URL(import.meta.url).pathname'),
   )
   writeFileSync(
     path.join(app, 'ts.mts'),
     scenario(
-      "import hashmap, { type HashMap } from 'shm-hashmap'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)\nconst typed: (n: number) => HashMap = (n) => hashmap.new(n)\nvoid typed",
+      "import hashmap, { type HashMap } from 'shm-hashmap'\nimport { KeyvShmHashmap } from 'shm-hashmap/keyv'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)\nconst typed: (n: number) => HashMap = (n) => hashmap.new(n)\nvoid typed",
       'new URL(import.meta.url).pathname',
     ),
   )

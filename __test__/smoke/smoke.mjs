@@ -33,6 +33,21 @@ try {
   assert(Number.isNaN(h.get('nan')), 'NaN')
   h.set(Buffer.from([0, 1, 0]), Buffer.from([9, 8]))
   assert(Buffer.from([9, 8]).equals(h.get(Buffer.from([0, 1, 0]))), 'buffer key and value')
+  // Beyond lua-hashmap: a TTL, the atomic operations and iteration, which
+  // reach every native callback the package has.
+  const x = hashmap.new(1 << 16, 0, 0, { evict: 'lru' })
+  try {
+    x.set('t', 'v', { ttl: 60000 })
+    assert(x.ttl('t') > 59000 && x.expire('t', 0) && x.ttl('t') === Infinity, 'ttl and expire')
+    assert(x.incr('n', 2, 1) === 3 && x.incr('b', 1n, 0n) === 1n, 'incr')
+    assert(x.compareAndSet('n', 3, 'three') && !x.compareAndSet('n', 3, 'x') && x.add('a', 1) && !x.add('a', 2), 'compareAndSet and add')
+    const st = x.getStale('a')
+    assert(st && st.value === 1 && st.stale === false, 'getStale')
+    assert(x.keys(0).sort().join() === 'a,b,n,t' && x.size === 4 && x.entries(0).length === 4, 'keys, entries and size')
+    assert(x.delete('a') && !x.delete('a') && x.clear() && x.size === 0 && x.stat().evict === 'lru', 'delete, clear and stat')
+  } finally {
+    x.close()
+  }
   h.set('from-parent', 'hi child')
   // A second process of this same runtime attaches by name.
   const cmd = JSON.parse(process.env.SMOKE_CMD)
