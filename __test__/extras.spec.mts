@@ -351,3 +351,23 @@ test('another process sees the keys and size, and a clear', async (t) => {
   h.clear()
   t.deepEqual((await run('ops.cjs', [h.name, 'list'])).messages[0], { keys: [], size: 0 })
 })
+
+test('another process flushes expired entries, replaces a key, and lists the entries', async (t) => {
+  const h = hashmap.new(1 << 16, 0, 0, { evict: 'lru' })
+  t.teardown(() => h.close())
+  for (let i = 0; i < 10; i++) h.set(`short${i}`, i, { ttl: 1 })
+  h.set('keep', 'original')
+  await sleep(10)
+  const r = await run('ops.cjs', [h.name, 'flush'])
+  t.is(r.code, 0, r.stderr)
+  t.deepEqual(r.messages[0], {
+    flushed: 10,
+    replaced: true,
+    missing: false,
+    full: 'ERR_HASHMAP_NO_SPACE',
+    entries: [['keep', 'replaced by the child']],
+  })
+  t.is(h.get('keep'), 'replaced by the child')
+  t.is(h.stat().usage.expired, 10)
+  t.is(h.stat().usage.evictions, 0, "the child's safeSet evicted nothing")
+})

@@ -1,7 +1,7 @@
 'use strict'
 // npm run demo: a node:cluster primary creates one shared map, 4 workers
-// attach to it by name, each writes its own keys and bumps a shared tally,
-// then every worker prints what it sees of the others.
+// attach to it by name, each writes its own keys and bumps a shared tally
+// with the atomic incr, then every worker prints what it sees of the others.
 const cluster = require('node:cluster')
 const hashmap = require('..')
 
@@ -27,6 +27,7 @@ if (cluster.isPrimary) {
     w.on('exit', () => {
       if (++done < WORKERS) return
       const s = h.stat()
+      console.log(`primary ${process.pid}: tally = ${h.get('tally')} (${WORKERS} processes x ${KEYS_PER_WORKER} atomic incr calls, none lost)`)
       console.log(`primary ${process.pid}: ${s.usage.usedBuckets} entries, ${s.usage.usedDataSize} of ${s.metadata.dataSize} data bytes in use, check: ${h.check().ok ? 'ok' : 'FAILED'}`)
       h.close()
       console.log(`primary ${process.pid}: closed the map; its name is gone`)
@@ -35,7 +36,10 @@ if (cluster.isPrimary) {
 } else {
   const id = Number(process.env.WORKER_ID)
   const h = hashmap.open(process.env.MAP_NAME)
-  for (let k = 0; k < KEYS_PER_WORKER; k++) h.set(`worker${id}:key${k}`, `written by worker ${id} (pid ${process.pid})`)
+  for (let k = 0; k < KEYS_PER_WORKER; k++) {
+    h.set(`worker${id}:key${k}`, `written by worker ${id} (pid ${process.pid})`)
+    h.incr('tally', 1, 0) // one lock hold: read, add, write back
+  }
   h.set(`worker${id}:pid`, process.pid)
   process.send('written')
   process.once('message', () => {
