@@ -454,11 +454,6 @@ impl ShmMap {
         self.write(|t| t.set(key, value))
     }
 
-    /// Whether this map evicts (`evict: 'lru'`).
-    pub fn lru(&self) -> Result<bool> {
-        Ok(self.mapping.region().u32(hdr::POLICY)? == policy::LRU)
-    }
-
     /// A conditional write with a TTL (ms, 0 for none). `safe` forbids
     /// eviction even on an LRU map. False if the condition did not hold.
     pub fn put(
@@ -472,7 +467,7 @@ impl ShmMap {
         let put = Put {
             expires: expiry_of(ttl_ms),
             cond,
-            evict: !safe && self.lru()?,
+            safe,
         };
         self.write(|t| t.put(key, value, &put))
     }
@@ -485,9 +480,8 @@ impl ShmMap {
         init: Option<Num>,
         init_ttl_ms: u64,
     ) -> Result<Option<Num>> {
-        let evict = self.lru()?;
         let init_expires = expiry_of(init_ttl_ms);
-        self.write(|t| t.incr(key, delta, init, init_expires, evict))
+        self.write(|t| t.incr(key, delta, init, init_expires))
     }
 
     /// `h.expire`: a new TTL (ms, 0 for none) for a live key; false if absent.

@@ -327,12 +327,18 @@ impl<'a> Table<'a> {
         let put = crate::write::Put {
             expires: 0,
             cond: crate::write::Cond::Always,
-            evict: self.policy == policy::LRU,
+            safe: false,
         };
         self.put(key, value, &put).map(|_| ())
     }
 
-    fn ttl_count_add(&self, delta: i64) -> Result<()> {
+    /// Keeps `TTL_ENTRIES` right when a key's expiry goes from `old` to
+    /// `new` (0: none; an insert is from 0, a removal to 0).
+    pub(crate) fn ttl_count_change(&self, old: u64, new: u64) -> Result<()> {
+        let delta = i64::from(new != 0) - i64::from(old != 0);
+        if delta == 0 {
+            return Ok(());
+        }
         let v = self.r.u64(hdr::TTL_ENTRIES)?;
         self.r
             .set_u64(hdr::TTL_ENTRIES, v.saturating_add_signed(delta))
@@ -359,9 +365,7 @@ impl<'a> Table<'a> {
         self.publish(slot, h, new)?;
         point("set:published");
         self.r.set_u64(hdr::USED_BUCKETS, used + 1)?;
-        if expires != 0 {
-            self.ttl_count_add(1)?;
-        }
+        self.ttl_count_change(0, expires)?;
         point("set:done");
         Ok(())
     }
@@ -387,10 +391,7 @@ impl<'a> Table<'a> {
         self.publish(slot, h, new)?;
         point("set:published");
         self.a.free(old)?;
-        let delta = i64::from(expires != 0) - i64::from(old_expires != 0);
-        if delta != 0 {
-            self.ttl_count_add(delta)?;
-        }
+        self.ttl_count_change(old_expires, expires)?;
         point("set:done");
         Ok(())
     }
@@ -399,14 +400,12 @@ impl<'a> Table<'a> {
     /// its record: what `del`, eviction and expiry reclamation share.
     pub(crate) fn remove_entry(&self, slot: u64, doff: u64) -> Result<()> {
         self.check_free_room(doff)?;
-        let had_ttl = self.expires(doff)? != 0;
+        let expires = self.expires(doff)?;
         self.remove_at(slot)?;
         point("del:shifted");
         let used = self.r.u64(hdr::USED_BUCKETS)?;
         self.r.set_u64(hdr::USED_BUCKETS, used.saturating_sub(1))?;
-        if had_ttl {
-            self.ttl_count_add(-1)?;
-        }
+        self.ttl_count_change(expires, 0)?;
         point("del:counted");
         self.a.free(doff)?;
         point("del:done");

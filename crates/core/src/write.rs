@@ -11,7 +11,7 @@
 
 use crate::crash::point;
 use crate::error::{Error, Result};
-use crate::layout::{hdr, record_size, MAX_KV_LEN, RECORD_HEADER_SIZE};
+use crate::layout::{hdr, policy, record_size, MAX_KV_LEN, RECORD_HEADER_SIZE};
 use crate::table::{Probe, Table};
 use crate::vtype;
 
@@ -36,8 +36,8 @@ pub struct Put<'v> {
     pub expires: u64,
     /// When to store.
     pub cond: Cond<'v>,
-    /// Whether the write may evict least-recently-used entries to fit.
-    pub evict: bool,
+    /// Never evict, even on an LRU map (`safeSet`, `safeAdd`).
+    pub safe: bool,
 }
 
 /// A number `incr` works on: a double or an int64, as stored.
@@ -157,18 +157,18 @@ impl Table<'_> {
             if !ok {
                 return Ok(false);
             }
-            let res = match (probe, existing) {
-                (Probe::Found { slot, doff }, _) => {
+            let res = match probe {
+                Probe::Found { slot, doff } => {
                     self.replace_at(slot, doff, h, key, value, p.expires)
                 }
-                (Probe::Vacant { slot }, _) => self.insert_at(slot, h, key, value, p.expires),
+                Probe::Vacant { slot } => self.insert_at(slot, h, key, value, p.expires),
             };
             let err = match res {
                 Err(e @ (Error::NoSpace { .. } | Error::NoBucket { .. })) => e,
                 other => return other.map(|()| true),
             };
             let protect = existing.map(|(_, doff, _)| doff);
-            if p.evict {
+            if !p.safe && self.policy == policy::LRU {
                 // The CLOCK hand removes expired entries first as it passes.
                 if self.fits_after_eviction(block, protect)? && self.evict_one(protect)? {
                     continue;
@@ -205,7 +205,6 @@ impl Table<'_> {
         delta: Num,
         init: Option<Num>,
         init_expires: u64,
-        evict: bool,
     ) -> Result<Option<Num>> {
         let mut cur = Vec::new();
         let (base, expires) = match self.lookup(key, Some(&mut cur))? {
@@ -227,7 +226,7 @@ impl Table<'_> {
         let put = Put {
             expires,
             cond: Cond::Always,
-            evict,
+            safe: false,
         };
         self.put(key, &new.encode(), &put)?;
         Ok(Some(new))
@@ -244,12 +243,7 @@ impl Table<'_> {
         }
         self.set_expires(doff, expires)?;
         point("expire:stored");
-        let delta = i64::from(expires != 0) - i64::from(old != 0);
-        if delta != 0 {
-            let v = self.r.u64(hdr::TTL_ENTRIES)?;
-            self.r
-                .set_u64(hdr::TTL_ENTRIES, v.saturating_add_signed(delta))?;
-        }
+        self.ttl_count_change(old, expires)?;
         Ok(true)
     }
 }
