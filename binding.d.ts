@@ -25,10 +25,13 @@ export declare function clear(id: number): void
 /** Detaches; the owner also removes the name. Unknown ids are already closed. */
 export declare function close(id: number): boolean
 
-export declare function create(name: string | undefined | null, memorySize: number, maxBuckets: number, maxFreeBlocks: number, mode: number, policy: number): Handle
+export declare function create(name: string | undefined | null, memorySize: number, maxBuckets: number, maxFreeBlocks: number, options: MapOptions): Handle
 
 /** The raw functions of the keyed operations (see `fast.rs`). */
 export declare function fastOps(): { get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean }
+
+/** Names of maps owned by `uid` whose creator is dead (see `prune`). */
+export declare function findOrphans(uid: number): Array<string>
 
 export declare function flushExpired(id: number, max: number): number
 
@@ -42,6 +45,26 @@ export interface Handle {
   id: number
   name: string
   owner: boolean
+}
+
+/** `check()` of a map opened read-only, of any owner (for the CLI). */
+export declare function inspectCheck(name: string): CheckResult
+
+/** `stat()` of a map opened read-only, of any owner (for the CLI). */
+export declare function inspectStat(name: string): StatResult
+
+/** Options of `new`, `open` and `openOrCreate`, validated by index.js. */
+export interface MapOptions {
+  /** Permission bits of a segment that is created. */
+  mode?: number
+  /** Eviction policy of a map that is created: `none` or `lru`. */
+  evict?: string
+  /** Longest wait for the lock in ms; `Infinity` waits for ever. */
+  lockTimeout?: number
+  /** Other uids whose segments may be attached to. */
+  trustUids?: Array<number>
+  /** `recreate` replaces a segment of another format (openOrCreate). */
+  onIncompatible?: string
 }
 
 /** Layout fields shared by `stat().metadata` and `calcRequiredMemorySize`. */
@@ -58,9 +81,18 @@ export interface Metadata {
   recordHeaderSize: number
 }
 
-export declare function open(name: string): Handle
+export declare function open(name: string, options: MapOptions): Handle
 
-export declare function openOrCreate(name: string, memorySize: number, maxBuckets: number, maxFreeBlocks: number, mode: number, policy: number): Handle
+export declare function openOrCreate(name: string, memorySize: number, maxBuckets: number, maxFreeBlocks: number, options: MapOptions): Handle
+
+/**
+ * Whether the creator of the map `name` is alive: `nobody` (openOrCreate),
+ * `alive`, `dead`, or `unknown` (another pid namespace or format).
+ */
+export declare function ownerState(name: string): string
+
+/** Removes the names of maps owned by `uid` whose creator is dead; returns them. */
+export declare function pruneOrphans(uid: number): Array<string>
 
 /** `calcRequiredMemorySize`'s result: the metadata plus `recordSize`. */
 export interface Required {
@@ -68,8 +100,11 @@ export interface Required {
   recordSize: number
 }
 
-/** Live entries in up to `count` slots from `cursor`, under one lock hold. */
-export declare function scan(id: number, cursor: number, count: number, values: boolean): ScanResult
+/**
+ * Up to `max` live entries (0: any number) in up to `count` slots from
+ * `cursor`, under one lock hold, copying about 1 MiB at most.
+ */
+export declare function scan(id: number, cursor: number, count: number, values: boolean, max: number): ScanResult
 
 /** One batch of a scan. */
 export interface ScanResult {
@@ -108,4 +143,6 @@ export interface Usage {
   evictions: number
   expired: number
   ttlEntries: number
+  /** Entries a repair dropped because their key could not find them. */
+  dropped: number
 }

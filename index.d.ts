@@ -64,6 +64,8 @@ export interface Usage {
   expired: number
   /** Entries that have an expiry time, expired ones not yet reclaimed included. */
   ttlEntries: number
+  /** Entries a crash repair dropped because their key could no longer find them (the map stays usable). */
+  dropped: number
 }
 
 /** What {@link HashMap.stat} returns. */
@@ -119,6 +121,23 @@ export interface CheckResult {
   entries: number
 }
 
+/** Options of {@link open}: how this process attaches. */
+export interface OpenOptions {
+  /**
+   * Longest wait for the map's lock, in ms, measured on the monotonic clock.
+   * A call that cannot get it in time (a lock holder is stopped or stuck)
+   * throws `ERR_HASHMAP_LOCK_TIMEOUT` and changes nothing. Default `5000`;
+   * `Infinity` waits for ever.
+   */
+  lockTimeout?: number
+  /**
+   * Other users' uids whose segments this process attaches to. A segment
+   * owned by another uid is otherwise `ERR_HASHMAP_FOREIGN_OWNER`, whatever
+   * its mode. Default `[]`.
+   */
+  trustUids?: readonly number[]
+}
+
 /** Options of {@link create | hashmap.new}. */
 export interface NewOptions {
   /** Name to create; other processes `open` it. Default: a unique `shm-hashmap-<pid>-<random>`. 1 to 254 characters of `[A-Za-z0-9._-]`. */
@@ -127,14 +146,24 @@ export interface NewOptions {
   mode?: number
   /** What a full map does: `'none'` (default) fails the write, `'lru'` evicts least recently used entries. */
   evict?: EvictPolicy
+  /** {@inheritDoc OpenOptions.lockTimeout} */
+  lockTimeout?: number
 }
 
 /** Options of {@link openOrCreate}. */
-export interface OpenOrCreateOptions {
+export interface OpenOrCreateOptions extends OpenOptions {
   /** Permission bits if this call creates the segment. Default `0o600`. */
   mode?: number
   /** Eviction policy if this call creates the segment. Default `'none'`. */
   evict?: EvictPolicy
+  /**
+   * What to do with a segment of our own that this release cannot use
+   * (another format version, after an upgrade): `'error'` (default) throws
+   * `ERR_HASHMAP_INCOMPATIBLE`; `'recreate'` removes the old name and
+   * creates a new map. Processes that still have the old map open keep it
+   * until they exit. A foreign owner is never replaced.
+   */
+  onIncompatible?: 'error' | 'recreate'
 }
 
 /** The `code` of a {@link HashMapError} raised by the map itself. */
@@ -147,6 +176,8 @@ export type HashMapErrorCode =
   | 'ERR_HASHMAP_NOT_A_NUMBER'
   | 'ERR_HASHMAP_INCOMPATIBLE'
   | 'ERR_HASHMAP_CORRUPT'
+  | 'ERR_HASHMAP_LOCK_TIMEOUT'
+  | 'ERR_HASHMAP_FOREIGN_OWNER'
 
 /**
  * An error of the map (`code` is a {@link HashMapErrorCode}) or of the
@@ -334,17 +365,21 @@ export { create as new }
 
 /**
  * Attaches to an existing map by name, after checking its header (magic,
- * format version, lock ABI, sizes).
- * @throws {HashMapError} `ENOENT`, `EACCES`, `ERR_HASHMAP_INCOMPATIBLE`.
+ * format version, lock ABI, sizes). It attaches only to a regular file owned
+ * by this process's uid (or one named in `options.trustUids`), never through
+ * a symlink.
+ * @throws {HashMapError} `ENOENT`, `EACCES`, `ELOOP` (a symlink at the name), `ERR_HASHMAP_FOREIGN_OWNER`, `ERR_HASHMAP_INCOMPATIBLE`.
  */
-export declare function open(name: string): HashMap
+export declare function open(name: string, options?: OpenOptions): HashMap
 
 /**
  * Opens `name`, creating it if it does not exist, for identical instances
  * (PM2 cluster mode). When many processes call it at once exactly one creates
  * and initialises; the others attach when it is ready. Nobody owns the map:
  * it outlives every process until {@link unlink}. The sizes apply only if
- * this call creates it.
+ * this call creates it. It never attaches to another user's map (see
+ * {@link open}).
+ * @throws {HashMapError} `ELOOP`, `ERR_HASHMAP_FOREIGN_OWNER`, `ERR_HASHMAP_INCOMPATIBLE` (unless `onIncompatible: 'recreate'`).
  */
 export declare function openOrCreate(name: string, memorySize: number, maxBuckets?: number, maxFreeBlocks?: number, options?: OpenOrCreateOptions): HashMap
 

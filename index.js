@@ -75,7 +75,12 @@ function checkName(v, arg = 'name') {
 }
 
 function checkKey(key) {
-  if (typeof key !== 'string' && !(key instanceof Uint8Array)) {
+  if (typeof key === 'string') {
+    // A lone surrogate has no UTF-8: '\uD800' and '\uFFFD' would be one key.
+    if (!key.isWellFormed()) {
+      throw withCode(new TypeError(`The argument 'key' is invalid: ${describe(key)}. A string key must be well-formed UTF-16 (it has a lone surrogate)`), 'ERR_INVALID_ARG_VALUE')
+    }
+  } else if (!(key instanceof Uint8Array)) {
     throw invalidType('key', 'of type string or an instance of Buffer or Uint8Array', key)
   }
 }
@@ -124,14 +129,44 @@ function countArg(arg, v, dflt) {
   return v
 }
 
-const POLICIES = { none: 0, lru: 1 }
-function evictArg(v) {
-  if (v === undefined) return 0
-  if (typeof v !== 'string') throw invalidType('options.evict', "'none' or 'lru'", v)
-  if (!Object.hasOwn(POLICIES, v)) {
-    throw withCode(new TypeError(`The argument 'options.evict' is invalid: ${JSON.stringify(v)}. It must be 'none' or 'lru'`), 'ERR_INVALID_ARG_VALUE')
+function oneOf(arg, v, allowed) {
+  if (v === undefined) return undefined
+  const list = allowed.map((a) => `'${a}'`).join(' or ')
+  if (typeof v !== 'string') throw invalidType(arg, list, v)
+  if (!allowed.includes(v)) {
+    throw withCode(new TypeError(`The argument '${arg}' is invalid: ${JSON.stringify(v)}. It must be ${list}`), 'ERR_INVALID_ARG_VALUE')
   }
-  return POLICIES[v]
+  return v
+}
+
+function lockTimeoutArg(v) {
+  if (v === undefined || v === Infinity) return v
+  if (typeof v !== 'number') throw invalidType('options.lockTimeout', 'of type number (milliseconds, or Infinity)', v)
+  if (!Number.isSafeInteger(v) || v < 0) throw outOfRange('options.lockTimeout', 'a safe integer >= 0 (milliseconds), or Infinity', v)
+  return v
+}
+
+function trustUidsArg(v) {
+  if (v === undefined) return undefined
+  if (!Array.isArray(v)) throw invalidType('options.trustUids', 'an array of uids', v)
+  for (const uid of v) {
+    if (typeof uid !== 'number') throw invalidType('options.trustUids', 'an array of uids (numbers)', uid)
+    if (!Number.isInteger(uid) || uid < 0 || uid > 0xffffffff) throw outOfRange('options.trustUids', 'uids from 0 to 4294967295', uid)
+  }
+  return v
+}
+
+// The options of new(), open() and openOrCreate(), each allowing its own
+// subset, as the binding takes them.
+function mapOptions(opts, allowed) {
+  const o = options(opts, allowed)
+  return {
+    mode: mode(o.mode),
+    evict: oneOf('options.evict', o.evict, ['none', 'lru']),
+    lockTimeout: lockTimeoutArg(o.lockTimeout),
+    trustUids: trustUidsArg(o.trustUids),
+    onIncompatible: oneOf('options.onIncompatible', o.onIncompatible, ['error', 'recreate']),
+  }
 }
 
 function numArg(arg, v) {
@@ -416,7 +451,8 @@ class HashMap {
     let cursor = 0
     let n = 0
     for (;;) {
-      const r = this.#run((id) => native.scan(id, cursor, 4096, values))
+      // The native side stops at `max` entries and at about 1 MiB a batch.
+      const r = this.#run((id) => native.scan(id, cursor, 4096, values, max === 0 ? 0 : max - n))
       for (let i = 0; i < r.keys.length; i++) {
         const k = r.keys[i]
         const kid = k.toString('latin1')
@@ -507,19 +543,20 @@ function calcRequiredMemorySize(memorySize, maxBuckets, maxFreeBlocks, recordKvS
   }
 }
 
-function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
+function sizes(memorySize, maxBuckets, maxFreeBlocks) {
   if (memorySize === undefined) throw invalidType('memorySize', 'of type number', memorySize)
   const m = size('memorySize', memorySize)
   if (m === 0) throw outOfRange('memorySize', 'greater than 0', memorySize)
-  const b = size('maxBuckets', maxBuckets)
-  const f = size('maxFreeBlocks', maxFreeBlocks)
-  const o = options(opts, ['name', 'mode', 'evict'])
-  const name = o.name === undefined ? null : checkName(o.name, 'options.name')
-  const md = mode(o.mode)
-  const policy = evictArg(o.evict)
+  return [m, size('maxBuckets', maxBuckets), size('maxFreeBlocks', maxFreeBlocks)]
+}
+
+function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
+  const args = sizes(memorySize, maxBuckets, maxFreeBlocks)
+  const name = opts?.name === undefined ? null : checkName(opts.name, 'options.name')
+  const o = mapOptions(opts, ['name', 'mode', 'evict', 'lockTimeout'])
   let h
   try {
-    h = new HashMap(token, native.create(name, m, b, f, md, policy))
+    h = new HashMap(token, native.create(name, ...args, o))
   } catch (e) {
     throw translate(e)
   }
@@ -527,10 +564,11 @@ function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
   return h
 }
 
-function open(name) {
+function open(name, opts) {
   checkName(name)
+  const o = mapOptions(opts, ['lockTimeout', 'trustUids'])
   try {
-    return new HashMap(token, native.open(name))
+    return new HashMap(token, native.open(name, o))
   } catch (e) {
     throw translate(e)
   }
@@ -538,16 +576,10 @@ function open(name) {
 
 function openOrCreate(name, memorySize, maxBuckets, maxFreeBlocks, opts) {
   checkName(name)
-  if (memorySize === undefined) throw invalidType('memorySize', 'of type number', memorySize)
-  const m = size('memorySize', memorySize)
-  if (m === 0) throw outOfRange('memorySize', 'greater than 0', memorySize)
-  const b = size('maxBuckets', maxBuckets)
-  const f = size('maxFreeBlocks', maxFreeBlocks)
-  const o = options(opts, ['mode', 'evict'])
-  const md = mode(o.mode)
-  const policy = evictArg(o.evict)
+  const args = sizes(memorySize, maxBuckets, maxFreeBlocks)
+  const o = mapOptions(opts, ['mode', 'evict', 'lockTimeout', 'trustUids', 'onIncompatible'])
   try {
-    return new HashMap(token, native.openOrCreate(name, m, b, f, md, policy))
+    return new HashMap(token, native.openOrCreate(name, ...args, o))
   } catch (e) {
     throw translate(e)
   }

@@ -1,6 +1,6 @@
 import test from 'ava'
 import { execFileSync } from 'node:child_process'
-import { closeSync, openSync, writeSync, writeFileSync } from 'node:fs'
+import { chownSync, closeSync, openSync, writeSync, writeFileSync } from 'node:fs'
 import hashmap, { HashMapError } from 'shm-hashmap'
 import { uniqueName, shmExists } from './helpers.mjs'
 
@@ -205,19 +205,42 @@ test('ENOSPC at creation when /dev/shm cannot hold the map, and no name is left 
 // Running a child as another user (nobody) needs root; elsewhere ava reports
 // this test as skipped, not passed.
 const asRoot = process.getuid?.() === 0 ? test : test.skip
-asRoot('EACCES: another user cannot open a 0600 map; with mode 0o666 it can (needs root)', (t) => {
-  const asNobody = (name: string) => {
-    const script = `const h=require(${JSON.stringify(process.cwd() + '/index.js')});try{const m=h.open(${JSON.stringify(name)});m.set('nobody','was here');console.log('opened')}catch(e){console.log(e.code)}`
+asRoot('another user: EACCES on a 0600 map; a 0666 map is still refused as foreign unless trustUids names its owner (needs root)', (t) => {
+  const asNobody = (name: string, call: string) => {
+    const script = `const h=require(${JSON.stringify(process.cwd() + '/index.js')});try{const m=${call};m.set('nobody','was here');console.log('opened')}catch(e){console.log(e.code)}`
     return execFileSync(process.execPath, ['-e', script], { uid: 65534, gid: 65534 }).toString().trim()
   }
+  const q = JSON.stringify
   const closed = hashmap.new(4096)
   t.teardown(() => closed.close())
-  t.is(asNobody(closed.name), 'EACCES')
+  t.is(asNobody(closed.name, `h.open(${q(closed.name)})`), 'EACCES')
   t.is(closed.get('nobody'), undefined)
   const shared = hashmap.new(4096, 0, 0, { mode: 0o666 })
   t.teardown(() => shared.close())
-  t.is(asNobody(shared.name), 'opened')
+  t.is(asNobody(shared.name, `h.open(${q(shared.name)})`), 'ERR_HASHMAP_FOREIGN_OWNER')
+  t.is(asNobody(shared.name, `h.openOrCreate(${q(shared.name)}, 4096)`), 'ERR_HASHMAP_FOREIGN_OWNER', 'openOrCreate never attaches silently')
+  t.is(shared.get('nobody'), undefined)
+  t.is(asNobody(shared.name, `h.open(${q(shared.name)}, { trustUids: [0] })`), 'opened')
   t.is(shared.get('nobody'), 'was here')
+})
+
+asRoot('a segment chowned to another user is ERR_HASHMAP_FOREIGN_OWNER for open and openOrCreate, unless trusted (needs root)', (t) => {
+  const name = uniqueName('foreign')
+  const made = hashmap.openOrCreate(name, 4096)
+  made.set('a', 1)
+  made.close()
+  t.teardown(() => hashmap.unlink(name))
+  chownSync(`/dev/shm/${name}`, 65534, 65534)
+  for (const call of [() => hashmap.open(name), () => hashmap.openOrCreate(name, 4096)]) {
+    const err = t.throws(call, { instanceOf: HashMapError })
+    t.is(err?.code, 'ERR_HASHMAP_FOREIGN_OWNER')
+    t.regex(err!.message, /uid 65534.*trustUids/)
+  }
+  for (const call of [() => hashmap.open(name, { trustUids: [65534] }), () => hashmap.openOrCreate(name, 4096, 0, 0, { trustUids: [65534] })]) {
+    const h = call()
+    t.is(h.get('a'), 1)
+    h.close()
+  }
 })
 
 test('unlinking a name that is open: the attached handle keeps working', (t) => {

@@ -56,6 +56,24 @@ test('a table of hostile inputs: each throws its error and changes nothing', (t)
     ['new: mode negative', () => hashmap.new(4096, 0, 0, { name, mode: -1 }), RANGE],
     ['new: mode beyond 0o777', () => hashmap.new(4096, 0, 0, { name, mode: 0o4777 }), RANGE],
     ['new: mode string', () => hashmap.new(4096, 0, 0, { name, mode: bad('0600') }), TYPE],
+    ['new: lockTimeout negative', () => hashmap.new(4096, 0, 0, { name, lockTimeout: -1 }), RANGE],
+    ['new: lockTimeout NaN', () => hashmap.new(4096, 0, 0, { name, lockTimeout: NaN }), RANGE],
+    ['new: lockTimeout fractional', () => hashmap.new(4096, 0, 0, { name, lockTimeout: 1.5 }), RANGE],
+    ['new: lockTimeout -Infinity', () => hashmap.new(4096, 0, 0, { name, lockTimeout: -Infinity }), RANGE],
+    ['new: lockTimeout string', () => hashmap.new(4096, 0, 0, { name, lockTimeout: bad('5s') }), TYPE],
+    ['new: trustUids (open options only)', () => hashmap.new(4096, 0, 0, bad({ name, trustUids: [1] })), NAME],
+    ['new: evict unknown', () => hashmap.new(4096, 0, 0, { name, evict: bad('lfu') }), NAME],
+    ['open: trustUids not an array', () => hashmap.open(h.name, { trustUids: bad(1000) }), TYPE],
+    ['open: trustUids with a string', () => hashmap.open(h.name, { trustUids: bad(['1000']) }), TYPE],
+    ['open: trustUids with a negative uid', () => hashmap.open(h.name, { trustUids: [-1] }), RANGE],
+    ['open: trustUids with a uid past 2^32', () => hashmap.open(h.name, { trustUids: [2 ** 32] }), RANGE],
+    ['open: lockTimeout negative', () => hashmap.open(h.name, { lockTimeout: -5 }), RANGE],
+    ['open: unknown option', () => hashmap.open(h.name, bad({ mode: 0o600 })), NAME],
+    ['openOrCreate: onIncompatible unknown', () => hashmap.openOrCreate(name, 4096, 0, 0, { onIncompatible: bad('replace') }), NAME],
+    ['openOrCreate: onIncompatible number', () => hashmap.openOrCreate(name, 4096, 0, 0, { onIncompatible: bad(1) }), TYPE],
+    ['openOrCreate: lockTimeout string', () => hashmap.openOrCreate(name, 4096, 0, 0, { lockTimeout: bad('1') }), TYPE],
+    ['set: key with a lone high surrogate', () => h.set('\uD800', 1), NAME],
+    ['get: key with a lone low surrogate', () => h.get('a\uDC00'), NAME],
     ['new: name ..', () => hashmap.new(4096, 0, 0, { name: '..' }), NAME],
     ['new: name /', () => hashmap.new(4096, 0, 0, { name: '/' }), NAME],
     ['new: name empty', () => hashmap.new(4096, 0, 0, { name: '' }), NAME],
@@ -149,6 +167,6 @@ test('a segment of another format version and a plain file are ERR_HASHMAP_INCOM
   closeSync(fd)
   const before = readFileSync(path)
   const err = t.throws(() => hashmap.open(h.name), { instanceOf: HashMapError, code: 'ERR_HASHMAP_INCOMPATIBLE' })
-  t.regex(err!.message, /format version 1; this build reads version 2/)
+  t.regex(err!.message, /format version 1; this build reads version 3/)
   t.deepEqual(readFileSync(path), before, 'open modified a segment it refused')
 })

@@ -31,6 +31,11 @@ export function rightCalls(): void {
 export async function newCalls(): Promise<void> {
   const h: HashMap = hashmap.new(1 << 20, 0, 0, { evict: 'lru' })
   openOrCreate('y', 4096, 0, 0, { evict: 'none', mode: 0o600 })
+  openOrCreate('y', 4096, 0, 0, { lockTimeout: Infinity, trustUids: [1000], onIncompatible: 'recreate' })
+  open('y', { lockTimeout: 100, trustUids: [] })
+  hashmap.new(4096, 0, 0, { lockTimeout: 2000 })
+  const dropped: number = h.stat().usage.dropped
+  void dropped
   const t: true = h.set('k', 'v', { ttl: 1000 })
   const ss: true = h.safeSet('k', 1)
   const a: boolean = h.add('k', 1, { ttl: 5 })
@@ -98,6 +103,14 @@ export function wrongCalls(h: HashMap): void {
   openOrCreate('x', 1000, 0, 0, { name: 'y' })
   // @ts-expect-error open needs a name
   open()
+  // @ts-expect-error lockTimeout is a number of ms
+  open('x', { lockTimeout: '5s' })
+  // @ts-expect-error trustUids is an array of uids
+  open('x', { trustUids: 1000 })
+  // @ts-expect-error onIncompatible is 'error' or 'recreate'
+  openOrCreate('x', 1000, 0, 0, { onIncompatible: 'replace' })
+  // @ts-expect-error new() attaches to nothing foreign, so takes no trustUids
+  hashmap.new(1000, 0, 0, { trustUids: [1] })
   // @ts-expect-error the name is read-only
   h.name = 'other'
   // @ts-expect-error owner is read-only

@@ -27,9 +27,15 @@ fn unseeded_home(key: &[u8], slots: u64) -> u64 {
 
 fn map(name: &str, zero_seed: bool) -> Result<ShmMap, shm_hashmap_core::Error> {
     let _ = ShmMap::unlink(name);
-    let m = ShmMap::create(Some(name), 4 << 20, MAX_BUCKETS, 0, 0o600)?;
+    let m = ShmMap::create(
+        Some(name),
+        4 << 20,
+        MAX_BUCKETS,
+        0,
+        &shm_hashmap_core::Options::default(),
+    )?;
     if zero_seed {
-        let r = m.raw_region();
+        let r = shm_hashmap_core::testing::raw_region(&m);
         r.set_u64(hdr::SEED, 0)?;
         r.set_u64(hdr::SEED + 8, 0)?;
     }

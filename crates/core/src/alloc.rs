@@ -57,13 +57,13 @@ pub fn mapping(size: u64) -> (u64, u64) {
 
 /// The allocator's view of one segment.
 pub struct Alloc<'a> {
-    r: &'a Region,
+    r: &'a Region<'a>,
     l: &'a Layout,
 }
 
 impl<'a> Alloc<'a> {
     /// A view over `r`, laid out as `l`.
-    pub fn new(r: &'a Region, l: &'a Layout) -> Self {
+    pub fn new(r: &'a Region<'a>, l: &'a Layout) -> Self {
         Alloc { r, l }
     }
 

@@ -1,6 +1,6 @@
 //! Errors of the core, each with the stable `code` the JavaScript layer exposes.
 //!
-//! Invariant: every variant maps to exactly one code of DESIGN.md §2, and every
+//! Invariant: every variant maps to exactly one code of the README's error table, and every
 //! message says which limit was hit and how to size around it.
 
 use thiserror::Error;
@@ -55,6 +55,22 @@ pub enum Error {
     /// The structure is damaged beyond repair.
     #[error("hashmap corrupt: {0}")]
     Corrupt(String),
+    /// The lock was not had within the map's `lockTimeout`.
+    #[error("the map's lock was not free within {ms} ms (lockTimeout): a process holding it is stopped (SIGSTOP, a debugger, a frozen container) or stuck; nothing was changed")]
+    LockTimeout {
+        /// The timeout that ran out, in ms.
+        ms: u64,
+    },
+    /// The segment belongs to a user this process does not trust.
+    #[error("'{name}' is owned by uid {uid}, not by this process's uid {ours}; open it only if you trust that user, by naming the uid in options.trustUids")]
+    ForeignOwner {
+        /// The segment's name.
+        name: String,
+        /// Its owner.
+        uid: u32,
+        /// This process's effective uid.
+        ours: u32,
+    },
     /// An operating-system call failed.
     #[error("{syscall} failed for '{name}': {message}")]
     Os {
@@ -82,6 +98,8 @@ impl Error {
             Error::NotANumber(_) => "ERR_HASHMAP_NOT_A_NUMBER",
             Error::Incompatible(_) => "ERR_HASHMAP_INCOMPATIBLE",
             Error::Corrupt(_) => "ERR_HASHMAP_CORRUPT",
+            Error::LockTimeout { .. } => "ERR_HASHMAP_LOCK_TIMEOUT",
+            Error::ForeignOwner { .. } => "ERR_HASHMAP_FOREIGN_OWNER",
             Error::Os { .. } => "ERR_OS",
         }
     }

@@ -156,11 +156,9 @@ impl Table<'_> {
                 break;
             }
         }
-        let Some(empty) = empty else {
-            return Err(crate::error::Error::corrupt(
-                "the bucket table has no empty slot",
-            ));
-        };
+        // A damaged table may have no empty slot: then any order will do,
+        // since nothing in it is worth keeping reachable.
+        let empty = empty.unwrap_or(0);
         let mut i = empty;
         for _ in 0..slots {
             i = if i == 0 { slots - 1 } else { i - 1 };
@@ -176,16 +174,24 @@ impl Table<'_> {
     }
 
     /// Live (unexpired) entries in slots `start..start + count`, appended to
-    /// `out`, with values if `values`. Returns the next slot (`slots` at the end).
+    /// `out`, with values if `values`: at most `max` entries, and no more once
+    /// `max_bytes` of keys and values are copied (the entry that crosses it is
+    /// the last). Returns the next slot to look at (`slots` at the end).
     pub fn scan(
         &self,
         start: u64,
         count: u64,
         values: bool,
+        max: u64,
+        max_bytes: u64,
         out: &mut Vec<ScanEntry>,
     ) -> Result<u64> {
         let end = start.saturating_add(count).min(self.l.slots);
+        let (mut taken, mut bytes) = (0u64, 0u64);
         for i in start..end {
+            if taken >= max || bytes >= max_bytes {
+                return Ok(i);
+            }
             let w = self.slot(i)?;
             if w == 0 {
                 continue;
@@ -195,12 +201,16 @@ impl Table<'_> {
                 continue;
             }
             let rec = self.record(doff)?;
-            let key = self.key_of(doff, &rec)?.to_vec();
+            let key = self.key_vec(doff, &rec)?;
             let value = if values {
-                Some(self.value_of(doff)?.to_vec())
+                let mut v = Vec::new();
+                self.value_into(doff, &mut v)?;
+                Some(v)
             } else {
                 None
             };
+            bytes += rec.klen + if values { rec.vlen } else { 0 };
+            taken += 1;
             out.push((key, value));
         }
         Ok(end)

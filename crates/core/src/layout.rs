@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 /// Magic bytes at offset 0 of every segment.
 pub const MAGIC: [u8; 8] = *b"SHMHMAP\0";
 /// Version of the binary format described in docs/format.md.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Bytes of the fixed header, lock included.
 pub const HEADER_SIZE: u64 = 512;
 /// Bytes of a record's header in the data area.
@@ -105,6 +105,20 @@ pub mod hdr {
     pub const ACCESS_OFF: u64 = 280;
     /// `u64` the expiry sweep's cursor: the slot writes look at next (a hint).
     pub const SWEEP: u64 = 288;
+    /// `u64` the creator's start time, clock ticks after boot (`/proc/self/stat`
+    /// field 22): with the pid, it tells a live owner from a reused pid.
+    pub const START_TIME: u64 = 296;
+    /// `u64` inode of the creator's pid namespace (`/proc/self/ns/pid`).
+    pub const PID_NS: u64 = 304;
+    /// `u32` 1 after a write unwound (panicked) inside the lock: the next lock
+    /// holder repairs, as after a dead owner.
+    pub const DIRTY: u64 = 312;
+    /// `u32` the creator's pid as `/proc` names it (`readlink /proc/self`),
+    /// which differs from `CREATOR_PID` in a pid namespace without its own
+    /// `/proc` mount; the pid the orphan check looks up.
+    pub const PROC_PID: u64 = 316;
+    /// `u64` entries repair dropped because their key could not find them.
+    pub const DROPPED: u64 = 320;
 }
 
 /// Eviction policies (`hdr::POLICY`).

@@ -2,21 +2,23 @@
 //! on one machine share by name, with a robust process-shared lock and a
 //! crash-consistent layout (docs/format.md).
 //!
-//! Modules, bottom up: [`region`] (bounded memory access), [`layout`] (where
-//! everything lives), [`lock`] (robust mutex), [`alloc`] (data-area allocator),
-//! [`table`] (buckets and records), [`write`] (conditional writes, `incr`),
-//! [`evict`] (LRU eviction, expiry, batched scans), [`shm`] (segments),
-//! [`map`] (the public map).
+//! Modules, bottom up: `region` (bounded, atomic memory access), `fault`
+//! (surviving truncation), `layout` (where everything lives), `lock` (robust
+//! mutex with a timeout), `seqlock` (lock-free reads), `alloc` (data-area
+//! allocator), `table` (buckets and records), `write` (conditional writes,
+//! `incr`), `evict` (LRU eviction, expiry, batched scans), `shm` (segments),
+//! `orphans` (maps whose owner died), `map` (the public map).
 //!
 //! ```
-//! use shm_hashmap_core::{vtype, ShmMap};
+//! use shm_hashmap_core::{vtype, Options, ShmMap};
 //!
 //! let name = format!("shm-hashmap-doc-{}", std::process::id());
-//! let m = ShmMap::create(Some(&name), 1 << 16, 0, 0, 0o600)?;
+//! let opts = Options::default();
+//! let m = ShmMap::create(Some(&name), 1 << 16, 0, 0, &opts)?;
 //! m.set(b"hello", &[vtype::STRING, b'w', b'o', b'r', b'l', b'd', b'!'])?;
 //!
 //! // Another process would do this with the same name.
-//! let other = ShmMap::open(&name)?;
+//! let other = ShmMap::open(&name, &opts)?;
 //! let mut out = Vec::new();
 //! assert!(other.get(b"hello", &mut out)?);
 //! assert_eq!(&out[1..], b"world!");
@@ -24,27 +26,34 @@
 //! assert!(!m.get(b"hello", &mut out)?);
 //! other.close()?;
 //! m.close()?; // the owner removes the name
-//! assert!(ShmMap::open(&name).is_err());
+//! assert!(ShmMap::open(&name, &opts).is_err());
 //! # Ok::<(), shm_hashmap_core::Error>(())
 //! ```
 
 #![cfg(target_os = "linux")]
 
-pub mod alloc;
+mod alloc;
 pub mod crash;
-pub mod error;
-pub mod evict;
+mod error;
+mod evict;
+mod fault;
 pub mod layout;
-pub mod lock;
-pub mod map;
-pub mod region;
-pub mod shm;
-pub mod table;
-pub mod write;
+mod lock;
+mod map;
+mod orphans;
+mod region;
+mod seqlock;
+mod shm;
+mod table;
+mod write;
 
 pub use error::{Error, Result};
+pub use evict::ScanEntry;
 pub use layout::{calc_required, Layout, Required};
-pub use map::{ShmMap, Stat};
+pub use map::{Options, ShmMap, Stat, DEFAULT_LOCK_TIMEOUT};
+pub use orphans::{find as find_orphans, owner_of_name, prune as prune_orphans, Owner};
+pub use region::Region;
+pub use shm::{validate_name, MAX_NAME_LEN};
 pub use table::{now_ms, CheckReport, Found};
 pub use write::{Cond, Num};
 
@@ -60,4 +69,21 @@ pub mod vtype {
     pub const BIGINT: u8 = 4;
     /// Raw bytes.
     pub const BYTES: u8 = 5;
+}
+
+/// Hooks for tests that damage a segment on purpose. Not part of the API.
+#[doc(hidden)]
+pub mod testing {
+    use crate::{Options, Region, Result, ShmMap};
+
+    /// The raw mapped bytes of `m`; the view borrows `m`.
+    pub fn raw_region(m: &ShmMap) -> Region<'_> {
+        m.raw_region()
+    }
+
+    /// `ShmMap::open` without waiting for a creator that has not finished
+    /// (a damaged header would otherwise cost the whole wait).
+    pub fn open_no_wait(name: &str) -> Result<ShmMap> {
+        ShmMap::open_waiting(name, &Options::default(), std::time::Duration::ZERO)
+    }
 }

@@ -9,6 +9,8 @@
 //! - the header records [`LOCK_ABI`] so a process whose libc lays the mutex out
 //!   differently refuses to open the segment.
 
+use std::time::{Duration, Instant};
+
 use crate::error::{Error, Result};
 
 /// How the lock was acquired.
@@ -79,15 +81,89 @@ pub unsafe fn init(m: *mut libc::pthread_mutex_t) -> Result<()> {
     check(rc, "mutex")
 }
 
-/// Takes the lock, reporting whether its previous owner died.
+/// `pthread_mutex_clocklock` (glibc 2.30+), looked up once at run time so
+/// that the addon still loads on an older glibc or on musl.
+type ClockLock =
+    unsafe extern "C" fn(*mut libc::pthread_mutex_t, libc::clockid_t, *const libc::timespec) -> i32;
+
+fn clocklock() -> Option<ClockLock> {
+    static FN: std::sync::OnceLock<Option<ClockLock>> = std::sync::OnceLock::new();
+    *FN.get_or_init(|| {
+        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks
+        // the symbol up.
+        let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"pthread_mutex_clocklock".as_ptr()) };
+        // SAFETY: when present, the symbol has exactly this C signature.
+        (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut libc::c_void, ClockLock>(p) })
+    })
+}
+
+fn timespec_after(clock: libc::clockid_t, d: Duration) -> libc::timespec {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a local timespec; the clock id is a valid constant.
+    unsafe { libc::clock_gettime(clock, &mut now) };
+    let nsec = now.tv_nsec as u64 + u64::from(d.subsec_nanos());
+    let secs = (now.tv_sec as u64)
+        .saturating_add(d.as_secs())
+        .saturating_add(nsec / 1_000_000_000);
+    libc::timespec {
+        tv_sec: secs.min(i64::MAX as u64 / 2) as libc::time_t,
+        tv_nsec: (nsec % 1_000_000_000) as libc::c_long,
+    }
+}
+
+/// How long a fallback `pthread_mutex_timedlock` waits at a time: its
+/// deadline is on the wall clock, so waiting in slices bounds what a clock
+/// jump can do to the monotonic timeout.
+const SLICE: Duration = Duration::from_millis(50);
+
+/// Takes the lock, reporting whether its previous owner died. With a
+/// `timeout`, gives up after that long (measured on CLOCK_MONOTONIC) with
+/// [`Error::LockTimeout`]; without one, waits as long as it takes.
 ///
 /// # Safety
 /// `m` must point to a mutex initialised by [`init`] in mapped memory.
-pub unsafe fn lock(m: *mut libc::pthread_mutex_t) -> Result<Acquired> {
-    // SAFETY: `m` is an initialised mutex by this fn's contract.
-    match unsafe { libc::pthread_mutex_lock(m) } {
+pub unsafe fn lock(m: *mut libc::pthread_mutex_t, timeout: Option<Duration>) -> Result<Acquired> {
+    let rc = match timeout {
+        // SAFETY: `m` is an initialised mutex by this fn's contract.
+        None => unsafe { libc::pthread_mutex_lock(m) },
+        Some(t) => {
+            // SAFETY: as above.
+            match unsafe { libc::pthread_mutex_trylock(m) } {
+                libc::EBUSY => {}
+                rc => return outcome(rc, t),
+            }
+            if let Some(f) = clocklock() {
+                let at = timespec_after(libc::CLOCK_MONOTONIC, t);
+                // SAFETY: `m` as above; `at` is a local timespec.
+                unsafe { f(m, libc::CLOCK_MONOTONIC, &at) }
+            } else {
+                let deadline = Instant::now() + t;
+                loop {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let at = timespec_after(libc::CLOCK_REALTIME, left.min(SLICE));
+                    // SAFETY: `m` as above; `at` is a local timespec.
+                    let rc = unsafe { libc::pthread_mutex_timedlock(m, &at) };
+                    if rc != libc::ETIMEDOUT || left <= SLICE {
+                        break rc;
+                    }
+                }
+            }
+        }
+    };
+    outcome(rc, timeout.unwrap_or(Duration::MAX))
+}
+
+/// What a pthread lock call's return code means.
+fn outcome(rc: i32, waited: Duration) -> Result<Acquired> {
+    match rc {
         0 => Ok(Acquired::Clean),
         libc::EOWNERDEAD => Ok(Acquired::OwnerDied),
+        libc::ETIMEDOUT => Err(Error::LockTimeout {
+            ms: waited.as_millis() as u64,
+        }),
         libc::ENOTRECOVERABLE => Err(Error::corrupt(
             "the lock is not recoverable: a process died holding it and its repair did not finish",
         )),

@@ -10,21 +10,31 @@
 //!   (and the sequence made even again) before `pthread_mutex_consistent`, and
 //!   a failed repair marks the segment corrupt, so every later operation
 //!   refuses to run;
-//! - `get` first reads without the lock: it takes a result only if the
-//!   sequence was even and unchanged across the whole lookup and copy, and
-//!   otherwise falls back to the locked path. Every access it makes is
-//!   bounds-checked, so a read racing a writer can only be wrong, never unsafe,
-//!   and a wrong read is always discarded.
+//! - `get` first reads without the lock ([`SeqLock`]): it takes a result only
+//!   if the sequence was even and unchanged across the whole lookup and copy,
+//!   and otherwise falls back to the locked path. Every access it makes is
+//!   bounds-checked and atomic, so a read racing a writer can only be wrong,
+//!   never unsafe, and a wrong read is always discarded;
+//! - every lock wait is bounded by the handle's `lock_timeout`
+//!   ([`Error::LockTimeout`]), unless it is `None`;
+//! - a handle attaches only to a regular file, never through a symlink, and
+//!   only to a segment owned by our uid or one of `trust_uids`;
+//! - a segment truncated under us is caught by [`crate::fault`]; every call
+//!   on it then fails with `ERR_HASHMAP_CORRUPT`;
+//! - an owner's `close()` removes the name only if it still refers to the
+//!   segment it created.
 
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 use crate::evict::ScanEntry;
 use crate::layout::{hdr, policy, Layout, FORMAT_VERSION, HEADER_SIZE, MAGIC};
 use crate::lock::{self, Acquired, LOCK_ABI};
+use crate::orphans;
 use crate::region::Region;
-use crate::shm::{self, Mapping};
+use crate::seqlock::SeqLock;
+use crate::shm::{self, Identity, Mapping};
 use crate::table::{now_ms, CheckReport, Found, Table};
 use crate::write::{Cond, Num, Put};
 
@@ -33,9 +43,16 @@ const OPTIMISTIC_TRIES: usize = 4;
 
 /// How long `open` waits for another process to finish creating a segment.
 const INIT_WAIT: Duration = Duration::from_secs(3);
-const FLAG_OWNED: u32 = 1;
+/// Header flag: made by `new()`, so its creator owns the name.
+pub(crate) const FLAG_OWNED: u32 = 1;
 /// Slots a batched scan looks at per lock hold.
 const SCAN_BATCH: u64 = 4096;
+/// Bytes of keys and values a batched scan copies per lock hold (at least
+/// one entry is always returned).
+const SCAN_BYTES: u64 = 1 << 20;
+
+/// The default `lock_timeout`.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The absolute expiry of a TTL in ms from now; 0 (none) for a TTL of 0.
 pub fn expiry_of(ttl_ms: u64) -> u64 {
@@ -43,6 +60,34 @@ pub fn expiry_of(ttl_ms: u64) -> u64 {
         0
     } else {
         now_ms().saturating_add(ttl_ms).max(1)
+    }
+}
+
+/// How a map is created or attached to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Permission bits of a segment we create.
+    pub mode: u32,
+    /// Eviction policy of a map we create (`layout::policy`).
+    pub policy: u32,
+    /// Longest wait for the lock; `None` waits for ever.
+    pub lock_timeout: Option<Duration>,
+    /// Other uids whose segments we attach to.
+    pub trust_uids: Vec<u32>,
+    /// `open_or_create`: replace a segment of another format (or otherwise
+    /// unusable) instead of failing with [`Error::Incompatible`].
+    pub recreate_incompatible: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            mode: 0o600,
+            policy: policy::NONE,
+            lock_timeout: Some(DEFAULT_LOCK_TIMEOUT),
+            trust_uids: Vec::new(),
+            recreate_incompatible: false,
+        }
     }
 }
 
@@ -73,6 +118,8 @@ pub struct Stat {
     pub expired: u64,
     /// Entries (expired or not) that have an expiry time.
     pub ttl_entries: u64,
+    /// Entries repair dropped because their key could not find them.
+    pub dropped: u64,
 }
 
 /// A hashmap in a named shared-memory segment.
@@ -82,6 +129,9 @@ pub struct ShmMap {
     layout: Layout,
     name: String,
     owner: bool,
+    id: Identity,
+    lock_timeout: Option<Duration>,
+    writable: bool,
 }
 
 struct Unlock(*mut libc::pthread_mutex_t);
@@ -104,7 +154,7 @@ fn unique_name() -> Result<String> {
     ))
 }
 
-fn init_segment(r: &Region, l: &Layout, flags: u32, policy: u32) -> Result<()> {
+fn init_segment(r: &Region<'_>, l: &Layout, flags: u32, policy: u32) -> Result<()> {
     let mut seed = [0u8; 16];
     rustix::rand::getrandom(&mut seed, rustix::rand::GetRandomFlags::empty())
         .map_err(|e| Error::os("getrandom", "", e))?;
@@ -132,6 +182,9 @@ fn init_segment(r: &Region, l: &Layout, flags: u32, policy: u32) -> Result<()> {
         hdr::CREATOR_PID,
         rustix::process::getpid().as_raw_nonzero().get() as u32,
     )?;
+    r.set_u64(hdr::START_TIME, orphans::self_start_time())?;
+    r.set_u32(hdr::PROC_PID, orphans::self_proc_pid())?;
+    r.set_u64(hdr::PID_NS, orphans::self_pid_ns())?;
     r.set_u32(hdr::FLAGS, flags)?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -157,13 +210,13 @@ fn incompatible(name: &str, why: impl std::fmt::Display) -> Error {
 
 /// Waits for the creator to finish, then checks the header against the
 /// layout its parameters imply.
-fn validate(r: &Region, name: &str, wait: Duration) -> Result<Layout> {
+fn validate(r: &Region<'_>, name: &str, wait: Duration) -> Result<Layout> {
     if r.len() < HEADER_SIZE {
         return Err(incompatible(name, format!("it has only {} bytes", r.len())));
     }
     let deadline = Instant::now() + wait;
     loop {
-        let magic = r.bytes(hdr::MAGIC, 8)?;
+        let magic = r.to_vec(hdr::MAGIC, 8)?;
         if magic == MAGIC && r.atomic_u32(hdr::INIT_STATE)?.load(Ordering::Acquire) == 1 {
             break;
         }
@@ -231,34 +284,21 @@ fn validate(r: &Region, name: &str, wait: Duration) -> Result<Layout> {
     Ok(l)
 }
 
+/// An attach that failed, with the identity of the segment it judged (so
+/// that `recreate_incompatible` removes only that one).
+type AttachError = (Error, Option<Identity>);
+
 impl ShmMap {
     /// Creates a map (`hashmap.new`); the caller owns it. Without a name a
-    /// unique one is made. An existing name is `EEXIST`.
+    /// unique one is made. An existing name is `EEXIST`. After it succeeds,
+    /// the names of orphaned maps of our uid are removed (at most once a
+    /// minute; see [`crate::orphans`]).
     pub fn create(
         name: Option<&str>,
         memory_size: u64,
         max_buckets: u64,
         max_free_blocks: u64,
-        mode: u32,
-    ) -> Result<ShmMap> {
-        Self::create_with(
-            name,
-            memory_size,
-            max_buckets,
-            max_free_blocks,
-            mode,
-            policy::NONE,
-        )
-    }
-
-    /// [`ShmMap::create`] with an eviction policy (`layout::policy`).
-    pub fn create_with(
-        name: Option<&str>,
-        memory_size: u64,
-        max_buckets: u64,
-        max_free_blocks: u64,
-        mode: u32,
-        policy: u32,
+        opts: &Options,
     ) -> Result<ShmMap> {
         let layout = Layout::new(memory_size, max_buckets, max_free_blocks)?;
         let name = match name {
@@ -268,24 +308,21 @@ impl ShmMap {
             }
             None => unique_name()?,
         };
-        Self::create_named(name, layout, mode, FLAG_OWNED, policy)
+        let m = Self::create_named(name, layout, opts, FLAG_OWNED)?;
+        orphans::prune_now_and_then();
+        Ok(m)
     }
 
-    fn create_named(
-        name: String,
-        layout: Layout,
-        mode: u32,
-        flags: u32,
-        policy: u32,
-    ) -> Result<ShmMap> {
-        if policy > policy::LRU {
+    fn create_named(name: String, layout: Layout, opts: &Options, flags: u32) -> Result<ShmMap> {
+        if opts.policy > policy::LRU {
             return Err(Error::OutOfRange(format!(
-                "unknown eviction policy {policy}"
+                "unknown eviction policy {}",
+                opts.policy
             )));
         }
-        let fd = shm::create(&name, layout.memory_size, mode)?;
-        let made = Mapping::new(&fd, layout.memory_size, &name).and_then(|mapping| {
-            init_segment(&mapping.region(), &layout, flags, policy)?;
+        let (fd, id) = shm::create(&name, layout.memory_size, opts.mode)?;
+        let made = Mapping::new(&fd, layout.memory_size, &name, true).and_then(|mapping| {
+            init_segment(&mapping.region(), &layout, flags, opts.policy)?;
             Ok(mapping)
         });
         match made {
@@ -294,9 +331,12 @@ impl ShmMap {
                 layout,
                 owner: flags & FLAG_OWNED != 0,
                 name,
+                id,
+                lock_timeout: opts.lock_timeout,
+                writable: true,
             }),
             Err(e) => {
-                let _ = shm::unlink(&name);
+                let _ = shm::unlink_if(&name, id);
                 Err(e)
             }
         }
@@ -304,71 +344,92 @@ impl ShmMap {
 
     /// Attaches to an existing map by name (`hashmap.open`), waiting up to
     /// 3 s for a creator that is still initialising it.
-    pub fn open(name: &str) -> Result<ShmMap> {
-        Self::open_timeout(name, INIT_WAIT)
+    pub fn open(name: &str, opts: &Options) -> Result<ShmMap> {
+        Self::open_waiting(name, opts, INIT_WAIT)
     }
 
     /// [`ShmMap::open`], waiting at most `wait` for a creator to finish.
-    pub fn open_timeout(name: &str, wait: Duration) -> Result<ShmMap> {
+    pub(crate) fn open_waiting(name: &str, opts: &Options, wait: Duration) -> Result<ShmMap> {
         shm::validate_name(name)?;
-        let (fd, size) = shm::open(name, wait)?;
-        if size < HEADER_SIZE {
-            return Err(incompatible(
-                name,
-                format!("it has {size} bytes, fewer than a header"),
+        Self::attach(name, opts, true, wait).map_err(|(e, _)| e)
+    }
+
+    /// Attaches read-only, to a map of any owner, for inspection (`stat`,
+    /// `check`): nothing is written, not even the lock, so reads are
+    /// validated by the write sequence instead.
+    pub fn inspect(name: &str) -> Result<ShmMap> {
+        shm::validate_name(name)?;
+        Self::attach(name, &Options::default(), false, INIT_WAIT).map_err(|(e, _)| e)
+    }
+
+    fn attach(
+        name: &str,
+        opts: &Options,
+        write: bool,
+        wait: Duration,
+    ) -> Result<ShmMap, AttachError> {
+        let (fd, meta) = shm::open(name, write, wait).map_err(|e| (e, None))?;
+        let fail = |e| (e, Some(meta.id));
+        let ours = rustix::process::geteuid().as_raw();
+        if write && meta.uid != ours && !opts.trust_uids.contains(&meta.uid) {
+            return Err((
+                Error::ForeignOwner {
+                    name: name.to_owned(),
+                    uid: meta.uid,
+                    ours,
+                },
+                None,
             ));
         }
-        let mapping = Mapping::new(&fd, size, name)?;
-        let layout = validate(&mapping.region(), name, wait)?;
+        if meta.size < HEADER_SIZE {
+            return Err(fail(incompatible(
+                name,
+                format!("it has {} bytes, fewer than a header", meta.size),
+            )));
+        }
+        let mapping = Mapping::new(&fd, meta.size, name, write).map_err(fail)?;
+        let layout = validate(&mapping.region(), name, wait).map_err(fail)?;
+        mapping.check(name).map_err(fail)?;
         Ok(ShmMap {
             mapping,
             layout,
             name: name.to_owned(),
             owner: false,
+            id: meta.id,
+            lock_timeout: opts.lock_timeout,
+            writable: write,
         })
     }
 
     /// Opens `name`, or creates it if absent (`hashmap.openOrCreate`). Exactly
     /// one of many concurrent callers creates; the others wait until it is
-    /// initialised. Nobody owns the result: it lives until `unlink`.
+    /// initialised. Nobody owns the result: it lives until `unlink`. With
+    /// `recreate_incompatible`, a segment that is ours but unusable (another
+    /// format version) is unlinked and created anew; processes that have the
+    /// old one mapped keep it.
     pub fn open_or_create(
         name: &str,
         memory_size: u64,
         max_buckets: u64,
         max_free_blocks: u64,
-        mode: u32,
-    ) -> Result<ShmMap> {
-        Self::open_or_create_with(
-            name,
-            memory_size,
-            max_buckets,
-            max_free_blocks,
-            mode,
-            policy::NONE,
-        )
-    }
-
-    /// [`ShmMap::open_or_create`] with the eviction policy used if it creates.
-    pub fn open_or_create_with(
-        name: &str,
-        memory_size: u64,
-        max_buckets: u64,
-        max_free_blocks: u64,
-        mode: u32,
-        policy: u32,
+        opts: &Options,
     ) -> Result<ShmMap> {
         shm::validate_name(name)?;
         let layout = Layout::new(memory_size, max_buckets, max_free_blocks)?;
         let mut last = None;
         // A name can vanish between our EEXIST and our open (unlink); retry.
         for _ in 0..8 {
-            match Self::create_named(name.to_owned(), layout, mode, 0, policy) {
+            match Self::create_named(name.to_owned(), layout, opts, 0) {
                 Err(Error::Os { errno, .. }) if errno == libc::EEXIST => {}
                 other => return other,
             }
-            match Self::open(name) {
-                Err(e @ Error::Os { errno, .. }) if errno == libc::ENOENT => last = Some(e),
-                other => return other,
+            match Self::attach(name, opts, true, INIT_WAIT) {
+                Err((e @ Error::Os { errno, .. }, _)) if errno == libc::ENOENT => last = Some(e),
+                Err((e @ Error::Incompatible(_), Some(id))) if opts.recreate_incompatible => {
+                    shm::unlink_if(name, id)?;
+                    last = Some(e);
+                }
+                other => return other.map_err(|(e, _)| e),
             }
         }
         Err(last.unwrap_or_else(|| incompatible(name, "it kept vanishing while opened")))
@@ -397,55 +458,119 @@ impl ShmMap {
         &self.layout
     }
 
-    /// Runs `f` on the table under the segment lock.
-    fn locked<R>(&self, f: impl FnOnce(&Table<'_>) -> Result<R>) -> Result<R> {
+    fn seqlock<'m>(r: &Region<'m>) -> Result<SeqLock<'m>> {
+        Ok(SeqLock::new(
+            r.atomic_u64(hdr::SEQ)?,
+            r.atomic_u32(hdr::DIRTY)?,
+        ))
+    }
+
+    /// Runs `f` on the table under the segment lock. A map marked corrupt
+    /// is refused unless `on_corrupt` (only `clear` may run then).
+    fn locked_with<R>(
+        &self,
+        on_corrupt: bool,
+        f: impl FnOnce(&Table<'_>, &SeqLock<'_>) -> Result<R>,
+    ) -> Result<R> {
+        self.mapping.check(&self.name)?;
         let r = self.mapping.region();
-        let corrupt = || Error::corrupt("an earlier repair failed; recreate the map");
-        if r.u32(hdr::STATUS)? != 0 {
+        let t = Table::new(&r, &self.layout)?;
+        let seq = Self::seqlock(&r)?;
+        if !self.writable {
+            return Err(incompatible(&self.name, "it was opened read-only"));
+        }
+        let corrupt =
+            || Error::corrupt("an earlier repair failed; clear() the map, or recreate it");
+        if r.u32(hdr::STATUS)? != 0 && !on_corrupt {
             return Err(corrupt());
         }
         let m: *mut libc::pthread_mutex_t = r.ptr(hdr::MUTEX, hdr::MUTEX_ROOM, 8)?.cast();
-        let t = Table::new(&r, &self.layout)?;
         // SAFETY: `m` is in bounds and aligned, and was initialised by the
         // creator before INIT_STATE was set, which `validate` waited for.
-        let acquired = unsafe { lock::lock(m)? };
+        let acquired = unsafe { lock::lock(m, self.lock_timeout)? };
         let _unlock = Unlock(m);
-        if acquired == Acquired::OwnerDied {
-            let repaired = t.repair();
-            // A writer that died inside its write left the sequence odd.
-            let seq = r.atomic_u64(hdr::SEQ)?;
-            let s = seq.load(Ordering::Relaxed);
-            if s & 1 == 1 {
-                seq.store(s.wrapping_add(1), Ordering::Release);
-            }
-            if repaired.is_err() {
-                r.set_u32(hdr::STATUS, 1)?;
-            }
-            r.set_u64(hdr::RECOVERIES, r.u64(hdr::RECOVERIES)?.wrapping_add(1))?;
+        let died = acquired == Acquired::OwnerDied;
+        if died || seq.is_dirty() {
+            self.owner_failed(&t, &seq, m, died)?;
+        }
+        if r.u32(hdr::STATUS)? != 0 && !on_corrupt {
+            return Err(corrupt());
+        }
+        let res = f(&t, &seq);
+        self.mapping.check(&self.name)?;
+        res
+    }
+
+    /// Repairs the map after a lock holder died inside the lock (EOWNERDEAD),
+    /// or a write unwound (the dirty flag), before anything else runs under
+    /// it: the one place that recovers from a failed holder. A failed repair
+    /// marks the map corrupt, which every later operation but `clear` refuses.
+    fn owner_failed(
+        &self,
+        t: &Table<'_>,
+        seq: &SeqLock<'_>,
+        m: *mut libc::pthread_mutex_t,
+        died: bool,
+    ) -> Result<()> {
+        let r = t.r;
+        let repaired = t.repair();
+        if repaired.is_err() {
+            r.set_u32(hdr::STATUS, 1)?;
+        }
+        // A writer that failed inside its write left the sequence odd.
+        seq.reset();
+        r.set_u64(hdr::RECOVERIES, r.u64(hdr::RECOVERIES)?.wrapping_add(1))?;
+        if died {
             // SAFETY: we hold the lock, acquired with EOWNERDEAD, and the state
             // is repaired (or marked corrupt, which every caller checks).
             unsafe { lock::consistent(m) };
-            repaired?;
         }
-        if r.u32(hdr::STATUS)? != 0 {
-            return Err(corrupt());
+        repaired
+    }
+
+    /// Runs a read-only `f` under the lock, or, on a read-only handle (which
+    /// cannot lock), again and again until the write sequence shows that no
+    /// write overlapped it, for at most the lock timeout.
+    fn inspecting<R>(&self, f: impl Fn(&Table<'_>) -> Result<R>) -> Result<R> {
+        if self.writable {
+            return self.locked(f);
         }
-        f(&t)
+        self.mapping.check(&self.name)?;
+        let r = self.mapping.region();
+        let t = Table::new(&r, &self.layout)?;
+        let seq = Self::seqlock(&r)?;
+        let limit = self.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT);
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(before) = seq.begin() {
+                let res = f(&t);
+                if seq.validate(before) {
+                    self.mapping.check(&self.name)?;
+                    return res;
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::LockTimeout {
+                    ms: limit.as_millis() as u64,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn locked<R>(&self, f: impl FnOnce(&Table<'_>) -> Result<R>) -> Result<R> {
+        self.locked_with(false, |t, _| f(t))
     }
 
     /// Runs a write under the lock, with the sequence odd meanwhile, so that
     /// optimistic readers discard anything they read during it.
     fn write<R>(&self, f: impl FnOnce(&Table<'_>) -> Result<R>) -> Result<R> {
-        let r = self.mapping.region();
-        self.locked(|t| {
-            let seq = r.atomic_u64(hdr::SEQ)?;
-            let odd = seq.load(Ordering::Relaxed) | 1;
-            seq.store(odd, Ordering::Relaxed);
-            // The odd value is visible before any of the write's stores.
-            fence(Ordering::Release);
-            let res = f(t);
-            seq.store(odd.wrapping_add(1), Ordering::Release);
-            res
+        if !self.writable {
+            return Err(incompatible(&self.name, "it was opened read-only"));
+        }
+        self.locked_with(false, |t, seq| {
+            let _writing = seq.write();
+            f(t)
         })
     }
 
@@ -494,23 +619,28 @@ impl ShmMap {
     /// `out` if given. First without the lock: a result counts only if the
     /// write sequence was even and unchanged across the whole lookup; else,
     /// after a few tries, under the lock (which also repairs after a dead
-    /// writer).
+    /// writer, and times out if a writer is stopped).
     pub fn lookup(&self, key: &[u8], mut out: Option<&mut Vec<u8>>) -> Result<Option<Found>> {
+        if !self.writable {
+            return Err(incompatible(&self.name, "it was opened read-only"));
+        }
+        self.mapping.check(&self.name)?;
         let r = self.mapping.region();
-        if let (Ok(seq), Ok(0)) = (r.atomic_u64(hdr::SEQ), r.u32(hdr::STATUS)) {
-            if let Ok(t) = Table::new(&r, &self.layout) {
-                for _ in 0..OPTIMISTIC_TRIES {
-                    let before = seq.load(Ordering::Acquire);
-                    if before & 1 == 1 {
-                        std::hint::spin_loop();
-                        continue;
-                    }
-                    let res = t.lookup(key, out.as_deref_mut());
-                    fence(Ordering::Acquire);
-                    if seq.load(Ordering::Relaxed) == before {
-                        if let Ok(found) = res {
-                            return Ok(found);
-                        }
+        if let (Ok(seq), Ok(0), Ok(t)) = (
+            Self::seqlock(&r),
+            r.u32(hdr::STATUS),
+            Table::new(&r, &self.layout),
+        ) {
+            for _ in 0..OPTIMISTIC_TRIES {
+                let Some(before) = seq.begin() else {
+                    std::hint::spin_loop();
+                    continue;
+                };
+                let res = t.lookup(key, out.as_deref_mut());
+                if seq.validate(before) {
+                    if let Ok(found) = res {
+                        self.mapping.check(&self.name)?;
+                        return Ok(found);
                     }
                 }
             }
@@ -546,17 +676,19 @@ impl ShmMap {
         Ok(removed)
     }
 
-    /// One batch of a scan: live entries in up to `count` slots from
-    /// `cursor`, under one lock hold. Returns the next cursor (`slots()` at
-    /// the end).
+    /// One batch of a scan: up to `max` live entries (0: no limit) in up to
+    /// `count` slots from `cursor`, under one lock hold, copying at most
+    /// about 1 MiB. Returns the next cursor (`slots()` at the end).
     pub fn scan(
         &self,
         cursor: u64,
         count: u64,
         values: bool,
+        max: u64,
         out: &mut Vec<ScanEntry>,
     ) -> Result<u64> {
-        self.locked(|t| t.scan(cursor, count.min(SCAN_BATCH), values, out))
+        let max = if max == 0 { u64::MAX } else { max };
+        self.locked(|t| t.scan(cursor, count.min(SCAN_BATCH), values, max, SCAN_BYTES, out))
     }
 
     /// Slots in the bucket table: where a scan ends.
@@ -567,9 +699,8 @@ impl ShmMap {
     /// `h.size`: live entries. Read from a counter when no entry has a TTL;
     /// otherwise counted, one batch of slots per lock hold.
     pub fn size(&self) -> Result<u64> {
-        let r = self.mapping.region();
         let (used, with_ttl) =
-            self.locked(|_| Ok((r.u64(hdr::USED_BUCKETS)?, r.u64(hdr::TTL_ENTRIES)?)))?;
+            self.locked(|t| Ok((t.r.u64(hdr::USED_BUCKETS)?, t.r.u64(hdr::TTL_ENTRIES)?)))?;
         if with_ttl == 0 {
             return Ok(used);
         }
@@ -582,15 +713,22 @@ impl ShmMap {
         Ok(n)
     }
 
-    /// `h.clear`: removes every entry in one lock hold.
+    /// `h.clear`: removes every entry in one lock hold. It also works on a
+    /// map that a failed repair marked corrupt, and makes it usable again.
     pub fn clear(&self) -> Result<()> {
-        self.write(|t| t.clear())
+        if !self.writable {
+            return Err(incompatible(&self.name, "it was opened read-only"));
+        }
+        self.locked_with(true, |t, seq| {
+            let _writing = seq.write();
+            t.clear()?;
+            t.r.set_u32(hdr::STATUS, 0)
+        })
     }
 
     /// `h.freeSpace`: bytes of the data area not in records.
     pub fn free_space(&self) -> Result<u64> {
-        let r = self.mapping.region();
-        let used = self.locked(|_| r.u64(hdr::USED_DATA_SIZE))?;
+        let used = self.locked(|t| t.r.u64(hdr::USED_DATA_SIZE))?;
         Ok(self.layout.data_size.saturating_sub(used))
     }
 
@@ -608,7 +746,7 @@ impl ShmMap {
 
     /// Walks the whole structure under the lock.
     pub fn check(&self) -> Result<CheckReport> {
-        self.locked(|t| t.check())
+        self.inspecting(|t| t.check())
     }
 
     /// Rebuilds every derived structure from the table under the lock: what
@@ -618,16 +756,15 @@ impl ShmMap {
     }
 
     /// The raw mapped bytes, for tests that damage a segment on purpose.
-    #[doc(hidden)]
-    pub fn raw_region(&self) -> Region {
+    pub(crate) fn raw_region(&self) -> Region<'_> {
         self.mapping.region()
     }
 
     /// `h.stat`.
     pub fn stat(&self) -> Result<Stat> {
         let layout = self.layout;
-        self.locked(|_| {
-            let r = self.mapping.region();
+        self.inspecting(|t| {
+            let r = t.r;
             Ok(Stat {
                 layout,
                 used_buckets: r.u64(hdr::USED_BUCKETS)?,
@@ -641,15 +778,17 @@ impl ShmMap {
                 evictions: r.u64(hdr::EVICTIONS)?,
                 expired: r.u64(hdr::EXPIRED)?,
                 ttl_entries: r.u64(hdr::TTL_ENTRIES)?,
+                dropped: r.u64(hdr::DROPPED)?,
             })
         })
     }
 
-    /// Detaches; the owner also removes the name. The memory is freed by the
-    /// OS when the last process detaches.
+    /// Detaches; the owner also removes the name, if it still refers to
+    /// the segment it created. The memory is freed by the OS when the last
+    /// process detaches.
     pub fn close(self) -> Result<()> {
         if self.owner {
-            shm::unlink(&self.name)?;
+            shm::unlink_if(&self.name, self.id)?;
         }
         Ok(())
     }

@@ -1,38 +1,57 @@
-//! A bounds-checked view of mapped memory.
+//! A bounds-checked view of mapped shared memory.
 //!
 //! Invariants:
 //! - `base` is 8-byte aligned and `base..base+len` stays mapped, readable and
-//!   writable for the life of the view (the owner of the mapping guarantees it
-//!   when it calls [`Region::new`]);
+//!   writable for the lifetime `'m` of the view: a `Region<'m>` borrows the
+//!   mapping it was made from, so it cannot outlive it (see [`Region::new`]);
 //! - every accessor checks `off + n <= len` and the alignment of the type before
 //!   touching memory, so an offset read from a damaged segment yields
-//!   [`Error::Corrupt`] instead of an access outside the mapping.
+//!   [`Error::Corrupt`] instead of an access outside the mapping;
+//! - other processes may write any of this memory at any moment (a lock-free
+//!   reader races every writer, and a hostile process ignores the lock), so
+//!   every load and store here is an atomic access (relaxed unless stated):
+//!   no `&[u8]` or `&T` into the mapping is ever handed out except atomics,
+//!   and bytes are copied out, or compared, with atomic loads.
 //!
-//! Other processes change this memory only while they hold the segment's lock,
-//! which the caller holds too; the 8-byte stores that publish or retract a
-//! record go through [`Region::publish_u64`].
+//! ```compile_fail
+//! // A view cannot outlive its mapping: this does not compile.
+//! let name = format!("shm-hashmap-doc-region-{}", std::process::id());
+//! let m = shm_hashmap_core::ShmMap::create(Some(&name), 1 << 16, 0, 0, &Default::default()).unwrap();
+//! let r = shm_hashmap_core::testing::raw_region(&m);
+//! m.close().unwrap();
+//! let _ = r.u64(0);
+//! ```
 
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use crate::error::{Error, Result};
 
-/// A view of `len` bytes at `base`.
-#[derive(Clone, Copy, Debug)]
-pub struct Region {
-    base: *mut u8,
-    len: u64,
+/// One piece of a byte range: an aligned word, or a byte.
+enum Piece<'m> {
+    Word(&'m AtomicU64),
+    Byte(&'m AtomicU8),
 }
 
-impl Region {
+/// A view of `len` bytes at `base`, valid for `'m`.
+#[derive(Clone, Copy, Debug)]
+pub struct Region<'m> {
+    base: *mut u8,
+    len: u64,
+    _mapping: PhantomData<&'m [AtomicU8]>,
+}
+
+impl<'m> Region<'m> {
     /// Wraps mapped memory.
     ///
     /// # Safety
-    /// `base` must be 8-byte aligned, and `base..base+len` must stay valid for
-    /// reads and writes for as long as this view or a copy of it is used.
-    pub unsafe fn new(base: *mut u8, len: usize) -> Region {
+    /// `base` must be 8-byte aligned, and `base..base+len` must stay mapped
+    /// for reads and writes for all of `'m`.
+    pub unsafe fn new(base: *mut u8, len: usize) -> Region<'m> {
         Region {
             base,
             len: len as u64,
+            _mapping: PhantomData,
         }
     }
 
@@ -60,86 +79,155 @@ impl Region {
         }
     }
 
+    /// The `u64` at `off` as an atomic.
+    pub fn atomic_u64(&self, off: u64) -> Result<&'m AtomicU64> {
+        let p = self.at(off, 8, 8)?;
+        // SAFETY: in bounds and aligned for AtomicU64 (same layout as u64);
+        // the mapping lives for 'm (Region::new's contract), and other
+        // processes' accesses to shared memory are atomic or outside Rust.
+        Ok(unsafe { &*p.cast::<AtomicU64>() })
+    }
+
+    /// The `u32` at `off` as an atomic.
+    pub fn atomic_u32(&self, off: u64) -> Result<&'m AtomicU32> {
+        let p = self.at(off, 4, 4)?;
+        // SAFETY: as in atomic_u64, for AtomicU32.
+        Ok(unsafe { &*p.cast::<AtomicU32>() })
+    }
+
+    /// The byte at `off` as an atomic.
+    pub fn atomic_u8(&self, off: u64) -> Result<&'m AtomicU8> {
+        let p = self.at(off, 1, 1)?;
+        // SAFETY: as in atomic_u64; AtomicU8 has no alignment need.
+        Ok(unsafe { &*p.cast::<AtomicU8>() })
+    }
+
     /// Reads the `u64` at `off`.
     pub fn u64(&self, off: u64) -> Result<u64> {
-        let p = self.at(off, 8, 8)?;
-        // SAFETY: `at` checked bounds and 8-byte alignment; the memory is mapped.
-        Ok(unsafe { p.cast::<u64>().read() })
+        Ok(self.atomic_u64(off)?.load(Ordering::Relaxed))
     }
 
     /// Writes the `u64` at `off`.
     pub fn set_u64(&self, off: u64, v: u64) -> Result<()> {
-        let p = self.at(off, 8, 8)?;
-        // SAFETY: `at` checked bounds and alignment; we hold the segment lock.
-        unsafe { p.cast::<u64>().write(v) };
+        self.atomic_u64(off)?.store(v, Ordering::Relaxed);
         Ok(())
     }
 
     /// Reads the `u32` at `off`.
     pub fn u32(&self, off: u64) -> Result<u32> {
-        let p = self.at(off, 4, 4)?;
-        // SAFETY: `at` checked bounds and 4-byte alignment.
-        Ok(unsafe { p.cast::<u32>().read() })
+        Ok(self.atomic_u32(off)?.load(Ordering::Relaxed))
     }
 
     /// Writes the `u32` at `off`.
     pub fn set_u32(&self, off: u64, v: u32) -> Result<()> {
-        let p = self.at(off, 4, 4)?;
-        // SAFETY: `at` checked bounds and alignment; we hold the segment lock.
-        unsafe { p.cast::<u32>().write(v) };
+        self.atomic_u32(off)?.store(v, Ordering::Relaxed);
         Ok(())
-    }
-
-    /// The `u32` at `off` as an atomic, for fields read before the lock exists.
-    pub fn atomic_u32(&self, off: u64) -> Result<&AtomicU32> {
-        let p = self.at(off, 4, 4)?;
-        // SAFETY: in bounds and aligned for AtomicU32 (same layout as u32); the
-        // mapping outlives `&self` by Region::new's contract.
-        Ok(unsafe { &*p.cast::<AtomicU32>() })
-    }
-
-    /// The byte at `off` as an atomic, for hints that lock-free readers write.
-    pub fn atomic_u8(&self, off: u64) -> Result<&AtomicU8> {
-        let p = self.at(off, 1, 1)?;
-        // SAFETY: in bounds (AtomicU8 has the layout of u8 and no alignment
-        // need); the mapping outlives `&self` by Region::new's contract.
-        Ok(unsafe { &*p.cast::<AtomicU8>() })
-    }
-
-    /// The `u64` at `off` as an atomic.
-    pub fn atomic_u64(&self, off: u64) -> Result<&AtomicU64> {
-        let p = self.at(off, 8, 8)?;
-        // SAFETY: in bounds and aligned for AtomicU64 (same layout as u64); the
-        // mapping outlives `&self` by Region::new's contract.
-        Ok(unsafe { &*p.cast::<AtomicU64>() })
     }
 
     /// One aligned 8-byte store with release ordering: everything written
     /// before it (the record) is in memory before the slot points at it, and
     /// the compiler may not move later writes (freeing the old record) above it.
     pub fn publish_u64(&self, off: u64, v: u64) -> Result<()> {
-        let p = self.at(off, 8, 8)?;
-        // SAFETY: in bounds and aligned for AtomicU64 (same layout as u64).
-        let a = unsafe { &*p.cast::<AtomicU64>() };
-        a.store(v, Ordering::Release);
+        self.atomic_u64(off)?.store(v, Ordering::Release);
         std::sync::atomic::compiler_fence(Ordering::SeqCst);
         Ok(())
     }
 
-    /// The `n` bytes at `off`.
-    pub fn bytes(&self, off: u64, n: u64) -> Result<&[u8]> {
-        let p = self.at(off, n, 1)?;
-        // SAFETY: in bounds; writers are excluded by the segment lock we hold,
-        // and the slice does not outlive `&self`.
-        Ok(unsafe { std::slice::from_raw_parts(p, n as usize) })
+    /// Visits the `n` bytes at `off` in pieces, each an aligned 8-byte word
+    /// or a single byte, with the piece's position from `off`. Returns early
+    /// with `false` as soon as `f` does.
+    fn visit(&self, off: u64, n: u64, mut f: impl FnMut(usize, Piece<'_>) -> bool) -> Result<bool> {
+        let start = self.at(off, n, 1)?;
+        let n = n as usize;
+        // Words are aligned to the mapping's base, which is 8-aligned.
+        let head = ((8 - (off % 8) as usize) % 8).min(n);
+        let mut i = 0;
+        while i < n {
+            // SAFETY: i < n and `at` checked off + n <= len, so the pointer
+            // is inside the mapping, which lives for 'm; a word is read only
+            // at an 8-aligned offset with 8 bytes left.
+            let go = unsafe {
+                let p = start.add(i);
+                if i >= head && n - i >= 8 {
+                    i += 8;
+                    f(i - 8, Piece::Word(&*p.cast::<AtomicU64>()))
+                } else {
+                    i += 1;
+                    f(i - 1, Piece::Byte(&*p.cast::<AtomicU8>()))
+                }
+            };
+            if !go {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
-    /// Copies `src` to `off`.
+    /// Copies the `n` bytes at `off` into `out` (replacing its contents),
+    /// with relaxed atomic loads.
+    pub fn read_into(&self, off: u64, n: u64, out: &mut Vec<u8>) -> Result<()> {
+        self.at(off, n, 1)?;
+        out.clear();
+        out.resize(n as usize, 0);
+        self.copy_to(off, out.as_mut_slice())
+    }
+
+    fn copy_to(&self, off: u64, dst: &mut [u8]) -> Result<()> {
+        self.visit(off, dst.len() as u64, |at, p| {
+            match p {
+                Piece::Word(w) => {
+                    dst[at..at + 8].copy_from_slice(&w.load(Ordering::Relaxed).to_le_bytes())
+                }
+                Piece::Byte(b) => dst[at] = b.load(Ordering::Relaxed),
+            }
+            true
+        })?;
+        Ok(())
+    }
+
+    /// The `n` bytes at `off`, copied.
+    pub fn to_vec(&self, off: u64, n: u64) -> Result<Vec<u8>> {
+        let mut v = Vec::new();
+        self.read_into(off, n, &mut v)?;
+        Ok(v)
+    }
+
+    /// Whether the `want.len()` bytes at `off` equal `want`.
+    pub fn equals(&self, off: u64, want: &[u8]) -> Result<bool> {
+        self.visit(off, want.len() as u64, |at, p| match p {
+            Piece::Word(w) => w.load(Ordering::Relaxed).to_le_bytes()[..] == want[at..at + 8],
+            Piece::Byte(b) => b.load(Ordering::Relaxed) == want[at],
+        })
+    }
+
+    /// Feeds the `n` bytes at `off` to `f` in chunks of at most 64 bytes.
+    pub fn chunks(&self, off: u64, n: u64, mut f: impl FnMut(&[u8])) -> Result<()> {
+        self.at(off, n, 1)?;
+        let mut buf = [0u8; 64];
+        let mut done = 0;
+        while done < n {
+            let take = (n - done).min(64);
+            let piece = &mut buf[..take as usize];
+            self.copy_to(off + done, piece)?;
+            f(piece);
+            done += take;
+        }
+        Ok(())
+    }
+
+    /// Copies `src` to `off`, with relaxed atomic stores.
     pub fn write(&self, off: u64, src: &[u8]) -> Result<()> {
-        let p = self.at(off, src.len() as u64, 1)?;
-        // SAFETY: in bounds; `src` is process memory, so it cannot overlap the
-        // destination inside the shared mapping.
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), p, src.len()) };
+        self.visit(off, src.len() as u64, |at, p| {
+            match p {
+                Piece::Word(w) => {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&src[at..at + 8]);
+                    w.store(u64::from_le_bytes(b), Ordering::Relaxed);
+                }
+                Piece::Byte(b) => b.store(src[at], Ordering::Relaxed),
+            }
+            true
+        })?;
         Ok(())
     }
 
@@ -162,7 +250,32 @@ mod tests {
         assert_eq!(r.u64(24), Ok(7));
         assert!(r.u64(32).is_err());
         assert!(r.u64(4).is_err());
-        assert!(r.bytes(30, 3).is_err());
-        assert!(r.bytes(u64::MAX, 2).is_err());
+        assert!(r.to_vec(30, 3).is_err());
+        assert!(r.to_vec(u64::MAX, 2).is_err());
+        assert!(r.equals(u64::MAX - 1, b"ab").is_err());
+    }
+
+    #[test]
+    fn copies_and_compares_at_any_alignment() {
+        let mut buf = vec![0u64; 8];
+        // SAFETY: the Vec lives until the end of the test and is 8-aligned.
+        let r = unsafe { Region::new(buf.as_mut_ptr().cast(), 64) };
+        let src: Vec<u8> = (1..=40).collect();
+        for off in 0..20 {
+            for n in [0usize, 1, 7, 8, 9, 17, 40] {
+                r.write(off, &src[..n]).expect("in bounds");
+                assert_eq!(r.to_vec(off, n as u64).expect("in bounds"), &src[..n]);
+                assert!(r.equals(off, &src[..n]).expect("in bounds"));
+                if n > 0 {
+                    let mut other = src[..n].to_vec();
+                    other[n - 1] ^= 1;
+                    assert!(!r.equals(off, &other).expect("in bounds"));
+                }
+                let mut seen = Vec::new();
+                r.chunks(off, n as u64, |c| seen.extend_from_slice(c))
+                    .expect("in bounds");
+                assert_eq!(seen, &src[..n]);
+            }
+        }
     }
 }

@@ -3,18 +3,22 @@
 //! Invariants:
 //! - a segment is created with `O_CREAT | O_EXCL`, so exactly one process
 //!   creates each name; its mode is set with `fchmod` (umask does not apply);
+//! - every open uses `O_NOFOLLOW` (a symlink at the name is `ELOOP`) and
+//!   accepts only a regular file;
 //! - its memory is reserved with `fallocate` before it is mapped, so a full
 //!   /dev/shm is `ENOSPC` at creation, never `SIGBUS` on a later write;
-//! - a [`Mapping`] owns one `MAP_SHARED` mapping and unmaps it on drop.
+//! - a [`Mapping`] owns one `MAP_SHARED` mapping, guarded against
+//!   truncation ([`fault`]), and unmaps it on drop.
 
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
+use rustix::fs::OFlags;
 use rustix::fs::{FallocateFlags, Mode};
 use rustix::mm::{MapFlags, ProtFlags};
-use rustix::shm::OFlags;
 
 use crate::error::{Error, Result};
+use crate::fault;
 use crate::region::Region;
 
 /// Longest name accepted (NAME_MAX less the leading '/').
@@ -45,102 +49,183 @@ pub fn validate_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Where POSIX shared memory lives on Linux: `shm_open(name)` is an open of
+/// this folder's entry. We open it ourselves, so that we can add O_NOFOLLOW.
+const SHM_DIR: &str = "/dev/shm";
+
 fn path(name: &str) -> String {
-    format!("/{name}")
+    format!("{SHM_DIR}/{name}")
+}
+
+/// Device and inode of a segment: which file a name referred to.
+pub type Identity = (u64, u64);
+
+/// What `fstat` says of an open segment.
+#[derive(Clone, Copy, Debug)]
+pub struct Meta {
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its owner.
+    pub uid: u32,
+    /// Device and inode.
+    pub id: Identity,
+}
+
+fn meta(fd: &OwnedFd, name: &str) -> Result<Meta> {
+    let st = rustix::fs::fstat(fd).map_err(|e| Error::os("fstat", name, e))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(Error::Incompatible(format!(
+            "'{name}' is not a usable shm-hashmap segment: it is not a regular file"
+        )));
+    }
+    Ok(Meta {
+        size: st.st_size as u64,
+        uid: st.st_uid,
+        id: (st.st_dev, st.st_ino),
+    })
+}
+
+fn open_flags(write: bool) -> OFlags {
+    let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
+    access | OFlags::NOFOLLOW | OFlags::CLOEXEC
 }
 
 /// Creates a new segment of `size` bytes with `mode`, reserving its memory.
-/// Fails with `EEXIST` if the name exists.
-pub fn create(name: &str, size: u64, mode: u32) -> Result<OwnedFd> {
+/// Fails with `EEXIST` if the name exists (a symlink included).
+pub fn create(name: &str, size: u64, mode: u32) -> Result<(OwnedFd, Identity)> {
     let p = path(name);
-    let fd = rustix::shm::open(
+    let fd = rustix::fs::open(
         p.as_str(),
-        OFlags::CREATE | OFlags::EXCL | OFlags::RDWR,
+        open_flags(true) | OFlags::CREATE | OFlags::EXCL,
         Mode::from_raw_mode(mode & 0o777),
     )
     .map_err(|e| Error::os("shm_open", name, e))?;
-    let reserve = || -> Result<()> {
+    let reserve = || -> Result<Identity> {
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode & 0o777))
             .map_err(|e| Error::os("fchmod", name, e))?;
         rustix::fs::ftruncate(&fd, size).map_err(|e| Error::os("ftruncate", name, e))?;
         rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, size)
-            .map_err(|e| Error::os("posix_fallocate", name, e))
+            .map_err(|e| Error::os("posix_fallocate", name, e))?;
+        Ok(meta(&fd, name)?.id)
     };
-    if let Err(e) = reserve() {
-        let _ = rustix::shm::unlink(p.as_str());
-        return Err(e);
+    match reserve() {
+        Ok(id) => Ok((fd, id)),
+        Err(e) => {
+            let _ = rustix::fs::unlink(p.as_str());
+            Err(e)
+        }
     }
-    Ok(fd)
 }
 
-/// Opens an existing segment read-write and returns it with its size. A
+/// Opens an existing segment (read-write, or read-only for inspection)
+/// without following a symlink, and returns it with what `fstat` says. A
 /// segment whose creator has not sized it yet is waited for, up to `wait`.
-pub fn open(name: &str, wait: Duration) -> Result<(OwnedFd, u64)> {
-    let fd = rustix::shm::open(path(name).as_str(), OFlags::RDWR, Mode::empty())
+pub fn open(name: &str, write: bool, wait: Duration) -> Result<(OwnedFd, Meta)> {
+    let fd = rustix::fs::open(path(name).as_str(), open_flags(write), Mode::empty())
         .map_err(|e| Error::os("shm_open", name, e))?;
     let deadline = Instant::now() + wait;
     loop {
-        let st = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", name, e))?;
-        let size = st.st_size as u64;
-        if size > 0 || Instant::now() >= deadline {
-            return Ok((fd, size));
+        let m = meta(&fd, name)?;
+        if m.size > 0 || Instant::now() >= deadline {
+            return Ok((fd, m));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
 }
 
+/// What the name refers to now, without following a symlink; `None` if
+/// nothing.
+pub fn identity(name: &str) -> Option<Identity> {
+    let st = rustix::fs::lstat(path(name).as_str()).ok()?;
+    Some((st.st_dev, st.st_ino))
+}
+
 /// Removes a name; false if it did not exist.
 pub fn unlink(name: &str) -> Result<bool> {
-    match rustix::shm::unlink(path(name).as_str()) {
+    match rustix::fs::unlink(path(name).as_str()) {
         Ok(()) => Ok(true),
         Err(rustix::io::Errno::NOENT) => Ok(false),
         Err(e) => Err(Error::os("shm_unlink", name, e)),
     }
 }
 
-/// One shared mapping of a whole segment.
+/// Removes a name only if it still refers to the segment `id`; false if it
+/// did not (it is gone, or another segment took the name).
+pub fn unlink_if(name: &str, id: Identity) -> Result<bool> {
+    if identity(name) != Some(id) {
+        return Ok(false);
+    }
+    unlink(name)
+}
+
+/// The names in the shared-memory folder.
+pub fn names() -> Result<Vec<String>> {
+    let dir = std::fs::read_dir(SHM_DIR).map_err(|e| Error::Os {
+        syscall: "opendir",
+        errno: e.raw_os_error().unwrap_or(libc::EIO),
+        name: SHM_DIR.to_owned(),
+        message: e.to_string(),
+    })?;
+    Ok(dir
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| validate_name(n).is_ok())
+        .collect())
+}
+
+/// One shared mapping of a whole segment, guarded against truncation.
 #[derive(Debug)]
 pub struct Mapping {
     ptr: *mut u8,
     len: usize,
+    guard: Option<fault::Guard>,
 }
 
 impl Mapping {
-    /// Maps `len` bytes of `fd` shared, read-write.
-    pub fn new(fd: &OwnedFd, len: u64, name: &str) -> Result<Mapping> {
+    /// Maps `len` bytes of `fd` shared, read-write (or read-only).
+    pub fn new(fd: &OwnedFd, len: u64, name: &str, write: bool) -> Result<Mapping> {
         let len = usize::try_from(len)
             .map_err(|_| Error::OutOfRange(format!("segment of {len} bytes cannot be mapped")))?;
+        let prot = if write {
+            ProtFlags::READ | ProtFlags::WRITE
+        } else {
+            ProtFlags::READ
+        };
         // SAFETY: a fresh mapping at an address the kernel picks aliases no
         // Rust object; `fd` is a valid open descriptor for the whole call.
-        let ptr = unsafe {
-            rustix::mm::mmap(
-                std::ptr::null_mut(),
-                len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::SHARED,
-                fd,
-                0,
-            )
-        }
-        .map_err(|e| Error::os("mmap", name, e))?;
-        Ok(Mapping {
+        let ptr =
+            unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0) }
+                .map_err(|e| Error::os("mmap", name, e))?;
+        let mut m = Mapping {
             ptr: ptr.cast(),
             len,
-        })
+            guard: None,
+        };
+        m.guard = Some(fault::register(ptr as usize, len)?);
+        Ok(m)
     }
 
-    /// A bounds-checked view of the mapping, valid while `self` lives.
-    pub fn region(&self) -> Region {
-        // SAFETY: mmap returns page-aligned memory valid for `len` bytes until
-        // `self` is dropped; callers keep the view no longer than `self`.
+    /// A bounds-checked view of the mapping, valid while `self` is borrowed.
+    pub fn region(&self) -> Region<'_> {
+        // SAFETY: mmap returned page-aligned memory valid for `len` bytes
+        // until `self` is dropped, and the view borrows `self`.
         unsafe { Region::new(self.ptr, self.len) }
+    }
+
+    /// `Ok` unless another process truncated the segment under us.
+    pub fn check(&self, name: &str) -> Result<()> {
+        match &self.guard {
+            Some(g) => g.check(name),
+            None => Ok(()),
+        }
     }
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        // Out of the fault table before the pages go.
+        self.guard = None;
         // SAFETY: ptr/len are exactly what mmap returned, and no view of the
-        // mapping outlives `self` (ShmMap keeps them together).
+        // mapping outlives `self` (Region borrows it).
         let _ = unsafe { rustix::mm::munmap(self.ptr.cast(), self.len) };
     }
 }

@@ -46,6 +46,9 @@ use crate::region::Region;
 
 const REF_MASK: u64 = (1 << 48) - 1;
 
+/// Most slots repair accepts sharing a record with another slot.
+pub const MAX_DUPLICATES: usize = 8;
+
 /// Offset of the expiry word inside a record.
 const EXPIRY: u64 = 16;
 
@@ -94,7 +97,7 @@ pub struct CheckReport {
 /// Operations on a mapped segment. The caller holds the segment's lock
 /// (except for the optimistic reads described in map.rs).
 pub struct Table<'a> {
-    pub(crate) r: &'a Region,
+    pub(crate) r: &'a Region<'a>,
     pub(crate) l: &'a Layout,
     pub(crate) a: Alloc<'a>,
     seed: (u64, u64),
@@ -105,7 +108,7 @@ pub struct Table<'a> {
 
 impl<'a> Table<'a> {
     /// A view of the segment `r` laid out as `l`.
-    pub fn new(r: &'a Region, l: &'a Layout) -> Result<Self> {
+    pub fn new(r: &'a Region<'a>, l: &'a Layout) -> Result<Self> {
         let seed = (r.u64(hdr::SEED)?, r.u64(hdr::SEED + 8)?);
         Ok(Table {
             r,
@@ -218,9 +221,21 @@ impl<'a> Table<'a> {
         Ok(Rec { size, klen, vlen })
     }
 
-    pub(crate) fn key_of(&self, doff: u64, rec: &Rec) -> Result<&[u8]> {
+    fn key_off(&self, doff: u64) -> u64 {
+        self.l.data_off + doff + RECORD_HEADER_SIZE
+    }
+
+    /// A copy of the key of the record at `doff`.
+    pub(crate) fn key_vec(&self, doff: u64, rec: &Rec) -> Result<Vec<u8>> {
+        self.r.to_vec(self.key_off(doff), rec.klen)
+    }
+
+    /// The hash of the key of the record at `doff`, read in place.
+    fn hash_at(&self, doff: u64, rec: &Rec) -> Result<u64> {
+        let mut h = SipHasher13::new_with_keys(self.seed.0, self.seed.1);
         self.r
-            .bytes(self.l.data_off + doff + RECORD_HEADER_SIZE, rec.klen)
+            .chunks(self.key_off(doff), rec.klen, |c| h.write(c))?;
+        Ok(h.finish())
     }
 
     pub(crate) fn find(&self, key: &[u8], h: u64) -> Result<Probe> {
@@ -234,7 +249,7 @@ impl<'a> Table<'a> {
             if w >> 48 == tag {
                 let doff = Self::doff_of(w);
                 let rec = self.record(doff)?;
-                if self.key_of(doff, &rec)? == key {
+                if rec.klen == key.len() as u64 && self.r.equals(self.key_off(doff), key)? {
                     return Ok(Probe::Found { slot: i, doff });
                 }
             }
@@ -252,8 +267,7 @@ impl<'a> Table<'a> {
                 let expires = self.expires(doff)?;
                 let stale = self.is_expired(expires);
                 if let Some(out) = out {
-                    out.clear();
-                    out.extend_from_slice(self.value_of(doff)?);
+                    self.value_into(doff, out)?;
                 }
                 if !stale {
                     self.touch(slot);
@@ -267,17 +281,18 @@ impl<'a> Table<'a> {
         }
     }
 
-    /// Copies the value of a live `key` (type byte first) into `out`; false
-    /// if absent or expired.
-    pub fn get(&self, key: &[u8], out: &mut Vec<u8>) -> Result<bool> {
-        Ok(self.lookup(key, Some(out))?.is_some_and(|f| !f.stale))
+    /// Copies the value bytes (type byte first) of the record at `doff`
+    /// into `out`.
+    pub(crate) fn value_into(&self, doff: u64, out: &mut Vec<u8>) -> Result<()> {
+        let rec = self.record(doff)?;
+        self.r
+            .read_into(self.key_off(doff) + rec.klen, rec.vlen, out)
     }
 
-    /// The value bytes (type byte first) of the record at `doff`.
-    pub(crate) fn value_of(&self, doff: u64) -> Result<&[u8]> {
+    /// Whether the value of the record at `doff` equals `want`.
+    pub(crate) fn value_equals(&self, doff: u64, want: &[u8]) -> Result<bool> {
         let rec = self.record(doff)?;
-        let at = self.l.data_off + doff + RECORD_HEADER_SIZE + rec.klen;
-        self.r.bytes(at, rec.vlen)
+        Ok(rec.vlen == want.len() as u64 && self.r.equals(self.key_off(doff) + rec.klen, want)?)
     }
 
     pub(crate) fn write_record(&self, key: &[u8], value: &[u8], expires: u64) -> Result<u64> {
@@ -428,7 +443,7 @@ impl<'a> Table<'a> {
     fn home_of(&self, w: u64) -> Result<u64> {
         let doff = Self::doff_of(w);
         let rec = self.record(doff)?;
-        Ok(self.home(self.hash(self.key_of(doff, &rec)?)))
+        Ok(self.home(self.hash_at(doff, &rec)?))
     }
 
     /// Empties slot `i`, shifting later entries of its cluster back. The first
@@ -472,52 +487,111 @@ impl<'a> Table<'a> {
         (to + self.l.slots - from) % self.l.slots
     }
 
-    /// Live slots as (slot, word), failing on any malformed record.
-    fn live(&self) -> Result<Vec<(u64, u64)>> {
-        let mut out = Vec::new();
-        for i in 0..self.l.slots {
-            let w = self.slot(i)?;
-            if w != 0 {
-                out.push((i, w));
+    /// Whether the entry in slot `i` (word `w`) is sound: its record is
+    /// well formed and its key's probe finds this slot.
+    fn reachable(&self, i: u64, w: u64) -> bool {
+        let doff = Self::doff_of(w);
+        let found = || -> Result<bool> {
+            let rec = self.record(doff)?;
+            let key = self.key_vec(doff, &rec)?;
+            Ok(matches!(self.find(&key, self.hash(&key))?, Probe::Found { slot, .. } if slot == i))
+        };
+        found().unwrap_or(false)
+    }
+
+    /// Empties slot `i` of an unsound entry, then re-seats the rest of its
+    /// cluster: each later entry is retracted and published again where its
+    /// probe now finds room, and a later entry that is unsound too is
+    /// dropped. Returns how many entries were dropped.
+    fn drop_at(&self, i: u64) -> Result<u64> {
+        self.r.publish_u64(self.slot_off(i), 0)?;
+        self.access(i)?.store(0, Ordering::Relaxed);
+        let mut dropped = 1;
+        let mut j = i;
+        for _ in 0..self.l.slots {
+            j = self.next(j);
+            let w = self.slot(j)?;
+            if w == 0 {
+                break;
             }
+            self.r.publish_u64(self.slot_off(j), 0)?;
+            let doff = Self::doff_of(w);
+            let home = self.record(doff).and_then(|rec| self.hash_at(doff, &rec));
+            let Ok(h) = home else {
+                dropped += 1;
+                continue;
+            };
+            let mut k = self.home(h);
+            while self.slot(k)? != 0 {
+                k = self.next(k);
+            }
+            self.r.publish_u64(self.slot_off(k), w)?;
         }
-        Ok(out)
+        Ok(dropped)
     }
 
     /// Makes the structure sound again after a lock owner died: resolves an
-    /// entry left in two slots by an interrupted delete, validates every live
-    /// record, and derives the allocator and counters from the table.
+    /// entry left in two slots by an interrupted delete, drops entries whose
+    /// key cannot find them (counted in `hdr::DROPPED`), and derives the
+    /// allocator and counters from the table.
+    ///
+    /// An interrupted shift leaves at most one duplicate; more than
+    /// [`MAX_DUPLICATES`] means the table was damaged some other way, and
+    /// repair gives up rather than spend (duplicates × slots) under the lock.
     pub fn repair(&self) -> Result<()> {
-        // An interrupted shift leaves at most one duplicate; each pass removes one.
-        for _ in 0..self.l.slots {
-            let mut seen: HashMap<u64, u64> = HashMap::new();
-            let mut dup = None;
-            for (i, w) in self.live()? {
-                if let Some(&first) = seen.get(&(w & REF_MASK)) {
-                    dup = Some((first, i, w));
-                    break;
+        let mut seen: HashMap<u64, u64> = HashMap::new();
+        let mut dups = Vec::new();
+        for i in 0..self.l.slots {
+            let w = self.slot(i)?;
+            if w == 0 {
+                continue;
+            }
+            if let Some(&first) = seen.get(&(w & REF_MASK)) {
+                dups.push((first, i, w));
+                if dups.len() > MAX_DUPLICATES {
+                    return Err(Error::corrupt(format!(
+                        "more than {MAX_DUPLICATES} slots share a record"
+                    )));
                 }
+            } else {
                 seen.insert(w & REF_MASK, i);
             }
-            let Some((a, b, w)) = dup else { break };
-            let home = self.home_of(w)?;
-            let far = if self.distance(home, a) > self.distance(home, b) {
-                a
-            } else {
-                b
-            };
-            self.remove_at(far)?;
+        }
+        drop(seen);
+        for (a, b, w) in dups {
+            // The copy farther from its home is the stale one; if the key
+            // cannot be hashed, the entry is dropped below.
+            if let Ok(home) = self.home_of(w) {
+                let far = if self.distance(home, a) > self.distance(home, b) {
+                    a
+                } else {
+                    b
+                };
+                if self.slot(far)? == w {
+                    self.remove_at(far)?;
+                }
+            }
+        }
+        let mut dropped = 0u64;
+        let mut i = 0;
+        while i < self.l.slots {
+            let w = self.slot(i)?;
+            if w != 0 && !self.reachable(i, w) {
+                dropped += self.drop_at(i)?;
+                // Entries may have moved into slot i: look at it again.
+                continue;
+            }
+            i += 1;
         }
         let mut blocks = Vec::new();
         let mut with_ttl = 0u64;
-        for (i, w) in self.live()? {
+        for i in 0..self.l.slots {
+            let w = self.slot(i)?;
+            if w == 0 {
+                continue;
+            }
             let doff = Self::doff_of(w);
             let rec = self.record(doff)?;
-            let key = self.key_of(doff, &rec)?;
-            match self.find(key, self.hash(key))? {
-                Probe::Found { slot, .. } if slot == i => {}
-                _ => return Err(Error::corrupt(format!("slot {i} is unreachable"))),
-            }
             with_ttl += u64::from(self.expires(doff)? != 0);
             blocks.push((doff, rec.size));
         }
@@ -526,6 +600,8 @@ impl<'a> Table<'a> {
         }
         self.r.set_u64(hdr::USED_BUCKETS, blocks.len() as u64)?;
         self.r.set_u64(hdr::TTL_ENTRIES, with_ttl)?;
+        let d = self.r.u64(hdr::DROPPED)?;
+        self.r.set_u64(hdr::DROPPED, d.saturating_add(dropped))?;
         self.a.rebuild(&mut blocks)
     }
 
@@ -553,12 +629,12 @@ impl<'a> Table<'a> {
                     continue;
                 }
             };
-            let key = self.key_of(doff, &rec)?;
-            let h = self.hash(key);
+            let key = self.key_vec(doff, &rec)?;
+            let h = self.hash(&key);
             if h >> 48 != w >> 48 {
                 problems.push(format!("slot {i}: hash tag does not match its key"));
             }
-            match self.find(key, h) {
+            match self.find(&key, h) {
                 Ok(Probe::Found { slot, .. }) if slot == i => {}
                 _ => problems.push(format!("slot {i}: its key does not find it")),
             }

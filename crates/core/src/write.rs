@@ -150,7 +150,7 @@ impl Table<'_> {
                 Cond::IfAbsent | Cond::IfEquals(None) => !live,
                 Cond::IfPresent => live,
                 Cond::IfEquals(Some(want)) => match existing {
-                    Some((_, doff, true)) => self.value_of(doff)? == want,
+                    Some((_, doff, true)) => self.value_equals(doff, want)?,
                     _ => false,
                 },
             };

@@ -69,7 +69,14 @@ fn assert_model(m: &ShmMap, model: &HashMap<Vec<u8>, Vec<u8>>, step: &str) {
 fn a_kill_at_every_step_keeps_the_promise() {
     let name = format!("shm-hashmap-crash-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
-    let m = ShmMap::create(Some(&name), 64 << 10, 64, 0, 0o600).expect("create");
+    let m = ShmMap::create(
+        Some(&name),
+        64 << 10,
+        64,
+        0,
+        &shm_hashmap_core::Options::default(),
+    )
+    .expect("create");
     let mut rng = SmallRng::seed_from_u64(42);
     let mut model: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
     let mut next_key = 0u32;
@@ -205,7 +212,17 @@ fn assert_subset(
 fn a_kill_in_expiry_eviction_and_clear_keeps_the_map_sound() {
     let name = format!("shm-hashmap-crash2-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
-    let m = ShmMap::create_with(Some(&name), 64 << 10, 64, 0, 0o600, policy::LRU).expect("create");
+    let m = ShmMap::create(
+        Some(&name),
+        64 << 10,
+        64,
+        0,
+        &shm_hashmap_core::Options {
+            policy: policy::LRU,
+            ..Default::default()
+        },
+    )
+    .expect("create");
     let mut rng = SmallRng::seed_from_u64(7);
     let mut next = 0u32;
     let steps = [
@@ -290,5 +307,36 @@ fn a_kill_in_expiry_eviction_and_clear_keeps_the_map_sound() {
         assert!(reached > 0, "step {step} was never reached");
         eprintln!("{step}: killed {reached} time(s), map sound after each");
     }
+    m.close().expect("close");
+}
+
+#[test]
+fn a_panic_inside_a_write_is_repaired_by_the_next_lock_holder() {
+    let name = format!("shm-hashmap-unwind-{}", std::process::id());
+    let _cleanup = Cleanup(name.clone());
+    let m = ShmMap::create(
+        Some(&name),
+        64 << 10,
+        64,
+        0,
+        &shm_hashmap_core::Options::default(),
+    )
+    .expect("create");
+    m.set(b"a", b"\x00old").expect("set");
+    crash::arm_panic("set:written");
+    let unwound =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| m.set(b"a", b"\x00new")));
+    assert!(unwound.is_err(), "the armed step panicked");
+    // The lock was released normally, but the map is marked for repair:
+    // the next operation repairs, as after a dead owner.
+    let mut out = Vec::new();
+    assert!(m.get(b"a", &mut out).expect("get"));
+    assert_eq!(out, b"\x00old", "the write did not publish");
+    let stat = m.stat().expect("stat");
+    assert_eq!(stat.recoveries, 1);
+    let report = m.check().expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    m.set(b"a", b"\x00new").expect("set after repair");
+    assert_eq!(m.stat().expect("stat").recoveries, 1, "repaired once");
     m.close().expect("close");
 }

@@ -69,7 +69,17 @@ fn mutated_segments_give_errors_never_crashes() {
     watchdog();
     let name = format!("shm-hashmap-fuzz-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
-    let m = ShmMap::create_with(Some(&name), 16 << 10, 96, 0, 0o600, policy::LRU).expect("create");
+    let m = ShmMap::create(
+        Some(&name),
+        16 << 10,
+        96,
+        0,
+        &shm_hashmap_core::Options {
+            policy: policy::LRU,
+            ..Default::default()
+        },
+    )
+    .expect("create");
     let mut rng = SmallRng::seed_from_u64(seed);
     let keys: Vec<Vec<u8>> = (0..120).map(|i| format!("key-{i}").into_bytes()).collect();
     for round in 0..400 {
@@ -90,9 +100,9 @@ fn mutated_segments_give_errors_never_crashes() {
     // Let the 1 ms entries expire, so the snapshot holds stale records.
     std::thread::sleep(Duration::from_millis(5));
     assert!(m.check().expect("check").problems.is_empty());
-    let r = m.raw_region();
+    let r = shm_hashmap_core::testing::raw_region(&m);
     let l = *m.layout();
-    let snapshot = r.bytes(0, r.len()).expect("whole mapping").to_vec();
+    let snapshot = r.to_vec(0, r.len()).expect("whole mapping");
     let mutex = hdr::MUTEX..hdr::MUTEX + hdr::MUTEX_ROOM;
     let (mut errors, mut oks) = (0u64, 0u64);
     let mut out = Vec::new();
@@ -128,7 +138,7 @@ fn mutated_segments_give_errors_never_crashes() {
             }
             match rng.random_range(0..4) {
                 0 => {
-                    let b = r.bytes(off, 1).expect("in bounds")[0] ^ (1 << rng.random_range(0..8));
+                    let b = r.to_vec(off, 1).expect("in bounds")[0] ^ (1 << rng.random_range(0..8));
                     r.write(off, &[b]).expect("in bounds");
                 }
                 1 => r.write(off, &[rng.random()]).expect("in bounds"),
@@ -149,7 +159,7 @@ fn mutated_segments_give_errors_never_crashes() {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let mut results = Vec::new();
             if case % 4 == 0 {
-                results.push(ShmMap::open_timeout(&name, Duration::ZERO).map(|_| ()));
+                results.push(shm_hashmap_core::testing::open_no_wait(&name).map(|_| ()));
             }
             if case % 8 == 1 {
                 results.push(m.repair());
@@ -173,7 +183,7 @@ fn mutated_segments_give_errors_never_crashes() {
             results.push(m.free_space().map(|_| ()));
             let mut batch = Vec::new();
             let start = rng.random_range(0..l.slots);
-            results.push(m.scan(start, 64, true, &mut batch).map(|_| ()));
+            results.push(m.scan(start, 64, true, 0, &mut batch).map(|_| ()));
             if case % 16 == 5 {
                 results.push(m.clear());
             }

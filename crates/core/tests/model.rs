@@ -47,7 +47,14 @@ fn random_ops_match_std_hashmap() {
     let name = format!("shm-hashmap-model-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
     // Small enough that NoSpace and NoBucket happen, large enough for churn.
-    let m = ShmMap::create(Some(&name), 448 << 10, 2_000, 0, 0o600).expect("create");
+    let m = ShmMap::create(
+        Some(&name),
+        448 << 10,
+        2_000,
+        0,
+        &shm_hashmap_core::Options::default(),
+    )
+    .expect("create");
     let mut model: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
     let mut out = Vec::new();
     let (mut no_space, mut no_bucket) = (0, 0);
@@ -104,7 +111,14 @@ fn random_ops_match_std_hashmap() {
 fn failed_set_keeps_old_value() {
     let name = format!("shm-hashmap-full-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
-    let m = ShmMap::create(Some(&name), 8192, 4, 0, 0o600).expect("create");
+    let m = ShmMap::create(
+        Some(&name),
+        8192,
+        4,
+        0,
+        &shm_hashmap_core::Options::default(),
+    )
+    .expect("create");
     m.set(b"a", b"\x00old").expect("set");
     let huge = vec![0u8; 9000];
     assert!(matches!(m.set(b"a", &huge), Err(Error::NoSpace { .. })));
@@ -128,7 +142,14 @@ fn failed_set_keeps_old_value() {
 fn repair_resolves_an_interrupted_delete_and_rebuilds_the_allocator() {
     let name = format!("shm-hashmap-repair-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
-    let m = ShmMap::create(Some(&name), 1 << 16, 200, 0, 0o600).expect("create");
+    let m = ShmMap::create(
+        Some(&name),
+        1 << 16,
+        200,
+        0,
+        &shm_hashmap_core::Options::default(),
+    )
+    .expect("create");
     for i in 0..150u32 {
         m.set(format!("key{i}").as_bytes(), &[0, i as u8])
             .expect("set");
@@ -136,7 +157,7 @@ fn repair_resolves_an_interrupted_delete_and_rebuilds_the_allocator() {
     for i in (0..150u32).step_by(3) {
         m.del(format!("key{i}").as_bytes()).expect("del");
     }
-    let r = m.raw_region();
+    let r = shm_hashmap_core::testing::raw_region(&m);
     let l = *m.layout();
     // Damage every derived structure: the free-block index and the counters.
     for off in (l.index_off..l.index_off + l.index_size).step_by(8) {
@@ -175,7 +196,14 @@ fn repair_resolves_an_interrupted_delete_and_rebuilds_the_allocator() {
 fn full_free_block_list_fails_del_and_changes_nothing() {
     let name = format!("shm-hashmap-nofree-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
-    let m = ShmMap::create(Some(&name), 8192, 10, 1, 0o600).expect("create");
+    let m = ShmMap::create(
+        Some(&name),
+        8192,
+        10,
+        1,
+        &shm_hashmap_core::Options::default(),
+    )
+    .expect("create");
     for k in [b"a", b"b", b"c", b"d", b"e", b"f"] {
         m.set(k, b"\x00value").expect("set");
     }
@@ -208,11 +236,18 @@ fn a_dead_lock_owner_is_recovered_from_by_the_next_operation() {
     use shm_hashmap_core::layout::hdr;
     let name = format!("shm-hashmap-deadowner-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
-    let m = ShmMap::create(Some(&name), 1 << 16, 100, 0, 0o600).expect("create");
+    let m = ShmMap::create(
+        Some(&name),
+        1 << 16,
+        100,
+        0,
+        &shm_hashmap_core::Options::default(),
+    )
+    .expect("create");
     for i in 0..50u8 {
         m.set(&[b'k', i], &[0, i]).expect("set");
     }
-    let r = m.raw_region();
+    let r = shm_hashmap_core::testing::raw_region(&m);
     // What a writer killed mid-operation can leave: derived state half-done.
     r.set_u64(hdr::USED_DATA_SIZE, 1).expect("in bounds");
     r.set_u64(hdr::USED_BUCKETS, 999).expect("in bounds");
@@ -248,9 +283,16 @@ fn a_dead_lock_owner_is_recovered_from_by_the_next_operation() {
 fn damaged_slot_words_are_errors_not_panics() {
     let name = format!("shm-hashmap-damaged-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
-    let m = ShmMap::create(Some(&name), 1 << 16, 100, 0, 0o600).expect("create");
+    let m = ShmMap::create(
+        Some(&name),
+        1 << 16,
+        100,
+        0,
+        &shm_hashmap_core::Options::default(),
+    )
+    .expect("create");
     m.set(b"a", b"\x00x").expect("set");
-    let r = m.raw_region();
+    let r = shm_hashmap_core::testing::raw_region(&m);
     let l = *m.layout();
     for (i, word) in [1u64 << 48, u64::MAX, 0xffff_0000_0000_0001, 7]
         .into_iter()

@@ -98,7 +98,14 @@ fn spawn_writer(m: &ShmMap, w: u64, start: u64) -> Writer {
 fn random_kills_under_load_lose_nothing_acknowledged() {
     let name = format!("shm-hashmap-torture-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
-    let m = ShmMap::create(Some(&name), 256 << 10, KEYS * WRITERS * 2, 0, 0o600).expect("create");
+    let m = ShmMap::create(
+        Some(&name),
+        256 << 10,
+        KEYS * WRITERS * 2,
+        0,
+        &shm_hashmap_core::Options::default(),
+    )
+    .expect("create");
     let mut rng = SmallRng::seed_from_u64(7);
     let mut model: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
     let mut next = [0u64; WRITERS as usize];

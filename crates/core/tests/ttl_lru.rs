@@ -22,7 +22,17 @@ fn map(tag: &str, memory: u64, max_buckets: u64, pol: u32) -> (ShmMap, Cleanup) 
     let name = format!("shm-hashmap-{tag}-{}", std::process::id());
     let c = Cleanup(name.clone());
     let _ = ShmMap::unlink(&name);
-    let m = ShmMap::create_with(Some(&name), memory, max_buckets, 0, 0o600, pol).expect("create");
+    let m = ShmMap::create(
+        Some(&name),
+        memory,
+        max_buckets,
+        0,
+        &shm_hashmap_core::Options {
+            policy: pol,
+            ..Default::default()
+        },
+    )
+    .expect("create");
     (m, c)
 }
 
@@ -295,7 +305,13 @@ fn scan_size_clear_and_free_space() -> Result<(), Error> {
         m.set(format!("k{i}").as_bytes(), &s(&i.to_string()))?;
     }
     for i in 0..100u32 {
-        m.put(format!("t{i}").as_bytes(), &s("t"), 20, Cond::Always, false)?;
+        m.put(
+            format!("t{i}").as_bytes(),
+            &s("t"),
+            500,
+            Cond::Always,
+            false,
+        )?;
     }
     assert!(m.free_space()? < free0);
     let mut seen = HashMap::new();
@@ -303,7 +319,7 @@ fn scan_size_clear_and_free_space() -> Result<(), Error> {
     let mut batches = 0;
     while cursor < m.slots() {
         let mut out = Vec::new();
-        cursor = m.scan(cursor, 1 << 20, true, &mut out)?;
+        cursor = m.scan(cursor, 1 << 20, true, 0, &mut out)?;
         batches += 1;
         for (k, v) in out {
             seen.insert(k, v.expect("values asked for"));
@@ -313,7 +329,7 @@ fn scan_size_clear_and_free_space() -> Result<(), Error> {
     assert_eq!(seen.len(), 10_100);
     assert_eq!(seen[b"k42".as_slice()], s("42"));
     assert_eq!(m.size()?, 10_100);
-    sleep(Duration::from_millis(40));
+    sleep(Duration::from_millis(520));
     assert_eq!(m.size()?, 10_000);
     m.clear()?;
     assert_eq!(m.size()?, 0);
@@ -373,7 +389,7 @@ fn random_lru_ttl_ops_stay_a_sound_subset() -> Result<(), Error> {
     let mut cursor = 0;
     while cursor < m.slots() {
         let mut batch = Vec::new();
-        cursor = m.scan(cursor, 4096, true, &mut batch)?;
+        cursor = m.scan(cursor, 4096, true, 0, &mut batch)?;
         for (k, v) in batch {
             assert_eq!(v.as_ref(), model.get(&k));
         }

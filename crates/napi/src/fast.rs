@@ -186,12 +186,23 @@ fn utf8_len(env: sys::napi_env, v: sys::napi_value) -> R<usize> {
     Ok(n)
 }
 
-/// Runs `f` with the key's bytes: a string's UTF-8, or a Uint8Array's bytes.
+/// Runs `f` with a copy of the key's bytes: a string's UTF-8, or a
+/// Uint8Array's bytes. The copy is taken once, before hashing: a key in a
+/// SharedArrayBuffer may change under us, and the hash and the stored key
+/// must be of the same bytes.
 fn with_key<T>(env: sys::napi_env, v: sys::napi_value, f: impl FnOnce(&[u8]) -> R<T>) -> R<T> {
-    if type_of(env, v)? != sys::ValueType::napi_string {
-        return f(bytes_of(env, v)?);
-    }
     let mut stack = [0u8; STACK_KEY];
+    if type_of(env, v)? != sys::ValueType::napi_string {
+        let src = bytes_of(env, v)?;
+        if src.len() <= STACK_KEY {
+            let key = &mut stack[..src.len()];
+            copy_racy(src, key);
+            return f(key);
+        }
+        let mut heap = vec![0u8; src.len()];
+        copy_racy(src, &mut heap);
+        return f(&heap);
+    }
     if let Some(n) = utf8_into(env, v, &mut stack)? {
         return f(&stack[..n]);
     }
@@ -199,6 +210,16 @@ fn with_key<T>(env: sys::napi_env, v: sys::napi_value, f: impl FnOnce(&[u8]) -> 
     let mut heap = vec![0u8; len + 1];
     utf8_into(env, v, &mut heap)?;
     f(&heap[..len])
+}
+
+/// Copies bytes that another thread may be writing (a SharedArrayBuffer),
+/// with volatile loads: each byte is read exactly once.
+fn copy_racy(src: &[u8], dst: &mut [u8]) {
+    for (i, d) in dst.iter_mut().enumerate() {
+        // SAFETY: i < src.len() (dst has src's length), so the pointer is in
+        // bounds of the live typed array.
+        *d = unsafe { std::ptr::read_volatile(src.as_ptr().add(i)) };
+    }
 }
 
 /// Encodes a value (type byte first) into `out`.

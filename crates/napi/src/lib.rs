@@ -12,7 +12,9 @@ mod registry;
 use napi::bindgen_prelude::{Buffer, Unknown};
 use napi::Env;
 use napi_derive::napi;
-use shm_hashmap_core::{calc_required, Error as CoreError, Layout, ShmMap};
+use std::time::Duration;
+
+use shm_hashmap_core::{calc_required, Error as CoreError, Layout, Options, Owner, ShmMap};
 
 /// Runs `f` on the open map `id`, or fails with ERR_HASHMAP_CLOSED.
 fn with_map<T>(id: u32, f: impl FnOnce(&ShmMap) -> shm_hashmap_core::Result<T>) -> Result<T> {
@@ -96,6 +98,8 @@ pub struct Usage {
     pub evictions: f64,
     pub expired: f64,
     pub ttl_entries: f64,
+    /// Entries a repair dropped because their key could not find them.
+    pub dropped: f64,
 }
 
 /// `stat()`.
@@ -135,7 +139,7 @@ fn handle(m: ShmMap) -> Handle {
     }
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn calc_required_memory_size(
     memory_size: f64,
     max_buckets: f64,
@@ -155,60 +159,93 @@ pub fn calc_required_memory_size(
     })
 }
 
-#[napi]
+/// Options of `new`, `open` and `openOrCreate`, validated by index.js.
+#[napi(object)]
+pub struct MapOptions {
+    /// Permission bits of a segment that is created.
+    pub mode: Option<u32>,
+    /// Eviction policy of a map that is created: `none` or `lru`.
+    pub evict: Option<String>,
+    /// Longest wait for the lock in ms; `Infinity` waits for ever.
+    pub lock_timeout: Option<f64>,
+    /// Other uids whose segments may be attached to.
+    pub trust_uids: Option<Vec<u32>>,
+    /// `recreate` replaces a segment of another format (openOrCreate).
+    pub on_incompatible: Option<String>,
+}
+
+impl From<MapOptions> for Options {
+    fn from(o: MapOptions) -> Options {
+        let d = Options::default();
+        Options {
+            mode: o.mode.unwrap_or(d.mode),
+            policy: match o.evict.as_deref() {
+                Some("lru") => shm_hashmap_core::layout::policy::LRU,
+                _ => shm_hashmap_core::layout::policy::NONE,
+            },
+            lock_timeout: match o.lock_timeout {
+                None => d.lock_timeout,
+                Some(ms) if ms.is_finite() => Some(Duration::from_millis(size(ms))),
+                Some(_) => None,
+            },
+            trust_uids: o.trust_uids.unwrap_or_default(),
+            recreate_incompatible: o.on_incompatible.as_deref() == Some("recreate"),
+        }
+    }
+}
+
+#[napi(catch_unwind)]
 pub fn create(
     name: Option<String>,
     memory_size: f64,
     max_buckets: f64,
     max_free_blocks: f64,
-    mode: u32,
-    policy: u32,
+    options: MapOptions,
 ) -> Result<Handle> {
-    ShmMap::create_with(
+    ShmMap::create(
         name.as_deref(),
         size(memory_size),
         size(max_buckets),
         size(max_free_blocks),
-        mode,
-        policy,
+        &options.into(),
     )
     .map(handle)
     .map_err(js_err)
 }
 
-#[napi]
-pub fn open(name: String) -> Result<Handle> {
-    ShmMap::open(&name).map(handle).map_err(js_err)
+#[napi(catch_unwind)]
+pub fn open(name: String, options: MapOptions) -> Result<Handle> {
+    ShmMap::open(&name, &options.into())
+        .map(handle)
+        .map_err(js_err)
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn open_or_create(
     name: String,
     memory_size: f64,
     max_buckets: f64,
     max_free_blocks: f64,
-    mode: u32,
-    policy: u32,
+    options: MapOptions,
 ) -> Result<Handle> {
-    ShmMap::open_or_create_with(
+    ShmMap::open_or_create(
         &name,
         size(memory_size),
         size(max_buckets),
         size(max_free_blocks),
-        mode,
-        policy,
+        &options.into(),
     )
     .map(handle)
     .map_err(js_err)
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn unlink(name: String) -> Result<bool> {
     ShmMap::unlink(&name).map_err(js_err)
 }
 
 /// Detaches; the owner also removes the name. Unknown ids are already closed.
-#[napi]
+#[napi(catch_unwind)]
 pub fn close(id: u32) -> Result<bool> {
     match registry::with(|r| r.remove(id)) {
         Some(e) => e.map.close().map(|()| true).map_err(js_err),
@@ -216,10 +253,13 @@ pub fn close(id: u32) -> Result<bool> {
     }
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn stat(id: u32) -> Result<StatResult> {
-    let s = with_map(id, |m| m.stat())?;
-    Ok(StatResult {
+    with_map(id, |m| m.stat()).map(stat_result)
+}
+
+fn stat_result(s: shm_hashmap_core::Stat) -> StatResult {
+    StatResult {
         metadata: metadata(&s.layout),
         usage: Usage {
             used_buckets: s.used_buckets as f64,
@@ -229,6 +269,7 @@ pub fn stat(id: u32) -> Result<StatResult> {
             evictions: s.evictions as f64,
             expired: s.expired as f64,
             ttl_entries: s.ttl_entries as f64,
+            dropped: s.dropped as f64,
         },
         creator_pid: s.creator_pid,
         created_ms: s.created_ms as f64,
@@ -239,17 +280,63 @@ pub fn stat(id: u32) -> Result<StatResult> {
             "none"
         }
         .to_owned(),
-    })
+    }
 }
 
-#[napi]
-pub fn check(id: u32) -> Result<CheckResult> {
-    let r = with_map(id, |m| m.check())?;
-    Ok(CheckResult {
+fn check_result(r: shm_hashmap_core::CheckReport) -> CheckResult {
+    CheckResult {
         ok: r.problems.is_empty(),
         problems: r.problems,
         entries: r.entries as f64,
-    })
+    }
+}
+
+#[napi(catch_unwind)]
+pub fn check(id: u32) -> Result<CheckResult> {
+    with_map(id, |m| m.check()).map(check_result)
+}
+
+/// `stat()` of a map opened read-only, of any owner (for the CLI).
+#[napi(catch_unwind)]
+pub fn inspect_stat(name: String) -> Result<StatResult> {
+    ShmMap::inspect(&name)
+        .and_then(|m| m.stat())
+        .map(stat_result)
+        .map_err(js_err)
+}
+
+/// `check()` of a map opened read-only, of any owner (for the CLI).
+#[napi(catch_unwind)]
+pub fn inspect_check(name: String) -> Result<CheckResult> {
+    ShmMap::inspect(&name)
+        .and_then(|m| m.check())
+        .map(check_result)
+        .map_err(js_err)
+}
+
+/// Whether the creator of the map `name` is alive: `nobody` (openOrCreate),
+/// `alive`, `dead`, or `unknown` (another pid namespace or format).
+#[napi(catch_unwind)]
+pub fn owner_state(name: String) -> String {
+    match shm_hashmap_core::owner_of_name(&name) {
+        Owner::Nobody => "nobody",
+        Owner::Alive => "alive",
+        Owner::Dead => "dead",
+        Owner::Unknown => "unknown",
+    }
+    .to_owned()
+}
+
+/// Names of maps owned by `uid` whose creator is dead (see `prune`).
+#[napi(catch_unwind)]
+pub fn find_orphans(uid: u32) -> Result<Vec<String>> {
+    shm_hashmap_core::find_orphans(uid).map_err(js_err)
+}
+
+/// Removes the names of maps owned by `uid` whose creator is dead; returns them.
+#[napi(catch_unwind)]
+pub fn prune_orphans(uid: u32) -> Result<Vec<String>> {
+    shm_hashmap_core::prune_orphans(uid).map_err(js_err)
 }
 
 /// One batch of a scan.
@@ -265,13 +352,14 @@ pub struct ScanResult {
     pub values: Vec<Buffer>,
 }
 
-/// Live entries in up to `count` slots from `cursor`, under one lock hold.
-#[napi]
-pub fn scan(id: u32, cursor: f64, count: f64, values: bool) -> Result<ScanResult> {
+/// Up to `max` live entries (0: any number) in up to `count` slots from
+/// `cursor`, under one lock hold, copying about 1 MiB at most.
+#[napi(catch_unwind)]
+pub fn scan(id: u32, cursor: f64, count: f64, values: bool, max: f64) -> Result<ScanResult> {
     let mut out = Vec::new();
     let (next, slots) = with_map(id, |m| {
         Ok((
-            m.scan(size(cursor), size(count), values, &mut out)?,
+            m.scan(size(cursor), size(count), values, size(max), &mut out)?,
             m.slots(),
         ))
     })?;
@@ -291,28 +379,29 @@ pub fn scan(id: u32, cursor: f64, count: f64, values: bool) -> Result<ScanResult
     })
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn clear(id: u32) -> Result<()> {
     with_map(id, |m| m.clear())
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn flush_expired(id: u32, max: f64) -> Result<f64> {
     with_map(id, |m| m.flush_expired(size(max))).map(|n| n as f64)
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn size_of(id: u32) -> Result<f64> {
     with_map(id, |m| m.size()).map(|n| n as f64)
 }
 
-#[napi]
+#[napi(catch_unwind)]
 pub fn free_space(id: u32) -> Result<f64> {
     with_map(id, |m| m.free_space()).map(|n| n as f64)
 }
 
 /// The raw functions of the keyed operations (see `fast.rs`).
 #[napi(
+    catch_unwind,
     ts_return_type = "{ get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean }"
 )]
 pub fn fast_ops(env: &Env) -> napi::Result<Unknown<'_>> {

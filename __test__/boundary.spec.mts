@@ -1,0 +1,252 @@
+// The trust boundary, with real processes: what another process (or user)
+// can do to a segment gives an error, never a crash, a hang or a hijack.
+import test from 'ava'
+import { fork, spawnSync } from 'node:child_process'
+import { closeSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import hashmap, { HashMapError } from 'shm-hashmap'
+import { cleanup, fixture, run, shmExists, uniqueName } from './helpers.mjs'
+
+const asRoot = process.getuid?.() === 0 ? test : test.skip
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Writes `bytes` at `offset` of the segment file, as another process could. */
+function poke(name: string, offset: number, bytes: Buffer) {
+  const fd = openSync(`/dev/shm/${name}`, 'r+')
+  writeSync(fd, bytes, 0, bytes.length, offset)
+  closeSync(fd)
+}
+
+test('a symlink at the name is ELOOP for open and openOrCreate, and its target is untouched', (t) => {
+  const name = uniqueName('symlink')
+  const target = join(tmpdir(), `${name}-target`)
+  writeFileSync(target, 'precious')
+  symlinkSync(target, `/dev/shm/${name}`)
+  t.teardown(() => {
+    rmSync(`/dev/shm/${name}`, { force: true })
+    rmSync(target, { force: true })
+  })
+  for (const call of [() => hashmap.open(name), () => hashmap.openOrCreate(name, 4096), () => hashmap.new(4096, 0, 0, { name })]) {
+    const err = t.throws(call, { instanceOf: HashMapError })
+    t.true(err?.code === 'ELOOP' || err?.code === 'EEXIST', String(err?.code))
+  }
+  t.is(readFileSync(target, 'utf8'), 'precious')
+})
+
+test("onIncompatible: 'recreate' replaces a segment of an older format; the old handle keeps its map", (t) => {
+  const name = uniqueName('upgrade')
+  t.teardown(() => cleanup(name))
+  const old = hashmap.openOrCreate(name, 4096)
+  t.teardown(() => old.close())
+  old.set('a', 'old')
+  // What an older release left: the same name, format version 2.
+  const v2 = Buffer.alloc(4)
+  v2.writeUInt32LE(2)
+  poke(name, 8, v2)
+  const err = t.throws(() => hashmap.openOrCreate(name, 4096), { instanceOf: HashMapError })
+  t.is(err?.code, 'ERR_HASHMAP_INCOMPATIBLE')
+  t.throws(() => hashmap.openOrCreate(name, 4096, 0, 0, { onIncompatible: 'error' }), { code: 'ERR_HASHMAP_INCOMPATIBLE' })
+  const fresh = hashmap.openOrCreate(name, 4096, 0, 0, { onIncompatible: 'recreate' })
+  t.teardown(() => fresh.close())
+  t.is(fresh.get('a'), undefined)
+  fresh.set('a', 'new')
+  t.is(old.get('a'), 'old', 'the old mapping lives on until its users exit')
+  const again = hashmap.openOrCreate(name, 4096, 0, 0, { onIncompatible: 'recreate' })
+  t.is(again.get('a'), 'new', 'a compatible segment is opened, not replaced')
+  again.close()
+})
+
+test('a segment truncated under a second process: its get, set and entries throw ERR_HASHMAP_CORRUPT naming truncation, and it exits normally', async (t) => {
+  const h = hashmap.new(1 << 20)
+  t.teardown(() => h.close())
+  for (let i = 0; i < 2000; i++) h.set(`k${i}`, `value ${i}`)
+  const res = await run('truncated.cjs', [h.name], (child) => {
+    child.on('message', (m) => {
+      if (m !== 'ready') return
+      const fd = openSync(`/dev/shm/${h.name}`, 'r+')
+      // ftruncate through the fs module, as `truncate -s 4096` does.
+      require_ftruncate(fd, 4096)
+      closeSync(fd)
+      child.send('go')
+    })
+  })
+  t.is(res.signal, null, res.stderr)
+  t.is(res.code, 0, res.stderr)
+  const out = res.messages.find((m) => typeof m === 'object')
+  for (const op of ['get', 'set', 'entries']) {
+    t.is(out[op]?.code, 'ERR_HASHMAP_CORRUPT', op)
+    t.regex(out[op]?.message ?? '', /truncated/, op)
+  }
+})
+
+import { ftruncateSync } from 'node:fs'
+function require_ftruncate(fd: number, len: number) {
+  ftruncateSync(fd, len)
+}
+
+test('a writer stopped (SIGSTOP) while it holds the lock: get and set throw ERR_HASHMAP_LOCK_TIMEOUT in time, and all is well after SIGCONT', async (t) => {
+  t.timeout(120_000)
+  const lockTimeout = 300
+  const h = hashmap.new(64 << 20, 0, 0, { lockTimeout })
+  t.teardown(() => h.close())
+  h.set('k', 'v')
+  const child = fork(fixture('big-writer.cjs'), [h.name, String(8 << 20)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGCONT')
+      child.kill('SIGKILL')
+    }
+  })
+  await new Promise((r) => child.once('message', r))
+  const timed = (f: () => unknown) => {
+    const start = performance.now()
+    try {
+      f()
+      return { code: 'ok', ms: performance.now() - start }
+    } catch (e: any) {
+      return { code: e.code as string, ms: performance.now() - start }
+    }
+  }
+  let got: { set: ReturnType<typeof timed>; get: ReturnType<typeof timed> } | undefined
+  // Stop the writer at a random moment until it is caught holding the lock
+  // in the middle of a write (it is, most of the time).
+  for (let attempt = 0; attempt < 40 && got === undefined; attempt++) {
+    child.kill('SIGSTOP')
+    await sleep(20)
+    const set = timed(() => h.set('k', 'changed'))
+    const get = timed(() => h.get('k'))
+    if (set.code === 'ERR_HASHMAP_LOCK_TIMEOUT' && get.code === 'ERR_HASHMAP_LOCK_TIMEOUT') got = { set, get }
+    child.kill('SIGCONT')
+    if (set.code === 'ok') h.set('k', 'v')
+    await sleep(5 + attempt)
+  }
+  t.truthy(got, 'the writer was never caught holding the lock')
+  for (const r of [got!.set, got!.get]) {
+    t.true(r.ms >= lockTimeout - 5, `${r.ms} ms`)
+    t.true(r.ms < lockTimeout + 2000, `${r.ms} ms`)
+  }
+  child.kill('SIGKILL')
+  await new Promise((r) => child.once('exit', r))
+  t.is(h.get('k'), 'v', 'the timed-out set changed nothing')
+  h.set('k', 'after')
+  t.is(h.get('k'), 'after')
+  t.true(h.check().ok)
+})
+
+test('a key in a SharedArrayBuffer that a worker changes during 10k sets: every stored key finds its entry, and check() is ok', async (t) => {
+  const h = hashmap.new(4 << 20, 20_000)
+  t.teardown(() => h.close())
+  const keyBuf = new SharedArrayBuffer(12)
+  const stopBuf = new SharedArrayBuffer(8)
+  const worker = new Worker(fixture('sab-flipper.cjs'), { workerData: { key: keyBuf, stop: stopBuf } })
+  while (Atomics.load(new Int32Array(stopBuf), 1) === 0) await sleep(5)
+  const key = new Uint8Array(keyBuf)
+  for (let i = 0; i < 10_000; i++) h.set(key, i)
+  Atomics.store(new Int32Array(stopBuf), 0, 1)
+  await worker.terminate()
+  const report = h.check()
+  t.deepEqual(report.problems, [])
+  t.true(report.ok)
+  const keys = h.keys(0, { buffers: true })
+  t.true(keys.length > 1, 'the key really changed during the sets')
+  for (const k of keys) t.not(h.get(k), undefined)
+})
+
+test("an owner's close() after its name was unlinked and re-created leaves the new map's name", (t) => {
+  const name = uniqueName('reowned')
+  const first = hashmap.new(4096, 0, 0, { name })
+  t.true(hashmap.unlink(name))
+  const second = hashmap.new(4096, 0, 0, { name })
+  second.set('mine', true)
+  first.close()
+  t.true(shmExists(name))
+  const o = hashmap.open(name)
+  t.is(o.get('mine'), true)
+  o.close()
+  second.close()
+  t.false(shmExists(name))
+})
+
+// Orphans are made by processes running as uid 65534, so that no other test
+// process's housekeeping (which prunes only its own uid's orphans) races us.
+function asNobody(script: string, args: string[]): Promise<{ name: string; pid: number; child: ReturnType<typeof fork> }> {
+  return new Promise((resolve, reject) => {
+    const child = fork(fixture(script), args, { uid: 65534, gid: 65534, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    child.once('message', (m: any) => resolve({ ...m, child }))
+    child.once('error', reject)
+  })
+}
+
+function exited(child: ReturnType<typeof fork>) {
+  return new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(null) : child.once('exit', r)))
+}
+
+asRoot("orphans: a SIGKILLed owner's map, and one whose pid was reused, are removed by the next new(); a live owner's, another pid namespace's and an openOrCreate map stay (needs root)", async (t) => {
+  const dead = uniqueName('orphan-dead')
+  const shared = uniqueName('orphan-shared')
+  const live = uniqueName('orphan-live')
+  const reused = uniqueName('orphan-reused')
+  const otherNs = uniqueName('orphan-ns')
+  t.teardown(() => cleanup(dead, shared, live, reused, otherNs))
+
+  // The live ones first: each new() prunes once, at its start.
+  const l = await asNobody('orphan.cjs', [live])
+  t.teardown(() => l.child.disconnect())
+  const r = await asNobody('orphan.cjs', [reused])
+  t.teardown(() => r.child.disconnect())
+  const d = await asNobody('orphan.cjs', [dead, shared, 'die'])
+  await exited(d.child)
+  t.is(d.child.signalCode, 'SIGKILL')
+  // Its pid is alive, but the header's start time is another process's:
+  // what a reused pid looks like.
+  const start = Buffer.alloc(8)
+  start.writeBigUInt64LE(1n)
+  poke(reused, 296, start)
+  // A container that shares /dev/shm but not pids: its map's owner is dead
+  // to nobody here (sh keeps node from being the namespace's pid 1, which
+  // could not SIGKILL itself).
+  const ns = spawnSync('unshare', ['--pid', '--fork', 'sh', '-c', `"${process.execPath}" "${fixture('orphan.cjs')}" ${otherNs} '' die; true`])
+  t.is(ns.status, 0, String(ns.stderr))
+
+  for (const n of [dead, shared, live, reused, otherNs]) t.true(shmExists(n), n)
+  const next = spawnSync(process.execPath, [fixture('new-one.cjs')], { uid: 65534, gid: 65534 })
+  t.is(next.status, 0, String(next.stderr))
+  t.false(shmExists(dead), 'the dead owner’s map is gone')
+  t.false(shmExists(reused), 'a reused pid does not pass for the owner')
+  t.true(shmExists(live), 'a live owner’s map stays')
+  t.true(shmExists(otherNs), 'another pid namespace’s map stays')
+  t.true(shmExists(shared), 'an openOrCreate map is never an orphan')
+  // Root's own housekeeping leaves the other namespace's root-owned map too.
+  const asRootNext = spawnSync(process.execPath, [fixture('new-one.cjs')])
+  t.is(asRootNext.status, 0, String(asRootNext.stderr))
+  t.true(shmExists(otherNs), 'another pid namespace’s map stays for root too')
+})
+
+test('a new() that fails changes nothing in /dev/shm', (t) => {
+  const name = uniqueName('failing')
+  const before = readdir()
+  t.throws(() => hashmap.new(4096, 1e9, 0, { name }), { code: 'ERR_HASHMAP_MEMORY_TOO_SMALL' })
+  t.deepEqual(readdir(), before)
+})
+
+import { readdirSync } from 'node:fs'
+function readdir() {
+  return readdirSync('/dev/shm').filter((n) => n.includes('hashmap')).sort()
+}
+
+test('a string key with a lone surrogate is ERR_INVALID_ARG_VALUE; in a string value it is stored as U+FFFD, as Buffer.from does', (t) => {
+  const h = hashmap.new(4096)
+  t.teardown(() => h.close())
+  for (const key of ['\uD800', '\uDBFF', 'x\uDC00']) {
+    const err = t.throws(() => h.set(key, 1), { instanceOf: TypeError })
+    t.is(err?.code, 'ERR_INVALID_ARG_VALUE')
+  }
+  h.set('\uFFFD', 'replacement')
+  t.is(h.get('\uFFFD'), 'replacement')
+  t.is(h.size, 1)
+  h.set('v', 'a\uD800b')
+  t.is(h.get('v'), 'a\uFFFDb')
+  t.is(h.get('v'), Buffer.from('a\uD800b').toString())
+})

@@ -1,0 +1,172 @@
+//! Surviving a segment that another process truncates under us.
+//!
+//! When a shared segment shrinks, touching a mapped page past its new end
+//! raises SIGBUS, which would kill the process. So every mapping is entered
+//! in a process-global table of address ranges, and a SIGBUS handler that
+//! acts only on faults inside those ranges maps a private zero page over the
+//! faulting page (the access then completes, reading zeros) and marks the
+//! mapping broken. The map checks that mark around every operation and
+//! fails with `ERR_HASHMAP_CORRUPT`, naming truncation. A fault anywhere else
+//! goes to the handler that was installed before ours, or to the default
+//! action.
+//!
+//! Invariants:
+//! - the table is a fixed array of atomics: the handler reads it without
+//!   locks or allocation, so it is async-signal-safe; [`register`] and
+//!   [`Guard`]'s drop change it under a mutex (never from the handler);
+//! - a range is entered before its mapping is used and removed before it is
+//!   unmapped, so the handler never patches memory that is not ours;
+//! - the handler is installed once per process, after the previous handler
+//!   is saved; it never returns for a fault it did not fix unless the
+//!   default action has been restored, so the fault recurs and ends the
+//!   process as it would have without us.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, Once, OnceLock};
+
+use crate::error::{Error, Result};
+
+/// Most mappings one process can have open at once.
+const MAX_RANGES: usize = 4096;
+
+struct Range {
+    start: AtomicUsize,
+    end: AtomicUsize,
+    broken: AtomicBool,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY: Range = Range {
+    start: AtomicUsize::new(0),
+    end: AtomicUsize::new(0),
+    broken: AtomicBool::new(false),
+};
+
+static RANGES: [Range; MAX_RANGES] = [EMPTY; MAX_RANGES];
+static CHANGE: Mutex<()> = Mutex::new(());
+static INSTALL: Once = Once::new();
+static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
+static PAGE: AtomicUsize = AtomicUsize::new(4096);
+
+/// One mapping's entry in the table; removes it when dropped.
+#[derive(Debug)]
+pub struct Guard(usize);
+
+impl Guard {
+    /// Whether a fault inside the mapping was caught: the segment shrank.
+    pub fn broken(&self) -> bool {
+        RANGES[self.0].broken.load(Ordering::Acquire)
+    }
+
+    /// `Ok` unless the segment was truncated.
+    pub fn check(&self, name: &str) -> Result<()> {
+        if self.broken() {
+            return Err(Error::corrupt(format!(
+                "the segment '{name}' was truncated by another process while mapped; \
+                 this handle can no longer be used: close it, and recreate the map"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _held = CHANGE.lock();
+        let r = &RANGES[self.0];
+        r.start.store(0, Ordering::Release);
+        r.end.store(0, Ordering::Release);
+        r.broken.store(false, Ordering::Release);
+    }
+}
+
+/// Enters the mapping `start..start + len` in the table, installing the
+/// handler on first use.
+pub fn register(start: usize, len: usize) -> Result<Guard> {
+    INSTALL.call_once(install);
+    let _held = CHANGE.lock();
+    for (i, r) in RANGES.iter().enumerate() {
+        if r.start.load(Ordering::Acquire) == 0 {
+            r.broken.store(false, Ordering::Release);
+            r.end.store(start + len, Ordering::Release);
+            r.start.store(start, Ordering::Release);
+            return Ok(Guard(i));
+        }
+    }
+    Err(Error::Os {
+        syscall: "mmap",
+        errno: libc::EMFILE,
+        name: String::new(),
+        message: format!("this process has {MAX_RANGES} maps open, the most it can guard"),
+    })
+}
+
+fn install() {
+    PAGE.store(rustix::param::page_size(), Ordering::Relaxed);
+    // SAFETY: sigaction with a null new action only reads the current one
+    // into a zeroed local struct.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut old) };
+    let _ = PREVIOUS.set(old);
+    // SAFETY: a zeroed sigaction is a valid starting point; we set the
+    // handler, flags and an empty mask before passing it to sigaction.
+    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+    act.sa_sigaction = on_sigbus as *const () as usize;
+    act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+    // SAFETY: act.sa_mask is a valid sigset_t inside a local struct.
+    unsafe { libc::sigemptyset(&mut act.sa_mask) };
+    // SAFETY: act is fully initialised; on_sigbus has the SA_SIGINFO signature.
+    unsafe { libc::sigaction(libc::SIGBUS, &act, std::ptr::null_mut()) };
+}
+
+extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo_t for an SA_SIGINFO handler.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let page = PAGE.load(Ordering::Relaxed);
+    for r in RANGES.iter() {
+        let start = r.start.load(Ordering::Acquire);
+        if start != 0 && addr >= start && addr < r.end.load(Ordering::Acquire) {
+            r.broken.store(true, Ordering::Release);
+            // SAFETY: the page lies inside a mapping this process made and
+            // still holds (it is removed from the table before munmap);
+            // replacing it with private zeros only changes what this
+            // process sees of a segment that is already gone.
+            let p = unsafe {
+                libc::mmap(
+                    (addr & !(page - 1)) as *mut libc::c_void,
+                    page,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            if p != libc::MAP_FAILED {
+                return;
+            }
+            break;
+        }
+    }
+    match PREVIOUS.get() {
+        Some(prev) if prev.sa_sigaction != libc::SIG_DFL && prev.sa_sigaction != libc::SIG_IGN => {
+            if prev.sa_flags & libc::SA_SIGINFO != 0 {
+                // SAFETY: the previous handler was installed with SA_SIGINFO,
+                // so it has this signature; we pass it our own arguments.
+                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                    unsafe { std::mem::transmute(prev.sa_sigaction) };
+                f(sig, info, ctx);
+            } else {
+                // SAFETY: without SA_SIGINFO the handler takes the signal only.
+                let f: extern "C" fn(libc::c_int) =
+                    unsafe { std::mem::transmute(prev.sa_sigaction) };
+                f(sig);
+            }
+        }
+        _ => {
+            // SAFETY: restoring the default action is async-signal-safe; the
+            // faulting access then repeats and ends the process with SIGBUS.
+            unsafe { libc::signal(libc::SIGBUS, libc::SIG_DFL) };
+        }
+    }
+}
