@@ -240,7 +240,7 @@ test('a string key with a lone surrogate is ERR_INVALID_ARG_VALUE; in a string v
   const h = hashmap.new(4096)
   t.teardown(() => h.close())
   for (const key of ['\uD800', '\uDBFF', 'x\uDC00']) {
-    const err = t.throws(() => h.set(key, 1), { instanceOf: TypeError })
+    const err = t.throws(() => h.set(key, 1), { instanceOf: TypeError }) as (TypeError & { code?: string }) | undefined
     t.is(err?.code, 'ERR_INVALID_ARG_VALUE')
   }
   h.set('\uFFFD', 'replacement')

@@ -1,12 +1,14 @@
 import test from 'ava'
-import { spawnSync } from 'node:child_process'
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { fork, spawnSync } from 'node:child_process'
+import { chownSync, closeSync, existsSync, lstatSync, openSync, readFileSync, symlinkSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import hashmap from 'shm-hashmap'
-import { cleanup, shmExists, uniqueName } from './helpers.mjs'
+import { cleanup, fixture, shmExists, uniqueName } from './helpers.mjs'
 
 const bin = fileURLToPath(new URL('../bin/shm-hashmap.js', import.meta.url))
 const readme = fileURLToPath(new URL('../README.md', import.meta.url))
+
+type LsRow = { name: string; uid: number; entries: number; owned: boolean; ownerPid: number | null; ownerAlive: boolean | null; ownerState: string; error?: string }
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
@@ -37,8 +39,9 @@ test('ls lists our maps with size, entries, owner liveness and age, and skips ot
   t.truthy(line, r.out)
   t.regex(line!, new RegExp(`1\\.0 MiB\\s+42\\s+${process.pid} \\(alive\\)\\s+\\d+s`))
   t.regex(r.out.split('\n').find((l) => l.startsWith(shared.name + ' ')) ?? '', /none \(openOrCreate\)/)
-  const json = JSON.parse(cli('ls', '--json').out) as { name: string; entries: number; ownerAlive: boolean }[]
-  t.like(json.find((x) => x.name === owned.name), { entries: 42, ownerAlive: true, ownerPid: process.pid })
+  const json = JSON.parse(cli('ls', '--json').out) as LsRow[]
+  t.like(json.find((x) => x.name === owned.name), { entries: 42, ownerAlive: true, ownerPid: process.pid, ownerState: 'alive' })
+  t.like(json.find((x) => x.name === shared.name), { owned: false, ownerPid: null, ownerAlive: null, ownerState: 'nobody' })
 })
 
 test('stat shows usage bars, and --json the same figures as h.stat()', (t) => {
@@ -93,10 +96,163 @@ test('rm removes with --yes, refuses without a terminal to ask on, and reports a
 })
 
 test('bad usage exits 2 with the usage text', (t) => {
-  for (const args of [[], ['frobnicate'], ['stat'], ['ls', 'extra'], ['stat', 'a', 'b'], ['ls', '--bogus']]) {
+  for (const args of [[], ['frobnicate'], ['stat'], ['ls', 'extra'], ['stat', 'a', 'b'], ['ls', '--bogus'], ['prune', 'extra'], ['stat', 'a', '--uid', '0'], ['rm', 'a', '--uid', 'root'], ['prune', '--uid', '-1'], ['prune', '--uid']]) {
     const r = cli(...args)
     t.is(r.code, 2, args.join(' '))
     t.regex(r.err, /Usage: shm-hashmap <command>/, args.join(' '))
   }
   t.is(cli('stat', uniqueName('nope')).code, 1)
+})
+
+/** Removes plain files and symlinks a test put in /dev/shm. */
+function removeFiles(...names: string[]) {
+  for (const n of names) {
+    try {
+      unlinkSync(`/dev/shm/${n}`)
+    } catch {}
+  }
+}
+
+test('rm refuses, with exit 2 and nothing changed, a file that is not a map, an empty one and a symlink to a map', (t) => {
+  const plain = uniqueName('cli-plain')
+  const empty = uniqueName('cli-empty')
+  const link = uniqueName('cli-link')
+  const target = hashmap.openOrCreate(uniqueName('cli-target'), 4096)
+  target.set('kept', true)
+  t.teardown(() => {
+    target.close()
+    removeFiles(plain, empty, link)
+    cleanup(target.name)
+  })
+  writeFileSync(`/dev/shm/${plain}`, 'not a map, but precious')
+  writeFileSync(`/dev/shm/${empty}`, '')
+  symlinkSync(`/dev/shm/${target.name}`, `/dev/shm/${link}`)
+
+  const notMap = cli('rm', plain, '--yes')
+  t.is(notMap.code, 2, notMap.err)
+  t.regex(notMap.err, /not a shm-hashmap map/)
+  t.is(readFileSync(`/dev/shm/${plain}`, 'utf8'), 'not a map, but precious')
+  const notAsked = cli('rm', plain)
+  t.is(notAsked.code, 2)
+  t.true(existsSync(`/dev/shm/${plain}`))
+
+  const short = cli('rm', empty, '-y')
+  t.is(short.code, 2, short.err)
+  t.true(existsSync(`/dev/shm/${empty}`))
+
+  const symlink = cli('rm', link, '--yes')
+  t.is(symlink.code, 2, symlink.err)
+  t.regex(symlink.err, /symbolic link/)
+  t.true(lstatSync(`/dev/shm/${link}`).isSymbolicLink(), 'the symlink is still there')
+  t.is(target.get('kept'), true)
+  t.true(shmExists(target.name), 'and so is the map it points to')
+  // The read-only commands do not follow it either.
+  const s = cli('stat', link)
+  t.is(s.code, 1)
+  t.regex(s.err, /symbolic link/)
+
+  const bad = cli('rm', '../etc/passwd', '--yes')
+  t.is(bad.code, 2)
+  t.regex(bad.err, /not a map name/)
+})
+
+// As root, the orphan belongs to a uid of its own: a fresh process's first
+// new() prunes its own user's orphans, and other test files' processes run as
+// root (or as 65534) at the same time, so only this test judges that uid.
+const isRoot = process.getuid?.() === 0
+const ORPHAN_UID = 65533
+
+/** Forks a process that makes the map `name` with new() and SIGKILLs itself. */
+function orphan(name: string, uid?: number): Promise<{ name: string; pid: number; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve, reject) => {
+    const ids = uid === undefined ? {} : { uid, gid: uid }
+    const child = fork(fixture('cli-orphan.cjs'), [name], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'], ...ids })
+    let msg: { name: string; pid: number } | undefined
+    child.on('message', (m: any) => (msg = m))
+    child.on('error', reject)
+    child.on('exit', (_code, signal) => (msg ? resolve({ ...msg, signal }) : reject(new Error(`cli-orphan.cjs exited (${signal}) before reporting`))))
+  })
+}
+
+test("prune: a SIGKILLed owner's map shows as dead and is removed, asking first; a live owner's map and an openOrCreate map stay", async (t) => {
+  const uid = isRoot ? ORPHAN_UID : process.geteuid!()
+  const uidArgs = isRoot ? ['--uid', String(uid)] : []
+  const dead = uniqueName('cli-orphan')
+  const live = hashmap.new(4096, 0, 0, { name: uniqueName('cli-live') })
+  const shared = hashmap.openOrCreate(uniqueName('cli-shared'), 4096)
+  t.teardown(() => {
+    live.close()
+    shared.close()
+    cleanup(dead, live.name, shared.name)
+  })
+  // Give the live and the openOrCreate map to the orphans' owner, so that
+  // prune judges them too.
+  if (isRoot) for (const n of [live.name, shared.name]) chownSync(`/dev/shm/${n}`, uid, uid)
+
+  const o = await orphan(dead, isRoot ? uid : undefined)
+  t.is(o.signal, 'SIGKILL')
+  t.is(o.name, dead)
+  // Straight after the kill, with no new() in a fresh process in between.
+  const listed = cli('ls', '--json')
+  t.is(listed.code, 0, listed.err)
+  const rows = JSON.parse(listed.out) as LsRow[]
+  t.like(rows.find((r) => r.name === dead), { uid, owned: true, ownerPid: o.pid, ownerAlive: false, ownerState: 'dead', entries: 1 })
+  t.like(rows.find((r) => r.name === live.name), { uid, owned: true, ownerPid: process.pid, ownerAlive: true, ownerState: 'alive' })
+  t.like(rows.find((r) => r.name === shared.name), { uid, owned: false, ownerState: 'nobody' })
+  const table = cli('ls').out.split('\n')
+  t.regex(table.find((l) => l.startsWith(dead + ' ')) ?? '', new RegExp(`\\s${o.pid} \\(dead\\)\\s`))
+
+  const asked = cli('prune', ...uidArgs)
+  t.is(asked.code, 2, asked.err)
+  t.regex(asked.err, /without --yes/)
+  t.true(asked.out.includes(dead), asked.out)
+  t.true(shmExists(dead), 'prune without --yes and no terminal removes nothing')
+
+  const pruned = cli('prune', ...uidArgs, '--yes')
+  t.is(pruned.code, 0, pruned.err)
+  t.true(pruned.out.includes(`removed '${dead}'`), pruned.out)
+  t.false(pruned.out.includes(live.name))
+  t.false(pruned.out.includes(shared.name))
+  t.false(shmExists(dead), 'the orphan is gone')
+  t.true(shmExists(live.name), "a live owner's map stays")
+  t.true(shmExists(shared.name), 'an openOrCreate map stays')
+  t.is(live.get('x'), undefined)
+
+  if (isRoot) {
+    const none = cli('prune', ...uidArgs, '-y')
+    t.is(none.code, 0, none.err)
+    t.is(none.out, `no orphaned maps of uid ${uid}\n`)
+  }
+})
+
+const asRoot = isRoot ? test : test.skip
+asRoot('stat and check read a map of another user; rm needs --uid naming its owner (needs root)', (t) => {
+  const name = uniqueName('cli-foreign')
+  const h = hashmap.openOrCreate(name, 1 << 16)
+  for (let i = 0; i < 7; i++) h.set(`k${i}`, i)
+  h.close()
+  t.teardown(() => cleanup(name))
+  chownSync(`/dev/shm/${name}`, 65534, 65534)
+
+  const s = cli('stat', name)
+  t.is(s.code, 0, s.err)
+  t.regex(s.out, /7 of [\d,]+ \(maxBuckets\)/)
+  t.regex(s.out, /owner\s+none \(openOrCreate\)/)
+  t.like(JSON.parse(cli('stat', name, '--json').out), { name, owned: false, usage: { usedBuckets: 7 } })
+  const c = cli('check', name)
+  t.is(c.code, 0, c.err)
+  t.is(c.out, `${name}: ok, 7 entries\n`)
+  t.like(JSON.parse(cli('ls', '--json').out).find((r: LsRow) => r.name === name), { uid: 65534, entries: 7, ownerState: 'nobody' })
+
+  const mine = cli('rm', name, '--yes')
+  t.is(mine.code, 2, mine.err)
+  t.regex(mine.err, /owned by uid 65534.*--uid 65534/)
+  t.true(shmExists(name))
+  const wrong = cli('rm', name, '--uid', '65533', '--yes')
+  t.is(wrong.code, 2, wrong.err)
+  t.true(shmExists(name))
+  const done = cli('rm', name, '--uid', '65534', '--yes')
+  t.is(done.code, 0, done.err)
+  t.is(done.out, `removed '${name}'\n`)
+  t.false(shmExists(name))
 })

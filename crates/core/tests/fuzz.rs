@@ -5,8 +5,9 @@
 //! bounds-checked by `Region`).
 //!
 //! The map evicts (LRU) and holds entries with and without expiry times, and
-//! one case in four forges a word of the header fields format 2 added (policy,
-//! counters, CLOCK hand, sweep cursor, access-array offset).
+//! one case in four forges a word of the header fields formats 2 and 3 added
+//! (policy, counters, CLOCK hand, sweep cursor, access-array offset, owner
+//! start time and pid namespace, the dirty word, the dropped counter).
 //!
 //! `FUZZ_CASES` (default 100000) and `FUZZ_SEED` choose the run. The bytes of
 //! the mutex itself are left alone: the lock word belongs to libc and the
@@ -118,6 +119,10 @@ fn mutated_segments_give_errors_never_crashes() {
                 hdr::TTL_ENTRIES,
                 hdr::ACCESS_OFF,
                 hdr::SWEEP,
+                hdr::START_TIME,
+                hdr::PID_NS,
+                hdr::DIRTY,
+                hdr::DROPPED,
             ];
             let off = fields[rng.random_range(0..fields.len())];
             let w = interesting(&mut rng, l.data_size);
