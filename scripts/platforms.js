@@ -147,10 +147,26 @@ function run(cmd, args, { env = process.env, cwd = root, timeout = 60_000, onStd
   })
 }
 
+let killed = false
 function killGroup(pid) {
   try {
     process.kill(-pid, 'SIGKILL')
+    killed = true
   } catch {}
+}
+
+// A killed process leaves the segments it owned. After a kill, remove the
+// segments that appeared during this run and that no live process maps.
+const shmList = () => (fs.existsSync('/dev/shm') ? fs.readdirSync('/dev/shm').filter((n) => /hashmap/i.test(n)) : [])
+function sweepShm(before) {
+  if (!killed) return
+  const mapped = new Set()
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      for (const m of fs.readFileSync(`/proc/${pid}/maps`, 'utf8').matchAll(/\/dev\/shm\/(\S+)/g)) mapped.add(m[1])
+    } catch {}
+  }
+  for (const n of shmList()) if (!before.has(n) && !mapped.has(n)) fs.rmSync(path.join('/dev/shm', n), { force: true })
 }
 
 const why = (r, what) =>
@@ -327,15 +343,24 @@ async function runtimeFor(t) {
   }
   const pkg = t.cpu === 'x64' ? '@oven/bun-linux-x64-musl' : '@oven/bun-linux-aarch64-musl'
   const bin = await npmBinary(`bun-${t.cpu}-musl`, `${pkg}@1`, t.cpu, t.libc, `${pkg}/bin/bun`)
-  const rt = { cmd: t.qemu ?? bin, args: t.qemu ? [bin] : [], env: { ...process.env }, label: `Bun ${t.cpu} musl${t.qemu ? ` under ${t.qemu}` : ''}` }
-  const v = spawnSync(rt.cmd, [...rt.args, '--version'], { encoding: 'utf8', timeout: 60_000, env: rt.env })
+  const label = `Bun ${t.cpu} musl${t.qemu ? ` under ${t.qemu}` : ''}`
+  const v = spawnSync(t.qemu ?? bin, [...(t.qemu ? [bin] : []), '--version'], { encoding: 'utf8', timeout: 60_000 })
   if (v.status !== 0) {
     const first = (v.stderr || '').split('\n').find((l) => l.trim())
     const err = first ? first.replace(/ \(needed by [^)]*\)/, '').trim() : v.signal ? `killed by ${v.signal}` : `exit ${v.status}`
     const hint = /libstdc\+\+|libgcc_s/.test(err) ? " (Debian packages no musl build of GCC's runtime libraries)" : ''
-    throw new Skip(`${rt.label} cannot start here: ${err}${hint}`)
+    throw new Skip(`${label} cannot start here: ${err}${hint}`)
   }
-  return rt
+  // The generated loader picks musl by reading /usr/bin/ldd, which is glibc's
+  // on Debian. Each process gets a private mount namespace in which a file
+  // naming musl is bound over it, as on a musl system; nothing outside
+  // changes, and /dev/shm is still shared.
+  const ldd = path.join(cache, 'ldd-musl')
+  fs.writeFileSync(ldd, '#!/bin/sh\n# musl libc\n')
+  const probe = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /usr/bin/ldd && grep -q musl /usr/bin/ldd', ldd], { stdio: 'ignore' })
+  if (probe.status !== 0) throw new Skip(`${label} starts, but the loader's musl check cannot be pointed at musl here (unshare --mount failed)`)
+  const wrap = ['--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /usr/bin/ldd && exec "$@"', ldd]
+  return { cmd: 'unshare', args: [...wrap, ...(t.qemu ? [t.qemu] : []), bin], env: { ...process.env }, label }
 }
 
 // ---------------------------------------------------------------- tests
@@ -388,6 +413,7 @@ async function main() {
   const names = Object.keys(TARGETS).filter((n) => !only.length || only.includes(n))
   const started = Date.now()
   const results = []
+  const shmBefore = new Set(shmList())
   const unavailable = ensurePackages(names)
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'shm-hashmap-platforms-'))
   try {
@@ -431,6 +457,7 @@ async function main() {
     }
   } finally {
     fs.rmSync(work, { recursive: true, force: true })
+    sweepShm(shmBefore)
   }
   log('')
   for (const [n, status, text, secs] of results) log(`${status === 'ok' ? 'ok  ' : status} ${n} (${secs}): ${text}`)
