@@ -35,8 +35,10 @@ const log = (...a) => console.log(...a)
 const nodeMajor = process.versions.node.split('.')[0]
 // Per-target wall-clock limits, so that .ci/run stays predictable.
 const LIMIT = { build: 15 * 60_000, smoke: 3 * 60_000, torn: 3 * 60_000, cargoTest: 12 * 60_000 }
-// Case counts for the core suites under qemu (about 30x slower than native).
+// Fuzz cases for the core suites here (the default 100,000 would take over two
+// minutes under qemu); PLATFORMS_FUZZ_CASES sets both.
 const FUZZ_CASES_QEMU = process.env.PLATFORMS_FUZZ_CASES ?? '20000'
+const FUZZ_CASES_NATIVE = process.env.PLATFORMS_FUZZ_CASES ?? '20000'
 // Core tests skipped under qemu, by name, with the reason.
 const QEMU_SKIPS = {
   // Needs the kernel's robust list (set_robust_list), which qemu-user does not
@@ -46,6 +48,9 @@ const QEMU_SKIPS = {
   // longer than 20 ms under emulation: a timing assumption, not a platform one.
   scan_size_clear_and_free_space: 'its 20 ms TTL runs out while qemu scans',
 }
+// Natively under musl, in a debug build, the same scan of 10,100 entries
+// takes longer than 20 ms too (musl's allocator is slower than glibc's).
+const MUSL_SKIPS = { scan_size_clear_and_free_space: "its 20 ms TTL runs out during the scan in a debug musl build" }
 
 class Skip extends Error {}
 
@@ -54,7 +59,7 @@ class Skip extends Error {}
 const DEB = {
   build: ['rustc-web', 'cargo-web'],
   'aarch64-gnu': ['libstd-rust-web-dev:arm64', 'gcc-aarch64-linux-gnu', 'libc6-dev-arm64-cross', 'libc6:arm64', 'libstdc++6:arm64', 'qemu-user'],
-  'x86_64-musl': ['rust-web-src', 'musl-tools'],
+  'x86_64-musl': ['rust-web-src', 'musl-tools', 'libunwind-14-dev'],
   'aarch64-musl': ['rust-web-src', 'musl-dev:arm64', 'gcc-aarch64-linux-gnu', 'qemu-user'],
 }
 
@@ -385,21 +390,53 @@ async function torn(rt, app, timeout) {
   return `two writers and a reader on one key, ${s.reads} reads, ${s.writes} writes, no torn value`
 }
 
-// The core crate's model, TTL/LRU and fuzz suites for aarch64, each test
-// binary run through qemu-aarch64 by cargo's target runner.
-async function coreSuites(t, timeout) {
-  const env = { ...cargoEnv(t), [`CARGO_TARGET_${envName(t.triple)}_RUNNER`]: t.qemu, FUZZ_CASES: FUZZ_CASES_QEMU }
-  const skips = ['--exact', ...Object.keys(QEMU_SKIPS).flatMap((n) => ['--skip', n])]
-  const r = await run('/usr/bin/cargo', ['test', '-p', 'shm-hashmap-core', '--target', t.triple, '--test', 'model', '--test', 'ttl_lru', '--test', 'fuzz', '--', ...skips], { env, timeout })
-  const counts = [...`${r.stdout}`.matchAll(/test result: \w+\. (\d+) passed; (\d+) failed/g)].map((m) => [+m[1], +m[2]])
+// The core crate's model, TTL/LRU and fuzz suites, built for `t`.
+async function coreSuites(t, { env, cargoArgs = [], skip, where }, timeout) {
+  const args = ['test', ...cargoArgs, '-p', 'shm-hashmap-core', '--target', t.triple, '--test', 'model', '--test', 'ttl_lru', '--test', 'fuzz']
+  const r = await run('/usr/bin/cargo', [...args, '--', '--exact', ...Object.keys(skip).flatMap((n) => ['--skip', n])], { env, timeout })
   if (r.code !== 0) {
     const failed = [...`${r.stdout}`.matchAll(/^test (\S+) \.\.\. FAILED$/gm)].map((m) => m[1])
-    throw new Error(failed.length ? `core tests failed under qemu: ${failed.join(', ')}` : why(r, 'cargo test'))
+    throw new Error(failed.length ? `core tests failed ${where}: ${failed.join(', ')}` : why(r, `cargo test ${where}`))
   }
-  const passed = counts.reduce((a, [p]) => a + p, 0)
-  return `core suites model, ttl_lru, fuzz (FUZZ_CASES=${FUZZ_CASES_QEMU}): ${passed} tests passed; skipped ${Object.entries(QEMU_SKIPS)
-    .map(([n, w]) => `${n} (${w})`)
-    .join(', ')}`
+  const passed = [...`${r.stdout}`.matchAll(/test result: ok\. (\d+) passed/g)].reduce((a, m) => a + Number(m[1]), 0)
+  const skipped = Object.entries(skip).map(([n, w]) => `${n} (${w})`)
+  return `core suites model, ttl_lru, fuzz ${where} (FUZZ_CASES=${env.FUZZ_CASES}): ${passed} passed${skipped.length ? `, skipped ${skipped.join(', ')}` : ''}`
+}
+
+// aarch64: each test binary runs through qemu-aarch64, cargo's target runner.
+const qemuSuites = (t, timeout) =>
+  coreSuites(t, { env: { ...cargoEnv(t), [`CARGO_TARGET_${envName(t.triple)}_RUNNER`]: t.qemu, FUZZ_CASES: FUZZ_CASES_QEMU }, skip: QEMU_SKIPS, where: 'under qemu' }, timeout)
+
+// x86_64-musl: static test binaries, run natively, so musl's own robust
+// mutex meets the real kernel (owner death included). A static musl binary
+// needs a static unwinder: Debian has LLVM's libunwind.a (built against
+// glibc, whose only glibc-only call is the fortified __fprintf_chk, given here
+// as a plain vfprintf), and build-std's crt objects are not shipped, so gcc's
+// and musl's are used (link-self-contained=no). A separate target folder:
+// these flags differ from the addon's, and would rebuild std each time.
+async function muslNativeSuites(t, timeout) {
+  const dir = path.join(root, 'target/platforms-static')
+  const link = path.join(dir, 'link')
+  fs.mkdirSync(link, { recursive: true })
+  const shim = path.join(link, 'libfortifyshim.a')
+  if (!fs.existsSync(shim)) {
+    const c = path.join(link, 'fortify.c')
+    fs.writeFileSync(
+      c,
+      '#include <stdarg.h>\n#include <stdio.h>\nint __fprintf_chk(FILE *f, int flag, const char *fmt, ...) {\n  va_list ap;\n  (void)flag;\n  va_start(ap, fmt);\n  int n = vfprintf(f, fmt, ap);\n  va_end(ap);\n  return n;\n}\n',
+    )
+    execFileSync('musl-gcc', ['-c', '-O2', '-fPIC', c, '-o', path.join(link, 'fortify.o')])
+    execFileSync('ar', ['rcs', shim, path.join(link, 'fortify.o')])
+  }
+  fs.rmSync(path.join(link, 'libunwind.a'), { force: true })
+  fs.symlinkSync('/usr/lib/llvm-14/lib/libunwind.a', path.join(link, 'libunwind.a'))
+  const env = {
+    ...cargoEnv(t),
+    CARGO_TARGET_DIR: dir,
+    RUSTFLAGS: `-C link-self-contained=no -L native=${link} -C link-arg=-lfortifyshim`,
+    FUZZ_CASES: FUZZ_CASES_NATIVE,
+  }
+  return coreSuites(t, { env, cargoArgs: ['-Zbuild-std'], skip: MUSL_SKIPS, where: 'natively (static musl)' }, timeout)
 }
 
 // ---------------------------------------------------------------- main
@@ -436,6 +473,11 @@ async function main() {
         const platformTgz = pack(path.join(root, 'npm', t.platform), work)
         log(`--- ${n}: installing ${path.basename(mainTgz)} and ${path.basename(platformTgz)} into an empty project`)
         const app = await installConsumer(t, work, mainTgz, platformTgz, env)
+        notes.push(`${t.platform} package installed for cpu=${t.cpu} libc=${t.libc}`)
+        if (t.libc === 'musl' && t.cpu === 'x64') {
+          log(`--- ${n}: core crate suites natively, static musl`)
+          notes.push(await muslNativeSuites(t, left(LIMIT.cargoTest)))
+        }
         const rt = await runtimeFor(t)
         log(`--- ${n}: consumer smoke test on ${rt.label}`)
         notes.push(`${rt.label}: ${await smoke(rt, app, left(LIMIT.smoke))}`)
@@ -443,7 +485,7 @@ async function main() {
           log(`--- ${n}: torn-value test under qemu`)
           notes.push(await torn(rt, app, left(LIMIT.torn)))
           log(`--- ${n}: core crate suites under qemu`)
-          notes.push(await coreSuites(t, left(LIMIT.cargoTest)))
+          notes.push(await qemuSuites(t, left(LIMIT.cargoTest)))
         }
         if (t.qemu) notes.push('skipped under qemu-user: owner-death recovery (qemu-user has no set_robust_list)')
       } catch (e) {
@@ -453,7 +495,7 @@ async function main() {
         fs.rmSync(file, { force: true })
       }
       const secs = `${Math.round((Date.now() - t0) / 1000)} s`
-      results.push([n, status, status === 'ok' ? notes.join('; ') : reason, secs])
+      results.push([n, status, status === 'ok' ? notes.join('; ') : `${reason}${notes.length ? ` [passed before that: ${notes.join('; ')}]` : ''}`, secs])
     }
   } finally {
     fs.rmSync(work, { recursive: true, force: true })
