@@ -30,7 +30,8 @@ const path = require('node:path')
 
 const root = path.join(__dirname, '..')
 const targetDir = path.join(root, 'target/platforms')
-const cache = path.join(root, 'node_modules/.cache/shm-hashmap-platforms')
+// Runtimes for the other platforms, kept where `npm ci` does not wipe them.
+const cache = path.join(root, 'target/platforms/runtimes')
 const log = (...a) => console.log(...a)
 const nodeMajor = process.versions.node.split('.')[0]
 // Per-target wall-clock limits, so that .ci/run stays predictable.
