@@ -1,28 +1,31 @@
 'use strict'
 // npm run test:platforms: the platform packages other than linux-x64-gnu,
-// built and run on this x86_64 Debian machine.
+// built, installed and run on this x86_64 Debian machine.
 //
 //   aarch64-gnu   cross-built with Debian's rustc-web and its arm64 std, run
 //                 under qemu-user with an arm64 Node of the host's major.
-//   x86_64-musl   built with -Zbuild-std for musl, run natively with Bun's musl
-//                 build on Debian's musl loader.
+//   x86_64-musl   built with -Zbuild-std for musl; meant to run natively with
+//                 Bun's musl build on Debian's musl loader.
 //   aarch64-musl  the same for arm64, with Bun's arm64 musl build under qemu.
 //
 // For each: build the addon into npm/<platform>/, pack it with the main
-// package, install both into an empty project and run the consumer smoke test
-// there (__test__/platforms/consumer.mjs). For aarch64-gnu also: two writers
-// and a reader on one key under qemu (no torn value), and the core crate's
-// model, TTL/LRU and fuzz suites built for aarch64 and run through qemu.
+// package, install both into an empty project as npm picks them for that cpu
+// and libc, and run the consumer smoke test there
+// (__test__/platforms/consumer.mjs). For aarch64-gnu also: two writers and a
+// reader on one key under qemu (no torn value), and the core crate's model,
+// TTL/LRU and fuzz suites built for aarch64 and run through qemu. For
+// x86_64-musl also: the same suites natively, as static musl binaries.
 //
 // qemu-user does not implement set_robust_list, so a lock whose owner died is
 // never handed over under it: the tests that need that are skipped under qemu,
 // by name, and said so. Each emulated process is started from this (host)
-// process with qemu-aarch64, never through binfmt_misc.
+// process with qemu-aarch64, never through binfmt_misc, and never with -L.
 //
 // Prints one line per target: ok, FAIL with the reason, or SKIP with the
-// reason. A skip is only for what this machine cannot do (a package that
-// cannot be installed, a runtime that cannot start); a target that built but
-// failed fails the run.
+// reason (and what passed before it). A skip is only for what this machine
+// cannot do (a package that cannot be installed, a runtime that cannot start:
+// on Debian, Bun's musl build lacks a musl libstdc++); a target that built
+// but failed fails the run.
 const { execFileSync, spawn, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
@@ -51,7 +54,7 @@ const QEMU_SKIPS = {
 }
 // Natively under musl, in a debug build, the same scan of 10,100 entries
 // takes longer than 20 ms too (musl's allocator is slower than glibc's).
-const MUSL_SKIPS = { scan_size_clear_and_free_space: "its 20 ms TTL runs out during the scan in a debug musl build" }
+const MUSL_SKIPS = { scan_size_clear_and_free_space: 'its 20 ms TTL runs out during the scan in a debug musl build' }
 
 class Skip extends Error {}
 
@@ -120,7 +123,6 @@ const lastLine = (s) =>
     .split('\n')
     .filter((l) => l.trim() && !/^W: /.test(l))
     .pop() ?? ''
-
 
 // ---------------------------------------------------------------- processes
 
