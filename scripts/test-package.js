@@ -6,8 +6,8 @@
 // CJS script, an ESM script and a TypeScript file (checked with tsc --strict
 // against the shipped index.d.ts, then run). Each uses new/open/set/get/del/
 // stat/close across two processes.
-const { execFileSync } = require('node:child_process')
-const { copyFileSync, cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } = require('node:fs')
+const { execFileSync, spawnSync } = require('node:child_process')
+const { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
 
@@ -40,16 +40,17 @@ try {
   const app = path.join(work, 'app')
   run('mkdir', ['-p', app])
   writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }))
-  // No cargo, rustc or rustup on PATH: the install must not need them.
-  const PATH = (process.env.PATH ?? '').split(':').filter((d) => !/cargo|rustup/.test(d)).join(':')
-  const env = { ...process.env, PATH, CARGO_HOME: '/nonexistent', RUSTUP_HOME: '/nonexistent' }
+  // PATH holds what the install needs, node and npm, and nothing else: no
+  // cargo, rustc or rustup, wherever they live (Debian's cargo is in /usr/bin,
+  // beside node, so removing the cargo folders from PATH is not enough).
+  const bin = path.join(work, 'bin')
+  mkdirSync(bin)
+  const npm = execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim()
+  symlinkSync(realpathSync(process.execPath), path.join(bin, 'node'))
+  symlinkSync(realpathSync(npm), path.join(bin, 'npm'))
+  const env = { ...process.env, PATH: bin, CARGO_HOME: '/nonexistent', RUSTUP_HOME: '/nonexistent' }
   for (const tool of ['cargo', 'rustc']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${tool}`], { env, stdio: 'ignore' })
-      throw new Error(`${tool} is still on PATH`)
-    } catch (e) {
-      if (e.message.endsWith('still on PATH')) throw e
-    }
+    if (spawnSync('/bin/sh', ['-c', `command -v ${tool}`], { env, stdio: 'ignore' }).status === 0) throw new Error(`${tool} is still on PATH`)
   }
   console.log(`installing ${main} and ${platform} into an empty project`)
   run('npm', ['install', '--no-audit', '--no-fund', path.join(work, main), path.join(work, platform), 'typescript@5', '@types/node@20'], { cwd: app, env })
