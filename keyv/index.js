@@ -6,7 +6,7 @@
 // only its namespace's keys.
 
 const { EventEmitter } = require('node:events')
-const hashmap = require('./index.js')
+const hashmap = require('../index.js')
 
 const DEFAULT_MEMORY = 64 << 20
 
@@ -22,7 +22,7 @@ function ttlOf(ttl) {
   return Math.min(Math.ceil(ttl), Number.MAX_SAFE_INTEGER)
 }
 
-/** A Keyv store on shm-hashmap (see keyv.d.ts). */
+/** A Keyv store on shm-hashmap (see index.d.ts). */
 class KeyvShmHashmap extends EventEmitter {
   #map
   #ownsHandle

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events'
-import type { EvictPolicy, HashMap, StoredValue } from './index.js'
+import type { EvictPolicy, HashMap, StoredValue } from '../index.js'
 
 /** Options of {@link KeyvShmHashmap}. */
 export interface KeyvShmHashmapOptions {
