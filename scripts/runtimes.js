@@ -3,6 +3,11 @@
 // Node 24, Bun and Deno, each with a second process of its own runtime, and
 // Node and Bun sharing one map both ways. The runtimes come from their npm
 // binary packages (no install scripts), cached under node_modules/.cache.
+//
+// npm run test:node-versions (this script with --suite): the whole ava suite
+// on Node 22 and on Node 24, the same binaries, one version after the other.
+// `npm test` runs it on the Node that runs npm (Node 20 in CI), so every
+// release line `engines` admits runs every test.
 const { execFileSync, spawnSync } = require('node:child_process')
 const { existsSync, mkdirSync } = require('node:fs')
 const path = require('node:path')
@@ -22,12 +27,39 @@ if (process.platform !== 'linux' || process.arch !== 'x64') {
   process.exit(0)
 }
 
+const suite = process.argv.includes('--suite')
+const wanted = suite ? ['node22', 'node24'] : Object.keys(pkgs)
 const bin = (id) => path.join(cache, 'node_modules', pkgs[id][1])
-const missing = Object.keys(pkgs).filter((id) => !existsSync(bin(id)))
+const missing = wanted.filter((id) => !existsSync(bin(id)))
 if (missing.length) {
   mkdirSync(cache, { recursive: true })
   console.log(`installing ${missing.join(', ')} into ${path.relative(root, cache)}`)
   execFileSync('npm', ['install', '--prefix', cache, '--no-save', '--no-audit', '--no-fund', ...missing.map((id) => pkgs[id][0])], { stdio: 'inherit' })
+}
+
+if (suite) runSuite()
+
+// ava started by each Node, with that Node first on PATH so a test or tool
+// that starts `node` by name gets the same version. ava forks its workers
+// with process.execPath, and they take the --import=tsx of package.json.
+function runSuite() {
+  const ava = path.join(root, 'node_modules/ava/entrypoints/cli.mjs')
+  let failed = 0
+  for (const id of wanted) {
+    const node = bin(id)
+    const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim()
+    console.log(`\n--- the ava suite on ${id} (${version})`)
+    const t0 = Date.now()
+    const r = spawnSync(node, [ava], {
+      cwd: root,
+      stdio: 'inherit',
+      env: { ...process.env, PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH}` },
+    })
+    const ok = r.status === 0
+    if (!ok) failed++
+    console.log(`${ok ? 'ok  ' : 'FAIL'} the ava suite on ${id} (${version}) in ${Math.round((Date.now() - t0) / 1000)} s`)
+  }
+  process.exit(failed ? 1 : 0)
 }
 
 const cmd = {
