@@ -18,29 +18,10 @@ export type Value = string | boolean | number | bigint | Uint8Array
 /** A value `get` returns: the JS type that was set (bytes come back as a Buffer). */
 export type StoredValue = string | boolean | number | bigint | Buffer
 
-/** How a map's memory is laid out (lua-hashmap's `stat().metadata`, in camelCase). */
-export interface Metadata {
-  /** Bytes of shared memory, rounded up to the page size. */
-  memorySize: number
-  /** Slots in the bucket table (more than `maxBuckets`, for a load factor of at most 3/4). */
-  maxBucketFlags: number
-  /** Most entries the map holds. */
-  maxBuckets: number
-  /** Most free blocks the data area may be split into (the free tail is not counted). */
-  maxFreeBlocks: number
-  /** Bytes of a separate bucket-flag array: 0, because each slot keeps its flags inside its 8-byte word. */
-  bucketFlagsSize: number
-  /** Bytes of the bucket table (`maxBucketFlags` × 8). */
-  bucketsSize: number
-  /** Bytes of the free-block index (bitmaps and list heads). */
-  freeBlocksSize: number
-  /** Bytes of the fixed header, the lock included. */
-  headerSize: number
-  /** Bytes of the data area, where records (header, key, value) live. */
-  dataSize: number
-  /** Bytes of each record's header in the data area. */
-  recordHeaderSize: number
-}
+import type { Metadata, Usage, StatResult, CheckResult } from './binding'
+
+// These are generated from the binding's Rust structs, with their docs.
+export type { Metadata, Usage, CheckResult }
 
 /** What {@link calcRequiredMemorySize} returns. */
 export interface RequiredMemory extends Metadata {
@@ -48,41 +29,8 @@ export interface RequiredMemory extends Metadata {
   recordSize: number
 }
 
-/** Live counters of a map. */
-export interface Usage {
-  /** Live entries. */
-  usedBuckets: number
-  /** Free blocks the data area is split into. */
-  usedFreeBlocks: number
-  /** Bytes of the data area taken by records. */
-  usedDataSize: number
-  /** Times a process repaired the map after a lock holder died. */
-  recoveries: number
-  /** Entries removed by LRU eviction to make room (`evict: 'lru'` maps only). */
-  evictions: number
-  /** Expired entries reclaimed (by writes, eviction or {@link HashMap.flushExpired}). */
-  expired: number
-  /** Entries that have an expiry time, expired ones not yet reclaimed included. */
-  ttlEntries: number
-  /** Entries a crash repair dropped because their key could no longer find them (the map stays usable). */
-  dropped: number
-}
-
 /** What {@link HashMap.stat} returns. */
-export interface Stat {
-  /** The layout. */
-  metadata: Metadata
-  /** The counters. */
-  usage: Usage
-  /** Pid of the process that created the map. */
-  creatorPid: number
-  /** When the map was created, in ms since the Unix epoch. */
-  createdMs: number
-  /** True if `hashmap.new()` made the map (its creator owns the name); false for `openOrCreate()`. */
-  owned: boolean
-  /** The eviction policy the map was created with. */
-  evict: EvictPolicy
-}
+export type Stat = StatResult
 
 /**
  * What a full map does on a write that does not fit: `'none'` fails it
@@ -111,15 +59,6 @@ export interface KeysOptions {
   buffers?: boolean
 }
 
-/** What {@link HashMap.check} returns. */
-export interface CheckResult {
-  /** True when no invariant is broken. */
-  ok: boolean
-  /** One line per broken invariant. */
-  problems: string[]
-  /** Live entries found by walking the table. */
-  entries: number
-}
 
 /** Options of {@link open}: how this process attaches. */
 export interface OpenOptions {

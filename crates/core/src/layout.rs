@@ -121,12 +121,26 @@ pub mod hdr {
     pub const DROPPED: u64 = 320;
 }
 
-/// Eviction policies (`hdr::POLICY`).
-pub mod policy {
+/// What a full map does (`hdr::POLICY`), fixed at creation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Policy {
     /// A full map fails the write (lua-hashmap's behaviour).
-    pub const NONE: u32 = 0;
+    #[default]
+    None = 0,
     /// A full map evicts the least recently used entries (CLOCK).
-    pub const LRU: u32 = 1;
+    Lru = 1,
+}
+
+impl Policy {
+    /// The policy stored as `v`; `None` for an unknown value.
+    pub fn from_u32(v: u32) -> Option<Policy> {
+        match v {
+            0 => Some(Policy::None),
+            1 => Some(Policy::Lru),
+            _ => None,
+        }
+    }
 }
 
 /// Where everything lives in a segment. Offsets are from the segment start.
