@@ -21,6 +21,15 @@ enum Outcome {
     Failed,
 }
 
+/// Held by every test of this file: a forked child runs real code (locks,
+/// allocation, the crash hook's own mutex), so no other thread of this
+/// process may be holding any lock at the moment of a fork.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Runs `f` in a forked child and tells how the child ended.
 fn in_child(f: impl FnOnce() -> bool) -> Outcome {
     // SAFETY: this test binary runs one test; the child touches only the
@@ -67,6 +76,7 @@ fn assert_model(m: &ShmMap, model: &HashMap<Vec<u8>, Vec<u8>>, step: &str) {
 
 #[test]
 fn a_kill_at_every_step_keeps_the_promise() {
+    let _serial = serial();
     let name = format!("shm-hashmap-crash-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
     let m = ShmMap::create(
@@ -210,6 +220,7 @@ fn assert_subset(
 /// only what the operation in flight may remove is gone.
 #[test]
 fn a_kill_in_expiry_eviction_and_clear_keeps_the_map_sound() {
+    let _serial = serial();
     let name = format!("shm-hashmap-crash2-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
     let m = ShmMap::create(
@@ -309,6 +320,7 @@ fn a_kill_in_expiry_eviction_and_clear_keeps_the_map_sound() {
 
 #[test]
 fn a_panic_inside_a_write_is_repaired_by_the_next_lock_holder() {
+    let _serial = serial();
     let name = format!("shm-hashmap-unwind-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
     let m = ShmMap::create(
