@@ -858,3 +858,4 @@ module.exports.sizeOf = nativeBinding.sizeOf
 module.exports.stat = nativeBinding.stat
 module.exports.unlink = nativeBinding.unlink
 module.exports.validateName = nativeBinding.validateName
+module.exports.ValueFlags = nativeBinding.ValueFlags

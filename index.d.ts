@@ -12,11 +12,20 @@
 /** A key: a string (its UTF-8 bytes) or raw bytes. A string and a Buffer of the same bytes are the same key. */
 export type Key = string | Uint8Array
 
-/** A value `set` accepts. A `bigint` must fit in int64. */
-export type Value = string | boolean | number | bigint | Uint8Array
+/**
+ * A structured value: `null`, or a plain object, array, `Date`, `Map`, `Set`
+ * or typed array, nested in any way (cycles included). It is stored as
+ * MessagePack (msgpackr, structured clone), and `get` returns an equal
+ * structure. Functions, symbols and class instances are refused with
+ * `ERR_INVALID_ARG_TYPE`, at any depth.
+ */
+export type StructuredValue = null | object
 
-/** A value `get` returns: the JS type that was set (bytes come back as a Buffer). */
-export type StoredValue = string | boolean | number | bigint | Buffer
+/** A value `set` accepts. A `bigint` must fit in int64. */
+export type Value = string | boolean | number | bigint | Uint8Array | StructuredValue
+
+/** A value `get` returns: the JS type that was set (bytes come back as a Buffer, structured values as an equal structure). */
+export type StoredValue = string | boolean | number | bigint | Buffer | StructuredValue
 
 import type { Metadata, Usage, StatResult, CheckResult } from './binding'
 

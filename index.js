@@ -14,11 +14,19 @@ if (process.platform !== 'linux') {
   throw err
 }
 
+const { Packr, Unpackr } = require('msgpackr')
 const native = require('./binding.js')
-const fast = native.fastOps()
+// Structured values (null, plain objects, arrays, Date, Map, Set, typed
+// arrays) are MessagePack, made and read here with msgpackr in its
+// structured-clone mode; the binding stores the bytes under their own tag
+// and hands them back to `unpack` when a value is read.
+const STRUCTURED = { structuredClone: true, mapsAsObjects: false }
+const packr = new Packr(STRUCTURED)
+const unpackr = new Unpackr(STRUCTURED)
+const fast = native.fastOps((bytes) => unpackr.unpack(bytes))
 
-// set's operations, as the binding numbers them.
-const { SetOp } = native
+// set's operations and value flags, as the binding numbers them.
+const { SetOp, ValueFlags } = native
 const disposeSymbol = Symbol.dispose ?? Symbol.for('nodejs.dispose')
 
 /** Errors of the map itself and of the operating system (see index.d.ts). */
@@ -84,17 +92,59 @@ function checkKey(key) {
   }
 }
 
+const VALUE_TYPES = 'of type string, boolean, number or bigint, a Buffer or Uint8Array, null, or a plain object, array, Date, Map, Set or typed array'
+
+// Checks a value; true if it is structured (stored as MessagePack).
 function checkValue(val, arg = 'val') {
   switch (typeof val) {
     case 'string':
     case 'boolean':
     case 'number':
-      return
     case 'bigint': // its int64 range is checked natively (ERR_OUT_OF_RANGE)
-      return
+      return false
+    case 'object':
+      if (val instanceof Uint8Array) return false
+      checkStructured(val, arg)
+      return true
     default:
-      if (val instanceof Uint8Array) return
-      throw invalidType(arg, 'of type string, boolean, number or bigint, or an instance of Buffer or Uint8Array', val)
+      throw invalidType(arg, VALUE_TYPES, val)
+  }
+}
+
+// Walks a structured value: msgpackr would silently turn a function into
+// undefined and a class instance into a plain object, so both are refused.
+function checkStructured(root, arg) {
+  const seen = new Set()
+  const stack = [root]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    const t = typeof v
+    if (t === 'function' || t === 'symbol') throw invalidType(arg, `${VALUE_TYPES}, with no ${t} inside`, v)
+    if (t !== 'object' || v === null || seen.has(v)) continue
+    seen.add(v)
+    if (v instanceof Date || (ArrayBuffer.isView(v) && !(v instanceof DataView))) continue
+    if (v instanceof Map) {
+      for (const [k, x] of v) stack.push(k, x)
+      continue
+    }
+    if (v instanceof Set) {
+      for (const x of v) stack.push(x)
+      continue
+    }
+    const proto = Object.getPrototypeOf(v)
+    const plain = Array.isArray(v) ? proto === Array.prototype : proto === Object.prototype || proto === null
+    if (!plain) throw invalidType(arg, `${VALUE_TYPES}, with no class instance inside`, v)
+    for (const k of Object.keys(v)) stack.push(v[k])
+  }
+}
+
+// The value as the binding takes it: itself, or a structured value's MessagePack.
+function nativeValue(val, structured, arg = 'val') {
+  if (!structured) return val
+  try {
+    return packr.pack(val)
+  } catch (e) {
+    throw withCode(new TypeError(`The "${arg}" argument cannot be encoded: ${e.message}`), 'ERR_INVALID_ARG_TYPE')
   }
 }
 
@@ -287,9 +337,10 @@ class HashMap {
 
   #write(op, key, val, opts) {
     checkKey(key)
-    checkValue(val)
+    const s = checkValue(val)
     const ttl = writeOptions(opts)
-    return this.#run((id) => fast.set(id, key, val, ttl, op))
+    const v = nativeValue(val, s)
+    return this.#run((id) => fast.set(id, key, v, ttl, op, s ? ValueFlags.Structured : 0))
   }
 
   // set, get and del are the hot path: they repeat #run's two steps inline
@@ -297,11 +348,12 @@ class HashMap {
   // every operation.
   set(key, val, opts) {
     checkKey(key)
-    checkValue(val)
+    const s = checkValue(val)
     const ttl = opts === undefined ? 0 : writeOptions(opts)
     if (this.#id === 0) throw closedError(this.#name)
+    const v = s ? nativeValue(val, s) : val
     try {
-      fast.set(this.#id, key, val, ttl, SetOp.Set)
+      fast.set(this.#id, key, v, ttl, SetOp.Set, s ? ValueFlags.Structured : 0)
     } catch (e) {
       throw translate(e)
     }
@@ -327,10 +379,13 @@ class HashMap {
 
   compareAndSet(key, expected, val, opts) {
     checkKey(key)
-    if (expected !== undefined) checkValue(expected, 'expected')
-    checkValue(val)
+    const se = expected !== undefined && checkValue(expected, 'expected')
+    const s = checkValue(val)
     const ttl = writeOptions(opts)
-    return this.#run((id) => fast.cas(id, key, expected, val, ttl))
+    const e = nativeValue(expected, se, 'expected')
+    const v = nativeValue(val, s)
+    const flags = (s ? ValueFlags.Structured : 0) | (se ? ValueFlags.ExpectedStructured : 0)
+    return this.#run((id) => fast.cas(id, key, e, v, ttl, flags))
   }
 
   incr(key, delta, init, initTtl) {

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 /// Magic bytes at offset 0 of every segment.
 pub const MAGIC: [u8; 8] = *b"SHMHMAP\0";
 /// Version of the binary format described in docs/format.md.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Bytes of the fixed header, lock included.
 pub const HEADER_SIZE: u64 = 512;
 /// Bytes of a record's header in the data area.
