@@ -135,6 +135,12 @@ export interface Required {
   recordSize: number
 }
 
+/**
+ * The first bytes of the map's own keys (getOrSet's leases), which user
+ * keys may not start with.
+ */
+export declare function reservedKeyPrefix(): Buffer
+
 /** The 8 bytes every map segment starts with. */
 export declare function segmentMagic(): Buffer
 

@@ -54,6 +54,20 @@ export interface WriteOptions {
   ttl?: number
 }
 
+/** Options of {@link HashMap.getOrSet}. */
+export interface GetOrSetOptions extends WriteOptions {
+  /**
+   * How long, in ms, the process that runs `fn` holds the key's lease. If it
+   * dies, another process takes over once the lease expires. Default `10000`.
+   */
+  lockTtl?: number
+  /**
+   * How long, in ms, a process waits for another's `fn` before it runs `fn`
+   * itself. Default `lockTtl + 5000`.
+   */
+  waitTimeout?: number
+}
+
 /** What {@link HashMap.getStale} returns. */
 export interface StaleResult {
   /** The value, even if it has expired. */
@@ -201,11 +215,15 @@ export declare class HashMap {
   incr(key: Key, delta: bigint, init?: bigint, initTtl?: number): bigint | undefined
   /**
    * The value under `key`; if absent, runs `fn` and stores its result with
-   * {@link HashMap.add} semantics. Concurrent calls in one process for one
-   * key share one run of `fn`; if another process stored first, its value
-   * is returned.
+   * {@link HashMap.add} semantics. `fn` runs in at most one process at a
+   * time for a key (stampede protection): that process holds a lease of
+   * `lockTtl` ms, and the others wait for its value, up to `waitTimeout` ms,
+   * then run `fn` themselves. If `fn` throws, the lease is released at once
+   * and the error reaches only this caller; if its process dies, another
+   * takes over when the lease expires. Concurrent calls in one process
+   * share one run of `fn`.
    */
-  getOrSet(key: Key, fn: () => Value | Promise<Value>, options?: WriteOptions): Promise<StoredValue>
+  getOrSet(key: Key, fn: () => Value | Promise<Value>, options?: GetOrSetOptions): Promise<StoredValue>
   /** The value stored under `key`, of the type it was set with, or `undefined` (also once it has expired). */
   get(key: Key): StoredValue | undefined
   /** Whether `key` holds a live (unexpired) value. */

@@ -4,6 +4,7 @@
 // one native call per operation, and turns native error codes into the error
 // classes of the contract. The native loader is the generated ./binding.js.
 
+const { randomUUID } = require('node:crypto')
 const { getSystemErrorName } = require('node:util')
 
 if (process.platform !== 'linux') {
@@ -81,6 +82,10 @@ function checkName(v, arg = 'name') {
   return v
 }
 
+// Keys that start with these bytes are the map's own (getOrSet's leases);
+// no string key can (0xFF is not UTF-8), and a binary one may not.
+const RESERVED = native.reservedKeyPrefix()
+
 function checkKey(key) {
   if (typeof key === 'string') {
     // A lone surrogate has no UTF-8: '\uD800' and '\uFFFD' would be one key.
@@ -89,7 +94,14 @@ function checkKey(key) {
     }
   } else if (!(key instanceof Uint8Array)) {
     throw invalidType('key', 'of type string or an instance of Buffer or Uint8Array', key)
+  } else if (key[0] === RESERVED[0] && Buffer.from(key.buffer, key.byteOffset, key.byteLength).subarray(0, RESERVED.length).equals(RESERVED)) {
+    throw withCode(new TypeError(`The argument 'key' is invalid: keys that start with the bytes ${RESERVED.toString('hex')} are reserved for the map's own use`), 'ERR_INVALID_ARG_VALUE')
   }
+}
+
+// The key of `key`'s getOrSet lease.
+function leaseKey(key) {
+  return Buffer.concat([RESERVED, typeof key === 'string' ? Buffer.from(key, 'utf8') : key])
 }
 
 const VALUE_TYPES = 'of type string, boolean, number or bigint, a Buffer or Uint8Array, null, or a plain object, array, Date, Map, Set or typed array'
@@ -399,30 +411,58 @@ class HashMap {
     return this.#run((id) => fast.incr(id, key, delta, init, ttl))
   }
 
+  // getOrSet: one computation per key across processes. The process that
+  // computes holds a lease (an entry under a reserved key, with a TTL);
+  // the others poll for the value with backoff, and take over when the lease
+  // is gone (released after a throw, or expired after a death) or when
+  // their waitTimeout runs out. Calls in one process share one run.
   async getOrSet(key, fn, opts) {
     checkKey(key)
     if (typeof fn !== 'function') throw invalidType('fn', 'of type function', fn)
-    const ttl = writeOptions(opts)
+    const o = options(opts, ['ttl', 'lockTtl', 'waitTimeout'])
+    const ttl = ttlArg('options.ttl', o.ttl)
+    const lockTtl = o.lockTtl === undefined ? 10_000 : ttlArg('options.lockTtl', o.lockTtl) || 1
+    const waitTimeout = o.waitTimeout === undefined ? lockTtl + 5_000 : ttlArg('options.waitTimeout', o.waitTimeout)
     const hit = this.get(key)
     if (hit !== undefined) return hit
     const id = `${this.#name}\0${keyId(key)}`
     let pending = inflight.get(id)
     if (pending === undefined) {
-      pending = (async () => {
-        try {
-          const val = await fn()
-          checkValue(val, 'the value fn returned')
-          if (this.add(key, val, { ttl })) return val instanceof Uint8Array && !Buffer.isBuffer(val) ? Buffer.from(val) : val
-          // Another process stored first: its value wins.
-          const theirs = this.get(key)
-          return theirs === undefined ? val : theirs
-        } finally {
-          inflight.delete(id)
-        }
-      })()
+      pending = this.#computeOnce(key, fn, ttl, lockTtl, waitTimeout).finally(() => inflight.delete(id))
       inflight.set(id, pending)
     }
     return pending
+  }
+
+  async #computeOnce(key, fn, ttl, lockTtl, waitTimeout) {
+    const lease = leaseKey(key)
+    const token = `${process.pid}:${randomUUID()}`
+    const deadline = Date.now() + waitTimeout
+    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      const hit = this.get(key)
+      if (hit !== undefined) return hit
+      // The lease key is reserved, so it goes to the binding directly.
+      if (this.#run((id) => fast.set(id, lease, token, lockTtl, SetOp.Add, 0))) {
+        try {
+          // Stored between our get and our lease: nothing to compute.
+          const again = this.get(key)
+          return again !== undefined ? again : await this.#compute(key, fn, ttl)
+        } finally {
+          this.#run((id) => fast.get(id, lease) === token && fast.del(id, lease))
+        }
+      }
+      if (Date.now() >= deadline) return this.#compute(key, fn, ttl)
+      await new Promise((resolve) => setTimeout(resolve, delay))
+    }
+  }
+
+  async #compute(key, fn, ttl) {
+    const val = await fn()
+    checkValue(val, 'the value fn returned')
+    if (this.add(key, val, { ttl })) return val instanceof Uint8Array && !Buffer.isBuffer(val) ? Buffer.from(val) : val
+    // Another process stored first: its value wins.
+    const theirs = this.get(key)
+    return theirs === undefined ? val : theirs
   }
 
   get(key) {

@@ -24,6 +24,11 @@ pub const HEADER_SIZE: u64 = 512;
 pub const RECORD_HEADER_SIZE: u64 = 32;
 /// Smallest block the allocator hands out or tracks.
 pub const MIN_BLOCK: u64 = 32;
+/// Keys that start with these bytes are the map's own (the leases of
+/// `getOrSet`): scans and `size` skip them, and the binding refuses user keys
+/// that start with them. A string key never does (0xFF is not UTF-8).
+pub const RESERVED_KEY_PREFIX: &[u8] = b"\xff\x00shm-hashmap:";
+
 /// Bytes of one bucket slot.
 pub const SLOT_SIZE: u64 = 8;
 /// log2 of second-level bins per first-level class of the free-block index.

@@ -432,6 +432,15 @@ pub fn validate_name(name: String) -> Result<()> {
     shm_hashmap_core::validate_name(&name).map_err(js_err)
 }
 
+/// The first bytes of the map's own keys (getOrSet's leases), which user
+/// keys may not start with.
+#[napi(catch_unwind)]
+pub fn reserved_key_prefix() -> Buffer {
+    shm_hashmap_core::layout::RESERVED_KEY_PREFIX
+        .to_vec()
+        .into()
+}
+
 /// The 8 bytes every map segment starts with.
 #[napi(catch_unwind)]
 pub fn segment_magic() -> Buffer {
