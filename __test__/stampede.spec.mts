@@ -74,3 +74,18 @@ test('the computing process is SIGKILLed mid-fn: another finishes after the leas
   t.true(results.every((r) => r?.value !== undefined && r.value.computedBy === results[0]?.value?.computedBy), JSON.stringify(results))
   t.is(h.get('runs'), 2)
 })
+
+test('bad getOrSet options and reserved keys are refused and change nothing', async (t) => {
+  const h = hashmap.new(1 << 16)
+  t.teardown(() => h.close())
+  const fn = () => 1
+  await t.throwsAsync(h.getOrSet('k', fn, { lockTtl: -1 }), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+  await t.throwsAsync(h.getOrSet('k', fn, { waitTimeout: 'soon' as any }), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+  await t.throwsAsync(h.getOrSet('k', fn, { lease: 1 } as any), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' })
+  const reserved = Buffer.concat([Buffer.from([0xff, 0x00]), Buffer.from('shm-hashmap:k')])
+  for (const call of [() => h.set(reserved, 1), () => h.get(reserved), () => h.del(reserved)]) {
+    t.throws(call, { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' })
+  }
+  await t.throwsAsync(h.getOrSet(reserved, fn), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' })
+  t.is(h.size, 0)
+})
