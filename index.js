@@ -125,29 +125,35 @@ function checkValue(val, arg = 'val') {
 
 // Walks a structured value: msgpackr would silently turn a function into
 // undefined and a class instance into a plain object, so both are refused.
+// The common case (small, acyclic) is walked without a visited set; past a
+// depth of 64 the walk starts again, remembering what it has seen, which
+// ends on cycles too.
 function checkStructured(root, arg) {
-  const seen = new Set()
-  const stack = [root]
-  while (stack.length > 0) {
-    const v = stack.pop()
-    const t = typeof v
-    if (t === 'function' || t === 'symbol') throw invalidType(arg, `${VALUE_TYPES}, with no ${t} inside`, v)
-    if (t !== 'object' || v === null || seen.has(v)) continue
-    seen.add(v)
-    if (v instanceof Date || (ArrayBuffer.isView(v) && !(v instanceof DataView))) continue
-    if (v instanceof Map) {
-      for (const [k, x] of v) stack.push(k, x)
-      continue
-    }
-    if (v instanceof Set) {
-      for (const x of v) stack.push(x)
-      continue
-    }
-    const proto = Object.getPrototypeOf(v)
-    const plain = Array.isArray(v) ? proto === Array.prototype : proto === Object.prototype || proto === null
-    if (!plain) throw invalidType(arg, `${VALUE_TYPES}, with no class instance inside`, v)
-    for (const k of Object.keys(v)) stack.push(v[k])
+  if (!walk(root, arg, 0, null)) walk(root, arg, 0, new Set())
+}
+
+// False if it went deeper than it may without a visited set.
+function walk(v, arg, depth, seen) {
+  const t = typeof v
+  if (t === 'function' || t === 'symbol') throw invalidType(arg, `${VALUE_TYPES}, with no ${t} inside`, v)
+  if (t !== 'object' || v === null) return true
+  if (seen === null ? depth > 64 : seen.has(v)) return seen !== null
+  seen?.add(v)
+  if (v instanceof Date || (ArrayBuffer.isView(v) && !(v instanceof DataView))) return true
+  const proto = Object.getPrototypeOf(v)
+  if (proto === Object.prototype || proto === null || (proto === Array.prototype && Array.isArray(v))) {
+    for (const k in v) if (Object.hasOwn(v, k) && !walk(v[k], arg, depth + 1, seen)) return false
+    return true
   }
+  if (v instanceof Map) {
+    for (const [k, x] of v) if (!walk(k, arg, depth + 1, seen) || !walk(x, arg, depth + 1, seen)) return false
+    return true
+  }
+  if (v instanceof Set) {
+    for (const x of v) if (!walk(x, arg, depth + 1, seen)) return false
+    return true
+  }
+  throw invalidType(arg, `${VALUE_TYPES}, with no class instance inside`, v)
 }
 
 // The value as the binding takes it: itself, or a structured value's MessagePack.
