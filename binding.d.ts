@@ -13,10 +13,13 @@ export declare function calcRequiredMemorySize(memorySize: number, maxBuckets: n
 
 export declare function check(id: number): CheckResult
 
-/** `check()`. */
+/** What `h.check()` returns.  */
 export interface CheckResult {
+  /** True if no invariant is broken.  */
   ok: boolean
+  /** A description of each broken invariant.  */
   problems: Array<string>
+  /** Live entries found by walking the table.  */
   entries: number
 }
 
@@ -25,10 +28,19 @@ export declare function clear(id: number): void
 /** Detaches; the owner also removes the name. Unknown ids are already closed. */
 export declare function close(id: number): boolean
 
-export declare function create(name: string | undefined | null, memorySize: number, maxBuckets: number, maxFreeBlocks: number, options: MapOptions): Handle
+export declare function create(name: string | undefined | null, options: MapOptions): Handle
+
+/** * What a full map does on a write that does not fit: `'none'` fails it
+ * (`ERR_HASHMAP_NO_SPACE` / `ERR_HASHMAP_NO_BUCKET`, lua-hashmap's behaviour);
+ * `'lru'` removes least recently used entries until it fits.
+ */
+export declare const enum EvictPolicy {
+  None = 'none',
+  Lru = 'lru',
+}
 
 /** The raw functions of the keyed operations (see `fast.rs`). */
-export declare function fastOps(): { get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean }
+export declare function fastOps(decodeStructured: unknown): { get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: SetOp, flags?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number, flags?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean; scan(id: number, cursor: number, count: number, values: boolean, max: number): { next: number; slots: number; keys: Buffer[]; values: Array<string | boolean | number | bigint | Buffer> } }
 
 /** Names of maps owned by `uid` whose creator is dead (see `prune`). */
 export declare function findOrphans(uid: number): Array<string>
@@ -53,37 +65,59 @@ export declare function inspectCheck(name: string): CheckResult
 /** `stat()` of a map opened read-only, of any owner (for the CLI). */
 export declare function inspectStat(name: string): StatResult
 
-/** Options of `new`, `open` and `openOrCreate`, validated by index.js. */
+/** Parameters of `new`, `open` and `openOrCreate`, validated by index.js. */
 export interface MapOptions {
+  /** Bytes of shared memory (new, openOrCreate). */
+  memorySize?: number
+  /** Most entries; 0 for the default. */
+  maxBuckets?: number
+  /** Most free blocks; 0 for the default. */
+  maxFreeBlocks?: number
   /** Permission bits of a segment that is created. */
   mode?: number
-  /** Eviction policy of a map that is created: `none` or `lru`. */
-  evict?: string
+  /** Eviction policy of a map that is created. */
+  evict?: EvictPolicy
   /** Longest wait for the lock in ms; `Infinity` waits for ever. */
   lockTimeout?: number
   /** Other uids whose segments may be attached to. */
   trustUids?: Array<number>
-  /** `recreate` replaces a segment of another format (openOrCreate). */
-  onIncompatible?: string
+  /** What openOrCreate does with a segment of another format. */
+  onIncompatible?: OnIncompatible
 }
 
-/** Layout fields shared by `stat().metadata` and `calcRequiredMemorySize`. */
+/** How a map's memory is laid out (lua-hashmap's `stat().metadata`, in camelCase).  */
 export interface Metadata {
+  /** Bytes of shared memory, rounded up to the page size.  */
   memorySize: number
+  /** Slots in the bucket table (more than `maxBuckets`, for a load factor of at most 3/4).  */
   maxBucketFlags: number
+  /** Most entries the map holds.  */
   maxBuckets: number
+  /** Most free blocks the data area may be split into (the free tail is not counted).  */
   maxFreeBlocks: number
+  /** Bytes of the per-slot byte array that holds the LRU reference bits (a slot's used flag and hash tag live in its 8-byte word).  */
   bucketFlagsSize: number
+  /** Bytes of the bucket table (`maxBucketFlags` × 8).  */
   bucketsSize: number
+  /** Bytes of the free-block index (bitmaps and list heads).  */
   freeBlocksSize: number
+  /** Bytes of the fixed header, the lock included.  */
   headerSize: number
+  /** Bytes of the data area, where records (header, key, value) live.  */
   dataSize: number
+  /** Bytes of each record's header in the data area.  */
   recordHeaderSize: number
+}
+
+/** What `openOrCreate` does with a segment of ours it cannot use: throw, or replace it.  */
+export declare const enum OnIncompatible {
+  Error = 'error',
+  Recreate = 'recreate',
 }
 
 export declare function open(name: string, options: MapOptions): Handle
 
-export declare function openOrCreate(name: string, memorySize: number, maxBuckets: number, maxFreeBlocks: number, options: MapOptions): Handle
+export declare function openOrCreate(name: string, options: MapOptions): Handle
 
 /**
  * Whether the creator of the map `name` is alive: `nobody` (openOrCreate),
@@ -97,52 +131,88 @@ export declare function pruneOrphans(uid: number): Array<string>
 /** `calcRequiredMemorySize`'s result: the metadata plus `recordSize`. */
 export interface Required {
   metadata: Metadata
+  /** Bytes one record of `recordKvSize` key+value bytes takes in the data area.  */
   recordSize: number
 }
 
 /**
- * Up to `max` live entries (0: any number) in up to `count` slots from
- * `cursor`, under one lock hold, copying about 1 MiB at most.
+ * The first bytes of the map's own keys (getOrSet's leases), which user
+ * keys may not start with.
  */
-export declare function scan(id: number, cursor: number, count: number, values: boolean, max: number): ScanResult
+export declare function reservedKeyPrefix(): Buffer
 
-/** One batch of a scan. */
-export interface ScanResult {
-  /** Where the next batch starts; `slots` when the scan is over. */
-  next: number
-  /** Slots in the table. */
-  slots: number
-  /** Keys of the live entries in the batch. */
-  keys: Array<Buffer>
-  /** Their values, type byte first (empty unless asked for). */
-  values: Array<Buffer>
+/** The 8 bytes every map segment starts with. */
+export declare function segmentMagic(): Buffer
+
+/** The set operations of the raw `set` callback, passed as numbers. */
+export declare const enum SetOp {
+  /** Always store. */
+  Set = 0,
+  /** Store only if the key is absent or expired. */
+  Add = 1,
+  /** Store only if the key is present and live. */
+  Replace = 2,
+  /** Like `Set`, never evicting. */
+  SafeSet = 3,
+  /** Like `Add`, never evicting. */
+  SafeAdd = 4,
 }
 
 export declare function sizeOf(id: number): number
 
 export declare function stat(id: number): StatResult
 
-/** `stat()`. */
+/** What `h.stat()` returns.  */
 export interface StatResult {
+  /** The layout.  */
   metadata: Metadata
+  /** The counters.  */
   usage: Usage
+  /** Pid of the process that created the map.  */
   creatorPid: number
+  /** When the map was created, in ms since the Unix epoch.  */
   createdMs: number
+  /** True if `hashmap.new()` made the map (its creator owns the name); false for `openOrCreate()`.  */
   owned: boolean
-  evict: string
+  /** The eviction policy the map was created with.  */
+  evict: 'none' | 'lru'
 }
 
 export declare function unlink(name: string): boolean
 
-/** `stat().usage`. */
+/** Live counters of a map.  */
 export interface Usage {
+  /** Live entries.  */
   usedBuckets: number
+  /** Free blocks the data area is split into.  */
   usedFreeBlocks: number
+  /** Bytes of the data area taken by records.  */
   usedDataSize: number
+  /** Times a process repaired the map after a lock holder died (or a write failed half-way).  */
   recoveries: number
+  /** Entries removed by LRU eviction to make room (`evict: 'lru'` maps only).  */
   evictions: number
+  /** Expired entries reclaimed (by writes, eviction or `flushExpired`).  */
   expired: number
+  /** Entries that have an expiry time, expired ones not yet reclaimed included.  */
   ttlEntries: number
-  /** Entries a repair dropped because their key could not find them. */
+  /** Entries a crash repair dropped because their key could no longer find them (the map stays usable).  */
   dropped: number
+}
+
+/**
+ * Checks a map name (the one rule, shared with the core): throws
+ * `ERR_INVALID_ARG_VALUE` saying what is wrong with it.
+ */
+export declare function validateName(name: string): void
+
+/**
+ * Flag bits of the raw `set` and `cas` callbacks: which value arguments
+ * are structured values, MessagePack in a Buffer that index.js made.
+ */
+export declare const enum ValueFlags {
+  /** The value to store. */
+  Structured = 1,
+  /** The value `cas` compares with. */
+  ExpectedStructured = 2,
 }

@@ -12,35 +12,25 @@
 /** A key: a string (its UTF-8 bytes) or raw bytes. A string and a Buffer of the same bytes are the same key. */
 export type Key = string | Uint8Array
 
+/**
+ * A structured value: `null`, or a plain object, array, `Date`, `Map`, `Set`
+ * or typed array, nested in any way (cycles included). It is stored as
+ * MessagePack (msgpackr, structured clone), and `get` returns an equal
+ * structure. Functions, symbols and class instances are refused with
+ * `ERR_INVALID_ARG_TYPE`, at any depth.
+ */
+export type StructuredValue = null | object
+
 /** A value `set` accepts. A `bigint` must fit in int64. */
-export type Value = string | boolean | number | bigint | Uint8Array
+export type Value = string | boolean | number | bigint | Uint8Array | StructuredValue
 
-/** A value `get` returns: the JS type that was set (bytes come back as a Buffer). */
-export type StoredValue = string | boolean | number | bigint | Buffer
+/** A value `get` returns: the JS type that was set (bytes come back as a Buffer, structured values as an equal structure). */
+export type StoredValue = string | boolean | number | bigint | Buffer | StructuredValue
 
-/** How a map's memory is laid out (lua-hashmap's `stat().metadata`, in camelCase). */
-export interface Metadata {
-  /** Bytes of shared memory, rounded up to the page size. */
-  memorySize: number
-  /** Slots in the bucket table (more than `maxBuckets`, for a load factor of at most 3/4). */
-  maxBucketFlags: number
-  /** Most entries the map holds. */
-  maxBuckets: number
-  /** Most free blocks the data area may be split into (the free tail is not counted). */
-  maxFreeBlocks: number
-  /** Bytes of a separate bucket-flag array: 0, because each slot keeps its flags inside its 8-byte word. */
-  bucketFlagsSize: number
-  /** Bytes of the bucket table (`maxBucketFlags` × 8). */
-  bucketsSize: number
-  /** Bytes of the free-block index (bitmaps and list heads). */
-  freeBlocksSize: number
-  /** Bytes of the fixed header, the lock included. */
-  headerSize: number
-  /** Bytes of the data area, where records (header, key, value) live. */
-  dataSize: number
-  /** Bytes of each record's header in the data area. */
-  recordHeaderSize: number
-}
+import type { Metadata, Usage, StatResult, CheckResult } from './binding'
+
+// These are generated from the binding's Rust structs, with their docs.
+export type { Metadata, Usage, CheckResult }
 
 /** What {@link calcRequiredMemorySize} returns. */
 export interface RequiredMemory extends Metadata {
@@ -48,41 +38,8 @@ export interface RequiredMemory extends Metadata {
   recordSize: number
 }
 
-/** Live counters of a map. */
-export interface Usage {
-  /** Live entries. */
-  usedBuckets: number
-  /** Free blocks the data area is split into. */
-  usedFreeBlocks: number
-  /** Bytes of the data area taken by records. */
-  usedDataSize: number
-  /** Times a process repaired the map after a lock holder died. */
-  recoveries: number
-  /** Entries removed by LRU eviction to make room (`evict: 'lru'` maps only). */
-  evictions: number
-  /** Expired entries reclaimed (by writes, eviction or {@link HashMap.flushExpired}). */
-  expired: number
-  /** Entries that have an expiry time, expired ones not yet reclaimed included. */
-  ttlEntries: number
-  /** Entries a crash repair dropped because their key could no longer find them (the map stays usable). */
-  dropped: number
-}
-
 /** What {@link HashMap.stat} returns. */
-export interface Stat {
-  /** The layout. */
-  metadata: Metadata
-  /** The counters. */
-  usage: Usage
-  /** Pid of the process that created the map. */
-  creatorPid: number
-  /** When the map was created, in ms since the Unix epoch. */
-  createdMs: number
-  /** True if `hashmap.new()` made the map (its creator owns the name); false for `openOrCreate()`. */
-  owned: boolean
-  /** The eviction policy the map was created with. */
-  evict: EvictPolicy
-}
+export type Stat = StatResult
 
 /**
  * What a full map does on a write that does not fit: `'none'` fails it
@@ -95,6 +52,20 @@ export type EvictPolicy = 'none' | 'lru'
 export interface WriteOptions {
   /** Milliseconds until the entry expires; `0` (the default) for never. Expired entries are invisible to `get`. */
   ttl?: number
+}
+
+/** Options of {@link HashMap.getOrSet}. */
+export interface GetOrSetOptions extends WriteOptions {
+  /**
+   * How long, in ms, the process that runs `fn` holds the key's lease. If it
+   * dies, another process takes over once the lease expires. Default `10000`.
+   */
+  lockTtl?: number
+  /**
+   * How long, in ms, a process waits for another's `fn` before it runs `fn`
+   * itself. Default `lockTtl + 5000`.
+   */
+  waitTimeout?: number
 }
 
 /** What {@link HashMap.getStale} returns. */
@@ -111,15 +82,6 @@ export interface KeysOptions {
   buffers?: boolean
 }
 
-/** What {@link HashMap.check} returns. */
-export interface CheckResult {
-  /** True when no invariant is broken. */
-  ok: boolean
-  /** One line per broken invariant. */
-  problems: string[]
-  /** Live entries found by walking the table. */
-  entries: number
-}
 
 /** Options of {@link open}: how this process attaches. */
 export interface OpenOptions {
@@ -253,11 +215,15 @@ export declare class HashMap {
   incr(key: Key, delta: bigint, init?: bigint, initTtl?: number): bigint | undefined
   /**
    * The value under `key`; if absent, runs `fn` and stores its result with
-   * {@link HashMap.add} semantics. Concurrent calls in one process for one
-   * key share one run of `fn`; if another process stored first, its value
-   * is returned.
+   * {@link HashMap.add} semantics. `fn` runs in at most one process at a
+   * time for a key (stampede protection): that process holds a lease of
+   * `lockTtl` ms, and the others wait for its value, up to `waitTimeout` ms,
+   * then run `fn` themselves. If `fn` throws, the lease is released at once
+   * and the error reaches only this caller; if its process dies, another
+   * takes over when the lease expires. Concurrent calls in one process
+   * share one run of `fn`.
    */
-  getOrSet(key: Key, fn: () => Value | Promise<Value>, options?: WriteOptions): Promise<StoredValue>
+  getOrSet(key: Key, fn: () => Value | Promise<Value>, options?: GetOrSetOptions): Promise<StoredValue>
   /** The value stored under `key`, of the type it was set with, or `undefined` (also once it has expired). */
   get(key: Key): StoredValue | undefined
   /** Whether `key` holds a live (unexpired) value. */

@@ -4,6 +4,7 @@
 // one native call per operation, and turns native error codes into the error
 // classes of the contract. The native loader is the generated ./binding.js.
 
+const { randomUUID } = require('node:crypto')
 const { getSystemErrorName } = require('node:util')
 
 if (process.platform !== 'linux') {
@@ -14,12 +15,19 @@ if (process.platform !== 'linux') {
   throw err
 }
 
+const { Packr, Unpackr } = require('msgpackr')
 const native = require('./binding.js')
-const fast = native.fastOps()
+// Structured values (null, plain objects, arrays, Date, Map, Set, typed
+// arrays) are MessagePack, made and read here with msgpackr in its
+// structured-clone mode; the binding stores the bytes under their own tag
+// and hands them back to `unpack` when a value is read.
+const STRUCTURED = { structuredClone: true, mapsAsObjects: false }
+const packr = new Packr(STRUCTURED)
+const unpackr = new Unpackr(STRUCTURED)
+const fast = native.fastOps((bytes) => unpackr.unpack(bytes))
 
-const NAME_RE = /^[A-Za-z0-9._-]{1,254}$/
-const INT64_MIN = -(2n ** 63n)
-const INT64_MAX = 2n ** 63n - 1n
+// set's operations and value flags, as the binding numbers them.
+const { SetOp, ValueFlags } = native
 const disposeSymbol = Symbol.dispose ?? Symbol.for('nodejs.dispose')
 
 /** Errors of the map itself and of the operating system (see index.d.ts). */
@@ -63,16 +71,20 @@ function size(arg, v) {
   return v
 }
 
+// The name rule lives in the core; its message says what is wrong.
 function checkName(v, arg = 'name') {
   if (typeof v !== 'string') throw invalidType(arg, 'of type string', v)
-  if (!NAME_RE.test(v) || /^\.+$/.test(v)) {
-    throw withCode(
-      new TypeError(`The argument '${arg}' is invalid: ${JSON.stringify(v)}. A map name is 1 to 254 characters of [A-Za-z0-9._-], not only dots`),
-      'ERR_INVALID_ARG_VALUE',
-    )
+  try {
+    native.validateName(v)
+  } catch (e) {
+    throw withCode(new TypeError(`The argument '${arg}' is invalid: ${e.message}`), 'ERR_INVALID_ARG_VALUE')
   }
   return v
 }
+
+// Keys that start with these bytes are the map's own (getOrSet's leases);
+// no string key can (0xFF is not UTF-8), and a binary one may not.
+const RESERVED = native.reservedKeyPrefix()
 
 function checkKey(key) {
   if (typeof key === 'string') {
@@ -82,21 +94,75 @@ function checkKey(key) {
     }
   } else if (!(key instanceof Uint8Array)) {
     throw invalidType('key', 'of type string or an instance of Buffer or Uint8Array', key)
+  } else if (key[0] === RESERVED[0] && Buffer.from(key.buffer, key.byteOffset, key.byteLength).subarray(0, RESERVED.length).equals(RESERVED)) {
+    throw withCode(new TypeError(`The argument 'key' is invalid: keys that start with the bytes ${RESERVED.toString('hex')} are reserved for the map's own use`), 'ERR_INVALID_ARG_VALUE')
   }
 }
 
+// The key of `key`'s getOrSet lease.
+function leaseKey(key) {
+  return Buffer.concat([RESERVED, typeof key === 'string' ? Buffer.from(key, 'utf8') : key])
+}
+
+const VALUE_TYPES = 'of type string, boolean, number or bigint, a Buffer or Uint8Array, null, or a plain object, array, Date, Map, Set or typed array'
+
+// Checks a value; true if it is structured (stored as MessagePack).
 function checkValue(val, arg = 'val') {
   switch (typeof val) {
     case 'string':
     case 'boolean':
     case 'number':
-      return
-    case 'bigint':
-      if (val < INT64_MIN || val > INT64_MAX) throw outOfRange(arg, `>= ${INT64_MIN}n and <= ${INT64_MAX}n (int64)`, val)
-      return
+    case 'bigint': // its int64 range is checked natively (ERR_OUT_OF_RANGE)
+      return false
+    case 'object':
+      if (val instanceof Uint8Array) return false
+      checkStructured(val, arg)
+      return true
     default:
-      if (val instanceof Uint8Array) return
-      throw invalidType(arg, 'of type string, boolean, number or bigint, or an instance of Buffer or Uint8Array', val)
+      throw invalidType(arg, VALUE_TYPES, val)
+  }
+}
+
+// Walks a structured value: msgpackr would silently turn a function into
+// undefined and a class instance into a plain object, so both are refused.
+// The common case (small, acyclic) is walked without a visited set; past a
+// depth of 64 the walk starts again, remembering what it has seen, which
+// ends on cycles too.
+function checkStructured(root, arg) {
+  if (!walk(root, arg, 0, null)) walk(root, arg, 0, new Set())
+}
+
+// False if it went deeper than it may without a visited set.
+function walk(v, arg, depth, seen) {
+  const t = typeof v
+  if (t === 'function' || t === 'symbol') throw invalidType(arg, `${VALUE_TYPES}, with no ${t} inside`, v)
+  if (t !== 'object' || v === null) return true
+  if (seen === null ? depth > 64 : seen.has(v)) return seen !== null
+  seen?.add(v)
+  if (v instanceof Date || (ArrayBuffer.isView(v) && !(v instanceof DataView))) return true
+  const proto = Object.getPrototypeOf(v)
+  if (proto === Object.prototype || proto === null || (proto === Array.prototype && Array.isArray(v))) {
+    for (const k in v) if (Object.hasOwn(v, k) && !walk(v[k], arg, depth + 1, seen)) return false
+    return true
+  }
+  if (v instanceof Map) {
+    for (const [k, x] of v) if (!walk(k, arg, depth + 1, seen) || !walk(x, arg, depth + 1, seen)) return false
+    return true
+  }
+  if (v instanceof Set) {
+    for (const x of v) if (!walk(x, arg, depth + 1, seen)) return false
+    return true
+  }
+  throw invalidType(arg, `${VALUE_TYPES}, with no class instance inside`, v)
+}
+
+// The value as the binding takes it: itself, or a structured value's MessagePack.
+function nativeValue(val, structured, arg = 'val') {
+  if (!structured) return val
+  try {
+    return packr.pack(val)
+  } catch (e) {
+    throw withCode(new TypeError(`The "${arg}" argument cannot be encoded: ${e.message}`), 'ERR_INVALID_ARG_TYPE')
   }
 }
 
@@ -162,37 +228,18 @@ function mapOptions(opts, allowed) {
   const o = options(opts, allowed)
   return {
     mode: mode(o.mode),
-    evict: oneOf('options.evict', o.evict, ['none', 'lru']),
+    evict: oneOf('options.evict', o.evict, Object.values(native.EvictPolicy)),
     lockTimeout: lockTimeoutArg(o.lockTimeout),
     trustUids: trustUidsArg(o.trustUids),
-    onIncompatible: oneOf('options.onIncompatible', o.onIncompatible, ['error', 'recreate']),
+    onIncompatible: oneOf('options.onIncompatible', o.onIncompatible, Object.values(native.OnIncompatible)),
   }
 }
 
 function numArg(arg, v) {
-  if (typeof v === 'bigint') {
-    if (v < INT64_MIN || v > INT64_MAX) throw outOfRange(arg, `>= ${INT64_MIN}n and <= ${INT64_MAX}n (int64)`, v)
-    return v
-  }
+  if (typeof v === 'bigint') return v // its int64 range is checked natively
   if (typeof v !== 'number') throw invalidType(arg, 'of type number or bigint', v)
   if (!Number.isFinite(v)) throw outOfRange(arg, 'a finite number', v)
   return v
-}
-
-// Values as a scan returns them: the type byte, then the payload.
-function decodeValue(buf) {
-  switch (buf[0]) {
-    case 0:
-      return buf.toString('utf8', 1)
-    case 1:
-      return buf[1] !== 0
-    case 2:
-      return buf.readDoubleLE(1)
-    case 4:
-      return buf.readBigInt64LE(1)
-    default:
-      return buf.subarray(1)
-  }
 }
 
 // Keys compared as bytes: a string and a Buffer of the same bytes are one key.
@@ -203,8 +250,6 @@ function keyId(key) {
 // getOrSet calls in flight in this process, by map name and key.
 const inflight = new Map()
 
-// set's native op codes.
-const OP = { set: 0, add: 1, replace: 2, safeSet: 3, safeAdd: 4 }
 
 function mode(v) {
   if (v === undefined) return 0o600
@@ -310,18 +355,23 @@ class HashMap {
 
   #write(op, key, val, opts) {
     checkKey(key)
-    checkValue(val)
+    const s = checkValue(val)
     const ttl = writeOptions(opts)
-    return this.#run((id) => fast.set(id, key, val, ttl, op))
+    const v = nativeValue(val, s)
+    return this.#run((id) => fast.set(id, key, v, ttl, op, s ? ValueFlags.Structured : 0))
   }
 
+  // set, get and del are the hot path: they repeat #run's two steps inline
+  // rather than pass it a closure, which costs an allocation and a call on
+  // every operation.
   set(key, val, opts) {
     checkKey(key)
-    checkValue(val)
+    const s = checkValue(val)
     const ttl = opts === undefined ? 0 : writeOptions(opts)
     if (this.#id === 0) throw closedError(this.#name)
+    const v = s ? nativeValue(val, s) : val
     try {
-      fast.set(this.#id, key, val, ttl, OP.set)
+      fast.set(this.#id, key, v, ttl, SetOp.Set, s ? ValueFlags.Structured : 0)
     } catch (e) {
       throw translate(e)
     }
@@ -329,28 +379,31 @@ class HashMap {
   }
 
   safeSet(key, val, opts) {
-    this.#write(OP.safeSet, key, val, opts)
+    this.#write(SetOp.SafeSet, key, val, opts)
     return true
   }
 
   add(key, val, opts) {
-    return this.#write(OP.add, key, val, opts)
+    return this.#write(SetOp.Add, key, val, opts)
   }
 
   safeAdd(key, val, opts) {
-    return this.#write(OP.safeAdd, key, val, opts)
+    return this.#write(SetOp.SafeAdd, key, val, opts)
   }
 
   replace(key, val, opts) {
-    return this.#write(OP.replace, key, val, opts)
+    return this.#write(SetOp.Replace, key, val, opts)
   }
 
   compareAndSet(key, expected, val, opts) {
     checkKey(key)
-    if (expected !== undefined) checkValue(expected, 'expected')
-    checkValue(val)
+    const se = expected !== undefined && checkValue(expected, 'expected')
+    const s = checkValue(val)
     const ttl = writeOptions(opts)
-    return this.#run((id) => fast.cas(id, key, expected, val, ttl))
+    const e = nativeValue(expected, se, 'expected')
+    const v = nativeValue(val, s)
+    const flags = (s ? ValueFlags.Structured : 0) | (se ? ValueFlags.ExpectedStructured : 0)
+    return this.#run((id) => fast.cas(id, key, e, v, ttl, flags))
   }
 
   incr(key, delta, init, initTtl) {
@@ -364,30 +417,58 @@ class HashMap {
     return this.#run((id) => fast.incr(id, key, delta, init, ttl))
   }
 
+  // getOrSet: one computation per key across processes. The process that
+  // computes holds a lease (an entry under a reserved key, with a TTL);
+  // the others poll for the value with backoff, and take over when the lease
+  // is gone (released after a throw, or expired after a death) or when
+  // their waitTimeout runs out. Calls in one process share one run.
   async getOrSet(key, fn, opts) {
     checkKey(key)
     if (typeof fn !== 'function') throw invalidType('fn', 'of type function', fn)
-    const ttl = writeOptions(opts)
+    const o = options(opts, ['ttl', 'lockTtl', 'waitTimeout'])
+    const ttl = ttlArg('options.ttl', o.ttl)
+    const lockTtl = o.lockTtl === undefined ? 10_000 : ttlArg('options.lockTtl', o.lockTtl) || 1
+    const waitTimeout = o.waitTimeout === undefined ? lockTtl + 5_000 : ttlArg('options.waitTimeout', o.waitTimeout)
     const hit = this.get(key)
     if (hit !== undefined) return hit
     const id = `${this.#name}\0${keyId(key)}`
     let pending = inflight.get(id)
     if (pending === undefined) {
-      pending = (async () => {
-        try {
-          const val = await fn()
-          checkValue(val, 'the value fn returned')
-          if (this.add(key, val, { ttl })) return val instanceof Uint8Array && !Buffer.isBuffer(val) ? Buffer.from(val) : val
-          // Another process stored first: its value wins.
-          const theirs = this.get(key)
-          return theirs === undefined ? val : theirs
-        } finally {
-          inflight.delete(id)
-        }
-      })()
+      pending = this.#computeOnce(key, fn, ttl, lockTtl, waitTimeout).finally(() => inflight.delete(id))
       inflight.set(id, pending)
     }
     return pending
+  }
+
+  async #computeOnce(key, fn, ttl, lockTtl, waitTimeout) {
+    const lease = leaseKey(key)
+    const token = `${process.pid}:${randomUUID()}`
+    const deadline = Date.now() + waitTimeout
+    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      const hit = this.get(key)
+      if (hit !== undefined) return hit
+      // The lease key is reserved, so it goes to the binding directly.
+      if (this.#run((id) => fast.set(id, lease, token, lockTtl, SetOp.Add, 0))) {
+        try {
+          // Stored between our get and our lease: nothing to compute.
+          const again = this.get(key)
+          return again !== undefined ? again : await this.#compute(key, fn, ttl)
+        } finally {
+          this.#run((id) => fast.get(id, lease) === token && fast.del(id, lease))
+        }
+      }
+      if (Date.now() >= deadline) return this.#compute(key, fn, ttl)
+      await new Promise((resolve) => setTimeout(resolve, delay))
+    }
+  }
+
+  async #compute(key, fn, ttl) {
+    const val = await fn()
+    checkValue(val, 'the value fn returned')
+    if (this.add(key, val, { ttl })) return val instanceof Uint8Array && !Buffer.isBuffer(val) ? Buffer.from(val) : val
+    // Another process stored first: its value wins.
+    const theirs = this.get(key)
+    return theirs === undefined ? val : theirs
   }
 
   get(key) {
@@ -452,7 +533,7 @@ class HashMap {
     let n = 0
     for (;;) {
       // The native side stops at `max` entries and at about 1 MiB a batch.
-      const r = this.#run((id) => native.scan(id, cursor, 4096, values, max === 0 ? 0 : max - n))
+      const r = this.#run((id) => fast.scan(id, cursor, 4096, values, max === 0 ? 0 : max - n))
       for (let i = 0; i < r.keys.length; i++) {
         const k = r.keys[i]
         const kid = k.toString('latin1')
@@ -460,7 +541,7 @@ class HashMap {
         if (seen.has(kid)) continue
         seen.add(kid)
         const key = buffers ? k : k.toString('utf8')
-        yield values ? [key, decodeValue(r.values[i])] : key
+        yield values ? [key, r.values[i]] : key
         if (++n === max) return
       }
       if (r.next >= r.slots) return
@@ -534,7 +615,6 @@ class HashMap {
 
 function calcRequiredMemorySize(memorySize, maxBuckets, maxFreeBlocks, recordKvSize) {
   const args = [size('memorySize', memorySize), size('maxBuckets', maxBuckets), size('maxFreeBlocks', maxFreeBlocks), size('recordKvSize', recordKvSize)]
-  if (args[0] === 0 && args[1] === 0) throw outOfRange('memorySize', 'greater than 0 when maxBuckets is 0', memorySize)
   try {
     const r = native.calcRequiredMemorySize(...args)
     return { ...r.metadata, recordSize: r.recordSize }
@@ -547,7 +627,7 @@ function sizes(memorySize, maxBuckets, maxFreeBlocks) {
   if (memorySize === undefined) throw invalidType('memorySize', 'of type number', memorySize)
   const m = size('memorySize', memorySize)
   if (m === 0) throw outOfRange('memorySize', 'greater than 0', memorySize)
-  return [m, size('maxBuckets', maxBuckets), size('maxFreeBlocks', maxFreeBlocks)]
+  return { memorySize: m, maxBuckets: size('maxBuckets', maxBuckets), maxFreeBlocks: size('maxFreeBlocks', maxFreeBlocks) }
 }
 
 function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
@@ -556,7 +636,7 @@ function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
   const o = mapOptions(opts, ['name', 'mode', 'evict', 'lockTimeout'])
   let h
   try {
-    h = new HashMap(token, native.create(name, ...args, o))
+    h = new HashMap(token, native.create(name, { ...args, ...o }))
   } catch (e) {
     throw translate(e)
   }
@@ -579,7 +659,7 @@ function openOrCreate(name, memorySize, maxBuckets, maxFreeBlocks, opts) {
   const args = sizes(memorySize, maxBuckets, maxFreeBlocks)
   const o = mapOptions(opts, ['mode', 'evict', 'lockTimeout', 'trustUids', 'onIncompatible'])
   try {
-    return new HashMap(token, native.openOrCreate(name, ...args, o))
+    return new HashMap(token, native.openOrCreate(name, { ...args, ...o }))
   } catch (e) {
     throw translate(e)
   }

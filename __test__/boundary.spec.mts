@@ -72,16 +72,40 @@ test('a segment truncated under a second process: its get, set and entries throw
       child.send('go')
     })
   })
+  const out = res.messages.find((m) => typeof m === 'object')
+  t.truthy(out, `the child ended with ${res.signal ?? res.code} and sent ${JSON.stringify(res.messages)}: ${res.stderr}`)
   t.is(res.signal, null, res.stderr)
   t.is(res.code, 0, res.stderr)
-  const out = res.messages.find((m) => typeof m === 'object')
   for (const op of ['get', 'set', 'entries']) {
-    t.is(out[op]?.code, 'ERR_HASHMAP_CORRUPT', op)
-    t.regex(out[op]?.message ?? '', /truncated/, op)
+    t.is(out?.[op]?.code, 'ERR_HASHMAP_CORRUPT', op)
+    t.regex(out?.[op]?.message ?? '', /truncated/, op)
   }
 })
 
 import { ftruncateSync } from 'node:fs'
+
+test('a segment truncated again and again while its user holds the lock: that process survives, and its other maps keep working after close()', async (t) => {
+  const name = uniqueName('trunc-locked')
+  t.teardown(() => cleanup(name))
+  const res = await run('truncated-locked.cjs', [name], (child) => {
+    child.on('message', async (m) => {
+      if (m !== 'ready') return
+      for (let i = 0; i < 150 && child.exitCode === null; i++) {
+        try {
+          const fd = openSync(`/dev/shm/${name}`, 'r+')
+          ftruncateSync(fd, 0)
+          closeSync(fd)
+        } catch {}
+        await sleep(10)
+      }
+    })
+  })
+  t.is(res.signal, null, res.stderr)
+  t.is(res.code, 0, res.stderr)
+  const out = res.messages.find((m) => typeof m === 'object')
+  t.true(out.ok, 'the other maps stayed sound')
+  t.true(out.codes.ERR_HASHMAP_CORRUPT > 0, JSON.stringify(out.codes))
+})
 function require_ftruncate(fd: number, len: number) {
   ftruncateSync(fd, len)
 }
@@ -189,13 +213,18 @@ asRoot("orphans: a SIGKILLed owner's map, and one whose pid was reused, are remo
   const live = uniqueName('orphan-live')
   const reused = uniqueName('orphan-reused')
   const otherNs = uniqueName('orphan-ns')
-  t.teardown(() => cleanup(dead, shared, live, reused, otherNs))
+  const writable = uniqueName('orphan-writable')
+  t.teardown(() => cleanup(dead, shared, live, reused, otherNs, writable))
 
   // The live ones first: each new() prunes once, at its start.
   const l = await asNobody('orphan.cjs', [live])
   t.teardown(() => l.child.disconnect())
   const r = await asNobody('orphan.cjs', [reused])
   t.teardown(() => r.child.disconnect())
+  // A dead owner's map that others may write: its header could be forged,
+  // so it is never judged.
+  const w = await asNobody('orphan.cjs', [writable, '', 'die', String(0o666)])
+  await exited(w.child)
   const d = await asNobody('orphan.cjs', [dead, shared, 'die'])
   await exited(d.child)
   t.is(d.child.signalCode, 'SIGKILL')
@@ -210,7 +239,7 @@ asRoot("orphans: a SIGKILLed owner's map, and one whose pid was reused, are remo
   const ns = spawnSync('unshare', ['--pid', '--fork', 'sh', '-c', `"${process.execPath}" "${fixture('orphan.cjs')}" ${otherNs} '' die; true`])
   t.is(ns.status, 0, String(ns.stderr))
 
-  for (const n of [dead, shared, live, reused, otherNs]) t.true(shmExists(n), n)
+  for (const n of [dead, shared, live, reused, otherNs, writable]) t.true(shmExists(n), n)
   const next = spawnSync(process.execPath, [fixture('new-one.cjs')], { uid: 65534, gid: 65534 })
   t.is(next.status, 0, String(next.stderr))
   t.false(shmExists(dead), 'the dead owner’s map is gone')
@@ -218,6 +247,7 @@ asRoot("orphans: a SIGKILLed owner's map, and one whose pid was reused, are remo
   t.true(shmExists(live), 'a live owner’s map stays')
   t.true(shmExists(otherNs), 'another pid namespace’s map stays')
   t.true(shmExists(shared), 'an openOrCreate map is never an orphan')
+  t.true(shmExists(writable), 'a map others may write is never judged')
   // Root's own housekeeping leaves the other namespace's root-owned map too.
   const asRootNext = spawnSync(process.execPath, [fixture('new-one.cjs')])
   t.is(asRootNext.status, 0, String(asRootNext.stderr))
@@ -249,4 +279,35 @@ test('a string key with a lone surrogate is ERR_INVALID_ARG_VALUE; in a string v
   h.set('v', 'a\uD800b')
   t.is(h.get('v'), 'a\uFFFDb')
   t.is(h.get('v'), Buffer.from('a\uD800b').toString())
+})
+
+test('a value with an unknown type tag is ERR_HASHMAP_CORRUPT on every path: get, getStale, entries and iteration', (t) => {
+  const h = hashmap.new(1 << 16)
+  t.teardown(() => h.close())
+  h.set('tagged-key', 'tagged-value')
+  const file = readFileSync(`/dev/shm/${h.name}`)
+  const at = file.indexOf(Buffer.from('tagged-key\x00tagged-value', 'latin1'))
+  t.true(at > 0)
+  poke(h.name, at + 'tagged-key'.length, Buffer.from([9]))
+  for (const [what, f] of [
+    ['get', () => h.get('tagged-key')],
+    ['getStale', () => h.getStale('tagged-key')],
+    ['entries', () => h.entries()],
+    ['iteration', () => [...h]],
+  ] as const) {
+    const err = t.throws(f, { instanceOf: HashMapError }, what)
+    t.is(err?.code, 'ERR_HASHMAP_CORRUPT', what)
+    t.regex(err!.message, /unknown type tag 9/, what)
+  }
+  t.deepEqual(h.keys(), ['tagged-key'], 'keys alone do not decode values')
+})
+
+asRoot('a FIFO planted at a name: open is ERR_HASHMAP_INCOMPATIBLE at once, and a new() elsewhere does not hang on it (needs root for mkfifo in /dev/shm)', (t) => {
+  const name = uniqueName('fifo')
+  const made = spawnSync('mkfifo', ['-m', '666', `/dev/shm/${name}`])
+  t.is(made.status, 0, String(made.stderr))
+  t.teardown(() => rmSync(`/dev/shm/${name}`, { force: true }))
+  t.throws(() => hashmap.open(name), { code: 'ERR_HASHMAP_INCOMPATIBLE' })
+  const next = spawnSync(process.execPath, [fixture('new-one.cjs')], { timeout: 20_000 })
+  t.is(next.status, 0, `new() hung or failed: ${next.signal ?? ''} ${next.stderr}`)
 })

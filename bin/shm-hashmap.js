@@ -9,8 +9,16 @@ const { getSystemErrorName, parseArgs } = require('node:util')
 const native = require('../binding.js')
 
 const SHM = '/dev/shm'
-const MAGIC = Buffer.from('SHMHMAP\0', 'latin1')
-const NAME_RE = /^[A-Za-z0-9._-]{1,254}$/
+const MAGIC = native.segmentMagic()
+/** Whether `n` is a valid map name (the core's rule). */
+function validName(n) {
+  try {
+    native.validateName(n)
+    return true
+  } catch {
+    return false
+  }
+}
 const MAX_UID = 0xfffffffe // (uid_t)-1 means "no uid"
 
 const HELP = `Usage: shm-hashmap <command> [options]
@@ -143,7 +151,7 @@ function ls(json) {
     } catch {
       continue // removed meanwhile
     }
-    if (!st.isFile() || !NAME_RE.test(name)) continue
+    if (!st.isFile() || !validName(name)) continue
     const ours = isOurs(name)
     if (ours === false) continue
     if (ours === null) {
@@ -331,7 +339,7 @@ async function main() {
   if (!needsName && command !== 'ls' && command !== 'prune') fail(`unknown command '${command}'\n\n${HELP}`, 2)
   if (needsName && !name) fail(`${command} needs a map name\n\n${HELP}`, 2)
   if (extra.length > 0 || (!needsName && name)) fail(`too many arguments for ${command}\n\n${HELP}`, 2)
-  if (name !== undefined && (!NAME_RE.test(name) || /^\.+$/.test(name))) {
+  if (name !== undefined && !validName(name)) {
     fail(`'${name}' is not a map name: 1 to 254 characters of [A-Za-z0-9._-], not only dots\n\n${HELP}`, 2)
   }
   if (values.uid !== undefined && command !== 'rm' && command !== 'prune') fail(`--uid is for rm and prune only\n\n${HELP}`, 2)

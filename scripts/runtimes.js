@@ -1,7 +1,7 @@
 'use strict'
 // npm run test:runtimes: the smoke test (__test__/smoke/smoke.mjs) on Node 22,
 // Node 24, Bun and Deno, each with a second process of its own runtime, and
-// Node and Bun sharing one map both ways. The runtimes come from their npm
+// Node sharing one map with Bun and with Deno, both ways. The runtimes come from their npm
 // binary packages (no install scripts), cached under node_modules/.cache.
 //
 // npm run test:node-versions (this script with --suite): the whole ava suite
@@ -77,6 +77,8 @@ const runs = [
   ['deno', 'deno'],
   ['node20', 'bun'],
   ['bun', 'node20'],
+  ['node20', 'deno'],
+  ['deno', 'node20'],
 ]
 let failed = 0
 for (const [parent, child] of runs) {

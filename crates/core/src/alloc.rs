@@ -343,7 +343,7 @@ impl<'a> Alloc<'a> {
     pub fn rebuild(&self, live: &mut [(u64, u64)]) -> Result<()> {
         live.sort_unstable();
         self.reset()?;
-        let (mut cursor, mut prev_free) = (0u64, false);
+        let mut cursor = 0u64;
         for &(off, size) in live.iter() {
             let end = off.checked_add(size).filter(|e| *e <= self.l.data_size);
             if off < cursor || end.is_none() {
@@ -356,8 +356,7 @@ impl<'a> Alloc<'a> {
                 }
                 self.insert(cursor, gap)?;
             }
-            prev_free = gap > 0;
-            self.set_tag(off, size | if prev_free { PREV_FREE } else { 0 })?;
+            self.set_tag(off, size | if gap > 0 { PREV_FREE } else { 0 })?;
             self.counter_add(hdr::USED_DATA_SIZE, size as i64)?;
             cursor = off + size;
         }
@@ -368,7 +367,6 @@ impl<'a> Alloc<'a> {
             }
             self.insert(cursor, tail)?;
         }
-        let _ = prev_free;
         Ok(())
     }
 

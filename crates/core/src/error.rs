@@ -1,7 +1,8 @@
-//! Errors of the core, each with the stable `code` the JavaScript layer exposes.
+//! Errors of the core: its own kinds, which the binding maps to the stable
+//! codes of the README's error table.
 //!
-//! Invariant: every variant maps to exactly one code of the README's error table, and every
-//! message says which limit was hit and how to size around it.
+//! Invariant: every message says which limit was hit and how to size
+//! around it.
 
 use thiserror::Error;
 
@@ -86,24 +87,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// The stable code the binding exposes (`ERR_…`, or `ERR_OS` for [`Error::Os`]).
-    pub fn code(&self) -> &'static str {
-        match self {
-            Error::OutOfRange(_) => "ERR_OUT_OF_RANGE",
-            Error::InvalidName(_) => "ERR_INVALID_ARG_VALUE",
-            Error::NoSpace { .. } => "ERR_HASHMAP_NO_SPACE",
-            Error::NoBucket { .. } => "ERR_HASHMAP_NO_BUCKET",
-            Error::NoFreeBlock { .. } => "ERR_HASHMAP_NO_FREE_BLOCK",
-            Error::MemoryTooSmall { .. } => "ERR_HASHMAP_MEMORY_TOO_SMALL",
-            Error::NotANumber(_) => "ERR_HASHMAP_NOT_A_NUMBER",
-            Error::Incompatible(_) => "ERR_HASHMAP_INCOMPATIBLE",
-            Error::Corrupt(_) => "ERR_HASHMAP_CORRUPT",
-            Error::LockTimeout { .. } => "ERR_HASHMAP_LOCK_TIMEOUT",
-            Error::ForeignOwner { .. } => "ERR_HASHMAP_FOREIGN_OWNER",
-            Error::Os { .. } => "ERR_OS",
-        }
-    }
-
     pub(crate) fn os(syscall: &'static str, name: &str, e: rustix::io::Errno) -> Self {
         let errno = e.raw_os_error();
         Error::Os {

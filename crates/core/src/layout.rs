@@ -17,13 +17,18 @@ use crate::error::{Error, Result};
 /// Magic bytes at offset 0 of every segment.
 pub const MAGIC: [u8; 8] = *b"SHMHMAP\0";
 /// Version of the binary format described in docs/format.md.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Bytes of the fixed header, lock included.
 pub const HEADER_SIZE: u64 = 512;
 /// Bytes of a record's header in the data area.
 pub const RECORD_HEADER_SIZE: u64 = 32;
 /// Smallest block the allocator hands out or tracks.
 pub const MIN_BLOCK: u64 = 32;
+/// Keys that start with these bytes are the map's own (the leases of
+/// `getOrSet`): scans and `size` skip them, and the binding refuses user keys
+/// that start with them. A string key never does (0xFF is not UTF-8).
+pub const RESERVED_KEY_PREFIX: &[u8] = b"\xff\x00shm-hashmap:";
+
 /// Bytes of one bucket slot.
 pub const SLOT_SIZE: u64 = 8;
 /// log2 of second-level bins per first-level class of the free-block index.
@@ -121,12 +126,26 @@ pub mod hdr {
     pub const DROPPED: u64 = 320;
 }
 
-/// Eviction policies (`hdr::POLICY`).
-pub mod policy {
+/// What a full map does (`hdr::POLICY`), fixed at creation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Policy {
     /// A full map fails the write (lua-hashmap's behaviour).
-    pub const NONE: u32 = 0;
+    #[default]
+    None = 0,
     /// A full map evicts the least recently used entries (CLOCK).
-    pub const LRU: u32 = 1;
+    Lru = 1,
+}
+
+impl Policy {
+    /// The policy stored as `v`; `None` for an unknown value.
+    pub fn from_u32(v: u32) -> Option<Policy> {
+        match v {
+            0 => Some(Policy::None),
+            1 => Some(Policy::Lru),
+            _ => None,
+        }
+    }
 }
 
 /// Where everything lives in a segment. Offsets are from the segment start.

@@ -10,18 +10,18 @@
 //! `orphans` (maps whose owner died), `map` (the public map).
 //!
 //! ```
-//! use shm_hashmap_core::{vtype, Options, ShmMap};
+//! use shm_hashmap_core::{Options, ShmMap, Value};
 //!
 //! let name = format!("shm-hashmap-doc-{}", std::process::id());
 //! let opts = Options::default();
 //! let m = ShmMap::create(Some(&name), 1 << 16, 0, 0, &opts)?;
-//! m.set(b"hello", &[vtype::STRING, b'w', b'o', b'r', b'l', b'd', b'!'])?;
+//! m.set(b"hello", &Value::String(b"world!").encode())?;
 //!
 //! // Another process would do this with the same name.
 //! let other = ShmMap::open(&name, &opts)?;
 //! let mut out = Vec::new();
 //! assert!(other.get(b"hello", &mut out)?);
-//! assert_eq!(&out[1..], b"world!");
+//! assert_eq!(Value::decode(&out)?, Value::String(b"world!"));
 //! assert!(other.del(b"hello")?);
 //! assert!(!m.get(b"hello", &mut out)?);
 //! other.close()?;
@@ -45,31 +45,19 @@ mod region;
 mod seqlock;
 mod shm;
 mod table;
+mod value;
 mod write;
 
 pub use error::{Error, Result};
 pub use evict::ScanEntry;
-pub use layout::{calc_required, Layout, Required};
+pub use layout::{calc_required, Layout, Policy, Required};
 pub use map::{Options, ShmMap, Stat, DEFAULT_LOCK_TIMEOUT};
 pub use orphans::{find as find_orphans, owner_of_name, prune as prune_orphans, Owner};
 pub use region::Region;
 pub use shm::{validate_name, MAX_NAME_LEN};
 pub use table::{now_ms, CheckReport, Found};
+pub use value::{Tag, Value};
 pub use write::{Cond, Num};
-
-/// Value type bytes: the first byte of every stored value (as in lua-hashmap).
-pub mod vtype {
-    /// UTF-8 string.
-    pub const STRING: u8 = 0;
-    /// Boolean, one byte 0 or 1.
-    pub const BOOLEAN: u8 = 1;
-    /// IEEE-754 double, 8 bytes little-endian.
-    pub const NUMBER: u8 = 2;
-    /// Signed 64-bit integer, 8 bytes little-endian.
-    pub const BIGINT: u8 = 4;
-    /// Raw bytes.
-    pub const BYTES: u8 = 5;
-}
 
 /// Hooks for tests that damage a segment on purpose. Not part of the API.
 #[doc(hidden)]

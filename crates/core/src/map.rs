@@ -29,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 use crate::evict::ScanEntry;
-use crate::layout::{hdr, policy, Layout, FORMAT_VERSION, HEADER_SIZE, MAGIC};
+use crate::layout::{hdr, Layout, Policy, FORMAT_VERSION, HEADER_SIZE, MAGIC};
 use crate::lock::{self, Acquired, LOCK_ABI};
 use crate::orphans;
 use crate::region::Region;
@@ -68,8 +68,8 @@ pub fn expiry_of(ttl_ms: u64) -> u64 {
 pub struct Options {
     /// Permission bits of a segment we create.
     pub mode: u32,
-    /// Eviction policy of a map we create (`layout::policy`).
-    pub policy: u32,
+    /// Eviction policy of a map we create.
+    pub policy: Policy,
     /// Longest wait for the lock; `None` waits for ever.
     pub lock_timeout: Option<Duration>,
     /// Other uids whose segments we attach to.
@@ -83,7 +83,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             mode: 0o600,
-            policy: policy::NONE,
+            policy: Policy::None,
             lock_timeout: Some(DEFAULT_LOCK_TIMEOUT),
             trust_uids: Vec::new(),
             recreate_incompatible: false,
@@ -110,8 +110,8 @@ pub struct Stat {
     pub created_ms: u64,
     /// Whether the map was made by `new()`, so its creator owns its name.
     pub owned: bool,
-    /// The eviction policy (`layout::policy`).
-    pub policy: u32,
+    /// The eviction policy.
+    pub policy: Policy,
     /// Entries removed by LRU eviction.
     pub evictions: u64,
     /// Expired entries reclaimed.
@@ -154,7 +154,7 @@ fn unique_name() -> Result<String> {
     ))
 }
 
-fn init_segment(r: &Region<'_>, l: &Layout, flags: u32, policy: u32) -> Result<()> {
+fn init_segment(r: &Region<'_>, l: &Layout, flags: u32, policy: Policy) -> Result<()> {
     let mut seed = [0u8; 16];
     rustix::rand::getrandom(&mut seed, rustix::rand::GetRandomFlags::empty())
         .map_err(|e| Error::os("getrandom", "", e))?;
@@ -177,7 +177,7 @@ fn init_segment(r: &Region<'_>, l: &Layout, flags: u32, policy: u32) -> Result<(
     r.set_u64(hdr::DATA_SIZE, l.data_size)?;
     r.set_u64(hdr::FL_COUNT, l.fl_count)?;
     r.set_u64(hdr::ACCESS_OFF, l.access_off)?;
-    r.set_u32(hdr::POLICY, policy)?;
+    r.set_u32(hdr::POLICY, policy as u32)?;
     r.set_u32(
         hdr::CREATOR_PID,
         rustix::process::getpid().as_raw_nonzero().get() as u32,
@@ -278,7 +278,7 @@ fn validate(r: &Region<'_>, name: &str, wait: Duration) -> Result<Layout> {
         }
     }
     let p = r.u32(hdr::POLICY)?;
-    if p > policy::LRU {
+    if Policy::from_u32(p).is_none() {
         return Err(incompatible(name, format!("unknown eviction policy {p}")));
     }
     Ok(l)
@@ -314,12 +314,6 @@ impl ShmMap {
     }
 
     fn create_named(name: String, layout: Layout, opts: &Options, flags: u32) -> Result<ShmMap> {
-        if opts.policy > policy::LRU {
-            return Err(Error::OutOfRange(format!(
-                "unknown eviction policy {}",
-                opts.policy
-            )));
-        }
         let (fd, id) = shm::create(&name, layout.memory_size, opts.mode)?;
         let made = Mapping::new(&fd, layout.memory_size, &name, true).and_then(|mapping| {
             init_segment(&mapping.region(), &layout, flags, opts.policy)?;
@@ -696,8 +690,9 @@ impl ShmMap {
         self.layout.slots
     }
 
-    /// `h.size`: live entries. Read from a counter when no entry has a TTL;
-    /// otherwise counted, one batch of slots per lock hold.
+    /// `h.size`: live entries with user keys. Read from a counter when no
+    /// entry has a TTL (the map's own leases always have one); otherwise
+    /// counted, one batch of slots per lock hold.
     pub fn size(&self) -> Result<u64> {
         let (used, with_ttl) =
             self.locked(|t| Ok((t.r.u64(hdr::USED_BUCKETS)?, t.r.u64(hdr::TTL_ENTRIES)?)))?;
@@ -774,7 +769,7 @@ impl ShmMap {
                 creator_pid: r.u32(hdr::CREATOR_PID)?,
                 created_ms: r.u64(hdr::CREATED_MS)?,
                 owned: r.u32(hdr::FLAGS)? & FLAG_OWNED != 0,
-                policy: r.u32(hdr::POLICY)?,
+                policy: Policy::from_u32(r.u32(hdr::POLICY)?).unwrap_or_default(),
                 evictions: r.u64(hdr::EVICTIONS)?,
                 expired: r.u64(hdr::EXPIRED)?,
                 ttl_entries: r.u64(hdr::TTL_ENTRIES)?,

@@ -11,7 +11,10 @@
 //!   creator's pid, start time and pid namespace;
 //! - headers are read with `pread` into a local buffer, never mapped, so a
 //!   segment that shrinks meanwhile cannot fault us;
-//! - a name is removed only if it still refers to the file that was judged.
+//! - a name is removed only if it still refers to the file that was judged,
+//!   and only if its mode lets nobody but its owner write it: a co-tenant
+//!   who may write a shared (0660, 0666) map could forge its header;
+//! - every open is non-blocking, so a FIFO planted at a name cannot hang us.
 
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -111,23 +114,35 @@ pub fn owner_of(h: &[u8]) -> Owner {
 }
 
 /// Reads the header of `name` if it is a regular file owned by `uid`
-/// (any owner for `None`), with its identity.
-fn header(name: &str, uid: Option<u32>) -> Option<(Vec<u8>, Identity)> {
+/// (any owner for `None`), with its identity and whether only its owner can
+/// write it.
+fn header(name: &str, uid: Option<u32>) -> Option<(Vec<u8>, Identity, bool)> {
     let (fd, meta) = shm::open(name, false, std::time::Duration::ZERO).ok()?;
     if uid.is_some_and(|u| u != meta.uid) || meta.size < HEADER_SIZE {
         return None;
     }
+    let private = meta.mode & 0o022 == 0;
     let file = std::fs::File::from(fd);
     let mut h = vec![0u8; HEADER_SIZE as usize];
     file.read_exact_at(&mut h, 0).ok()?;
-    Some((h, meta.id))
+    Some((h, meta.id, private))
+}
+
+/// Whether a header read by [`header`] is an orphan we may remove: its
+/// owner is dead, and nobody but its owner could have written the header
+/// (so that a co-tenant with write access cannot forge one to make us
+/// delete a live map).
+fn removable(found: &Option<(Vec<u8>, Identity, bool)>) -> bool {
+    found
+        .as_ref()
+        .is_some_and(|(h, _, private)| *private && owner_of(h) == Owner::Dead)
 }
 
 /// The names of orphaned maps owned by `uid`.
 pub fn find(uid: u32) -> Result<Vec<String>> {
     let mut out: Vec<String> = shm::names()?
         .into_iter()
-        .filter(|n| header(n, Some(uid)).is_some_and(|(h, _)| owner_of(&h) == Owner::Dead))
+        .filter(|n| removable(&header(n, Some(uid))))
         .collect();
     out.sort();
     Ok(out)
@@ -138,9 +153,12 @@ pub fn find(uid: u32) -> Result<Vec<String>> {
 pub fn prune(uid: u32) -> Result<Vec<String>> {
     let mut removed = Vec::new();
     for name in find(uid)? {
-        if let Some((h, id)) = header(&name, Some(uid)) {
-            if owner_of(&h) == Owner::Dead && shm::unlink_if(&name, id)? {
-                removed.push(name);
+        let found = header(&name, Some(uid));
+        if removable(&found) {
+            if let Some((_, id, _)) = found {
+                if shm::unlink_if(&name, id)? {
+                    removed.push(name);
+                }
             }
         }
     }
@@ -169,7 +187,7 @@ pub fn prune_now_and_then() {
 
 /// The owner of the map `name`, judged from its header (for `ls`).
 pub fn owner_of_name(name: &str) -> Owner {
-    header(name, None).map_or(Owner::Unknown, |(h, _)| owner_of(&h))
+    header(name, None).map_or(Owner::Unknown, |(h, _, _)| owner_of(&h))
 }
 
 #[cfg(test)]

@@ -67,6 +67,8 @@ pub struct Meta {
     pub size: u64,
     /// Its owner.
     pub uid: u32,
+    /// Its permission bits.
+    pub mode: u32,
     /// Device and inode.
     pub id: Identity,
 }
@@ -81,13 +83,16 @@ fn meta(fd: &OwnedFd, name: &str) -> Result<Meta> {
     Ok(Meta {
         size: st.st_size as u64,
         uid: st.st_uid,
+        mode: st.st_mode & 0o7777,
         id: (st.st_dev, st.st_ino),
     })
 }
 
+/// O_NONBLOCK: a FIFO planted at a name must not block the open (a
+/// read-only open of a FIFO waits for a writer); regular files ignore it.
 fn open_flags(write: bool) -> OFlags {
     let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
-    access | OFlags::NOFOLLOW | OFlags::CLOEXEC
+    access | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK
 }
 
 /// Creates a new segment of `size` bytes with `mode`, reserving its memory.
@@ -222,6 +227,29 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        let broken = self.guard.as_ref().is_some_and(|g| g.broken());
+        if broken {
+            // The segment shrank while mapped. If that happened while this
+            // thread held the lock, libc could not unlock it (the mutex
+            // became zeros) and its robust list still points into this
+            // range: unmapping it would let libc write through a dangling
+            // pointer on the next lock. So the range stays mapped for good,
+            // as private zeros, which no fault can come from.
+            // SAFETY: the range is exactly our mapping, which nothing uses
+            // after this (Region borrows `self`); MAP_FIXED replaces it.
+            unsafe {
+                libc::mmap(
+                    self.ptr.cast(),
+                    self.len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            self.guard = None;
+            return;
+        }
         // Out of the fault table before the pages go.
         self.guard = None;
         // SAFETY: ptr/len are exactly what mmap returned, and no view of the

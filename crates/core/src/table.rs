@@ -41,7 +41,7 @@ use siphasher::sip::SipHasher13;
 use crate::alloc::{self, Alloc};
 use crate::crash::point;
 use crate::error::{Error, Result};
-use crate::layout::{hdr, policy, Layout, RECORD_HEADER_SIZE, SLOT_SIZE};
+use crate::layout::{hdr, Layout, Policy, RECORD_HEADER_SIZE, SLOT_SIZE};
 use crate::region::Region;
 
 const REF_MASK: u64 = (1 << 48) - 1;
@@ -101,7 +101,7 @@ pub struct Table<'a> {
     pub(crate) l: &'a Layout,
     pub(crate) a: Alloc<'a>,
     seed: (u64, u64),
-    pub(crate) policy: u32,
+    pub(crate) policy: Policy,
     /// The time of this operation, read once on first use (0: not yet).
     now: Cell<u64>,
 }
@@ -115,7 +115,7 @@ impl<'a> Table<'a> {
             l,
             a: Alloc::new(r, l),
             seed,
-            policy: r.u32(hdr::POLICY)?,
+            policy: Policy::from_u32(r.u32(hdr::POLICY)?).unwrap_or_default(),
             now: Cell::new(0),
         })
     }
@@ -156,7 +156,7 @@ impl<'a> Table<'a> {
     /// Marks slot `i` recently used, writing only when the bit is clear so a
     /// hot entry's cache line is not dirtied on every read.
     pub(crate) fn touch(&self, i: u64) {
-        if self.policy == policy::LRU {
+        if self.policy == Policy::Lru {
             if let Ok(a) = self.access(i) {
                 if a.load(Ordering::Relaxed) == 0 {
                     a.store(1, Ordering::Relaxed);
@@ -223,6 +223,12 @@ impl<'a> Table<'a> {
 
     fn key_off(&self, doff: u64) -> u64 {
         self.l.data_off + doff + RECORD_HEADER_SIZE
+    }
+
+    /// Whether the record at `doff` has a reserved key (the map's own).
+    pub(crate) fn is_reserved(&self, doff: u64, rec: &Rec) -> Result<bool> {
+        let p = crate::layout::RESERVED_KEY_PREFIX;
+        Ok(rec.klen >= p.len() as u64 && self.r.equals(self.key_off(doff), p)?)
     }
 
     /// A copy of the key of the record at `doff`.

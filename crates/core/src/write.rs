@@ -11,9 +11,9 @@
 
 use crate::crash::point;
 use crate::error::{Error, Result};
-use crate::layout::{hdr, policy, record_size, MAX_KV_LEN, RECORD_HEADER_SIZE};
+use crate::layout::{hdr, record_size, Policy, MAX_KV_LEN, RECORD_HEADER_SIZE};
 use crate::table::{Probe, Table};
-use crate::vtype;
+use crate::value::Value;
 
 /// When a [`Put`] stores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,32 +52,24 @@ pub enum Num {
 impl Num {
     /// Decodes a stored value; `None` if it is neither a number nor a bigint.
     pub fn decode(v: &[u8]) -> Option<Num> {
-        let (&tag, rest) = v.split_first()?;
-        let word: [u8; 8] = rest.try_into().ok()?;
-        match tag {
-            vtype::NUMBER => Some(Num::F64(f64::from_bits(u64::from_le_bytes(word)))),
-            vtype::BIGINT => Some(Num::I64(i64::from_le_bytes(word))),
+        match Value::decode(v).ok()? {
+            Value::Number(d) => Some(Num::F64(d)),
+            Value::Bigint(i) => Some(Num::I64(i)),
             _ => None,
         }
     }
 
-    /// The stored encoding, type byte first.
-    pub fn encode(self) -> [u8; 9] {
-        let (tag, bits) = match self {
-            Num::F64(d) => (vtype::NUMBER, d.to_bits().to_le_bytes()),
-            Num::I64(i) => (vtype::BIGINT, i.to_le_bytes()),
-        };
-        let mut out = [0u8; 9];
-        out[0] = tag;
-        out[1..].copy_from_slice(&bits);
-        out
+    /// As a [`Value`].
+    pub fn value(self) -> Value<'static> {
+        match self {
+            Num::F64(d) => Value::Number(d),
+            Num::I64(i) => Value::Bigint(i),
+        }
     }
 
-    fn kind(self) -> &'static str {
-        match self {
-            Num::F64(_) => "a number",
-            Num::I64(_) => "a bigint",
-        }
+    /// The stored encoding, type byte first.
+    pub fn encode(self) -> Vec<u8> {
+        self.value().encode()
     }
 
     fn add(self, delta: Num) -> Result<Num> {
@@ -90,20 +82,11 @@ impl Num {
             }),
             (stored, d) => Err(Error::NotANumber(format!(
                 "the stored value is {}, so the delta must be {} too, not {}",
-                stored.kind(),
-                stored.kind(),
-                d.kind()
+                stored.value().kind(),
+                stored.value().kind(),
+                d.value().kind()
             ))),
         }
-    }
-}
-
-fn kind_of(v: &[u8]) -> &'static str {
-    match v.first() {
-        Some(&vtype::STRING) => "a string",
-        Some(&vtype::BOOLEAN) => "a boolean",
-        Some(&vtype::BYTES) => "a Buffer",
-        _ => "not a number",
     }
 }
 
@@ -168,7 +151,7 @@ impl Table<'_> {
                 other => return other.map(|()| true),
             };
             let protect = existing.map(|(_, doff, _)| doff);
-            if !p.safe && self.policy == policy::LRU {
+            if !p.safe && self.policy == Policy::Lru {
                 // The CLOCK hand removes expired entries first as it passes.
                 if self.fits_after_eviction(block, protect)? && self.evict_one(protect)? {
                     continue;
@@ -212,7 +195,7 @@ impl Table<'_> {
                 let n = Num::decode(&cur).ok_or_else(|| {
                     Error::NotANumber(format!(
                         "incr needs a number or bigint value, and the key holds {}",
-                        kind_of(&cur)
+                        Value::decode(&cur).map_or("not a number", |v| v.kind())
                     ))
                 })?;
                 (n, f.expires)

@@ -289,3 +289,41 @@ fn recreate_replaces_a_segment_of_another_version() {
     new.close().expect("close");
     old.close().expect("close");
 }
+
+#[test]
+fn a_segment_truncated_while_this_thread_holds_its_lock_does_not_break_later_locks() {
+    let (n, _c) = name("trunc-held");
+    let (n2, _c2) = name("trunc-held-other");
+    let m = ShmMap::create(Some(&n), 1 << 16, 0, 0, &opts()).expect("create");
+    m.set(b"a", &[0, b'b']).expect("set");
+    let r = raw_region(&m);
+    let mutex = r
+        .ptr(hdr::MUTEX, hdr::MUTEX_ROOM, 8)
+        .expect("mutex")
+        .cast::<libc::pthread_mutex_t>();
+    // SAFETY: the mutex is initialised and mapped while `m` lives.
+    assert_eq!(unsafe { libc::pthread_mutex_lock(mutex) }, 0);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/dev/shm/{n}"))
+        .expect("open the file")
+        .set_len(0)
+        .expect("truncate");
+    // The next touch faults; the handler puts zeros there, so the mutex now
+    // reads as unlocked by nobody, and libc cannot unlock it.
+    assert_eq!(r.u64(hdr::SEQ), Ok(0));
+    // SAFETY: as above; the call fails (the owner field is gone), harmlessly.
+    let _ = unsafe { libc::pthread_mutex_unlock(mutex) };
+    assert!(matches!(m.stat(), Err(Error::Corrupt(_))));
+    m.close().expect("close");
+    // libc's list of robust mutexes held by this thread still points into
+    // the old range: the next lock must not write through a dangling pointer.
+    for i in 0..20 {
+        // Larger than the old range, so it is not mapped over it.
+        let other = ShmMap::create(Some(&n2), 1 << 20, 0, 0, &opts()).expect("create");
+        other.set(b"k", &[0, i]).expect("set");
+        let mut out = Vec::new();
+        assert!(other.get(b"k", &mut out).expect("get"));
+        other.close().expect("close");
+    }
+}

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shm_hashmap_core::layout::policy;
+use shm_hashmap_core::layout::Policy;
 use shm_hashmap_core::{crash, Cond, ShmMap};
 
 mod common;
@@ -19,6 +19,15 @@ enum Outcome {
     Killed,
     Done,
     Failed,
+}
+
+/// Held by every test of this file: a forked child runs real code (locks,
+/// allocation, the crash hook's own mutex), so no other thread of this
+/// process may be holding any lock at the moment of a fork.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs `f` in a forked child and tells how the child ended.
@@ -67,6 +76,7 @@ fn assert_model(m: &ShmMap, model: &HashMap<Vec<u8>, Vec<u8>>, step: &str) {
 
 #[test]
 fn a_kill_at_every_step_keeps_the_promise() {
+    let _serial = serial();
     let name = format!("shm-hashmap-crash-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
     let m = ShmMap::create(
@@ -210,6 +220,7 @@ fn assert_subset(
 /// only what the operation in flight may remove is gone.
 #[test]
 fn a_kill_in_expiry_eviction_and_clear_keeps_the_map_sound() {
+    let _serial = serial();
     let name = format!("shm-hashmap-crash2-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
     let m = ShmMap::create(
@@ -218,21 +229,18 @@ fn a_kill_in_expiry_eviction_and_clear_keeps_the_map_sound() {
         64,
         0,
         &shm_hashmap_core::Options {
-            policy: policy::LRU,
+            policy: Policy::Lru,
             ..Default::default()
         },
     )
     .expect("create");
     let mut rng = SmallRng::seed_from_u64(7);
     let mut next = 0u32;
-    let steps = [
-        "expire:stored",
-        "expire:victim",
-        "evict:victim",
-        "evict:done",
-        "clear:retracted",
-    ];
-    for step in steps {
+    let paths = ["expire:", "evict:", "clear:"];
+    let steps = crash::STEPS
+        .iter()
+        .filter(|s| paths.iter().any(|p| s.starts_with(p)));
+    for &step in steps {
         let mut reached = 0;
         for _ in 0..50 {
             m.clear().expect("clear");
@@ -312,6 +320,7 @@ fn a_kill_in_expiry_eviction_and_clear_keeps_the_map_sound() {
 
 #[test]
 fn a_panic_inside_a_write_is_repaired_by_the_next_lock_holder() {
+    let _serial = serial();
     let name = format!("shm-hashmap-unwind-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
     let m = ShmMap::create(

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shm_hashmap_core::layout::{hdr, policy, HEADER_SIZE};
+use shm_hashmap_core::layout::{hdr, Policy, HEADER_SIZE};
 use shm_hashmap_core::{Cond, Num, ShmMap};
 
 static PROGRESS: AtomicU64 = AtomicU64::new(0);
@@ -76,7 +76,7 @@ fn mutated_segments_give_errors_never_crashes() {
         96,
         0,
         &shm_hashmap_core::Options {
-            policy: policy::LRU,
+            policy: Policy::Lru,
             ..Default::default()
         },
     )

@@ -6,19 +6,19 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shm_hashmap_core::layout::policy;
-use shm_hashmap_core::{vtype, Cond, Error, Num, ShmMap};
+use shm_hashmap_core::layout::Policy;
+use shm_hashmap_core::{Cond, Error, Num, ShmMap, Tag};
 
 mod common;
 use common::Cleanup;
 
 fn s(v: &str) -> Vec<u8> {
-    let mut out = vec![vtype::STRING];
+    let mut out = vec![Tag::String as u8];
     out.extend_from_slice(v.as_bytes());
     out
 }
 
-fn map(tag: &str, memory: u64, max_buckets: u64, pol: u32) -> (ShmMap, Cleanup) {
+fn map(tag: &str, memory: u64, max_buckets: u64, pol: Policy) -> (ShmMap, Cleanup) {
     let name = format!("shm-hashmap-{tag}-{}", std::process::id());
     let c = Cleanup(name.clone());
     let _ = ShmMap::unlink(&name);
@@ -48,7 +48,7 @@ fn assert_sound(m: &ShmMap) {
 
 #[test]
 fn expired_entries_are_invisible_and_reclaimed() -> Result<(), Error> {
-    let (m, _c) = map("ttl", 1 << 16, 0, policy::NONE);
+    let (m, _c) = map("ttl", 1 << 16, 0, Policy::None);
     assert!(m.put(b"short", &s("a"), 400, Cond::Always, false)?);
     assert!(m.put(b"long", &s("b"), 60_000, Cond::Always, false)?);
     m.set(b"none", &s("c"))?;
@@ -76,7 +76,7 @@ fn expired_entries_are_invisible_and_reclaimed() -> Result<(), Error> {
 
 #[test]
 fn expire_changes_and_removes_ttls() -> Result<(), Error> {
-    let (m, _c) = map("expire", 1 << 16, 0, policy::NONE);
+    let (m, _c) = map("expire", 1 << 16, 0, Policy::None);
     m.set(b"k", &s("v"))?;
     assert!(m.expire(b"k", 30_000)?);
     assert!(m.ttl(b"k")?.flatten().is_some_and(|t| t > 29_000));
@@ -95,7 +95,7 @@ fn expire_changes_and_removes_ttls() -> Result<(), Error> {
 #[test]
 fn writes_reclaim_expired_entries_instead_of_failing() -> Result<(), Error> {
     // 'none' policy: a map full of expired entries still takes new ones.
-    let (m, _c) = map("reclaim", 1 << 16, 50, policy::NONE);
+    let (m, _c) = map("reclaim", 1 << 16, 50, Policy::None);
     for i in 0..50 {
         m.put(
             format!("old{i}").as_bytes(),
@@ -123,7 +123,7 @@ fn writes_reclaim_expired_entries_instead_of_failing() -> Result<(), Error> {
 
 #[test]
 fn conditional_writes() -> Result<(), Error> {
-    let (m, _c) = map("cond", 1 << 16, 0, policy::NONE);
+    let (m, _c) = map("cond", 1 << 16, 0, Policy::None);
     assert!(m.put(b"k", &s("1"), 0, Cond::IfAbsent, false)?);
     assert!(!m.put(b"k", &s("2"), 0, Cond::IfAbsent, false)?);
     assert_eq!(get(&m, "k"), Some(s("1")));
@@ -151,7 +151,7 @@ fn conditional_writes() -> Result<(), Error> {
 
 #[test]
 fn incr_numbers_and_bigints() -> Result<(), Error> {
-    let (m, _c) = map("incr", 1 << 16, 0, policy::NONE);
+    let (m, _c) = map("incr", 1 << 16, 0, Policy::None);
     assert_eq!(m.incr(b"n", Num::F64(1.0), None, 0)?, None);
     assert_eq!(get(&m, "n"), None);
     assert_eq!(
@@ -175,7 +175,7 @@ fn incr_numbers_and_bigints() -> Result<(), Error> {
     ));
     m.set(b"s", &s("12"))?;
     let e = m.incr(b"s", Num::F64(1.0), None, 0).expect_err("fails");
-    assert_eq!(e.code(), "ERR_HASHMAP_NOT_A_NUMBER");
+    assert!(matches!(e, Error::NotANumber(_)), "{e:?}");
     assert_eq!(get(&m, "s"), Some(s("12")));
     // incr keeps an existing TTL; init's TTL applies to a new key.
     m.put(b"t", &Num::F64(1.0).encode(), 60_000, Cond::Always, false)?;
@@ -201,7 +201,7 @@ fn fill(m: &ShmMap, n: usize) -> usize {
 
 #[test]
 fn lru_evicts_the_least_recently_used() -> Result<(), Error> {
-    let (m, _c) = map("lru", 1 << 16, 200, policy::LRU);
+    let (m, _c) = map("lru", 1 << 16, 200, Policy::Lru);
     // Fill to the bucket limit: every set evicted nothing.
     assert_eq!(fill(&m, 200), 200);
     assert_eq!(m.stat()?.evictions, 0);
@@ -252,7 +252,7 @@ fn lru_evicts_the_least_recently_used() -> Result<(), Error> {
 /// evenly filled as random inserts would.
 #[test]
 fn eviction_keeps_probe_clusters_short() -> Result<(), Error> {
-    let (m, _c) = map("lru-clusters", 4 << 20, 10_000, policy::LRU);
+    let (m, _c) = map("lru-clusters", 4 << 20, 10_000, Policy::Lru);
     for i in 0..10_000 {
         m.set(format!("old{i}").as_bytes(), &s("v"))?;
     }
@@ -273,7 +273,7 @@ fn eviction_keeps_probe_clusters_short() -> Result<(), Error> {
 
 #[test]
 fn lru_makes_room_in_the_data_area_and_safe_writes_never_evict() -> Result<(), Error> {
-    let (m, _c) = map("lru-space", 1 << 16, 0, policy::LRU);
+    let (m, _c) = map("lru-space", 1 << 16, 0, Policy::Lru);
     let big = s(&"x".repeat(4000));
     for i in 0..100 {
         m.set(format!("big{i}").as_bytes(), &big)?;
@@ -299,7 +299,7 @@ fn lru_makes_room_in_the_data_area_and_safe_writes_never_evict() -> Result<(), E
 
 #[test]
 fn scan_size_clear_and_free_space() -> Result<(), Error> {
-    let (m, _c) = map("scan", 1 << 20, 0, policy::NONE);
+    let (m, _c) = map("scan", 1 << 20, 0, Policy::None);
     let free0 = m.free_space()?;
     for i in 0..10_000u32 {
         m.set(format!("k{i}").as_bytes(), &s(&i.to_string()))?;
@@ -347,7 +347,7 @@ fn scan_size_clear_and_free_space() -> Result<(), Error> {
 #[test]
 fn random_lru_ttl_ops_stay_a_sound_subset() -> Result<(), Error> {
     let mut rng = SmallRng::seed_from_u64(0x1ee7);
-    let (m, _c) = map("lru-model", 1 << 16, 300, policy::LRU);
+    let (m, _c) = map("lru-model", 1 << 16, 300, Policy::Lru);
     let mut model: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
     let mut out = Vec::new();
     for op in 0..20_000 {

@@ -11,13 +11,14 @@
 //! registry borrow, or the map's lock (napi value calls used here never call
 //! into JavaScript).
 
+use std::cell::Cell;
 use std::ffi::CString;
 use std::ptr;
 
 use napi::sys;
-use shm_hashmap_core::{vtype, Cond, Error as CoreError, Num};
+use shm_hashmap_core::{Cond, Error as CoreError, Num, Tag, Value};
 
-use crate::{error_code, registry};
+use crate::{error_code, registry, SetOp, ValueFlags};
 
 const STACK_KEY: usize = 256;
 
@@ -139,6 +140,18 @@ fn num_value(env: sys::napi_env, n: Num) -> R<sys::napi_value> {
     decode(env, &n.encode())
 }
 
+/// The set operation numbered `op` (see [`SetOp`]): its condition, and
+/// whether it may evict.
+fn set_op(op: u64) -> (Cond<'static>, bool) {
+    match op {
+        x if x == SetOp::Add as u64 => (Cond::IfAbsent, false),
+        x if x == SetOp::Replace as u64 => (Cond::IfPresent, false),
+        x if x == SetOp::SafeSet as u64 => (Cond::Always, true),
+        x if x == SetOp::SafeAdd as u64 => (Cond::IfAbsent, true),
+        _ => (Cond::Always, false),
+    }
+}
+
 fn type_of(env: sys::napi_env, v: sys::napi_value) -> R<sys::napi_valuetype> {
     let mut t = 0;
     // SAFETY: v is a live value of this callback; t is a local.
@@ -222,12 +235,18 @@ fn copy_racy(src: &[u8], dst: &mut [u8]) {
     }
 }
 
-/// Encodes a value (type byte first) into `out`.
-fn encode(env: sys::napi_env, v: sys::napi_value, out: &mut Vec<u8>) -> R<()> {
+/// Encodes a value (type byte first) into `out` with the core's codec. A
+/// string is written as UTF-8 straight into `out`, after its tag. With
+/// `structured`, `v` is a Buffer of MessagePack that index.js made.
+fn encode(env: sys::napi_env, v: sys::napi_value, out: &mut Vec<u8>, structured: bool) -> R<()> {
     out.clear();
-    match type_of(env, v)? {
+    if structured {
+        Value::Structured(bytes_of(env, v)?).encode_into(out);
+        return Ok(());
+    }
+    let value = match type_of(env, v)? {
         sys::ValueType::napi_string => {
-            out.push(vtype::STRING);
+            out.push(Tag::String as u8);
             // Write into the spare capacity first; measure only if it may not fit.
             out.reserve(64);
             let spare = out.spare_capacity_mut();
@@ -253,106 +272,112 @@ fn encode(env: sys::napi_env, v: sys::napi_value, out: &mut Vec<u8>) -> R<()> {
                 utf8_into(env, v, &mut out[1..])?;
                 out.truncate(1 + len);
             }
+            return Ok(());
         }
         sys::ValueType::napi_boolean => {
             let mut b = false;
             // SAFETY: v is a live boolean; b is a local.
             let status = unsafe { sys::napi_get_value_bool(env, v, &mut b) };
             check(env, status, "napi_get_value_bool")?;
-            out.extend_from_slice(&[vtype::BOOLEAN, u8::from(b)]);
+            Value::Boolean(b)
         }
-        sys::ValueType::napi_number => {
-            let mut d = 0f64;
-            // SAFETY: v is a live number; d is a local.
-            let status = unsafe { sys::napi_get_value_double(env, v, &mut d) };
-            check(env, status, "napi_get_value_double")?;
-            out.push(vtype::NUMBER);
-            out.extend_from_slice(&d.to_bits().to_le_bytes());
-        }
-        sys::ValueType::napi_bigint => {
-            let (mut i, mut lossless) = (0i64, false);
-            // SAFETY: v is a live bigint; i and lossless are locals.
-            let status = unsafe { sys::napi_get_value_bigint_int64(env, v, &mut i, &mut lossless) };
-            check(env, status, "napi_get_value_bigint_int64")?;
-            if !lossless {
-                return Err(throw(
-                    env,
-                    "ERR_OUT_OF_RANGE",
-                    "a bigint value must fit in int64",
-                ));
-            }
-            out.push(vtype::BIGINT);
-            out.extend_from_slice(&i.to_le_bytes());
-        }
-        _ => {
-            out.push(vtype::BYTES);
-            out.extend_from_slice(bytes_of(env, v)?);
-        }
-    }
+        sys::ValueType::napi_number | sys::ValueType::napi_bigint => match num_of(env, v)? {
+            Some(n) => n.value(),
+            None => return Err(throw(env, "ERR_INTERNAL", "a number without a value")),
+        },
+        _ => Value::Bytes(bytes_of(env, v)?),
+    };
+    value.encode_into(out);
     Ok(())
 }
 
-/// Creates the JS value of an encoded value.
+/// Creates the JS value of an encoded value, decoded by the core's codec.
 fn decode(env: sys::napi_env, buf: &[u8]) -> R<sys::napi_value> {
     let mut out = ptr::null_mut();
-    let corrupt = || {
-        throw(
-            env,
-            "ERR_HASHMAP_CORRUPT",
-            &format!(
-                "hashmap corrupt: a stored value of {} bytes is malformed",
-                buf.len()
-            ),
-        )
-    };
-    let (&tag, payload) = buf.split_first().ok_or_else(corrupt)?;
-    let word = || -> R<[u8; 8]> { payload.try_into().map_err(|_| corrupt()) };
-    let status = match tag {
-        vtype::STRING => {
+    let value = Value::decode(buf).map_err(|e| core_err(env, e))?;
+    let status = match value {
+        Value::String(s) => {
             // SAFETY: env is the callback's; the pointer and length are the
             // live payload slice's; out is a local.
             unsafe {
-                sys::napi_create_string_utf8(
-                    env,
-                    payload.as_ptr().cast(),
-                    payload.len() as isize,
-                    &mut out,
-                )
+                sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut out)
             }
         }
-        vtype::BOOLEAN => {
-            let b = payload.first().is_some_and(|b| *b != 0);
-            // SAFETY: env is the callback's; out is a local.
-            unsafe { sys::napi_get_boolean(env, b, &mut out) }
-        }
-        vtype::NUMBER => {
-            let d = f64::from_bits(u64::from_le_bytes(word()?));
-            // SAFETY: env is the callback's; out is a local.
-            unsafe { sys::napi_create_double(env, d, &mut out) }
-        }
-        vtype::BIGINT => {
-            let i = i64::from_le_bytes(word()?);
-            // SAFETY: env is the callback's; out is a local.
-            unsafe { sys::napi_create_bigint_int64(env, i, &mut out) }
-        }
-        vtype::BYTES => {
-            let mut data = ptr::null_mut();
-            // SAFETY: env is the callback's; napi copies payload.len() bytes
-            // from the live payload slice; data and out are locals.
-            unsafe {
-                sys::napi_create_buffer_copy(
-                    env,
-                    payload.len(),
-                    payload.as_ptr().cast(),
-                    &mut data,
-                    &mut out,
-                )
-            }
-        }
-        _ => return Err(corrupt()),
+        // SAFETY: env is the callback's; out is a local.
+        Value::Boolean(b) => unsafe { sys::napi_get_boolean(env, b, &mut out) },
+        // SAFETY: env is the callback's; out is a local.
+        Value::Number(d) => unsafe { sys::napi_create_double(env, d, &mut out) },
+        // SAFETY: env is the callback's; out is a local.
+        Value::Bigint(i) => unsafe { sys::napi_create_bigint_int64(env, i, &mut out) },
+        Value::Bytes(b) => return buffer(env, b),
+        Value::Structured(b) => return structured(env, b),
     };
     check(env, status, "creating the result")?;
     Ok(out)
+}
+
+thread_local! {
+    /// The JavaScript function that decodes a structured value's
+    /// MessagePack (index.js passes it to `fastOps`), per thread, since each
+    /// worker thread has its own environment.
+    static DECODER: Cell<sys::napi_ref> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// Decodes a structured value by calling the decoder index.js registered.
+/// It runs msgpackr's unpack, which calls no user code and never this
+/// binding, so it may run while the registry is borrowed (the map's lock is
+/// not held: the bytes were copied out).
+fn structured(env: sys::napi_env, payload: &[u8]) -> R<sys::napi_value> {
+    let buf = buffer(env, payload)?;
+    let r = DECODER.with(Cell::get);
+    if r.is_null() {
+        return Err(throw(
+            env,
+            "ERR_INTERNAL",
+            "no decoder for structured values",
+        ));
+    }
+    let (mut f, mut recv, mut out) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+    // SAFETY: r is a reference created in this thread's env by `make`; f,
+    // recv and out are locals.
+    let status = unsafe { sys::napi_get_reference_value(env, r, &mut f) };
+    check(env, status, "napi_get_reference_value")?;
+    // SAFETY: env is the callback's; recv is a local.
+    unsafe { sys::napi_get_undefined(env, &mut recv) };
+    // SAFETY: f is the live decoder function, buf a live value of this
+    // callback, passed as a one-element argv.
+    let status = unsafe { sys::napi_call_function(env, recv, f, 1, &buf, &mut out) };
+    if status != sys::Status::napi_ok {
+        // The decoder threw: its exception is pending and reaches the caller.
+        return Err(Thrown);
+    }
+    Ok(out)
+}
+
+/// A new Buffer holding a copy of `bytes`.
+fn buffer(env: sys::napi_env, bytes: &[u8]) -> R<sys::napi_value> {
+    let (mut data, mut out) = (ptr::null_mut(), ptr::null_mut());
+    // SAFETY: env is the callback's; napi copies bytes.len() bytes from the
+    // live slice; data and out are locals.
+    let status = unsafe {
+        sys::napi_create_buffer_copy(env, bytes.len(), bytes.as_ptr().cast(), &mut data, &mut out)
+    };
+    check(env, status, "napi_create_buffer_copy")?;
+    Ok(out)
+}
+
+/// A JS array of `items`.
+fn array(env: sys::napi_env, items: &[sys::napi_value]) -> R<sys::napi_value> {
+    let mut arr = ptr::null_mut();
+    // SAFETY: env is the callback's; arr is a local.
+    let status = unsafe { sys::napi_create_array_with_length(env, items.len(), &mut arr) };
+    check(env, status, "napi_create_array_with_length")?;
+    for (i, v) in items.iter().enumerate() {
+        // SAFETY: arr was just created; v is a live value of this callback.
+        let status = unsafe { sys::napi_set_element(env, arr, i as u32, *v) };
+        check(env, status, "napi_set_element")?;
+    }
+    Ok(arr)
 }
 
 fn undefined(env: sys::napi_env) -> sys::napi_value {
@@ -392,34 +417,35 @@ fn get(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> 
     })
 }
 
-/// `set(id, key, val, ttl?, op?)`; `op`: 0 set, 1 add, 2 replace, 3 safeSet,
-/// 4 safeAdd. Returns whether it stored.
+const VALUE_STRUCTURED: u64 = ValueFlags::Structured as u64;
+const EXPECTED_STRUCTURED: u64 = ValueFlags::ExpectedStructured as u64;
+
+/// `set(id, key, val, ttl?, op?, flags?)`, `op` a [`SetOp`] (default `Set`).
+/// Returns whether it stored.
 fn set(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    on_map::<5>(env, info, |e, key, rest| {
-        encode(env, rest[0], &mut e.scratch)?;
+    on_map::<6>(env, info, |e, key, rest| {
+        let flags = ms_of(env, rest[3])?;
+        encode(env, rest[0], &mut e.scratch, flags & VALUE_STRUCTURED != 0)?;
         let ttl = ms_of(env, rest[1])?;
-        let op = ms_of(env, rest[2])?;
-        let cond = match op {
-            1 | 4 => Cond::IfAbsent,
-            2 => Cond::IfPresent,
-            _ => Cond::Always,
-        };
+        let (cond, safe) = set_op(ms_of(env, rest[2])?);
         let stored = e
             .map
-            .put(key, &e.scratch, ttl, cond, op >= 3)
+            .put(key, &e.scratch, ttl, cond, safe)
             .map_err(|err| core_err(env, err))?;
         bool_value(env, stored)
     })
 }
 
-/// `cas(id, key, expected, val, ttl?)`; `expected` undefined means absent.
+/// `cas(id, key, expected, val, ttl?, flags?)`; `expected` undefined means
+/// absent.
 fn cas(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    on_map::<5>(env, info, |e, key, rest| {
+    on_map::<6>(env, info, |e, key, rest| {
+        let flags = ms_of(env, rest[3])?;
         let absent = type_of(env, rest[0])? == sys::ValueType::napi_undefined;
         if !absent {
-            encode(env, rest[0], &mut e.aux)?;
+            encode(env, rest[0], &mut e.aux, flags & EXPECTED_STRUCTURED != 0)?;
         }
-        encode(env, rest[1], &mut e.scratch)?;
+        encode(env, rest[1], &mut e.scratch, flags & VALUE_STRUCTURED != 0)?;
         let ttl = ms_of(env, rest[2])?;
         let want = (!absent).then_some(e.aux.as_slice());
         let stored = e
@@ -461,24 +487,7 @@ fn get_stale(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_v
         };
         let value = decode(env, &e.scratch)?;
         let flag = bool_value(env, stale)?;
-        let mut arr = ptr::null_mut();
-        // SAFETY: env is the callback's; arr is a local; the elements are
-        // live values of this callback.
-        let status = unsafe {
-            let s = sys::napi_create_array_with_length(env, 2, &mut arr);
-            if s != sys::Status::napi_ok {
-                s
-            } else {
-                let s = sys::napi_set_element(env, arr, 0, value);
-                if s != sys::Status::napi_ok {
-                    s
-                } else {
-                    sys::napi_set_element(env, arr, 1, flag)
-                }
-            }
-        };
-        check(env, status, "building [value, stale]")?;
-        Ok(arr)
+        array(env, &[value, flag])
     })
 }
 
@@ -514,6 +523,53 @@ fn del(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> 
     })
 }
 
+/// `scan(id, cursor, count, values, max)`: one batch of live entries, as
+/// `{ next, slots, keys, values }`, values decoded like `get`'s.
+fn scan(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
+    let argv = args::<5>(env, info)?;
+    let id = u32_of(env, argv[0])?;
+    let cursor = ms_of(env, argv[1])?;
+    let count = ms_of(env, argv[2])?;
+    let mut want_values = false;
+    // SAFETY: argv[3] is a live value; want_values is a local.
+    let status = unsafe { sys::napi_get_value_bool(env, argv[3], &mut want_values) };
+    check(env, status, "napi_get_value_bool")?;
+    let max = ms_of(env, argv[4])?;
+    let mut batch = Vec::new();
+    let (next, slots) = registry::with(|reg| {
+        let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
+        let next = e
+            .map
+            .scan(cursor, count, want_values, max, &mut batch)
+            .map_err(|err| core_err(env, err))?;
+        Ok((next, e.map.slots()))
+    })?;
+    let mut keys = Vec::with_capacity(batch.len());
+    let mut values = Vec::with_capacity(batch.len());
+    for (k, v) in &batch {
+        keys.push(buffer(env, k)?);
+        if let Some(v) = v {
+            values.push(decode(env, v)?);
+        }
+    }
+    let fields = [
+        (c"next", double_value(env, next as f64)?),
+        (c"slots", double_value(env, slots as f64)?),
+        (c"keys", array(env, &keys)?),
+        (c"values", array(env, &values)?),
+    ];
+    let mut obj = ptr::null_mut();
+    // SAFETY: env is the callback's; obj is a local.
+    let status = unsafe { sys::napi_create_object(env, &mut obj) };
+    check(env, status, "napi_create_object")?;
+    for (name, v) in fields {
+        // SAFETY: obj was just created; name is NUL-terminated; v is live.
+        let status = unsafe { sys::napi_set_named_property(env, obj, name.as_ptr(), v) };
+        check(env, status, "napi_set_named_property")?;
+    }
+    Ok(obj)
+}
+
 macro_rules! callback {
     ($name:ident, $body:ident) => {
         unsafe extern "C" fn $name(
@@ -541,17 +597,25 @@ callback!(incr_cb, incr);
 callback!(get_stale_cb, get_stale);
 callback!(ttl_cb, ttl);
 callback!(expire_cb, expire);
+callback!(scan_cb, scan);
 
 /// The object of raw functions (`get`, `set`, `del`, `cas`, `incr`,
-/// `getStale`, `ttl`, `expire`).
-pub fn make(env: sys::napi_env) -> napi::Result<sys::napi_value> {
+/// `getStale`, `ttl`, `expire`, `scan`).
+pub fn make(env: sys::napi_env, decoder: sys::napi_value) -> napi::Result<sys::napi_value> {
     let fail = |what: &str| napi::Error::from_reason(format!("shm-hashmap: {what} failed"));
+    let mut r = ptr::null_mut();
+    // SAFETY: env is the calling function's; decoder is its live argument.
+    // The reference is kept for the life of the thread.
+    if unsafe { sys::napi_create_reference(env, decoder, 1, &mut r) } != sys::Status::napi_ok {
+        return Err(fail("napi_create_reference"));
+    }
+    DECODER.with(|d| d.set(r));
     let mut obj = ptr::null_mut();
     // SAFETY: env is the live environment of the calling #[napi] function.
     if unsafe { sys::napi_create_object(env, &mut obj) } != sys::Status::napi_ok {
         return Err(fail("napi_create_object"));
     }
-    let fns: [(&std::ffi::CStr, sys::napi_callback); 8] = [
+    let fns: [(&std::ffi::CStr, sys::napi_callback); 9] = [
         (c"get", Some(get_cb)),
         (c"set", Some(set_cb)),
         (c"del", Some(del_cb)),
@@ -560,6 +624,7 @@ pub fn make(env: sys::napi_env) -> napi::Result<sys::napi_value> {
         (c"getStale", Some(get_stale_cb)),
         (c"ttl", Some(ttl_cb)),
         (c"expire", Some(expire_cb)),
+        (c"scan", Some(scan_cb)),
     ];
     for (name, cb) in fns {
         let mut f = ptr::null_mut();

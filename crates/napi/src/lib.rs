@@ -1,20 +1,20 @@
 //! Node-API binding of shm-hashmap-core. It only converts types and errors.
 //!
 //! Maps live in a per-thread registry ([`registry`]) and JavaScript holds
-//! their ids. `get`/`set`/`del` are raw callbacks ([`fast`]); everything else
-//! is a napi-rs function. Every core error becomes a JS error whose `code`
-//! index.js maps to the class DESIGN.md §2 names; OS errors carry
-//! `ERR_OS:<errno>:<syscall>` as code. Arguments arrive validated by index.js.
+//! their ids. The keyed operations and scans are raw callbacks ([`fast`]);
+//! everything else is a napi-rs function. Every core error becomes a JS
+//! error whose `code` ([`error_code`]) index.js maps to the error class of
+//! the README's table. Argument types arrive validated by index.js.
 
 mod fast;
 mod registry;
 
 use napi::bindgen_prelude::{Buffer, Unknown};
-use napi::Env;
+use napi::{Env, JsValue};
 use napi_derive::napi;
 use std::time::Duration;
 
-use shm_hashmap_core::{calc_required, Error as CoreError, Layout, Options, Owner, ShmMap};
+use shm_hashmap_core::{calc_required, Error as CoreError, Layout, Options, Owner, Policy, ShmMap};
 
 /// Runs `f` on the open map `id`, or fails with ERR_HASHMAP_CLOSED.
 fn with_map<T>(id: u32, f: impl FnOnce(&ShmMap) -> shm_hashmap_core::Result<T>) -> Result<T> {
@@ -25,12 +25,24 @@ fn with_map<T>(id: u32, f: impl FnOnce(&ShmMap) -> shm_hashmap_core::Result<T>) 
 
 type Result<T> = napi::Result<T, String>;
 
-/// The code a core error carries into JavaScript.
+/// The code a core error carries into JavaScript: the README's error table,
+/// or `ERR_OS:<errno>:<syscall>`, which index.js turns into the errno name.
 pub(crate) fn error_code(e: &CoreError) -> String {
     match e {
-        CoreError::Os { errno, syscall, .. } => format!("ERR_OS:{errno}:{syscall}"),
-        other => other.code().to_owned(),
+        CoreError::OutOfRange(_) => "ERR_OUT_OF_RANGE",
+        CoreError::InvalidName(_) => "ERR_INVALID_ARG_VALUE",
+        CoreError::NoSpace { .. } => "ERR_HASHMAP_NO_SPACE",
+        CoreError::NoBucket { .. } => "ERR_HASHMAP_NO_BUCKET",
+        CoreError::NoFreeBlock { .. } => "ERR_HASHMAP_NO_FREE_BLOCK",
+        CoreError::MemoryTooSmall { .. } => "ERR_HASHMAP_MEMORY_TOO_SMALL",
+        CoreError::NotANumber(_) => "ERR_HASHMAP_NOT_A_NUMBER",
+        CoreError::Incompatible(_) => "ERR_HASHMAP_INCOMPATIBLE",
+        CoreError::Corrupt(_) => "ERR_HASHMAP_CORRUPT",
+        CoreError::LockTimeout { .. } => "ERR_HASHMAP_LOCK_TIMEOUT",
+        CoreError::ForeignOwner { .. } => "ERR_HASHMAP_FOREIGN_OWNER",
+        CoreError::Os { errno, syscall, .. } => return format!("ERR_OS:{errno}:{syscall}"),
     }
+    .to_owned()
 }
 
 fn js_err(e: CoreError) -> napi::Error<String> {
@@ -49,35 +61,44 @@ fn size(v: f64) -> u64 {
     v as u64
 }
 
-/// Layout fields shared by `stat().metadata` and `calcRequiredMemorySize`.
+/** How a map's memory is laid out (lua-hashmap's `stat().metadata`, in camelCase). */
 #[napi(object)]
 pub struct Metadata {
+    /** Bytes of shared memory, rounded up to the page size. */
     pub memory_size: f64,
+    /** Slots in the bucket table (more than `maxBuckets`, for a load factor of at most 3/4). */
     pub max_bucket_flags: f64,
+    /** Most entries the map holds. */
     pub max_buckets: f64,
+    /** Most free blocks the data area may be split into (the free tail is not counted). */
     pub max_free_blocks: f64,
+    /** Bytes of the per-slot byte array that holds the LRU reference bits (a slot's used flag and hash tag live in its 8-byte word). */
     pub bucket_flags_size: f64,
+    /** Bytes of the bucket table (`maxBucketFlags` × 8). */
     pub buckets_size: f64,
+    /** Bytes of the free-block index (bitmaps and list heads). */
     pub free_blocks_size: f64,
+    /** Bytes of the fixed header, the lock included. */
     pub header_size: f64,
+    /** Bytes of the data area, where records (header, key, value) live. */
     pub data_size: f64,
+    /** Bytes of each record's header in the data area. */
     pub record_header_size: f64,
 }
 
 fn metadata(l: &Layout) -> Metadata {
+    use shm_hashmap_core::layout::{HEADER_SIZE, RECORD_HEADER_SIZE, SLOT_SIZE};
     Metadata {
         memory_size: l.memory_size as f64,
         max_bucket_flags: l.slots as f64,
         max_buckets: l.max_buckets as f64,
         max_free_blocks: l.max_free_blocks as f64,
-        // A slot's used flag and hash tag live in its 8-byte word; the separate
-        // per-slot byte array holds the LRU reference bits.
         bucket_flags_size: l.access_size as f64,
-        buckets_size: (l.slots * shm_hashmap_core::layout::SLOT_SIZE) as f64,
+        buckets_size: (l.slots * SLOT_SIZE) as f64,
         free_blocks_size: l.index_size as f64,
-        header_size: shm_hashmap_core::layout::HEADER_SIZE as f64,
+        header_size: HEADER_SIZE as f64,
         data_size: l.data_size as f64,
-        record_header_size: shm_hashmap_core::layout::RECORD_HEADER_SIZE as f64,
+        record_header_size: RECORD_HEADER_SIZE as f64,
     }
 }
 
@@ -85,40 +106,119 @@ fn metadata(l: &Layout) -> Metadata {
 #[napi(object)]
 pub struct Required {
     pub metadata: Metadata,
+    /** Bytes one record of `recordKvSize` key+value bytes takes in the data area. */
     pub record_size: f64,
 }
 
-/// `stat().usage`.
+/** Live counters of a map. */
 #[napi(object)]
 pub struct Usage {
+    /** Live entries. */
     pub used_buckets: f64,
+    /** Free blocks the data area is split into. */
     pub used_free_blocks: f64,
+    /** Bytes of the data area taken by records. */
     pub used_data_size: f64,
+    /** Times a process repaired the map after a lock holder died (or a write failed half-way). */
     pub recoveries: f64,
+    /** Entries removed by LRU eviction to make room (`evict: 'lru'` maps only). */
     pub evictions: f64,
+    /** Expired entries reclaimed (by writes, eviction or `flushExpired`). */
     pub expired: f64,
+    /** Entries that have an expiry time, expired ones not yet reclaimed included. */
     pub ttl_entries: f64,
-    /// Entries a repair dropped because their key could not find them.
+    /** Entries a crash repair dropped because their key could no longer find them (the map stays usable). */
     pub dropped: f64,
 }
 
-/// `stat()`.
+/**
+ * What a full map does on a write that does not fit: `'none'` fails it
+ * (`ERR_HASHMAP_NO_SPACE` / `ERR_HASHMAP_NO_BUCKET`, lua-hashmap's behaviour);
+ * `'lru'` removes least recently used entries until it fits.
+ */
+#[napi(string_enum = "lowercase")]
+pub enum EvictPolicy {
+    None,
+    Lru,
+}
+
+impl From<Policy> for EvictPolicy {
+    fn from(p: Policy) -> Self {
+        match p {
+            Policy::None => EvictPolicy::None,
+            Policy::Lru => EvictPolicy::Lru,
+        }
+    }
+}
+
+impl From<EvictPolicy> for Policy {
+    fn from(p: EvictPolicy) -> Self {
+        match p {
+            EvictPolicy::None => Policy::None,
+            EvictPolicy::Lru => Policy::Lru,
+        }
+    }
+}
+
+/** What `openOrCreate` does with a segment of ours it cannot use: throw, or replace it. */
+#[napi(string_enum = "lowercase")]
+pub enum OnIncompatible {
+    Error,
+    Recreate,
+}
+
+/** What `h.stat()` returns. */
 #[napi(object)]
 pub struct StatResult {
+    /** The layout. */
     pub metadata: Metadata,
+    /** The counters. */
     pub usage: Usage,
+    /** Pid of the process that created the map. */
     pub creator_pid: u32,
+    /** When the map was created, in ms since the Unix epoch. */
     pub created_ms: f64,
+    /** True if `hashmap.new()` made the map (its creator owns the name); false for `openOrCreate()`. */
     pub owned: bool,
+    /** The eviction policy the map was created with. */
+    #[napi(ts_type = "'none' | 'lru'")]
     pub evict: String,
 }
 
-/// `check()`.
+/** What `h.check()` returns. */
 #[napi(object)]
 pub struct CheckResult {
+    /** True if no invariant is broken. */
     pub ok: bool,
+    /** A description of each broken invariant. */
     pub problems: Vec<String>,
+    /** Live entries found by walking the table. */
     pub entries: f64,
+}
+
+/// Flag bits of the raw `set` and `cas` callbacks: which value arguments
+/// are structured values, MessagePack in a Buffer that index.js made.
+#[napi]
+pub enum ValueFlags {
+    /// The value to store.
+    Structured = 1,
+    /// The value `cas` compares with.
+    ExpectedStructured = 2,
+}
+
+/// The set operations of the raw `set` callback, passed as numbers.
+#[napi]
+pub enum SetOp {
+    /// Always store.
+    Set,
+    /// Store only if the key is absent or expired.
+    Add,
+    /// Store only if the key is present and live.
+    Replace,
+    /// Like `Set`, never evicting.
+    SafeSet,
+    /// Like `Add`, never evicting.
+    SafeAdd,
 }
 
 /// An open map: its id in this thread's registry, its name, and whether this
@@ -159,19 +259,37 @@ pub fn calc_required_memory_size(
     })
 }
 
-/// Options of `new`, `open` and `openOrCreate`, validated by index.js.
+/// Parameters of `new`, `open` and `openOrCreate`, validated by index.js.
 #[napi(object)]
 pub struct MapOptions {
+    /// Bytes of shared memory (new, openOrCreate).
+    pub memory_size: Option<f64>,
+    /// Most entries; 0 for the default.
+    pub max_buckets: Option<f64>,
+    /// Most free blocks; 0 for the default.
+    pub max_free_blocks: Option<f64>,
     /// Permission bits of a segment that is created.
     pub mode: Option<u32>,
-    /// Eviction policy of a map that is created: `none` or `lru`.
-    pub evict: Option<String>,
+    /// Eviction policy of a map that is created.
+    pub evict: Option<EvictPolicy>,
     /// Longest wait for the lock in ms; `Infinity` waits for ever.
     pub lock_timeout: Option<f64>,
     /// Other uids whose segments may be attached to.
     pub trust_uids: Option<Vec<u32>>,
-    /// `recreate` replaces a segment of another format (openOrCreate).
-    pub on_incompatible: Option<String>,
+    /// What openOrCreate does with a segment of another format.
+    pub on_incompatible: Option<OnIncompatible>,
+}
+
+impl MapOptions {
+    /// (memorySize, maxBuckets, maxFreeBlocks), 0 where absent.
+    fn sizes(&self) -> (u64, u64, u64) {
+        let s = |v: Option<f64>| size(v.unwrap_or(0.0));
+        (
+            s(self.memory_size),
+            s(self.max_buckets),
+            s(self.max_free_blocks),
+        )
+    }
 }
 
 impl From<MapOptions> for Options {
@@ -179,38 +297,24 @@ impl From<MapOptions> for Options {
         let d = Options::default();
         Options {
             mode: o.mode.unwrap_or(d.mode),
-            policy: match o.evict.as_deref() {
-                Some("lru") => shm_hashmap_core::layout::policy::LRU,
-                _ => shm_hashmap_core::layout::policy::NONE,
-            },
+            policy: o.evict.map_or(d.policy, Policy::from),
             lock_timeout: match o.lock_timeout {
                 None => d.lock_timeout,
                 Some(ms) if ms.is_finite() => Some(Duration::from_millis(size(ms))),
                 Some(_) => None,
             },
             trust_uids: o.trust_uids.unwrap_or_default(),
-            recreate_incompatible: o.on_incompatible.as_deref() == Some("recreate"),
+            recreate_incompatible: matches!(o.on_incompatible, Some(OnIncompatible::Recreate)),
         }
     }
 }
 
 #[napi(catch_unwind)]
-pub fn create(
-    name: Option<String>,
-    memory_size: f64,
-    max_buckets: f64,
-    max_free_blocks: f64,
-    options: MapOptions,
-) -> Result<Handle> {
-    ShmMap::create(
-        name.as_deref(),
-        size(memory_size),
-        size(max_buckets),
-        size(max_free_blocks),
-        &options.into(),
-    )
-    .map(handle)
-    .map_err(js_err)
+pub fn create(name: Option<String>, options: MapOptions) -> Result<Handle> {
+    let (m, b, f) = options.sizes();
+    ShmMap::create(name.as_deref(), m, b, f, &options.into())
+        .map(handle)
+        .map_err(js_err)
 }
 
 #[napi(catch_unwind)]
@@ -221,22 +325,11 @@ pub fn open(name: String, options: MapOptions) -> Result<Handle> {
 }
 
 #[napi(catch_unwind)]
-pub fn open_or_create(
-    name: String,
-    memory_size: f64,
-    max_buckets: f64,
-    max_free_blocks: f64,
-    options: MapOptions,
-) -> Result<Handle> {
-    ShmMap::open_or_create(
-        &name,
-        size(memory_size),
-        size(max_buckets),
-        size(max_free_blocks),
-        &options.into(),
-    )
-    .map(handle)
-    .map_err(js_err)
+pub fn open_or_create(name: String, options: MapOptions) -> Result<Handle> {
+    let (m, b, f) = options.sizes();
+    ShmMap::open_or_create(&name, m, b, f, &options.into())
+        .map(handle)
+        .map_err(js_err)
 }
 
 #[napi(catch_unwind)]
@@ -274,10 +367,9 @@ fn stat_result(s: shm_hashmap_core::Stat) -> StatResult {
         creator_pid: s.creator_pid,
         created_ms: s.created_ms as f64,
         owned: s.owned,
-        evict: if s.policy == shm_hashmap_core::layout::policy::LRU {
-            "lru"
-        } else {
-            "none"
+        evict: match EvictPolicy::from(s.policy) {
+            EvictPolicy::None => "none",
+            EvictPolicy::Lru => "lru",
         }
         .to_owned(),
     }
@@ -333,50 +425,32 @@ pub fn find_orphans(uid: u32) -> Result<Vec<String>> {
     shm_hashmap_core::find_orphans(uid).map_err(js_err)
 }
 
+/// Checks a map name (the one rule, shared with the core): throws
+/// `ERR_INVALID_ARG_VALUE` saying what is wrong with it.
+#[napi(catch_unwind)]
+pub fn validate_name(name: String) -> Result<()> {
+    shm_hashmap_core::validate_name(&name).map_err(js_err)
+}
+
+/// The first bytes of the map's own keys (getOrSet's leases), which user
+/// keys may not start with.
+#[napi(catch_unwind)]
+pub fn reserved_key_prefix() -> Buffer {
+    shm_hashmap_core::layout::RESERVED_KEY_PREFIX
+        .to_vec()
+        .into()
+}
+
+/// The 8 bytes every map segment starts with.
+#[napi(catch_unwind)]
+pub fn segment_magic() -> Buffer {
+    shm_hashmap_core::layout::MAGIC.to_vec().into()
+}
+
 /// Removes the names of maps owned by `uid` whose creator is dead; returns them.
 #[napi(catch_unwind)]
 pub fn prune_orphans(uid: u32) -> Result<Vec<String>> {
     shm_hashmap_core::prune_orphans(uid).map_err(js_err)
-}
-
-/// One batch of a scan.
-#[napi(object)]
-pub struct ScanResult {
-    /// Where the next batch starts; `slots` when the scan is over.
-    pub next: f64,
-    /// Slots in the table.
-    pub slots: f64,
-    /// Keys of the live entries in the batch.
-    pub keys: Vec<Buffer>,
-    /// Their values, type byte first (empty unless asked for).
-    pub values: Vec<Buffer>,
-}
-
-/// Up to `max` live entries (0: any number) in up to `count` slots from
-/// `cursor`, under one lock hold, copying about 1 MiB at most.
-#[napi(catch_unwind)]
-pub fn scan(id: u32, cursor: f64, count: f64, values: bool, max: f64) -> Result<ScanResult> {
-    let mut out = Vec::new();
-    let (next, slots) = with_map(id, |m| {
-        Ok((
-            m.scan(size(cursor), size(count), values, size(max), &mut out)?,
-            m.slots(),
-        ))
-    })?;
-    let mut keys = Vec::with_capacity(out.len());
-    let mut vals = Vec::with_capacity(if values { out.len() } else { 0 });
-    for (k, v) in out {
-        keys.push(Buffer::from(k));
-        if let Some(v) = v {
-            vals.push(Buffer::from(v));
-        }
-    }
-    Ok(ScanResult {
-        next: next as f64,
-        slots: slots as f64,
-        keys,
-        values: vals,
-    })
 }
 
 #[napi(catch_unwind)]
@@ -402,10 +476,13 @@ pub fn free_space(id: u32) -> Result<f64> {
 /// The raw functions of the keyed operations (see `fast.rs`).
 #[napi(
     catch_unwind,
-    ts_return_type = "{ get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean }"
+    ts_return_type = "{ get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: SetOp, flags?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number, flags?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean; scan(id: number, cursor: number, count: number, values: boolean, max: number): { next: number; slots: number; keys: Buffer[]; values: Array<string | boolean | number | bigint | Buffer> } }"
 )]
-pub fn fast_ops(env: &Env) -> napi::Result<Unknown<'_>> {
-    let obj = fast::make(env.raw())?;
+pub fn fast_ops<'env>(
+    env: &'env Env,
+    decode_structured: Unknown<'env>,
+) -> napi::Result<Unknown<'env>> {
+    let obj = fast::make(env.raw(), decode_structured.raw())?;
     // SAFETY: obj was just created in this env and is returned to it at once.
     Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), obj) })
 }
