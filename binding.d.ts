@@ -40,7 +40,7 @@ export declare const enum EvictPolicy {
 }
 
 /** The raw functions of the keyed operations (see `fast.rs`). */
-export declare function fastOps(): { get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: SetOp): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean; scan(id: number, cursor: number, count: number, values: boolean, max: number): { next: number; slots: number; keys: Buffer[]; values: Array<string | boolean | number | bigint | Buffer> } }
+export declare function fastOps(decodeStructured: unknown): { get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: SetOp, flags?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number, flags?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean; scan(id: number, cursor: number, count: number, values: boolean, max: number): { next: number; slots: number; keys: Buffer[]; values: Array<string | boolean | number | bigint | Buffer> } }
 
 /** Names of maps owned by `uid` whose creator is dead (see `prune`). */
 export declare function findOrphans(uid: number): Array<string>
@@ -135,6 +135,12 @@ export interface Required {
   recordSize: number
 }
 
+/**
+ * The first bytes of the map's own keys (getOrSet's leases), which user
+ * keys may not start with.
+ */
+export declare function reservedKeyPrefix(): Buffer
+
 /** The 8 bytes every map segment starts with. */
 export declare function segmentMagic(): Buffer
 
@@ -199,3 +205,14 @@ export interface Usage {
  * `ERR_INVALID_ARG_VALUE` saying what is wrong with it.
  */
 export declare function validateName(name: string): void
+
+/**
+ * Flag bits of the raw `set` and `cas` callbacks: which value arguments
+ * are structured values, MessagePack in a Buffer that index.js made.
+ */
+export declare const enum ValueFlags {
+  /** The value to store. */
+  Structured = 1,
+  /** The value `cas` compares with. */
+  ExpectedStructured = 2,
+}

@@ -12,11 +12,20 @@
 /** A key: a string (its UTF-8 bytes) or raw bytes. A string and a Buffer of the same bytes are the same key. */
 export type Key = string | Uint8Array
 
-/** A value `set` accepts. A `bigint` must fit in int64. */
-export type Value = string | boolean | number | bigint | Uint8Array
+/**
+ * A structured value: `null`, or a plain object, array, `Date`, `Map`, `Set`
+ * or typed array, nested in any way (cycles included). It is stored as
+ * MessagePack (msgpackr, structured clone), and `get` returns an equal
+ * structure. Functions, symbols and class instances are refused with
+ * `ERR_INVALID_ARG_TYPE`, at any depth.
+ */
+export type StructuredValue = null | object
 
-/** A value `get` returns: the JS type that was set (bytes come back as a Buffer). */
-export type StoredValue = string | boolean | number | bigint | Buffer
+/** A value `set` accepts. A `bigint` must fit in int64. */
+export type Value = string | boolean | number | bigint | Uint8Array | StructuredValue
+
+/** A value `get` returns: the JS type that was set (bytes come back as a Buffer, structured values as an equal structure). */
+export type StoredValue = string | boolean | number | bigint | Buffer | StructuredValue
 
 import type { Metadata, Usage, StatResult, CheckResult } from './binding'
 
@@ -43,6 +52,20 @@ export type EvictPolicy = 'none' | 'lru'
 export interface WriteOptions {
   /** Milliseconds until the entry expires; `0` (the default) for never. Expired entries are invisible to `get`. */
   ttl?: number
+}
+
+/** Options of {@link HashMap.getOrSet}. */
+export interface GetOrSetOptions extends WriteOptions {
+  /**
+   * How long, in ms, the process that runs `fn` holds the key's lease. If it
+   * dies, another process takes over once the lease expires. Default `10000`.
+   */
+  lockTtl?: number
+  /**
+   * How long, in ms, a process waits for another's `fn` before it runs `fn`
+   * itself. Default `lockTtl + 5000`.
+   */
+  waitTimeout?: number
 }
 
 /** What {@link HashMap.getStale} returns. */
@@ -192,11 +215,15 @@ export declare class HashMap {
   incr(key: Key, delta: bigint, init?: bigint, initTtl?: number): bigint | undefined
   /**
    * The value under `key`; if absent, runs `fn` and stores its result with
-   * {@link HashMap.add} semantics. Concurrent calls in one process for one
-   * key share one run of `fn`; if another process stored first, its value
-   * is returned.
+   * {@link HashMap.add} semantics. `fn` runs in at most one process at a
+   * time for a key (stampede protection): that process holds a lease of
+   * `lockTtl` ms, and the others wait for its value, up to `waitTimeout` ms,
+   * then run `fn` themselves. If `fn` throws, the lease is released at once
+   * and the error reaches only this caller; if its process dies, another
+   * takes over when the lease expires. Concurrent calls in one process
+   * share one run of `fn`.
    */
-  getOrSet(key: Key, fn: () => Value | Promise<Value>, options?: WriteOptions): Promise<StoredValue>
+  getOrSet(key: Key, fn: () => Value | Promise<Value>, options?: GetOrSetOptions): Promise<StoredValue>
   /** The value stored under `key`, of the type it was set with, or `undefined` (also once it has expired). */
   get(key: Key): StoredValue | undefined
   /** Whether `key` holds a live (unexpired) value. */

@@ -4,6 +4,7 @@
 // one native call per operation, and turns native error codes into the error
 // classes of the contract. The native loader is the generated ./binding.js.
 
+const { randomUUID } = require('node:crypto')
 const { getSystemErrorName } = require('node:util')
 
 if (process.platform !== 'linux') {
@@ -14,11 +15,19 @@ if (process.platform !== 'linux') {
   throw err
 }
 
+const { Packr, Unpackr } = require('msgpackr')
 const native = require('./binding.js')
-const fast = native.fastOps()
+// Structured values (null, plain objects, arrays, Date, Map, Set, typed
+// arrays) are MessagePack, made and read here with msgpackr in its
+// structured-clone mode; the binding stores the bytes under their own tag
+// and hands them back to `unpack` when a value is read.
+const STRUCTURED = { structuredClone: true, mapsAsObjects: false }
+const packr = new Packr(STRUCTURED)
+const unpackr = new Unpackr(STRUCTURED)
+const fast = native.fastOps((bytes) => unpackr.unpack(bytes))
 
-// set's operations, as the binding numbers them.
-const { SetOp } = native
+// set's operations and value flags, as the binding numbers them.
+const { SetOp, ValueFlags } = native
 const disposeSymbol = Symbol.dispose ?? Symbol.for('nodejs.dispose')
 
 /** Errors of the map itself and of the operating system (see index.d.ts). */
@@ -73,6 +82,10 @@ function checkName(v, arg = 'name') {
   return v
 }
 
+// Keys that start with these bytes are the map's own (getOrSet's leases);
+// no string key can (0xFF is not UTF-8), and a binary one may not.
+const RESERVED = native.reservedKeyPrefix()
+
 function checkKey(key) {
   if (typeof key === 'string') {
     // A lone surrogate has no UTF-8: '\uD800' and '\uFFFD' would be one key.
@@ -81,20 +94,75 @@ function checkKey(key) {
     }
   } else if (!(key instanceof Uint8Array)) {
     throw invalidType('key', 'of type string or an instance of Buffer or Uint8Array', key)
+  } else if (key[0] === RESERVED[0] && Buffer.from(key.buffer, key.byteOffset, key.byteLength).subarray(0, RESERVED.length).equals(RESERVED)) {
+    throw withCode(new TypeError(`The argument 'key' is invalid: keys that start with the bytes ${RESERVED.toString('hex')} are reserved for the map's own use`), 'ERR_INVALID_ARG_VALUE')
   }
 }
 
+// The key of `key`'s getOrSet lease.
+function leaseKey(key) {
+  return Buffer.concat([RESERVED, typeof key === 'string' ? Buffer.from(key, 'utf8') : key])
+}
+
+const VALUE_TYPES = 'of type string, boolean, number or bigint, a Buffer or Uint8Array, null, or a plain object, array, Date, Map, Set or typed array'
+
+// Checks a value; true if it is structured (stored as MessagePack).
 function checkValue(val, arg = 'val') {
   switch (typeof val) {
     case 'string':
     case 'boolean':
     case 'number':
-      return
     case 'bigint': // its int64 range is checked natively (ERR_OUT_OF_RANGE)
-      return
+      return false
+    case 'object':
+      if (val instanceof Uint8Array) return false
+      checkStructured(val, arg)
+      return true
     default:
-      if (val instanceof Uint8Array) return
-      throw invalidType(arg, 'of type string, boolean, number or bigint, or an instance of Buffer or Uint8Array', val)
+      throw invalidType(arg, VALUE_TYPES, val)
+  }
+}
+
+// Walks a structured value: msgpackr would silently turn a function into
+// undefined and a class instance into a plain object, so both are refused.
+// The common case (small, acyclic) is walked without a visited set; past a
+// depth of 64 the walk starts again, remembering what it has seen, which
+// ends on cycles too.
+function checkStructured(root, arg) {
+  if (!walk(root, arg, 0, null)) walk(root, arg, 0, new Set())
+}
+
+// False if it went deeper than it may without a visited set.
+function walk(v, arg, depth, seen) {
+  const t = typeof v
+  if (t === 'function' || t === 'symbol') throw invalidType(arg, `${VALUE_TYPES}, with no ${t} inside`, v)
+  if (t !== 'object' || v === null) return true
+  if (seen === null ? depth > 64 : seen.has(v)) return seen !== null
+  seen?.add(v)
+  if (v instanceof Date || (ArrayBuffer.isView(v) && !(v instanceof DataView))) return true
+  const proto = Object.getPrototypeOf(v)
+  if (proto === Object.prototype || proto === null || (proto === Array.prototype && Array.isArray(v))) {
+    for (const k in v) if (Object.hasOwn(v, k) && !walk(v[k], arg, depth + 1, seen)) return false
+    return true
+  }
+  if (v instanceof Map) {
+    for (const [k, x] of v) if (!walk(k, arg, depth + 1, seen) || !walk(x, arg, depth + 1, seen)) return false
+    return true
+  }
+  if (v instanceof Set) {
+    for (const x of v) if (!walk(x, arg, depth + 1, seen)) return false
+    return true
+  }
+  throw invalidType(arg, `${VALUE_TYPES}, with no class instance inside`, v)
+}
+
+// The value as the binding takes it: itself, or a structured value's MessagePack.
+function nativeValue(val, structured, arg = 'val') {
+  if (!structured) return val
+  try {
+    return packr.pack(val)
+  } catch (e) {
+    throw withCode(new TypeError(`The "${arg}" argument cannot be encoded: ${e.message}`), 'ERR_INVALID_ARG_TYPE')
   }
 }
 
@@ -287,9 +355,10 @@ class HashMap {
 
   #write(op, key, val, opts) {
     checkKey(key)
-    checkValue(val)
+    const s = checkValue(val)
     const ttl = writeOptions(opts)
-    return this.#run((id) => fast.set(id, key, val, ttl, op))
+    const v = nativeValue(val, s)
+    return this.#run((id) => fast.set(id, key, v, ttl, op, s ? ValueFlags.Structured : 0))
   }
 
   // set, get and del are the hot path: they repeat #run's two steps inline
@@ -297,11 +366,12 @@ class HashMap {
   // every operation.
   set(key, val, opts) {
     checkKey(key)
-    checkValue(val)
+    const s = checkValue(val)
     const ttl = opts === undefined ? 0 : writeOptions(opts)
     if (this.#id === 0) throw closedError(this.#name)
+    const v = s ? nativeValue(val, s) : val
     try {
-      fast.set(this.#id, key, val, ttl, SetOp.Set)
+      fast.set(this.#id, key, v, ttl, SetOp.Set, s ? ValueFlags.Structured : 0)
     } catch (e) {
       throw translate(e)
     }
@@ -327,10 +397,13 @@ class HashMap {
 
   compareAndSet(key, expected, val, opts) {
     checkKey(key)
-    if (expected !== undefined) checkValue(expected, 'expected')
-    checkValue(val)
+    const se = expected !== undefined && checkValue(expected, 'expected')
+    const s = checkValue(val)
     const ttl = writeOptions(opts)
-    return this.#run((id) => fast.cas(id, key, expected, val, ttl))
+    const e = nativeValue(expected, se, 'expected')
+    const v = nativeValue(val, s)
+    const flags = (s ? ValueFlags.Structured : 0) | (se ? ValueFlags.ExpectedStructured : 0)
+    return this.#run((id) => fast.cas(id, key, e, v, ttl, flags))
   }
 
   incr(key, delta, init, initTtl) {
@@ -344,30 +417,58 @@ class HashMap {
     return this.#run((id) => fast.incr(id, key, delta, init, ttl))
   }
 
+  // getOrSet: one computation per key across processes. The process that
+  // computes holds a lease (an entry under a reserved key, with a TTL);
+  // the others poll for the value with backoff, and take over when the lease
+  // is gone (released after a throw, or expired after a death) or when
+  // their waitTimeout runs out. Calls in one process share one run.
   async getOrSet(key, fn, opts) {
     checkKey(key)
     if (typeof fn !== 'function') throw invalidType('fn', 'of type function', fn)
-    const ttl = writeOptions(opts)
+    const o = options(opts, ['ttl', 'lockTtl', 'waitTimeout'])
+    const ttl = ttlArg('options.ttl', o.ttl)
+    const lockTtl = o.lockTtl === undefined ? 10_000 : ttlArg('options.lockTtl', o.lockTtl) || 1
+    const waitTimeout = o.waitTimeout === undefined ? lockTtl + 5_000 : ttlArg('options.waitTimeout', o.waitTimeout)
     const hit = this.get(key)
     if (hit !== undefined) return hit
     const id = `${this.#name}\0${keyId(key)}`
     let pending = inflight.get(id)
     if (pending === undefined) {
-      pending = (async () => {
-        try {
-          const val = await fn()
-          checkValue(val, 'the value fn returned')
-          if (this.add(key, val, { ttl })) return val instanceof Uint8Array && !Buffer.isBuffer(val) ? Buffer.from(val) : val
-          // Another process stored first: its value wins.
-          const theirs = this.get(key)
-          return theirs === undefined ? val : theirs
-        } finally {
-          inflight.delete(id)
-        }
-      })()
+      pending = this.#computeOnce(key, fn, ttl, lockTtl, waitTimeout).finally(() => inflight.delete(id))
       inflight.set(id, pending)
     }
     return pending
+  }
+
+  async #computeOnce(key, fn, ttl, lockTtl, waitTimeout) {
+    const lease = leaseKey(key)
+    const token = `${process.pid}:${randomUUID()}`
+    const deadline = Date.now() + waitTimeout
+    for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
+      const hit = this.get(key)
+      if (hit !== undefined) return hit
+      // The lease key is reserved, so it goes to the binding directly.
+      if (this.#run((id) => fast.set(id, lease, token, lockTtl, SetOp.Add, 0))) {
+        try {
+          // Stored between our get and our lease: nothing to compute.
+          const again = this.get(key)
+          return again !== undefined ? again : await this.#compute(key, fn, ttl)
+        } finally {
+          this.#run((id) => fast.get(id, lease) === token && fast.del(id, lease))
+        }
+      }
+      if (Date.now() >= deadline) return this.#compute(key, fn, ttl)
+      await new Promise((resolve) => setTimeout(resolve, delay))
+    }
+  }
+
+  async #compute(key, fn, ttl) {
+    const val = await fn()
+    checkValue(val, 'the value fn returned')
+    if (this.add(key, val, { ttl })) return val instanceof Uint8Array && !Buffer.isBuffer(val) ? Buffer.from(val) : val
+    // Another process stored first: its value wins.
+    const theirs = this.get(key)
+    return theirs === undefined ? val : theirs
   }
 
   get(key) {

@@ -3,7 +3,8 @@
 // process on the machine that opens the same name shares one Keyv cache.
 // Keyv serialises values to strings and prefixes keys with `<namespace>:`;
 // this adapter stores them with shm-hashmap's own TTL, and clear() removes
-// only its namespace's keys.
+// only its namespace's keys. The map stores objects itself, so Keyv's own
+// serialisation may be turned off (`serialize: undefined`).
 
 const { EventEmitter } = require('node:events')
 const hashmap = require('./index.js')
@@ -71,9 +72,6 @@ class KeyvShmHashmap extends EventEmitter {
   }
 
   async set(key, value, ttl) {
-    if (value === undefined || value === null || (typeof value === 'object' && !(value instanceof Uint8Array))) {
-      throw invalid(`shm-hashmap stores strings, numbers, booleans, bigints and bytes; got ${value === null ? 'null' : typeof value}. Keep Keyv's default serializer`, 'ERR_INVALID_ARG_TYPE')
-    }
     return this.#map.set(key, value, { ttl: ttlOf(ttl) })
   }
 

@@ -24,6 +24,9 @@ export function rightCalls(): void {
   const code: string = new HashMapError().code
   const key: Key = 'k'
   const value: Value = 1n
+  const session: Value = { user: 'ada', roles: new Set(['admin']), at: new Date() }
+  h.set('s', session)
+  h.set('n', null)
   h[Symbol.dispose]()
   void [t, v, d, s, c, r, o, oc, u, name, owner, code, key, value, s.usage.recoveries, s.owned, r.recordSize]
 }
@@ -85,10 +88,10 @@ export function wrongCalls(h: HashMap): void {
   h.set(1, 'v')
   // @ts-expect-error undefined is not a value
   h.set('k', undefined)
-  // @ts-expect-error objects are not values
-  h.set('k', { a: 1 })
-  // @ts-expect-error null is not a value
-  h.set('k', null)
+  // @ts-expect-error a symbol is not a value
+  h.set('k', Symbol('s'))
+  // @ts-expect-error undefined is not a value
+  h.set('k', undefined)
   // @ts-expect-error set needs a value
   h.set('k')
   // @ts-expect-error get needs a key

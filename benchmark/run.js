@@ -1,6 +1,6 @@
 'use strict'
 // npm run bench [-- --quick] [-- --only shm-hashmap,lmdb] [-- --sizes 32,1024]
-//   [-- --sections single,scale,procs,memory,features]
+//   [-- --sections single,scale,procs,memory,features,values]
 //
 // shm-hashmap against what users would pick instead, in one process tree:
 // Map, lru-cache, lmdb (in /dev/shm, noSync), better-sqlite3 (WAL,
@@ -18,7 +18,7 @@ const { values: opts } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     sizes: { type: 'string' },
-    sections: { type: 'string', default: 'single,scale,procs,memory,features' },
+    sections: { type: 'string', default: 'single,scale,procs,memory,features,values' },
   },
 })
 const RUNS = 5
@@ -213,6 +213,44 @@ function timedSync(n, op) {
   return n / (Number(process.hrtime.bigint() - t0) / 1e9)
 }
 
+/**
+ * What an object value costs: set and get of a session-like object stored
+ * directly (MessagePack), of the same object through JSON.stringify and
+ * JSON.parse, and of a plain string as long as that JSON.
+ */
+function valueCost() {
+  const entries = 10_000
+  const session = (i) => ({ user: `user-${i}`, email: `user-${i}@example.com`, roles: ['reader', 'writer'], prefs: { theme: 'dark', lang: 'en-GB' }, visits: i })
+  const json = JSON.stringify(session(0))
+  const plain = 'x'.repeat(json.length)
+  const h = hashmap.new(64 << 20, entries * 4)
+  const n = QUICK ? 20000 : 100000
+  const k = (i) => key('v', i % entries)
+  const res = { object: {}, json: {}, string: {} }
+  const add = (v, w, x) => (res[v][w] ??= []).push(x)
+  try {
+    const objs = Array.from({ length: entries }, (_, i) => session(i))
+    for (let run = 0; run < RUNS; run++) {
+      add('object', 'set', timedSync(n, (i) => h.set(k(i), objs[i % entries])))
+      add('object', 'get', timedSync(n, (i) => h.get(k(i))))
+      add('json', 'set', timedSync(n, (i) => h.set(k(i), JSON.stringify(objs[i % entries]))))
+      add('json', 'get', timedSync(n, (i) => JSON.parse(h.get(k(i)))))
+      add('string', 'set', timedSync(n, (i) => h.set(k(i), plain)))
+      add('string', 'get', timedSync(n, (i) => h.get(k(i))))
+    }
+    h.set('check', objs[1])
+    assertEq(h.get('check').email, objs[1].email, 'object round trip')
+  } finally {
+    h.close()
+  }
+  const out = {}
+  for (const [v, ws] of Object.entries(res)) {
+    out[v] = {}
+    for (const [w, xs] of Object.entries(ws)) out[v][w] = median(xs)
+  }
+  return { ...out, bytes: json.length }
+}
+
 function memoryPerEntry() {
   const kv = 16 + 32
   const out = {}
@@ -324,6 +362,20 @@ async function main() {
       }
       say(`| lru, full, every set of a new key evicts one | | | ${fmt(f.evicting)} (new keys) | ${(f.evicting / f.plain['set (overwrite)']).toFixed(2)}× |`)
     }
+  }
+
+  if (want('shm-hashmap') && SECTIONS.has('values')) {
+    process.stderr.write('  shm-hashmap object values...\n')
+    const v = valueCost()
+    say()
+    say(`### An object as a value (10,000 keys; a session object of ${v.bytes} B as JSON): ops/s`)
+    say()
+    say(`| value | set | get | set vs string | get vs string |`)
+    say(`|---|---:|---:|---:|---:|`)
+    const row = (label, r) => say(`| ${label} | ${fmt(r.set)} | ${fmt(r.get)} | ${(r.set / v.string.set).toFixed(2)}× | ${(r.get / v.string.get).toFixed(2)}× |`)
+    row('the object, stored directly (MessagePack)', v.object)
+    row('the object through JSON.stringify / JSON.parse', v.json)
+    row(`a string of ${v.bytes} B`, v.string)
   }
 
   if (want('shm-hashmap') && SECTIONS.has('memory')) {

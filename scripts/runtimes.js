@@ -1,7 +1,7 @@
 'use strict'
 // npm run test:runtimes: the smoke test (__test__/smoke/smoke.mjs) on Node 22,
 // Node 24, Bun and Deno, each with a second process of its own runtime, and
-// Node and Bun sharing one map both ways. The runtimes come from their npm
+// Node sharing one map with Bun and with Deno, both ways. The runtimes come from their npm
 // binary packages (no install scripts), cached under node_modules/.cache.
 const { execFileSync, spawnSync } = require('node:child_process')
 const { existsSync, mkdirSync } = require('node:fs')
@@ -45,6 +45,8 @@ const runs = [
   ['deno', 'deno'],
   ['node20', 'bun'],
   ['bun', 'node20'],
+  ['node20', 'deno'],
+  ['deno', 'node20'],
 ]
 let failed = 0
 for (const [parent, child] of runs) {

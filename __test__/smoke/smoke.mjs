@@ -1,6 +1,6 @@
 // Smoke test for other runtimes (Node 22/24, Bun, Deno): load the package,
 // round-trip every value type, and share one map with a second process of the
-// same runtime. Prints one line of JSON; exits non-zero on any failure.
+// same runtime or another one (strings and structured values both ways). Prints one line of JSON; exits non-zero on any failure.
 // Run: <runtime> smoke.mjs [child NAME]
 import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
@@ -8,13 +8,30 @@ import { createRequire } from 'node:module'
 const require = createRequire(import.meta.url)
 const hashmap = require('../../index.js')
 
+// A structured value each side writes and the other checks.
+const structured = (who) => ({ who, list: [1, null, { at: new Date(5) }], m: new Map([[1, 'one']]), s: new Set([2n]), f: new Float64Array([0.5]) })
+const sameStructure = (v, who) =>
+  v?.who === who &&
+  v.list[0] === 1 &&
+  v.list[1] === null &&
+  v.list[2].at instanceof Date &&
+  v.list[2].at.getTime() === 5 &&
+  v.m instanceof Map &&
+  v.m.get(1) === 'one' &&
+  v.s instanceof Set &&
+  v.s.has(2n) &&
+  v.f instanceof Float64Array &&
+  v.f[0] === 0.5
+
 const [role, name] = process.argv.slice(2)
 if (role === 'child') {
   const h = hashmap.open(name)
   const fromParent = h.get('from-parent')
+  const objectOk = sameStructure(h.get('object-from-parent'), 'parent')
   h.set('from-child', `hello from ${process.env.SMOKE_RUNTIME}`)
+  h.set('object-from-child', structured('child'))
   h.close()
-  console.log(JSON.stringify({ fromParent }))
+  console.log(JSON.stringify({ fromParent, objectOk }))
   process.exit(0)
 }
 
@@ -49,6 +66,7 @@ try {
     x.close()
   }
   h.set('from-parent', 'hi child')
+  h.set('object-from-parent', structured('parent'))
   // A second process of this same runtime attaches by name.
   const cmd = JSON.parse(process.env.SMOKE_CMD)
   const r = spawnSync(cmd[0], [...cmd.slice(1), new URL(import.meta.url).pathname, 'child', h.name], {
@@ -56,10 +74,13 @@ try {
     env: { ...process.env },
   })
   assert(r.status === 0, `child exited ${r.status}: ${r.stderr}`)
-  assert(JSON.parse(r.stdout.trim().split('\n').pop()).fromParent === 'hi child', 'child read the parent')
+  const child = JSON.parse(r.stdout.trim().split('\n').pop())
+  assert(child.fromParent === 'hi child', 'child read the parent')
+  assert(child.objectOk === true, "child read the parent's structured value")
+  assert(sameStructure(h.get('object-from-child'), 'child'), "parent read the child's structured value")
   assert(h.get('from-child') === `hello from ${process.env.SMOKE_RUNTIME}`, 'parent read the child')
   const s = h.stat()
-  assert(s.usage.usedBuckets === values.length + 4 && h.check().ok, 'stat and check')
+  assert(s.usage.usedBuckets === values.length + 6 && h.check().ok, 'stat and check')
   console.log(JSON.stringify({ runtime: process.env.SMOKE_RUNTIME, ok: true, entries: s.usage.usedBuckets }))
 } finally {
   h.close()

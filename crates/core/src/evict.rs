@@ -173,7 +173,8 @@ impl Table<'_> {
         self.a.init()
     }
 
-    /// Live (unexpired) entries in slots `start..start + count`, appended to
+    /// Live (unexpired) entries with user keys (reserved keys are skipped)
+    /// in slots `start..start + count`, appended to
     /// `out`, with values if `values`: at most `max` entries, and no more once
     /// `max_bytes` of keys and values are copied (the entry that crosses it is
     /// the last). Returns the next slot to look at (`slots` at the end).
@@ -201,6 +202,9 @@ impl Table<'_> {
                 continue;
             }
             let rec = self.record(doff)?;
+            if self.is_reserved(doff, &rec)? {
+                continue;
+            }
             let key = self.key_vec(doff, &rec)?;
             let value = if values {
                 let mut v = Vec::new();
@@ -216,14 +220,21 @@ impl Table<'_> {
         Ok(end)
     }
 
-    /// Counts live (unexpired) entries in slots `start..start + count`.
+    /// Counts live (unexpired) entries with user keys in slots
+    /// `start..start + count`.
     /// Returns (count, next slot).
     pub fn count_live(&self, start: u64, count: u64) -> Result<(u64, u64)> {
         let end = start.saturating_add(count).min(self.l.slots);
         let mut n = 0;
         for i in start..end {
             let w = self.slot(i)?;
-            if w != 0 && !self.is_expired(self.expires(Self::doff_of(w))?) {
+            if w == 0 {
+                continue;
+            }
+            let doff = Self::doff_of(w);
+            if !self.is_expired(self.expires(doff)?)
+                && !self.is_reserved(doff, &self.record(doff)?)?
+            {
                 n += 1;
             }
         }

@@ -17,13 +17,18 @@ use crate::error::{Error, Result};
 /// Magic bytes at offset 0 of every segment.
 pub const MAGIC: [u8; 8] = *b"SHMHMAP\0";
 /// Version of the binary format described in docs/format.md.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Bytes of the fixed header, lock included.
 pub const HEADER_SIZE: u64 = 512;
 /// Bytes of a record's header in the data area.
 pub const RECORD_HEADER_SIZE: u64 = 32;
 /// Smallest block the allocator hands out or tracks.
 pub const MIN_BLOCK: u64 = 32;
+/// Keys that start with these bytes are the map's own (the leases of
+/// `getOrSet`): scans and `size` skip them, and the binding refuses user keys
+/// that start with them. A string key never does (0xFF is not UTF-8).
+pub const RESERVED_KEY_PREFIX: &[u8] = b"\xff\x00shm-hashmap:";
+
 /// Bytes of one bucket slot.
 pub const SLOT_SIZE: u64 = 8;
 /// log2 of second-level bins per first-level class of the free-block index.

@@ -690,8 +690,9 @@ impl ShmMap {
         self.layout.slots
     }
 
-    /// `h.size`: live entries. Read from a counter when no entry has a TTL;
-    /// otherwise counted, one batch of slots per lock hold.
+    /// `h.size`: live entries with user keys. Read from a counter when no
+    /// entry has a TTL (the map's own leases always have one); otherwise
+    /// counted, one batch of slots per lock hold.
     pub fn size(&self) -> Result<u64> {
         let (used, with_ttl) =
             self.locked(|t| Ok((t.r.u64(hdr::USED_BUCKETS)?, t.r.u64(hdr::TTL_ENTRIES)?)))?;

@@ -225,6 +225,12 @@ impl<'a> Table<'a> {
         self.l.data_off + doff + RECORD_HEADER_SIZE
     }
 
+    /// Whether the record at `doff` has a reserved key (the map's own).
+    pub(crate) fn is_reserved(&self, doff: u64, rec: &Rec) -> Result<bool> {
+        let p = crate::layout::RESERVED_KEY_PREFIX;
+        Ok(rec.klen >= p.len() as u64 && self.r.equals(self.key_off(doff), p)?)
+    }
+
     /// A copy of the key of the record at `doff`.
     pub(crate) fn key_vec(&self, doff: u64, rec: &Rec) -> Result<Vec<u8>> {
         self.r.to_vec(self.key_off(doff), rec.klen)

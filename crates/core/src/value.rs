@@ -8,6 +8,7 @@
 //! | 2 | number | IEEE-754 double, 8 bytes little-endian |
 //! | 4 | bigint | int64, 8 bytes little-endian |
 //! | 5 | bytes | the bytes |
+//! | 6 | structured | MessagePack (msgpackr, structured clone) of null, an object, an array, a `Date`, `Map`, `Set`…; encoded and decoded in JavaScript |
 //!
 //! Invariant: [`Value::decode`] accepts exactly what [`Value::encode_into`]
 //! writes; any other tag or payload length is [`Error::Corrupt`], on every
@@ -29,6 +30,9 @@ pub enum Tag {
     Bigint = 4,
     /// Raw bytes.
     Bytes = 5,
+    /// A structured value (null, objects, arrays, Date, Map, Set…) as
+    /// MessagePack; the core never looks inside.
+    Structured = 6,
 }
 
 /// A decoded value, borrowing its bytes from the encoding.
@@ -44,6 +48,8 @@ pub enum Value<'a> {
     Bigint(i64),
     /// Raw bytes.
     Bytes(&'a [u8]),
+    /// A structured value's MessagePack bytes.
+    Structured(&'a [u8]),
 }
 
 fn word(payload: &[u8], len: usize) -> Result<[u8; 8]> {
@@ -72,6 +78,7 @@ impl<'a> Value<'a> {
                 Value::Bigint(i64::from_le_bytes(word(payload, buf.len())?))
             }
             t if t == Tag::Bytes as u8 => Value::Bytes(payload),
+            t if t == Tag::Structured as u8 && !payload.is_empty() => Value::Structured(payload),
             t => {
                 return Err(Error::corrupt(format!(
                     "a stored value has the unknown type tag {t}"
@@ -88,6 +95,7 @@ impl<'a> Value<'a> {
             Value::Number(_) => Tag::Number,
             Value::Bigint(_) => Tag::Bigint,
             Value::Bytes(_) => Tag::Bytes,
+            Value::Structured(_) => Tag::Structured,
         }
     }
 
@@ -95,7 +103,7 @@ impl<'a> Value<'a> {
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.push(self.tag() as u8);
         match *self {
-            Value::String(b) | Value::Bytes(b) => out.extend_from_slice(b),
+            Value::String(b) | Value::Bytes(b) | Value::Structured(b) => out.extend_from_slice(b),
             Value::Boolean(b) => out.push(u8::from(b)),
             Value::Number(d) => out.extend_from_slice(&d.to_bits().to_le_bytes()),
             Value::Bigint(i) => out.extend_from_slice(&i.to_le_bytes()),
@@ -117,6 +125,7 @@ impl<'a> Value<'a> {
             Value::Number(_) => "a number",
             Value::Bigint(_) => "a bigint",
             Value::Bytes(_) => "a Buffer",
+            Value::Structured(_) => "an object",
         }
     }
 }
@@ -136,11 +145,21 @@ mod tests {
             Value::Number(f64::INFINITY),
             Value::Bigint(i64::MIN),
             Value::Bytes(&[0, 255]),
+            Value::Structured(&[0xc0]),
         ] {
             let e = v.encode();
             assert_eq!(Value::decode(&e), Ok(v));
         }
-        for bad in [&[][..], &[3], &[6, 1], &[1, 2], &[1], &[2, 0, 0], &[4; 10]] {
+        for bad in [
+            &[][..],
+            &[3],
+            &[7, 1],
+            &[6],
+            &[1, 2],
+            &[1],
+            &[2, 0, 0],
+            &[4; 10],
+        ] {
             assert!(
                 matches!(Value::decode(bad), Err(Error::Corrupt(_))),
                 "{bad:?}"

@@ -11,13 +11,14 @@
 //! registry borrow, or the map's lock (napi value calls used here never call
 //! into JavaScript).
 
+use std::cell::Cell;
 use std::ffi::CString;
 use std::ptr;
 
 use napi::sys;
 use shm_hashmap_core::{Cond, Error as CoreError, Num, Tag, Value};
 
-use crate::{error_code, registry, SetOp};
+use crate::{error_code, registry, SetOp, ValueFlags};
 
 const STACK_KEY: usize = 256;
 
@@ -235,9 +236,14 @@ fn copy_racy(src: &[u8], dst: &mut [u8]) {
 }
 
 /// Encodes a value (type byte first) into `out` with the core's codec. A
-/// string is written as UTF-8 straight into `out`, after its tag.
-fn encode(env: sys::napi_env, v: sys::napi_value, out: &mut Vec<u8>) -> R<()> {
+/// string is written as UTF-8 straight into `out`, after its tag. With
+/// `structured`, `v` is a Buffer of MessagePack that index.js made.
+fn encode(env: sys::napi_env, v: sys::napi_value, out: &mut Vec<u8>, structured: bool) -> R<()> {
     out.clear();
+    if structured {
+        Value::Structured(bytes_of(env, v)?).encode_into(out);
+        return Ok(());
+    }
     let value = match type_of(env, v)? {
         sys::ValueType::napi_string => {
             out.push(Tag::String as u8);
@@ -304,8 +310,47 @@ fn decode(env: sys::napi_env, buf: &[u8]) -> R<sys::napi_value> {
         // SAFETY: env is the callback's; out is a local.
         Value::Bigint(i) => unsafe { sys::napi_create_bigint_int64(env, i, &mut out) },
         Value::Bytes(b) => return buffer(env, b),
+        Value::Structured(b) => return structured(env, b),
     };
     check(env, status, "creating the result")?;
+    Ok(out)
+}
+
+thread_local! {
+    /// The JavaScript function that decodes a structured value's
+    /// MessagePack (index.js passes it to `fastOps`), per thread, since each
+    /// worker thread has its own environment.
+    static DECODER: Cell<sys::napi_ref> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// Decodes a structured value by calling the decoder index.js registered.
+/// It runs msgpackr's unpack, which calls no user code and never this
+/// binding, so it may run while the registry is borrowed (the map's lock is
+/// not held: the bytes were copied out).
+fn structured(env: sys::napi_env, payload: &[u8]) -> R<sys::napi_value> {
+    let buf = buffer(env, payload)?;
+    let r = DECODER.with(Cell::get);
+    if r.is_null() {
+        return Err(throw(
+            env,
+            "ERR_INTERNAL",
+            "no decoder for structured values",
+        ));
+    }
+    let (mut f, mut recv, mut out) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+    // SAFETY: r is a reference created in this thread's env by `make`; f,
+    // recv and out are locals.
+    let status = unsafe { sys::napi_get_reference_value(env, r, &mut f) };
+    check(env, status, "napi_get_reference_value")?;
+    // SAFETY: env is the callback's; recv is a local.
+    unsafe { sys::napi_get_undefined(env, &mut recv) };
+    // SAFETY: f is the live decoder function, buf a live value of this
+    // callback, passed as a one-element argv.
+    let status = unsafe { sys::napi_call_function(env, recv, f, 1, &buf, &mut out) };
+    if status != sys::Status::napi_ok {
+        // The decoder threw: its exception is pending and reaches the caller.
+        return Err(Thrown);
+    }
     Ok(out)
 }
 
@@ -372,11 +417,15 @@ fn get(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> 
     })
 }
 
-/// `set(id, key, val, ttl?, op?)`, `op` a [`SetOp`] (default `Set`).
+const VALUE_STRUCTURED: u64 = ValueFlags::Structured as u64;
+const EXPECTED_STRUCTURED: u64 = ValueFlags::ExpectedStructured as u64;
+
+/// `set(id, key, val, ttl?, op?, flags?)`, `op` a [`SetOp`] (default `Set`).
 /// Returns whether it stored.
 fn set(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    on_map::<5>(env, info, |e, key, rest| {
-        encode(env, rest[0], &mut e.scratch)?;
+    on_map::<6>(env, info, |e, key, rest| {
+        let flags = ms_of(env, rest[3])?;
+        encode(env, rest[0], &mut e.scratch, flags & VALUE_STRUCTURED != 0)?;
         let ttl = ms_of(env, rest[1])?;
         let (cond, safe) = set_op(ms_of(env, rest[2])?);
         let stored = e
@@ -387,14 +436,16 @@ fn set(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> 
     })
 }
 
-/// `cas(id, key, expected, val, ttl?)`; `expected` undefined means absent.
+/// `cas(id, key, expected, val, ttl?, flags?)`; `expected` undefined means
+/// absent.
 fn cas(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    on_map::<5>(env, info, |e, key, rest| {
+    on_map::<6>(env, info, |e, key, rest| {
+        let flags = ms_of(env, rest[3])?;
         let absent = type_of(env, rest[0])? == sys::ValueType::napi_undefined;
         if !absent {
-            encode(env, rest[0], &mut e.aux)?;
+            encode(env, rest[0], &mut e.aux, flags & EXPECTED_STRUCTURED != 0)?;
         }
-        encode(env, rest[1], &mut e.scratch)?;
+        encode(env, rest[1], &mut e.scratch, flags & VALUE_STRUCTURED != 0)?;
         let ttl = ms_of(env, rest[2])?;
         let want = (!absent).then_some(e.aux.as_slice());
         let stored = e
@@ -550,8 +601,15 @@ callback!(scan_cb, scan);
 
 /// The object of raw functions (`get`, `set`, `del`, `cas`, `incr`,
 /// `getStale`, `ttl`, `expire`, `scan`).
-pub fn make(env: sys::napi_env) -> napi::Result<sys::napi_value> {
+pub fn make(env: sys::napi_env, decoder: sys::napi_value) -> napi::Result<sys::napi_value> {
     let fail = |what: &str| napi::Error::from_reason(format!("shm-hashmap: {what} failed"));
+    let mut r = ptr::null_mut();
+    // SAFETY: env is the calling function's; decoder is its live argument.
+    // The reference is kept for the life of the thread.
+    if unsafe { sys::napi_create_reference(env, decoder, 1, &mut r) } != sys::Status::napi_ok {
+        return Err(fail("napi_create_reference"));
+    }
+    DECODER.with(|d| d.set(r));
     let mut obj = ptr::null_mut();
     // SAFETY: env is the live environment of the calling #[napi] function.
     if unsafe { sys::napi_create_object(env, &mut obj) } != sys::Status::napi_ok {

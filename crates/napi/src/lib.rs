@@ -10,7 +10,7 @@ mod fast;
 mod registry;
 
 use napi::bindgen_prelude::{Buffer, Unknown};
-use napi::Env;
+use napi::{Env, JsValue};
 use napi_derive::napi;
 use std::time::Duration;
 
@@ -194,6 +194,16 @@ pub struct CheckResult {
     pub problems: Vec<String>,
     /** Live entries found by walking the table. */
     pub entries: f64,
+}
+
+/// Flag bits of the raw `set` and `cas` callbacks: which value arguments
+/// are structured values, MessagePack in a Buffer that index.js made.
+#[napi]
+pub enum ValueFlags {
+    /// The value to store.
+    Structured = 1,
+    /// The value `cas` compares with.
+    ExpectedStructured = 2,
 }
 
 /// The set operations of the raw `set` callback, passed as numbers.
@@ -422,6 +432,15 @@ pub fn validate_name(name: String) -> Result<()> {
     shm_hashmap_core::validate_name(&name).map_err(js_err)
 }
 
+/// The first bytes of the map's own keys (getOrSet's leases), which user
+/// keys may not start with.
+#[napi(catch_unwind)]
+pub fn reserved_key_prefix() -> Buffer {
+    shm_hashmap_core::layout::RESERVED_KEY_PREFIX
+        .to_vec()
+        .into()
+}
+
 /// The 8 bytes every map segment starts with.
 #[napi(catch_unwind)]
 pub fn segment_magic() -> Buffer {
@@ -457,10 +476,13 @@ pub fn free_space(id: u32) -> Result<f64> {
 /// The raw functions of the keyed operations (see `fast.rs`).
 #[napi(
     catch_unwind,
-    ts_return_type = "{ get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: SetOp): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean; scan(id: number, cursor: number, count: number, values: boolean, max: number): { next: number; slots: number; keys: Buffer[]; values: Array<string | boolean | number | bigint | Buffer> } }"
+    ts_return_type = "{ get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: SetOp, flags?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number, flags?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean; scan(id: number, cursor: number, count: number, values: boolean, max: number): { next: number; slots: number; keys: Buffer[]; values: Array<string | boolean | number | bigint | Buffer> } }"
 )]
-pub fn fast_ops(env: &Env) -> napi::Result<Unknown<'_>> {
-    let obj = fast::make(env.raw())?;
+pub fn fast_ops<'env>(
+    env: &'env Env,
+    decode_structured: Unknown<'env>,
+) -> napi::Result<Unknown<'env>> {
+    let obj = fast::make(env.raw(), decode_structured.raw())?;
     // SAFETY: obj was just created in this env and is returned to it at once.
     Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), obj) })
 }
