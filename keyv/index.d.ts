@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events'
-import type { EvictPolicy, HashMap, StoredValue } from '../index.js'
+import type { EvictPolicy, HashMap, StoredValue, Value } from '../index.js'
 
 /** Options of {@link KeyvShmHashmap}. */
 export interface KeyvShmHashmapOptions {
@@ -48,10 +48,10 @@ export declare class KeyvShmHashmap extends EventEmitter {
   get(key: string): Promise<StoredValue | undefined>
   /** Several at once. */
   getMany(keys: string[]): Promise<Array<StoredValue | undefined>>
-  /** Stores a serialised value; `ttl` in ms, none if absent or 0. Evicts LRU entries on a full `'lru'` map. */
-  set(key: string, value: string | number | boolean | bigint | Uint8Array, ttl?: number): Promise<true>
+  /** Stores a value (Keyv's serialised string, or any value the map accepts); `ttl` in ms, none if absent or 0. Evicts LRU entries on a full `'lru'` map. */
+  set(key: string, value: Value, ttl?: number): Promise<true>
   /** Stores several. */
-  setMany(entries: Array<{ key: string; value: string | number | boolean | bigint | Uint8Array; ttl?: number }>): Promise<void>
+  setMany(entries: Array<{ key: string; value: Value; ttl?: number }>): Promise<void>
   /** Whether a live key was removed. */
   delete(key: string): Promise<boolean>
   /** Removes several; `true` if every one was there. */

@@ -5,7 +5,7 @@
 // no Rust toolchain on PATH and no path into this source tree, and there runs a
 // CJS script, an ESM script and a TypeScript file (checked with tsc --strict
 // against the shipped index.d.ts, then run). Each uses new/open/set/get/del/
-// stat/close across two processes.
+// stat/close across two processes, and the keyv and rate-limit subpaths.
 const { execFileSync, spawnSync } = require('node:child_process')
 const { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } = require('node:fs')
 const os = require('node:os')
@@ -53,12 +53,16 @@ try {
     if (spawnSync('/bin/sh', ['-c', `command -v ${tool}`], { env, stdio: 'ignore' }).status === 0) throw new Error(`${tool} is still on PATH`)
   }
   console.log(`installing ${main} and ${platform} into an empty project`)
-  run('npm', ['install', '--no-audit', '--no-fund', path.join(work, main), path.join(work, platform), 'typescript@5', '@types/node@20'], { cwd: app, env })
+  // express-rate-limit (an optional peer) and the express types its own types
+  // need, at the versions the tests use, for the shm-hashmap/rate-limit subpath.
+  const erl = ['express-rate-limit', '@types/express'].map((d) => `${d}@${pkg.devDependencies[d]}`)
+  run('npm', ['install', '--no-audit', '--no-fund', path.join(work, main), path.join(work, platform), 'typescript@5', '@types/node@20', ...erl], { cwd: app, env })
   const installed = readdirSync(path.join(app, 'node_modules/shm-hashmap'))
   if (installed.some((f) => f.endsWith('.node'))) throw new Error('the main package must not carry the addon')
 
   // The same scenario in three module systems; the child attaches by name.
-  // It also uses a TTL, incr, add, LRU and the shm-hashmap/keyv subpath.
+  // It also uses a TTL, incr, add, LRU and the shm-hashmap/keyv and
+  // shm-hashmap/rate-limit subpaths; it prints 'ok' when all is done.
   const scenario = (load, self) => `${load}
 const { execFileSync } = require('node:child_process')
 if (process.argv[2] === 'child') {
@@ -74,23 +78,35 @@ if (process.argv[2] === 'child') {
   if (new KeyvShmHashmap(h).map !== h) throw new Error('shm-hashmap/keyv')
   h.del('ttl')
   h.del('once')
+  let refused = false
+  try { new RateLimitStore(h) } catch (e) { refused = Object(e).code === 'ERR_INVALID_ARG_VALUE' }
+  if (!refused) throw new Error('shm-hashmap/rate-limit took an LRU map')
+  const counters = hashmap.new(1 << 16)
+  const limits = new RateLimitStore(counters, { prefix: 'c:' })
+  limits.init({ windowMs: 60000 })
+  var rateLimited = limits.increment('client').then(async (r) => {
+    if (r.totalHits !== 1 || !(r.resetTime instanceof Date) || counters.get('c:client') !== 1) throw new Error('shm-hashmap/rate-limit increment')
+    await limits.resetKey('client')
+    if ((await limits.get('client')) !== undefined) throw new Error('shm-hashmap/rate-limit resetKey')
+    counters.close()
+  })
   execFileSync(process.execPath, [${self}, 'child', h.name], { stdio: 'inherit' })
   if (h.get('child') !== 42n) throw new Error('parent did not see the child')
   h.del('parent')
   if (h.get('parent') !== undefined || h.stat().usage.usedBuckets !== 1) throw new Error('del or stat')
   if (!(h.close() === true && hashmap.HashMapError)) throw new Error('close')
-  console.log('ok')
+  rateLimited.then(() => console.log('ok'))
 }
 `
-  writeFileSync(path.join(app, 'cjs.cjs'), scenario("const hashmap = require('shm-hashmap')\nconst { KeyvShmHashmap } = require('shm-hashmap/keyv')", '__filename'))
+  writeFileSync(path.join(app, 'cjs.cjs'), scenario("const hashmap = require('shm-hashmap')\nconst { KeyvShmHashmap } = require('shm-hashmap/keyv')\nconst { RateLimitStore } = require('shm-hashmap/rate-limit')", '__filename'))
   writeFileSync(
     path.join(app, 'esm.mjs'),
-    scenario("import hashmap from 'shm-hashmap'\nimport KeyvShmHashmap from 'shm-hashmap/keyv'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)", 'new URL(import.meta.url).pathname'),
+    scenario("import hashmap from 'shm-hashmap'\nimport KeyvShmHashmap from 'shm-hashmap/keyv'\nimport RateLimitStore from 'shm-hashmap/rate-limit'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)", 'new URL(import.meta.url).pathname'),
   )
   writeFileSync(
     path.join(app, 'ts.mts'),
     scenario(
-      "import hashmap, { type HashMap } from 'shm-hashmap'\nimport { KeyvShmHashmap } from 'shm-hashmap/keyv'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)\nconst typed: (n: number) => HashMap = (n) => hashmap.new(n)\nvoid typed",
+      "import hashmap, { type HashMap } from 'shm-hashmap'\nimport { KeyvShmHashmap } from 'shm-hashmap/keyv'\nimport { RateLimitStore, type RateLimitStoreOptions } from 'shm-hashmap/rate-limit'\nimport type { Store } from 'express-rate-limit'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)\nconst typed: (n: number) => HashMap = (n) => hashmap.new(n)\nvoid typed\nconst asStore = (name: string, o: RateLimitStoreOptions): Store => new RateLimitStore(name, o)\nvoid asStore",
       'new URL(import.meta.url).pathname',
     ),
   )

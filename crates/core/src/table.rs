@@ -452,10 +452,9 @@ impl<'a> Table<'a> {
         Ok(self.home(self.hash_at(doff, &rec)?))
     }
 
-    /// Empties slot `i`, shifting later entries of its cluster back. The first
-    /// store retracts the entry at `i`; the record itself is left alone.
-    pub(crate) fn remove_at(&self, i: u64) -> Result<()> {
-        let mut hole = i;
+    /// Calls `f(j, word)` for each occupied slot after `i` in its cluster,
+    /// in order, up to the first empty slot.
+    fn each_after(&self, i: u64, mut f: impl FnMut(u64, u64) -> Result<()>) -> Result<()> {
         let mut j = i;
         for _ in 0..self.l.slots {
             j = self.next(j);
@@ -463,6 +462,16 @@ impl<'a> Table<'a> {
             if w == 0 {
                 break;
             }
+            f(j, w)?;
+        }
+        Ok(())
+    }
+
+    /// Empties slot `i`, shifting later entries of its cluster back. The first
+    /// store retracts the entry at `i`; the record itself is left alone.
+    pub(crate) fn remove_at(&self, i: u64) -> Result<()> {
+        let mut hole = i;
+        self.each_after(i, |j, w| {
             let k = self.home_of(w)?;
             let stays = if hole <= j {
                 hole < k && k <= j
@@ -480,7 +489,8 @@ impl<'a> Table<'a> {
                 });
                 hole = j;
             }
-        }
+            Ok(())
+        })?;
         self.r.publish_u64(self.slot_off(hole), 0)?;
         self.access(hole)?.store(0, Ordering::Relaxed);
         if hole == i {
@@ -513,26 +523,23 @@ impl<'a> Table<'a> {
         self.r.publish_u64(self.slot_off(i), 0)?;
         self.access(i)?.store(0, Ordering::Relaxed);
         let mut dropped = 1;
-        let mut j = i;
-        for _ in 0..self.l.slots {
-            j = self.next(j);
-            let w = self.slot(j)?;
-            if w == 0 {
-                break;
-            }
+        self.each_after(i, |j, w| {
             self.r.publish_u64(self.slot_off(j), 0)?;
             let doff = Self::doff_of(w);
-            let home = self.record(doff).and_then(|rec| self.hash_at(doff, &rec));
-            let Ok(h) = home else {
+            let Ok(h) = self.record(doff).and_then(|rec| self.hash_at(doff, &rec)) else {
                 dropped += 1;
-                continue;
+                return Ok(());
             };
+            // Slot j is empty now, so this probe ends within one turn.
             let mut k = self.home(h);
-            while self.slot(k)? != 0 {
+            for _ in 0..self.l.slots {
+                if self.slot(k)? == 0 {
+                    break;
+                }
                 k = self.next(k);
             }
-            self.r.publish_u64(self.slot_off(k), w)?;
-        }
+            self.r.publish_u64(self.slot_off(k), w)
+        })?;
         Ok(dropped)
     }
 
