@@ -27,6 +27,9 @@ export type Value = string | boolean | number | bigint | Uint8Array | Structured
 /** A value `get` returns: the JS type that was set (bytes come back as a Buffer, structured values as an equal structure). */
 export type StoredValue = string | boolean | number | bigint | Buffer | StructuredValue
 
+/** What `get` returns for values set as `V`: the same type, but bytes come back as a `Buffer`. */
+export type Stored<V> = V extends Uint8Array ? Buffer : V
+
 import type { Metadata, Usage, StatResult, CheckResult } from './binding'
 
 // These are generated from the binding's Rust structs, with their docs.
@@ -69,9 +72,9 @@ export interface GetOrSetOptions extends WriteOptions {
 }
 
 /** What {@link HashMap.getStale} returns. */
-export interface StaleResult {
+export interface StaleResult<T = StoredValue> {
   /** The value, even if it has expired. */
-  value: StoredValue
+  value: T
   /** True if the entry has expired. */
   stale: boolean
 }
@@ -159,8 +162,13 @@ export declare class HashMapError extends Error {
   readonly name: 'HashMapError'
 }
 
-/** One process's attachment to a shared map. Get one from {@link create | hashmap.new}, {@link open} or {@link openOrCreate}. */
-export declare class HashMap {
+/**
+ * One process's attachment to a shared map. Get one from {@link create | hashmap.new}, {@link open} or
+ * {@link openOrCreate}. `V` is the type of the values this code stores (default: any {@link Value});
+ * `hashmap.new<Session>(…)` makes `set` take a `Session` and `get` return one. It is a promise of this
+ * code, not checked at run time: another process may store other values under the same name.
+ */
+export declare class HashMap<V extends Value = Value> {
   private constructor()
   /** The segment's name: pass it to other processes so they can {@link open} it. */
   readonly name: string
@@ -175,32 +183,32 @@ export declare class HashMap {
    * @returns `true`
    * @throws {HashMapError} `ERR_HASHMAP_NO_SPACE`, `ERR_HASHMAP_NO_BUCKET`, `ERR_HASHMAP_NO_FREE_BLOCK`, `ERR_HASHMAP_CLOSED`; the old value stays.
    */
-  set(key: Key, val: Value, options?: WriteOptions): true
+  set(key: Key, val: V, options?: WriteOptions): true
   /**
    * {@link HashMap.set} that never evicts, even on an `evict: 'lru'` map: a
    * full map throws instead (expired entries are still reclaimed).
    * @returns `true`
    */
-  safeSet(key: Key, val: Value, options?: WriteOptions): true
+  safeSet(key: Key, val: V, options?: WriteOptions): true
   /**
    * Stores `val` only if `key` is absent (or expired), in one lock hold.
    * @returns `true` if it stored, `false` if the key was present.
    */
-  add(key: Key, val: Value, options?: WriteOptions): boolean
+  add(key: Key, val: V, options?: WriteOptions): boolean
   /** {@link HashMap.add} that never evicts. */
-  safeAdd(key: Key, val: Value, options?: WriteOptions): boolean
+  safeAdd(key: Key, val: V, options?: WriteOptions): boolean
   /**
    * Stores `val` only if `key` is present and live, in one lock hold.
    * @returns `true` if it stored, `false` if the key was absent.
    */
-  replace(key: Key, val: Value, options?: WriteOptions): boolean
+  replace(key: Key, val: V, options?: WriteOptions): boolean
   /**
    * Stores `val` only if the stored value equals `expected`, type included
    * (the number `1` is not the bigint `1n` nor the string `'1'`; bytes compare
    * byte by byte). `expected` `undefined` means "only if absent". One lock hold.
    * @returns `true` if it stored.
    */
-  compareAndSet(key: Key, expected: Value | undefined, val: Value, options?: WriteOptions): boolean
+  compareAndSet(key: Key, expected: V | undefined, val: V, options?: WriteOptions): boolean
   /**
    * Adds `delta` to the number (or bigint) under `key` and returns the new
    * value, in one lock hold; the entry keeps its TTL. An absent key starts at
@@ -223,16 +231,16 @@ export declare class HashMap {
    * takes over when the lease expires. Concurrent calls in one process
    * share one run of `fn`.
    */
-  getOrSet(key: Key, fn: () => Value | Promise<Value>, options?: GetOrSetOptions): Promise<StoredValue>
+  getOrSet(key: Key, fn: () => V | Promise<V>, options?: GetOrSetOptions): Promise<Stored<V>>
   /** The value stored under `key`, of the type it was set with, or `undefined` (also once it has expired). */
-  get(key: Key): StoredValue | undefined
+  get(key: Key): Stored<V> | undefined
   /** Whether `key` holds a live (unexpired) value. */
   has(key: Key): boolean
   /**
    * The value under `key` even after it expired, until its space is reclaimed.
    * @returns `{ value, stale }`, or `undefined` if there is no entry.
    */
-  getStale(key: Key): StaleResult | undefined
+  getStale(key: Key): StaleResult<Stored<V>> | undefined
   /**
    * Milliseconds until `key` expires: `Infinity` if it has no TTL,
    * `undefined` if it is absent or expired.
@@ -260,10 +268,10 @@ export declare class HashMap {
   keys(maxCount?: number, options?: KeysOptions & { buffers?: false }): string[]
   keys(maxCount: number | undefined, options: KeysOptions & { buffers: true }): Buffer[]
   /** Up to `maxCount` `[key, value]` pairs of live entries (`0`: all); as {@link HashMap.keys}. */
-  entries(maxCount?: number, options?: KeysOptions & { buffers?: false }): [string, StoredValue][]
-  entries(maxCount: number | undefined, options: KeysOptions & { buffers: true }): [Buffer, StoredValue][]
+  entries(maxCount?: number, options?: KeysOptions & { buffers?: false }): [string, Stored<V>][]
+  entries(maxCount: number | undefined, options: KeysOptions & { buffers: true }): [Buffer, Stored<V>][]
   /** Every live `[key, value]`, fetched lazily batch by batch; as {@link HashMap.keys}. */
-  [Symbol.iterator](): IterableIterator<[string, StoredValue]>
+  [Symbol.iterator](): IterableIterator<[string, Stored<V>]>
   /** Live entries: a counter when no entry has a TTL, otherwise counted in batches. */
   readonly size: number
   /**
@@ -326,7 +334,7 @@ export declare function calcRequiredMemorySize(memorySize?: number, maxBuckets?:
  * @param maxFreeBlocks Most free blocks; default `maxBuckets` (which never fills).
  * @throws {HashMapError} `EEXIST` if the name exists, `ENOSPC` if /dev/shm is too small, `ERR_HASHMAP_MEMORY_TOO_SMALL`.
  */
-declare function create(memorySize: number, maxBuckets?: number, maxFreeBlocks?: number, options?: NewOptions): HashMap
+declare function create<V extends Value = Value>(memorySize: number, maxBuckets?: number, maxFreeBlocks?: number, options?: NewOptions): HashMap<V>
 export { create as new }
 
 /**
@@ -336,7 +344,7 @@ export { create as new }
  * a symlink.
  * @throws {HashMapError} `ENOENT`, `EACCES`, `ELOOP` (a symlink at the name), `ERR_HASHMAP_FOREIGN_OWNER`, `ERR_HASHMAP_INCOMPATIBLE`.
  */
-export declare function open(name: string, options?: OpenOptions): HashMap
+export declare function open<V extends Value = Value>(name: string, options?: OpenOptions): HashMap<V>
 
 /**
  * Opens `name`, creating it if it does not exist, for identical instances
@@ -347,7 +355,7 @@ export declare function open(name: string, options?: OpenOptions): HashMap
  * {@link open}).
  * @throws {HashMapError} `ELOOP`, `ERR_HASHMAP_FOREIGN_OWNER`, `ERR_HASHMAP_INCOMPATIBLE` (unless `onIncompatible: 'recreate'`).
  */
-export declare function openOrCreate(name: string, memorySize: number, maxBuckets?: number, maxFreeBlocks?: number, options?: OpenOrCreateOptions): HashMap
+export declare function openOrCreate<V extends Value = Value>(name: string, memorySize: number, maxBuckets?: number, maxFreeBlocks?: number, options?: OpenOrCreateOptions): HashMap<V>
 
 /**
  * Removes a map's name. Processes that have it open keep using it; the memory

@@ -39,6 +39,22 @@ export async function newCalls(): Promise<void> {
   hashmap.new(4096, 0, 0, { lockTimeout: 2000 })
   const dropped: number = h.stat().usage.dropped
   void dropped
+  // A map of one value type: set takes it, get gives it back (bytes as a Buffer).
+  interface Session {
+    user: string
+    roles: Set<string>
+    seen: Date
+  }
+  const sessions = hashmap.new<Session>(1 << 20)
+  sessions.set('s', { user: 'ada', roles: new Set(['admin']), seen: new Date() })
+  const one: Session | undefined = sessions.get('s')
+  const later: Session = await sessions.getOrSet('t', () => ({ user: 'bob', roles: new Set<string>(), seen: new Date() }))
+  const listed: [string, Session][] = sessions.entries()
+  // @ts-expect-error a map of Sessions takes Sessions only
+  sessions.set('s', 'text')
+  const blobs = openOrCreate<Uint8Array>('blobs', 4096)
+  const blob: Buffer | undefined = blobs.get('b')
+  void [one, later, listed, blob]
   const t: true = h.set('k', 'v', { ttl: 1000 })
   const ss: true = h.safeSet('k', 1)
   const a: boolean = h.add('k', 1, { ttl: 5 })
