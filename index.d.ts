@@ -154,6 +154,8 @@ export type HashMapErrorCode =
 export declare class HashMapError extends Error {
   /** `ERR_HASHMAP_…`, or the errno name of an operating-system failure. */
   readonly code: HashMapErrorCode | (string & {})
+  /** Set by {@link HashMap.setMany}: how many entries were written before the one that failed. */
+  readonly written?: number
   /** Negative errno, for operating-system failures. */
   readonly errno?: number
   /** The failing system call, for operating-system failures. */
@@ -232,6 +234,21 @@ export declare class HashMap<V extends Value = Value> {
    * share one run of `fn`.
    */
   getOrSet(key: Key, fn: () => V | Promise<V>, options?: GetOrSetOptions): Promise<Stored<V>>
+  /**
+   * The values of `keys`, in order (`undefined` for an absent key), in one
+   * call into the addon. Each key is its own read, not a snapshot.
+   */
+  getMany(keys: readonly Key[]): (Stored<V> | undefined)[]
+  /**
+   * Stores each `[key, value]` in order, in one call into the addon and one
+   * hold of the lock; each is its own write, not a transaction. It stops at
+   * the first failure and throws: the entries before it stay written, and the
+   * error's `written` says how many.
+   * @returns `true`
+   */
+  setMany(entries: readonly (readonly [Key, V])[], options?: WriteOptions): true
+  /** Removes each key, in one call into the addon and one hold of the lock. @returns how many live entries were removed. */
+  delMany(keys: readonly Key[]): number
   /** The value stored under `key`, of the type it was set with, or `undefined` (also once it has expired). */
   get(key: Key): Stored<V> | undefined
   /** Whether `key` holds a live (unexpired) value. */

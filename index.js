@@ -99,6 +99,11 @@ function checkKey(key) {
   }
 }
 
+function checkKeys(keys) {
+  if (!Array.isArray(keys)) throw invalidType('keys', 'an array of keys', keys)
+  for (const k of keys) checkKey(k)
+}
+
 // The key of `key`'s getOrSet lease.
 function leaseKey(key) {
   return Buffer.concat([RESERVED, typeof key === 'string' ? Buffer.from(key, 'utf8') : key])
@@ -469,6 +474,40 @@ class HashMap {
     // Another process stored first: its value wins.
     const theirs = this.get(key)
     return theirs === undefined ? val : theirs
+  }
+
+  // Batches: one native call for many keys, each key its own operation.
+  getMany(keys) {
+    checkKeys(keys)
+    return this.#run((id) => fast.getMany(id, keys))
+  }
+
+  setMany(entries, opts) {
+    if (!Array.isArray(entries)) throw invalidType('entries', 'an array of [key, value] pairs', entries)
+    const keys = []
+    const values = []
+    const structured = []
+    for (const e of entries) {
+      if (!Array.isArray(e) || e.length !== 2) throw invalidType('entries', 'an array of [key, value] pairs', e)
+      checkKey(e[0])
+      const s = checkValue(e[1])
+      keys.push(e[0])
+      values.push(nativeValue(e[1], s))
+      structured.push(s)
+    }
+    const ttl = writeOptions(opts)
+    const [written, code, message] = this.#run((id) => fast.setMany(id, keys, values, structured, ttl))
+    if (code !== undefined) {
+      const err = translate({ code, message })
+      err.written = written
+      throw err
+    }
+    return true
+  }
+
+  delMany(keys) {
+    checkKeys(keys)
+    return this.#run((id) => fast.delMany(id, keys))
   }
 
   get(key) {

@@ -68,7 +68,7 @@ class KeyvShmHashmap extends EventEmitter {
   }
 
   async getMany(keys) {
-    return keys.map((k) => this.#map.get(k))
+    return this.#map.getMany(keys)
   }
 
   async set(key, value, ttl) {
@@ -84,9 +84,7 @@ class KeyvShmHashmap extends EventEmitter {
   }
 
   async deleteMany(keys) {
-    let all = keys.length > 0
-    for (const k of keys) if (!this.#map.delete(k)) all = false
-    return all
+    return keys.length > 0 && this.#map.delMany(keys) === keys.length
   }
 
   async has(key) {

@@ -591,6 +591,39 @@ impl ShmMap {
         self.write(|t| t.put(key, value, &put))
     }
 
+    /// `h.setMany`: stores each `(key, value)` in order under one lock hold,
+    /// each its own write (not a transaction). Stops at the first failure:
+    /// returns how many were written, and that failure, if any; the entries
+    /// before it stay written.
+    pub fn set_many(&self, items: &[(Vec<u8>, Vec<u8>)], ttl_ms: u64) -> (usize, Option<Error>) {
+        let put = Put {
+            expires: expiry_of(ttl_ms),
+            cond: Cond::Always,
+            safe: false,
+        };
+        let mut written = 0;
+        let res = self.write(|t| {
+            for (k, v) in items {
+                t.put(k, v, &put)?;
+                written += 1;
+            }
+            Ok(())
+        });
+        (written, res.err())
+    }
+
+    /// `h.delMany`: removes each key under one lock hold; how many live
+    /// entries were removed.
+    pub fn del_many(&self, keys: &[Vec<u8>]) -> Result<u64> {
+        self.write(|t| {
+            let mut n = 0;
+            for k in keys {
+                n += u64::from(t.del(k)?);
+            }
+            Ok(n)
+        })
+    }
+
     /// `h.incr`: adds `delta` to a number or bigint; see [`Table::incr`].
     pub fn incr(
         &self,

@@ -570,6 +570,107 @@ fn scan(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value>
     Ok(obj)
 }
 
+/// The elements of a JS array.
+fn elements(env: sys::napi_env, arr: sys::napi_value) -> R<Vec<sys::napi_value>> {
+    let mut len = 0u32;
+    // SAFETY: arr is a live array of this callback (index.js checked it).
+    let status = unsafe { sys::napi_get_array_length(env, arr, &mut len) };
+    check(env, status, "napi_get_array_length")?;
+    (0..len)
+        .map(|i| {
+            let mut v = ptr::null_mut();
+            // SAFETY: i < len; v is a local.
+            let status = unsafe { sys::napi_get_element(env, arr, i, &mut v) };
+            check(env, status, "napi_get_element")?;
+            Ok(v)
+        })
+        .collect()
+}
+
+/// The bytes of each key of a JS array of keys, copied.
+fn keys_of(env: sys::napi_env, arr: sys::napi_value) -> R<Vec<Vec<u8>>> {
+    elements(env, arr)?
+        .into_iter()
+        .map(|k| with_key(env, k, |b| Ok(b.to_vec())))
+        .collect()
+}
+
+/// `getMany(id, keys)`: the value of each key, or undefined, in order.
+fn get_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
+    let argv = args::<2>(env, info)?;
+    let id = u32_of(env, argv[0])?;
+    let keys = keys_of(env, argv[1])?;
+    let found: Vec<Option<Vec<u8>>> = registry::with(|reg| {
+        let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
+        keys.iter()
+            .map(|k| {
+                let mut out = Vec::new();
+                let hit = e.map.get(k, &mut out).map_err(|err| core_err(env, err))?;
+                Ok(hit.then_some(out))
+            })
+            .collect::<R<Vec<_>>>()
+    })?;
+    let values = found
+        .iter()
+        .map(|v| match v {
+            Some(b) => decode(env, b),
+            None => Ok(undefined(env)),
+        })
+        .collect::<R<Vec<_>>>()?;
+    array(env, &values)
+}
+
+/// `setMany(id, keys, values, structured, ttl)`: stores each pair in order,
+/// `structured` an array of booleans. Returns `[written]`, or
+/// `[written, code, message]` if a write failed (those before it stay).
+fn set_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
+    let argv = args::<5>(env, info)?;
+    let id = u32_of(env, argv[0])?;
+    let keys = keys_of(env, argv[1])?;
+    let values = elements(env, argv[2])?;
+    let flags = elements(env, argv[3])?;
+    let ttl = ms_of(env, argv[4])?;
+    let mut items = Vec::with_capacity(keys.len());
+    for ((k, v), f) in keys.into_iter().zip(values).zip(flags) {
+        let mut structured = false;
+        // SAFETY: f is a live boolean of this callback; structured is a local.
+        let status = unsafe { sys::napi_get_value_bool(env, f, &mut structured) };
+        check(env, status, "napi_get_value_bool")?;
+        let mut buf = Vec::new();
+        encode(env, v, &mut buf, structured)?;
+        items.push((k, buf));
+    }
+    let (written, err) = registry::with(|reg| {
+        let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
+        Ok(e.map.set_many(&items, ttl))
+    })?;
+    let mut out = vec![double_value(env, written as f64)?];
+    if let Some(err) = err {
+        for text in [error_code(&err), err.to_string()] {
+            let mut v = ptr::null_mut();
+            // SAFETY: the text is a live Rust string; v is a local.
+            let status = unsafe {
+                sys::napi_create_string_utf8(env, text.as_ptr().cast(), text.len() as isize, &mut v)
+            };
+            check(env, status, "napi_create_string_utf8")?;
+            out.push(v);
+        }
+    }
+    array(env, &out)
+}
+
+/// `delMany(id, keys)`: how many live entries were removed.
+fn del_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
+    let argv = args::<2>(env, info)?;
+    let id = u32_of(env, argv[0])?;
+    let keys = keys_of(env, argv[1])?;
+    let n = registry::with(|reg| {
+        let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
+        e.map.del_many(&keys).map_err(|err| core_err(env, err))
+    })?;
+    double_value(env, n as f64)
+}
+
 macro_rules! callback {
     ($name:ident, $body:ident) => {
         unsafe extern "C" fn $name(
@@ -598,9 +699,12 @@ callback!(get_stale_cb, get_stale);
 callback!(ttl_cb, ttl);
 callback!(expire_cb, expire);
 callback!(scan_cb, scan);
+callback!(get_many_cb, get_many);
+callback!(set_many_cb, set_many);
+callback!(del_many_cb, del_many);
 
 /// The object of raw functions (`get`, `set`, `del`, `cas`, `incr`,
-/// `getStale`, `ttl`, `expire`, `scan`).
+/// `getStale`, `ttl`, `expire`, `scan`, `getMany`, `setMany`, `delMany`).
 pub fn make(env: sys::napi_env, decoder: sys::napi_value) -> napi::Result<sys::napi_value> {
     let fail = |what: &str| napi::Error::from_reason(format!("shm-hashmap: {what} failed"));
     let mut r = ptr::null_mut();
@@ -615,7 +719,7 @@ pub fn make(env: sys::napi_env, decoder: sys::napi_value) -> napi::Result<sys::n
     if unsafe { sys::napi_create_object(env, &mut obj) } != sys::Status::napi_ok {
         return Err(fail("napi_create_object"));
     }
-    let fns: [(&std::ffi::CStr, sys::napi_callback); 9] = [
+    let fns: [(&std::ffi::CStr, sys::napi_callback); 12] = [
         (c"get", Some(get_cb)),
         (c"set", Some(set_cb)),
         (c"del", Some(del_cb)),
@@ -625,6 +729,9 @@ pub fn make(env: sys::napi_env, decoder: sys::napi_value) -> napi::Result<sys::n
         (c"ttl", Some(ttl_cb)),
         (c"expire", Some(expire_cb)),
         (c"scan", Some(scan_cb)),
+        (c"getMany", Some(get_many_cb)),
+        (c"setMany", Some(set_many_cb)),
+        (c"delMany", Some(del_many_cb)),
     ];
     for (name, cb) in fns {
         let mut f = ptr::null_mut();
