@@ -170,7 +170,7 @@ function orphan(name: string, uid?: number): Promise<{ name: string; pid: number
     let msg: { name: string; pid: number } | undefined
     child.on('message', (m: any) => (msg = m))
     child.on('error', reject)
-    child.on('exit', (_code, signal) => (msg ? resolve({ ...msg, signal }) : reject(new Error(`cli-orphan.cjs exited (${signal}) before reporting`))))
+    child.on('close', (_code, signal) => (msg ? resolve({ ...msg, signal }) : reject(new Error(`cli-orphan.cjs exited (${signal}) before reporting`))))
   })
 }
 

@@ -38,7 +38,8 @@ export function run(
     child.stderr?.on('data', (d) => (stderr += d))
     child.on('message', (m) => messages.push(m))
     child.on('error', reject)
-    child.on('exit', (code, signal) => resolve({ code, signal, messages, stderr }))
+    // 'close', not 'exit': the last IPC messages may arrive after 'exit'.
+    child.on('close', (code, signal) => resolve({ code, signal, messages, stderr }))
     onChild?.(child)
   })
 }

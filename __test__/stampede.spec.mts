@@ -13,7 +13,7 @@ function start(name: string, mode: string, ms: number, lockTtl: number) {
   const computing = new Promise<void>((resolve) => child.on('message', (m) => m === 'computing' && resolve()))
   const result = new Promise<Result | undefined>((resolve) => {
     child.on('message', (m) => typeof m === 'object' && resolve(m as Result))
-    child.on('exit', () => resolve(undefined))
+    child.on('close', () => resolve(undefined))
   })
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)))
   const ready = new Promise<void>((resolve) => child.once('message', () => resolve()))

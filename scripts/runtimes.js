@@ -32,9 +32,11 @@ const wanted = suite ? ['node22', 'node24'] : Object.keys(pkgs)
 const bin = (id) => path.join(cache, 'node_modules', pkgs[id][1])
 const missing = wanted.filter((id) => !existsSync(bin(id)))
 if (missing.length) {
+  // Always all four: an install of fewer into this folder would remove the
+  // others (npm prunes what it was not asked for).
   mkdirSync(cache, { recursive: true })
-  console.log(`installing ${missing.join(', ')} into ${path.relative(root, cache)}`)
-  execFileSync('npm', ['install', '--prefix', cache, '--no-save', '--no-audit', '--no-fund', ...missing.map((id) => pkgs[id][0])], { stdio: 'inherit' })
+  console.log(`installing ${Object.keys(pkgs).join(', ')} into ${path.relative(root, cache)}`)
+  execFileSync('npm', ['install', '--prefix', cache, '--no-save', '--no-audit', '--no-fund', ...Object.values(pkgs).map(([spec]) => spec)], { stdio: 'inherit' })
 }
 
 if (suite) runSuite()
