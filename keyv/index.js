@@ -7,15 +7,10 @@
 // serialisation may be turned off (`serialize: undefined`).
 
 const { EventEmitter } = require('node:events')
-const hashmap = require('../index.js')
 
 const DEFAULT_MEMORY = 64 << 20
 
-function invalid(message, code) {
-  const err = new TypeError(message)
-  err.code = code
-  return err
-}
+const { adapterArgs, invalid, openByName } = require('../adapter.js')
 
 // Keyv passes a TTL in ms (possibly fractional) or undefined.
 function ttlOf(ttl) {
@@ -30,24 +25,10 @@ class KeyvShmHashmap extends EventEmitter {
 
   constructor(mapOrName, options) {
     super()
-    if (mapOrName !== undefined && mapOrName !== null && typeof mapOrName === 'object' && !(mapOrName instanceof hashmap.HashMap)) {
-      options = mapOrName
-      mapOrName = undefined
-    }
-    const o = options ?? {}
-    if (typeof o !== 'object') throw invalid('The "options" argument must be of type object', 'ERR_INVALID_ARG_TYPE')
+    const { map, name, o } = adapterArgs(mapOrName, options)
     if (o.namespace !== undefined && typeof o.namespace !== 'string') throw invalid('The "options.namespace" argument must be of type string', 'ERR_INVALID_ARG_TYPE')
-    if (mapOrName instanceof hashmap.HashMap) {
-      this.#map = mapOrName
-      this.#ownsHandle = false
-    } else {
-      const name = mapOrName ?? 'keyv-shm-hashmap'
-      this.#map = hashmap.openOrCreate(name, o.memorySize ?? DEFAULT_MEMORY, o.maxBuckets ?? 0, 0, {
-        evict: o.evict ?? 'lru',
-        ...(o.mode === undefined ? {} : { mode: o.mode }),
-      })
-      this.#ownsHandle = true
-    }
+    this.#map = map ?? openByName(name ?? 'keyv-shm-hashmap', o, DEFAULT_MEMORY, o.evict ?? 'lru')
+    this.#ownsHandle = map === undefined
     /** Keyv reads `opts`; `dialect` and `url` let Keyv offer `keyv.iterator()`. */
     this.opts = { dialect: 'shm-hashmap', url: `shm-hashmap://${this.#map.name}` }
     /** Set by Keyv; keys of this namespace start with `<namespace>:`. */

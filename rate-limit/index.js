@@ -18,11 +18,7 @@ const DEFAULT_PREFIX = 'rl:'
 const DEFAULT_WINDOW = 60_000
 const FULL = new Set(['ERR_HASHMAP_NO_SPACE', 'ERR_HASHMAP_NO_BUCKET', 'ERR_HASHMAP_NO_FREE_BLOCK'])
 
-function invalid(message, code, Type = TypeError) {
-  const err = new Type(message)
-  err.code = code
-  return err
-}
+const { adapterArgs, invalid, openByName } = require('../adapter.js')
 
 /** A store for express-rate-limit on shm-hashmap (see index.d.ts). */
 class RateLimitStore {
@@ -31,30 +27,17 @@ class RateLimitStore {
   #windowMs = DEFAULT_WINDOW
 
   constructor(mapOrName, options) {
-    if (mapOrName !== undefined && mapOrName !== null && typeof mapOrName === 'object' && !(mapOrName instanceof hashmap.HashMap)) {
-      options = mapOrName
-      mapOrName = undefined
-    }
-    const o = options ?? {}
-    if (typeof o !== 'object') throw invalid('The "options" argument must be of type object', 'ERR_INVALID_ARG_TYPE')
+    const { map, name: given, o } = adapterArgs(mapOrName, options)
     if (o.prefix !== undefined && typeof o.prefix !== 'string') throw invalid('The "options.prefix" argument must be of type string', 'ERR_INVALID_ARG_TYPE')
-    if (mapOrName instanceof hashmap.HashMap) {
-      if (mapOrName.stat().evict !== 'none') {
-        throw invalid(`the map '${mapOrName.name}' evicts (evict: '${mapOrName.stat().evict}'); a rate-limit store needs a map made with evict: 'none', or an evicted counter gives its client a fresh limit`, 'ERR_INVALID_ARG_VALUE')
+    if (map !== undefined) {
+      if (map.stat().evict !== 'none') {
+        throw invalid(`the map '${map.name}' evicts (evict: '${map.stat().evict}'); a rate-limit store needs a map made with evict: 'none', or an evicted counter gives its client a fresh limit`, 'ERR_INVALID_ARG_VALUE')
       }
-      this.#map = mapOrName
+      this.#map = map
       this.#ownsHandle = false
     } else {
-      if (mapOrName !== undefined && mapOrName !== null && typeof mapOrName !== 'string') {
-        throw invalid('The "mapOrName" argument must be a string or a HashMap', 'ERR_INVALID_ARG_TYPE')
-      }
-      const name = mapOrName ?? DEFAULT_NAME
-      this.#map = hashmap.openOrCreate(name, o.memorySize ?? DEFAULT_MEMORY, o.maxBuckets ?? 0, 0, {
-        evict: 'none',
-        ...(o.mode === undefined ? {} : { mode: o.mode }),
-        ...(o.lockTimeout === undefined ? {} : { lockTimeout: o.lockTimeout }),
-        ...(o.onIncompatible === undefined ? {} : { onIncompatible: o.onIncompatible }),
-      })
+      const name = given ?? DEFAULT_NAME
+      this.#map = openByName(name, o, DEFAULT_MEMORY, 'none')
       this.#ownsHandle = true
       if (this.#map.stat().evict !== 'none') {
         const evict = this.#map.stat().evict

@@ -128,10 +128,10 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         let start = r.start.load(Ordering::Acquire);
         if start != 0 && addr >= start && addr < r.end.load(Ordering::Acquire) {
             r.broken.store(true, Ordering::Release);
-            // SAFETY: the page lies inside a mapping this process made and
-            // still holds (it is removed from the table before munmap);
-            // replacing it with private zeros only changes what this
-            // process sees of a segment that is already gone.
+            // Private zeros over the page change only what this process
+            // sees of a segment that is already gone.
+            // SAFETY: the page is inside a mapping this process still holds
+            // (ranges leave the table before munmap), so MAP_FIXED aliases nothing else.
             let p = unsafe {
                 libc::mmap(
                     (addr & !(page - 1)) as *mut libc::c_void,
