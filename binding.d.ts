@@ -9,7 +9,7 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-export declare function calcRequiredMemorySize(memorySize: number, maxBuckets: number, maxFreeBlocks: number, recordKvSize: number): Required
+export declare function calcRequiredMemorySize(memorySize: number, maxBuckets: number, maxFreeBlocks: number, recordKvSize: number, shards?: number | undefined | null): Required
 
 export declare function check(id: number): CheckResult
 
@@ -83,30 +83,38 @@ export interface MapOptions {
   trustUids?: Array<number>
   /** What openOrCreate does with a segment of another format. */
   onIncompatible?: OnIncompatible
+  /** Shards of a map that is created; absent for the default of its size. */
+  shards?: number
 }
 
-/** How a map's memory is laid out (lua-hashmap's `stat().metadata`, in camelCase).  */
+/** * How a map's memory is laid out (lua-hashmap's `stat().metadata`, in
+ * camelCase). Sizes are of all shards together.
+ */
 export interface Metadata {
   /** Bytes of shared memory, rounded up to the page size.  */
   memorySize: number
-  /** Slots in the bucket table (more than `maxBuckets`, for a load factor of at most 3/4).  */
+  /** Slots in the bucket tables (more than `maxBuckets`, for a load factor of at most 3/4).  */
   maxBucketFlags: number
-  /** Most entries the map holds.  */
+  /** Most entries the map holds, as asked. With `shards` > 1, each shard holds its share plus some slack, so a shard can fill first and the map can hold a little more.  */
   maxBuckets: number
-  /** Most free blocks the data area may be split into (the free tail is not counted).  */
+  /** Most free blocks the data areas may be split into (the free tails are not counted).  */
   maxFreeBlocks: number
-  /** Bytes of the per-slot byte array that holds the LRU reference bits (a slot's used flag and hash tag live in its 8-byte word).  */
+  /** Bytes of the per-slot byte arrays that hold the LRU reference bits (a slot's used flag and hash tag live in its 8-byte word).  */
   bucketFlagsSize: number
-  /** Bytes of the bucket table (`maxBucketFlags` × 8).  */
+  /** Bytes of the bucket tables (`maxBucketFlags` × 8).  */
   bucketsSize: number
-  /** Bytes of the free-block index (bitmaps and list heads).  */
+  /** Bytes of the free-block indexes (bitmaps and list heads).  */
   freeBlocksSize: number
-  /** Bytes of the fixed header, the lock included.  */
+  /** Bytes of the fixed header and the shard headers, the locks included.  */
   headerSize: number
-  /** Bytes of the data area, where records (header, key, value) live.  */
+  /** Bytes of the data areas, where records (header, key, value) live.  */
   dataSize: number
   /** Bytes of each record's header in the data area.  */
   recordHeaderSize: number
+  /** Independent parts of the map, each with its own lock; a key lives in one.  */
+  shards: number
+  /** Bytes of one shard's data area: the largest record that fits.  */
+  shardDataSize: number
 }
 
 /** What `openOrCreate` does with a segment of ours it cannot use: throw, or replace it.  */

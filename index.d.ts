@@ -113,6 +113,17 @@ export interface NewOptions {
   evict?: EvictPolicy
   /** {@inheritDoc OpenOptions.lockTimeout} */
   lockTimeout?: number
+  /**
+   * Independent parts of the map, 1 to 256, each with its own lock, table
+   * and data area; a key lives in the shard that its hash picks, so writers
+   * of different keys rarely wait for each other. Default: 1 for maps of
+   * fewer than 4096 entries (`maxBuckets`), else the largest power of two
+   * up to 16 that leaves each shard 2048 entries on average. With more than
+   * one shard, a record can be at most one shard's data area
+   * (`metadata.shardDataSize`), and `ERR_HASHMAP_NO_SPACE` /
+   * `ERR_HASHMAP_NO_BUCKET` mean that the key's shard is full.
+   */
+  shards?: number
 }
 
 /** Options of {@link openOrCreate}. */
@@ -129,6 +140,14 @@ export interface OpenOrCreateOptions extends OpenOptions {
    * until they exit. A foreign owner is never replaced.
    */
   onIncompatible?: 'error' | 'recreate'
+  /** {@inheritDoc NewOptions.shards} */
+  shards?: number
+}
+
+/** Options of {@link calcRequiredMemorySize}. */
+export interface CalcOptions {
+  /** The shard count the map will be created with; default: the default of {@link NewOptions.shards}. */
+  shards?: number
 }
 
 /** The `code` of a {@link HashMapError} raised by the map itself. */
@@ -337,10 +356,20 @@ export declare class HashMap<V extends Value = Value> {
  * @param memorySize Bytes of memory; 0 to compute it from the other arguments.
  * @param maxBuckets Most entries; 0 for the default `floor(memorySize / 4 / 8)`.
  * @param maxFreeBlocks Most free blocks; 0 for the default, `maxBuckets`.
+ * With more than one shard, each shard is sized for its share of
+ * `maxBuckets` plus five standard deviations of slack, so that `maxBuckets`
+ * entries of distinct keys fit except with a probability below 10⁻⁵; the
+ * map then holds a few percent more than `maxBuckets` (see the README's
+ * sizing section).
+ *
+ * @param memorySize Bytes of memory; 0 to compute it from the other arguments.
+ * @param maxBuckets Most entries; 0 for the default `floor(memorySize / 4 / 8)`.
+ * @param maxFreeBlocks Most free blocks; 0 for the default, `maxBuckets`.
  * @param recordKvSize Key bytes plus value bytes of one entry.
+ * @param options `shards`, if the map will be created with a shard count of its own.
  * @throws {RangeError} `ERR_OUT_OF_RANGE` when `memorySize` and `maxBuckets` are both 0.
  */
-export declare function calcRequiredMemorySize(memorySize?: number, maxBuckets?: number, maxFreeBlocks?: number, recordKvSize?: number): RequiredMemory
+export declare function calcRequiredMemorySize(memorySize?: number, maxBuckets?: number, maxFreeBlocks?: number, recordKvSize?: number, options?: CalcOptions): RequiredMemory
 
 /**
  * Creates a map (lua-hashmap's `hashmap.new`). This process owns it: its

@@ -237,6 +237,8 @@ function mapOptions(opts, allowed) {
     lockTimeout: lockTimeoutArg(o.lockTimeout),
     trustUids: trustUidsArg(o.trustUids),
     onIncompatible: oneOf('options.onIncompatible', o.onIncompatible, Object.values(native.OnIncompatible)),
+    // Its range (1 to 256) is checked natively.
+    shards: o.shards === undefined ? undefined : size('options.shards', o.shards),
   }
 }
 
@@ -652,8 +654,9 @@ class HashMap {
   }
 }
 
-function calcRequiredMemorySize(memorySize, maxBuckets, maxFreeBlocks, recordKvSize) {
-  const args = [size('memorySize', memorySize), size('maxBuckets', maxBuckets), size('maxFreeBlocks', maxFreeBlocks), size('recordKvSize', recordKvSize)]
+function calcRequiredMemorySize(memorySize, maxBuckets, maxFreeBlocks, recordKvSize, opts) {
+  const { shards } = mapOptions(opts, ['shards'])
+  const args = [size('memorySize', memorySize), size('maxBuckets', maxBuckets), size('maxFreeBlocks', maxFreeBlocks), size('recordKvSize', recordKvSize), shards]
   try {
     const r = native.calcRequiredMemorySize(...args)
     return { ...r.metadata, recordSize: r.recordSize }
@@ -672,7 +675,7 @@ function sizes(memorySize, maxBuckets, maxFreeBlocks) {
 function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
   const args = sizes(memorySize, maxBuckets, maxFreeBlocks)
   const name = opts?.name === undefined ? null : checkName(opts.name, 'options.name')
-  const o = mapOptions(opts, ['name', 'mode', 'evict', 'lockTimeout'])
+  const o = mapOptions(opts, ['name', 'mode', 'evict', 'lockTimeout', 'shards'])
   let h
   try {
     h = new HashMap(token, native.create(name, { ...args, ...o }))
@@ -696,7 +699,7 @@ function open(name, opts) {
 function openOrCreate(name, memorySize, maxBuckets, maxFreeBlocks, opts) {
   checkName(name)
   const args = sizes(memorySize, maxBuckets, maxFreeBlocks)
-  const o = mapOptions(opts, ['mode', 'evict', 'lockTimeout', 'trustUids', 'onIncompatible'])
+  const o = mapOptions(opts, ['mode', 'evict', 'lockTimeout', 'trustUids', 'onIncompatible', 'shards'])
   try {
     return new HashMap(token, native.openOrCreate(name, { ...args, ...o }))
   } catch (e) {

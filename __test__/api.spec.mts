@@ -131,23 +131,39 @@ test('calcRequiredMemorySize: a map built from it holds exactly maxBuckets entri
     [1, 10],
     [100, 40],
     [1000, 64],
+    [4000, 7],
     [5000, 7],
+    [20_000, 16],
   ]) {
     const r = calcRequiredMemorySize(0, maxBuckets, 0, kv)
     t.is(r.maxBuckets, maxBuckets)
     t.is(r.recordSize % 8, 0)
     t.true(r.dataSize >= maxBuckets * r.recordSize)
+    t.is(r.shards, maxBuckets < 4096 ? 1 : maxBuckets < 8192 ? 2 : 8, `${maxBuckets}`)
     const h = hashmap.new(r.memorySize, maxBuckets)
     t.deepEqual(h.stat().metadata, (({ recordSize, ...m }) => m)(r))
     // Each entry: a 4-byte unique key plus a value making recordKvSize bytes.
-    for (let i = 0; i < maxBuckets; i++) {
-      const key = Buffer.alloc(4)
-      key.writeUInt32BE(i)
-      h.set(key, 'x'.repeat(kv - 4))
+    const key = (i: number) => {
+      const k = Buffer.alloc(4)
+      k.writeUInt32BE(i)
+      return k
     }
+    for (let i = 0; i < maxBuckets; i++) h.set(key(i), 'x'.repeat(kv - 4))
     t.is(h.stat().usage.usedBuckets, maxBuckets, `${maxBuckets}×${kv}`)
-    const err = t.throws(() => h.set('one more', 'x'), { instanceOf: HashMapError })
-    t.is(err?.code, 'ERR_HASHMAP_NO_BUCKET')
+    if (r.shards === 1) {
+      const err = t.throws(() => h.set('one more', 'x'), { instanceOf: HashMapError })
+      t.is(err?.code, 'ERR_HASHMAP_NO_BUCKET')
+    } else {
+      // Shards have slack: more fits, until the first key whose shard is full.
+      let n = maxBuckets
+      const err = t.throws(() => {
+        for (; ; n++) h.set(key(n), 'x'.repeat(kv - 4))
+      }, { instanceOf: HashMapError })
+      t.is(err?.code, 'ERR_HASHMAP_NO_BUCKET')
+      t.regex(err!.message, /in this key's shard \(one of \d+\)/)
+      t.true(n > maxBuckets && n < maxBuckets * 1.25, `${n} entries`)
+    }
+    t.true(h.check().ok)
     h.close()
   }
 })

@@ -24,7 +24,7 @@ test('setMany with a ttl, and a later pair of one key wins', async (t) => {
 })
 
 test('setMany stops at the first failure: the entries before it stay, and the error says how many', (t) => {
-  const h = hashmap.new(8192, 10)
+  const h = hashmap.new(8192, 10, 0, { shards: 1 })
   t.teardown(() => h.close())
   const entries: [string, number][] = Array.from({ length: 15 }, (_, i) => [`k${i}`, i])
   const err = t.throws(() => h.setMany(entries), { instanceOf: HashMapError })

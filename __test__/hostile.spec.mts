@@ -173,6 +173,6 @@ test('a segment of another format version and a plain file are ERR_HASHMAP_INCOM
   closeSync(fd)
   const before = readFileSync(path)
   const err = t.throws(() => hashmap.open(h.name), { instanceOf: HashMapError, code: 'ERR_HASHMAP_INCOMPATIBLE' })
-  t.regex(err!.message, /format version 1; this build reads version 4/)
+  t.regex(err!.message, /format version 1; this build reads version \d+/)
   t.deepEqual(readFileSync(path), before, 'open modified a segment it refused')
 })

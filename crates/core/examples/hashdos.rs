@@ -25,21 +25,25 @@ fn unseeded_home(key: &[u8], slots: u64) -> u64 {
     ((u128::from(h.finish()) * u128::from(slots)) >> 64) as u64
 }
 
+/// A map of one shard (so that every colliding key lands in one table),
+/// with its SipHash key zeroed if `zero_seed`. A process reads the key when
+/// it attaches, so the zeroed map is used through a second attach; the
+/// name is removed at once and the segment lives while that handle does.
 fn map(name: &str, zero_seed: bool) -> Result<ShmMap, shm_hashmap_core::Error> {
     let _ = ShmMap::unlink(name);
-    let m = ShmMap::create(
-        Some(name),
-        4 << 20,
-        MAX_BUCKETS,
-        0,
-        &shm_hashmap_core::Options::default(),
-    )?;
+    let opts = shm_hashmap_core::Options {
+        shards: Some(1),
+        ..Default::default()
+    };
+    let m = ShmMap::create(Some(name), 4 << 20, MAX_BUCKETS, 0, &opts)?;
     if zero_seed {
         let r = shm_hashmap_core::testing::raw_region(&m);
         r.set_u64(hdr::SEED, 0)?;
         r.set_u64(hdr::SEED + 8, 0)?;
     }
-    Ok(m)
+    let attached = ShmMap::open(name, &opts)?;
+    m.close()?;
+    Ok(attached)
 }
 
 /// Median get rate (gets per second) over `keys`, after storing them all.
@@ -63,7 +67,7 @@ fn get_rate(m: &ShmMap, keys: &[Vec<u8>]) -> Result<f64, shm_hashmap_core::Error
 fn main() -> Result<(), shm_hashmap_core::Error> {
     let pid = std::process::id();
     let probe = map(&format!("shm-hashmap-hashdos-probe-{pid}"), false)?;
-    let slots = probe.layout().slots;
+    let slots = probe.layout().shard.slots;
     probe.close()?;
 
     let t = Instant::now();

@@ -28,7 +28,7 @@
 
 use crate::crash::point;
 use crate::error::{Error, Result};
-use crate::layout::{hdr, Layout, MIN_BLOCK, SL_BITS, SL_COUNT};
+use crate::layout::{sh, Shard, MIN_BLOCK, SL_BITS, SL_COUNT};
 use crate::region::Region;
 
 /// Tag bit: the block is free.
@@ -58,12 +58,12 @@ pub fn mapping(size: u64) -> (u64, u64) {
 /// The allocator's view of one segment.
 pub struct Alloc<'a> {
     r: &'a Region<'a>,
-    l: &'a Layout,
+    l: Shard,
 }
 
 impl<'a> Alloc<'a> {
-    /// A view over `r`, laid out as `l`.
-    pub fn new(r: &'a Region<'a>, l: &'a Layout) -> Self {
+    /// A view of the data area and free-block index of shard `l` of `r`.
+    pub fn new(r: &'a Region<'a>, l: Shard) -> Self {
         Alloc { r, l }
     }
 
@@ -137,7 +137,7 @@ impl<'a> Alloc<'a> {
         self.r.set_u64(slm, self.r.u64(slm)? | (1 << sl))?;
         let flm = self.l.index_off;
         self.r.set_u64(flm, self.r.u64(flm)? | (1 << fl))?;
-        self.counter_add(hdr::USED_FREE_BLOCKS, 1)
+        self.counter_add(self.l.at(sh::USED_FREE_BLOCKS), 1)
     }
 
     fn remove(&self, doff: u64, size: u64) -> Result<()> {
@@ -168,7 +168,7 @@ impl<'a> Alloc<'a> {
                 }
             }
         }
-        self.counter_add(hdr::USED_FREE_BLOCKS, -1)
+        self.counter_add(self.l.at(sh::USED_FREE_BLOCKS), -1)
     }
 
     /// A non-empty bin at or above (fl, sl), if any.
@@ -261,7 +261,7 @@ impl<'a> Alloc<'a> {
         };
         // A free block never follows a free block, so PREV_FREE is clear.
         self.set_tag(b, used)?;
-        self.counter_add(hdr::USED_DATA_SIZE, used as i64)?;
+        self.counter_add(self.l.at(sh::USED_DATA_SIZE), used as i64)?;
         Ok(Some((b, used)))
     }
 
@@ -317,7 +317,7 @@ impl<'a> Alloc<'a> {
         if after < self.l.data_size {
             self.set_tag(after, self.tag(after)? | PREV_FREE)?;
         }
-        self.counter_add(hdr::USED_DATA_SIZE, -(own as i64))
+        self.counter_add(self.l.at(sh::USED_DATA_SIZE), -(own as i64))
     }
 
     fn reset(&self) -> Result<()> {
@@ -328,8 +328,8 @@ impl<'a> Alloc<'a> {
                 self.r.set_u64(self.head_off(fl, sl), NIL)?;
             }
         }
-        self.r.set_u64(hdr::USED_FREE_BLOCKS, 0)?;
-        self.r.set_u64(hdr::USED_DATA_SIZE, 0)
+        self.r.set_u64(self.l.at(sh::USED_FREE_BLOCKS), 0)?;
+        self.r.set_u64(self.l.at(sh::USED_DATA_SIZE), 0)
     }
 
     /// Initialises an empty data area: one free block covering all of it.
@@ -357,7 +357,7 @@ impl<'a> Alloc<'a> {
                 self.insert(cursor, gap)?;
             }
             self.set_tag(off, size | if gap > 0 { PREV_FREE } else { 0 })?;
-            self.counter_add(hdr::USED_DATA_SIZE, size as i64)?;
+            self.counter_add(self.l.at(sh::USED_DATA_SIZE), size as i64)?;
             cursor = off + size;
         }
         let tail = self.l.data_size - cursor;
@@ -431,10 +431,10 @@ impl<'a> Alloc<'a> {
         if listed != free_count {
             problems.push(format!("{free_count} free blocks but {listed} listed"));
         }
-        if self.r.u64(hdr::USED_FREE_BLOCKS)? != free_count {
+        if self.r.u64(self.l.at(sh::USED_FREE_BLOCKS))? != free_count {
             problems.push("usedFreeBlocks counter is wrong".to_owned());
         }
-        if self.r.u64(hdr::USED_DATA_SIZE)? != used_bytes {
+        if self.r.u64(self.l.at(sh::USED_DATA_SIZE))? != used_bytes {
             problems.push("usedDataSize counter is wrong".to_owned());
         }
         Ok(used)

@@ -15,21 +15,26 @@ pub enum Error {
     /// A segment name that shm_open cannot take safely.
     #[error("{0}")]
     InvalidName(String),
-    /// No free block in the data area is large enough for the record.
-    #[error("data area full: a record of {record} bytes does not fit ({used} of {data_size} data bytes in use); size the map with calcRequiredMemorySize(0, maxBuckets, 0, recordKvSize)")]
+    /// No free block in the data area (of the key's shard) is large enough
+    /// for the record.
+    #[error("data area full: a record of {record} bytes does not fit ({used} of {data_size} data bytes in use{}); size the map with calcRequiredMemorySize(0, maxBuckets, 0, recordKvSize){}", in_shard(*.shards), whole_area(*.shards))]
     NoSpace {
         /// Bytes the record needs, header included.
         record: u64,
-        /// Bytes of the data area in use.
+        /// Bytes of the shard's data area in use.
         used: u64,
-        /// Size of the data area.
+        /// Size of the shard's data area.
         data_size: u64,
+        /// The map's shard count.
+        shards: u64,
     },
-    /// The map holds `maxBuckets` entries already.
-    #[error("the map holds its maximum of {max_buckets} entries (maxBuckets); delete some or create the map with a larger maxBuckets")]
+    /// The key's shard holds its most entries already.
+    #[error("the map holds its maximum of {max_buckets} entries{} (maxBuckets); delete some or create the map with a larger maxBuckets", in_shard(*.shards))]
     NoBucket {
-        /// The map's `maxBuckets`.
+        /// The most entries of the key's shard.
         max_buckets: u64,
+        /// The map's shard count.
+        shards: u64,
     },
     /// Freeing a record would need more free blocks than `maxFreeBlocks`.
     #[error("the free-block list is full ({max_free_blocks} blocks, maxFreeBlocks); create the map with maxFreeBlocks >= maxBuckets, which never fills")]
@@ -38,12 +43,14 @@ pub enum Error {
         max_free_blocks: u64,
     },
     /// The memory cannot even hold the metadata.
-    #[error("memory too small: {memory_size} bytes cannot hold the metadata for maxBuckets={max_buckets}; at least {required} bytes are needed (see calcRequiredMemorySize)")]
+    #[error("memory too small: {memory_size} bytes cannot hold the metadata for maxBuckets={max_buckets} in {shards} shard(s); at least {required} bytes are needed (see calcRequiredMemorySize)")]
     MemoryTooSmall {
         /// The page-rounded memory size asked for.
         memory_size: u64,
         /// The entry limit asked for.
         max_buckets: u64,
+        /// The shard count asked for.
+        shards: u64,
         /// The smallest memory size that holds the metadata and one record.
         required: u64,
     },
@@ -84,6 +91,23 @@ pub enum Error {
         /// The OS's description of the errno.
         message: String,
     },
+}
+
+/// Where a full map is full: the whole map, or the key's shard.
+fn in_shard(shards: u64) -> String {
+    if shards > 1 {
+        format!(" in this key's shard (one of {shards})")
+    } else {
+        String::new()
+    }
+}
+
+fn whole_area(shards: u64) -> &'static str {
+    if shards > 1 {
+        "; a record can be at most one shard's data area, and shards: 1 gives it the whole area"
+    } else {
+        ""
+    }
 }
 
 impl Error {

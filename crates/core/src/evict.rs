@@ -5,8 +5,8 @@
 //! Invariants:
 //! - every removal goes through `Table::remove_entry`, the same crash-safe
 //!   steps as `del`;
-//! - the CLOCK hand (`hdr::HAND`, a position in the order `stride` gives)
-//!   and the sweep cursor (`hdr::SWEEP`) are hints: any value is safe (taken
+//! - the CLOCK hand (`sh::HAND`, a position in the order `stride` gives)
+//!   and the sweep cursor (`sh::SWEEP`) are hints: any value is safe (taken
 //!   modulo the slot count), so a crash that leaves them stale costs nothing;
 //! - eviction terminates: after one full turn it ignores reference bits, which
 //!   lock-free readers may keep setting while it runs;
@@ -16,7 +16,7 @@ use std::sync::atomic::Ordering;
 
 use crate::crash::point;
 use crate::error::Result;
-use crate::layout::hdr;
+use crate::layout::sh;
 use crate::table::Table;
 
 /// Slots each write looks at for expired entries, when some entry has a TTL.
@@ -59,7 +59,7 @@ impl Table<'_> {
         }
         point("expire:victim");
         self.remove_entry(slot, doff)?;
-        self.bump(hdr::EXPIRED)?;
+        self.bump(self.l.at(sh::EXPIRED))?;
         Ok(true)
     }
 
@@ -82,19 +82,19 @@ impl Table<'_> {
     /// The amortised sweep every write makes while any entry has a TTL, so
     /// expired entries are reclaimed without a background thread.
     pub(crate) fn sweep(&self) -> Result<()> {
-        if self.r.u64(hdr::TTL_ENTRIES)? == 0 {
+        if self.r.u64(self.l.at(sh::TTL_ENTRIES))? == 0 {
             return Ok(());
         }
-        let start = self.r.u64(hdr::SWEEP)? % self.l.slots;
+        let start = self.r.u64(self.l.at(sh::SWEEP))? % self.l.slots;
         let (_, next) = self.reclaim_range(start, SWEEP_STEP, u64::MAX)?;
         let next = if next >= self.l.slots { 0 } else { next };
-        self.r.set_u64(hdr::SWEEP, next)
+        self.r.set_u64(self.l.at(sh::SWEEP), next)
     }
 
     /// Reclaims every expired entry (a write that lacks room and may not
     /// evict does this once before it fails). Returns how many.
     pub(crate) fn reclaim_all_expired(&self) -> Result<u64> {
-        if self.r.u64(hdr::TTL_ENTRIES)? == 0 {
+        if self.r.u64(self.l.at(sh::TTL_ENTRIES))? == 0 {
             return Ok(0);
         }
         Ok(self.reclaim_range(0, self.l.slots, u64::MAX)?.0)
@@ -112,7 +112,7 @@ impl Table<'_> {
     pub(crate) fn evict_one(&self, protect: Option<u64>) -> Result<bool> {
         let slots = self.l.slots;
         let stride = stride(slots);
-        let mut hand = self.r.u64(hdr::HAND)? % slots;
+        let mut hand = self.r.u64(self.l.at(sh::HAND))? % slots;
         for step in 0..2 * slots + 1 {
             let i = ((u128::from(hand) * u128::from(stride)) % u128::from(slots)) as u64;
             let w = self.slot(i)?;
@@ -126,19 +126,19 @@ impl Table<'_> {
                     point("evict:victim");
                     self.remove_entry(i, doff)?;
                     self.bump(if expired {
-                        hdr::EXPIRED
+                        self.l.at(sh::EXPIRED)
                     } else {
-                        hdr::EVICTIONS
+                        self.l.at(sh::EVICTIONS)
                     })?;
                     // The shift may have moved the next entry into this slot.
-                    self.r.set_u64(hdr::HAND, hand)?;
+                    self.r.set_u64(self.l.at(sh::HAND), hand)?;
                     point("evict:done");
                     return Ok(true);
                 }
             }
             hand = if hand + 1 == slots { 0 } else { hand + 1 };
         }
-        self.r.set_u64(hdr::HAND, hand)?;
+        self.r.set_u64(self.l.at(sh::HAND), hand)?;
         Ok(false)
     }
 
@@ -168,8 +168,8 @@ impl Table<'_> {
             }
             self.access(i)?.store(0, Ordering::Relaxed);
         }
-        self.r.set_u64(hdr::USED_BUCKETS, 0)?;
-        self.r.set_u64(hdr::TTL_ENTRIES, 0)?;
+        self.r.set_u64(self.l.at(sh::USED_BUCKETS), 0)?;
+        self.r.set_u64(self.l.at(sh::TTL_ENTRIES), 0)?;
         self.a.init()
     }
 

@@ -1,25 +1,45 @@
-//! The segment's layout: a pure function of (memory size, maxBuckets, maxFreeBlocks).
+//! The segment's layout: a pure function of (memory size, maxBuckets,
+//! maxFreeBlocks, shards).
 //!
 //! ```text
-//! [ header 512 B | free-block index | bucket table (slots × 8 B) | access bits (slots × 1 B, 8-aligned) | data area ]
+//! [ header 512 B | shard 0 | shard 1 | … | shard S-1 | unused tail < S × 64 B ]
+//! shard: [ shard header 192 B | free-block index | bucket table (slots × 8 B) | access bits (slots × 1 B, 8-aligned) | data area ]
 //! ```
 //!
+//! Every shard is a complete map of its own (lock, write sequence, table,
+//! allocator, counters); a key lives in the shard that bits of its hash the
+//! in-shard probe does not use choose ([`shard_of`]).
+//!
 //! Invariants:
-//! - every region starts on an 8-byte boundary and the five sizes add up to
-//!   `memory_size`, which is a multiple of the page size;
-//! - `slots > max_buckets`, so a probe always meets an empty slot;
-//! - `data_size >= MIN_BLOCK`, so the allocator always has one block;
+//! - every region starts on an 8-byte boundary, every shard on a 64-byte one
+//!   (its lock and sequence share no cache line with another shard's), and
+//!   the shards fit in `memory_size`, a multiple of the page size;
+//! - in each shard, `slots > max_buckets`, so a probe always meets an empty
+//!   slot, and `data_size >= MIN_BLOCK`;
 //! - the layout is recomputed from the stored parameters on every open and
 //!   compared field by field, so a header cannot point outside the mapping.
+
+use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
 /// Magic bytes at offset 0 of every segment.
 pub const MAGIC: [u8; 8] = *b"SHMHMAP\0";
 /// Version of the binary format described in docs/format.md.
-pub const FORMAT_VERSION: u32 = 4;
-/// Bytes of the fixed header, lock included.
+pub const FORMAT_VERSION: u32 = 5;
+/// Bytes of the fixed header.
 pub const HEADER_SIZE: u64 = 512;
+/// Bytes of each shard's header, its lock included.
+pub const SHARD_HEADER_SIZE: u64 = 192;
+/// Most shards a map may have.
+pub const MAX_SHARDS: u64 = 256;
+/// Most shards a map gets when `shards` is not given.
+pub const DEFAULT_MAX_SHARDS: u64 = 16;
+/// Mean entries per shard below which the default does not split further.
+const ENTRIES_PER_SHARD: u64 = 2048;
+/// Standard deviations of slack each shard of a sharded map gets over its
+/// mean share of `maxBuckets` and `maxFreeBlocks`.
+const SLACK_SIGMAS: f64 = 5.0;
 /// Bytes of a record's header in the data area.
 pub const RECORD_HEADER_SIZE: u64 = 32;
 /// Smallest block the allocator hands out or tracks.
@@ -40,7 +60,8 @@ pub const MAX_MEMORY: u64 = 1 << 46;
 /// Largest key or value, in bytes (the record header keeps u32 lengths).
 pub const MAX_KV_LEN: u64 = u32::MAX as u64;
 
-/// Byte offsets of the header fields (docs/format.md, "Header").
+/// Byte offsets of the segment header's fields (docs/format.md, "Header").
+/// Offsets not named here are reserved and zero.
 pub mod hdr {
     /// `[u8; 8]` magic.
     pub const MAGIC: u64 = 0;
@@ -50,80 +71,93 @@ pub mod hdr {
     pub const LOCK_ABI: u64 = 12;
     /// `u32` 0 while the creator initialises, 1 when ready (release store).
     pub const INIT_STATE: u64 = 16;
-    /// `u32` 0 healthy, 1 corrupt beyond repair.
-    pub const STATUS: u64 = 20;
     /// `u32` header size.
     pub const HEADER_SIZE: u64 = 24;
     /// `u32` page size of the creating machine.
     pub const PAGE_SIZE: u64 = 28;
     /// `u64` memory size (page-rounded).
     pub const MEMORY_SIZE: u64 = 32;
-    /// `u64` maximum entries.
+    /// `u64` maximum entries (of the whole map, as asked).
     pub const MAX_BUCKETS: u64 = 40;
-    /// `u64` maximum free blocks.
+    /// `u64` maximum free blocks (of the whole map, as asked).
     pub const MAX_FREE_BLOCKS: u64 = 48;
-    /// `u64` slots in the bucket table.
+    /// `u64` slots in each shard's bucket table.
     pub const SLOTS: u64 = 56;
-    /// 64 bytes holding the process-shared robust mutex.
-    pub const MUTEX: u64 = 64;
-    /// Room reserved for the mutex.
-    pub const MUTEX_ROOM: u64 = 64;
     /// `u64` × 2 SipHash key.
     pub const SEED: u64 = 128;
-    /// `u64` offset of the free-block index.
+    /// `u64` offset of the free-block index, from the shard's start.
     pub const INDEX_OFF: u64 = 144;
-    /// `u64` offset of the bucket table.
+    /// `u64` offset of the bucket table, from the shard's start.
     pub const TABLE_OFF: u64 = 152;
-    /// `u64` offset of the data area.
+    /// `u64` offset of the data area, from the shard's start.
     pub const DATA_OFF: u64 = 160;
-    /// `u64` size of the data area.
+    /// `u64` size of each shard's data area.
     pub const DATA_SIZE: u64 = 168;
-    /// `u64` live entries (derived).
-    pub const USED_BUCKETS: u64 = 176;
-    /// `u64` free blocks in the index (derived).
-    pub const USED_FREE_BLOCKS: u64 = 184;
-    /// `u64` bytes of allocated blocks (derived).
-    pub const USED_DATA_SIZE: u64 = 192;
     /// `u32` pid of the creator.
     pub const CREATOR_PID: u64 = 200;
     /// `u32` flags: bit 0 = made by `new()` (has an owner).
     pub const FLAGS: u64 = 204;
     /// `u64` creation time, ms since the Unix epoch.
     pub const CREATED_MS: u64 = 208;
-    /// `u64` times a dead lock owner was recovered from.
-    pub const RECOVERIES: u64 = 216;
-    /// `u64` first-level count of the free-block index.
+    /// `u64` first-level count of each shard's free-block index.
     pub const FL_COUNT: u64 = 224;
-    /// `u64` write sequence: odd while a writer changes the map (seqlock).
-    pub const SEQ: u64 = 232;
     /// `u32` eviction policy: 0 none, 1 lru (set at creation, never changed).
     pub const POLICY: u64 = 240;
-    /// `u64` entries removed by LRU eviction (statistic).
-    pub const EVICTIONS: u64 = 248;
-    /// `u64` expired entries reclaimed (statistic).
-    pub const EXPIRED: u64 = 256;
-    /// `u64` the CLOCK hand: the slot eviction looks at next (a hint).
-    pub const HAND: u64 = 264;
-    /// `u64` live entries that have an expiry time (derived).
-    pub const TTL_ENTRIES: u64 = 272;
-    /// `u64` offset of the access-bit array.
+    /// `u64` offset of the access-bit array, from the shard's start.
     pub const ACCESS_OFF: u64 = 280;
-    /// `u64` the expiry sweep's cursor: the slot writes look at next (a hint).
-    pub const SWEEP: u64 = 288;
     /// `u64` the creator's start time, clock ticks after boot (`/proc/self/stat`
     /// field 22): with the pid, it tells a live owner from a reused pid.
     pub const START_TIME: u64 = 296;
     /// `u64` inode of the creator's pid namespace (`/proc/self/ns/pid`).
     pub const PID_NS: u64 = 304;
-    /// `u32` 1 after a write unwound (panicked) inside the lock: the next lock
-    /// holder repairs, as after a dead owner.
-    pub const DIRTY: u64 = 312;
     /// `u32` the creator's pid as `/proc` names it (`readlink /proc/self`),
     /// which differs from `CREATOR_PID` in a pid namespace without its own
     /// `/proc` mount; the pid the orphan check looks up.
     pub const PROC_PID: u64 = 316;
+    /// `u64` number of shards.
+    pub const SHARDS: u64 = 328;
+    /// `u64` bytes of each shard, header included.
+    pub const SHARD_SIZE: u64 = 336;
+    /// `u64` most live entries of each shard.
+    pub const SHARD_MAX_BUCKETS: u64 = 344;
+    /// `u64` most free blocks of each shard.
+    pub const SHARD_MAX_FREE_BLOCKS: u64 = 352;
+}
+
+/// Byte offsets of a shard header's fields, from the shard's start
+/// (docs/format.md, "Shard header").
+pub mod sh {
+    /// 64 bytes holding the shard's process-shared robust mutex.
+    pub const MUTEX: u64 = 0;
+    /// Room reserved for the mutex.
+    pub const MUTEX_ROOM: u64 = 64;
+    /// `u64` write sequence: odd while a writer changes the shard (seqlock).
+    pub const SEQ: u64 = 64;
+    /// `u32` 1 after a write unwound (panicked) inside the lock: the next lock
+    /// holder repairs, as after a dead owner.
+    pub const DIRTY: u64 = 72;
+    /// `u32` 0 healthy, 1 corrupt beyond repair.
+    pub const STATUS: u64 = 76;
+    /// `u64` live entries (derived).
+    pub const USED_BUCKETS: u64 = 80;
+    /// `u64` free blocks in the index (derived).
+    pub const USED_FREE_BLOCKS: u64 = 88;
+    /// `u64` bytes of allocated blocks (derived).
+    pub const USED_DATA_SIZE: u64 = 96;
+    /// `u64` live entries that have an expiry time (derived).
+    pub const TTL_ENTRIES: u64 = 104;
+    /// `u64` times a dead lock owner was recovered from.
+    pub const RECOVERIES: u64 = 112;
+    /// `u64` entries removed by LRU eviction (statistic).
+    pub const EVICTIONS: u64 = 120;
+    /// `u64` expired entries reclaimed (statistic).
+    pub const EXPIRED: u64 = 128;
     /// `u64` entries repair dropped because their key could not find them.
-    pub const DROPPED: u64 = 320;
+    pub const DROPPED: u64 = 136;
+    /// `u64` the CLOCK hand: the slot eviction looks at next (a hint).
+    pub const HAND: u64 = 144;
+    /// `u64` the expiry sweep's cursor: the slot writes look at next (a hint).
+    pub const SWEEP: u64 = 152;
 }
 
 /// What a full map does (`hdr::POLICY`), fixed at creation.
@@ -148,11 +182,11 @@ impl Policy {
     }
 }
 
-/// Where everything lives in a segment. Offsets are from the segment start.
+/// Where everything of one shard lives. Offsets are from the segment start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Layout {
-    /// Total bytes, a multiple of the page size.
-    pub memory_size: u64,
+pub struct Shard {
+    /// Offset of the shard's header (its start).
+    pub hdr: u64,
     /// Most live entries.
     pub max_buckets: u64,
     /// Most free blocks tracked.
@@ -177,6 +211,64 @@ pub struct Layout {
     pub data_size: u64,
 }
 
+impl Shard {
+    /// The absolute offset of shard-header field `field` (an [`sh`] offset).
+    pub fn at(&self, field: u64) -> u64 {
+        self.hdr + field
+    }
+
+    fn moved(mut self, by: u64) -> Shard {
+        self.hdr += by;
+        self.index_off += by;
+        self.table_off += by;
+        self.access_off += by;
+        self.data_off += by;
+        self
+    }
+}
+
+/// Where everything lives in a segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// Total bytes, a multiple of the page size.
+    pub memory_size: u64,
+    /// Most live entries of the whole map, as asked (each shard holds at
+    /// most `shard.max_buckets`).
+    pub max_buckets: u64,
+    /// Most free blocks of the whole map, as asked.
+    pub max_free_blocks: u64,
+    /// Number of shards.
+    pub shards: u64,
+    /// Bytes of each shard, its header included (a multiple of 64).
+    pub shard_size: u64,
+    /// Shard 0; shard `i` is the same, `i × shard_size` bytes further.
+    pub shard: Shard,
+}
+
+impl Layout {
+    /// Shard `i` (`i < shards`).
+    pub fn shard(&self, i: u64) -> Shard {
+        self.shard.moved(i * self.shard_size)
+    }
+
+    /// Slots of all shards together.
+    pub fn total_slots(&self) -> u64 {
+        self.shards * self.shard.slots
+    }
+
+    /// Bytes of all shards' data areas together.
+    pub fn total_data_size(&self) -> u64 {
+        self.shards * self.shard.data_size
+    }
+}
+
+/// The shard a key of hash `h` lives in, among `shards`: from the low 32
+/// bits, which neither the home slot (the high bits, by multiplication) nor
+/// the slot tag (the top 16 bits) depend on in any useful way.
+pub fn shard_of(h: u64, shards: u64) -> u64 {
+    ((h & 0xffff_ffff) * shards) >> 32
+}
+
 /// The machine's page size.
 pub fn page_size() -> u64 {
     rustix::param::page_size() as u64
@@ -197,9 +289,9 @@ pub fn slots_for(max_buckets: u64) -> Option<u64> {
     max_buckets.checked_add(max_buckets / 3)?.checked_add(1)
 }
 
-/// First-level classes needed for blocks up to `memory_size` bytes.
-pub fn fl_count_for(memory_size: u64) -> u64 {
-    let log2 = 63 - u64::from(memory_size.max(1).leading_zeros());
+/// First-level classes needed for blocks up to `size` bytes.
+pub fn fl_count_for(size: u64) -> u64 {
+    let log2 = 63 - u64::from(size.max(1).leading_zeros());
     (log2.saturating_sub(5)).max(1)
 }
 
@@ -220,10 +312,57 @@ pub fn record_size(kv: u64) -> Option<u64> {
     Some(round_up(raw, 8)?.max(MIN_BLOCK))
 }
 
+/// One shard's share of `total` entries (or free blocks) among `shards`:
+/// all of it for one shard; otherwise the mean plus [`SLACK_SIGMAS`]
+/// standard deviations of the binomial count of random keys a shard gets
+/// (and 8), so that `total` random keys overflow no shard except with a
+/// probability below 10^-5.
+pub fn share(total: u64, shards: u64) -> u64 {
+    if shards <= 1 {
+        return total;
+    }
+    let p = 1.0 / shards as f64;
+    let sd = (total as f64 * p * (1.0 - p)).sqrt();
+    let slack = (SLACK_SIGMAS * sd).ceil() as u64 + 8;
+    total.div_ceil(shards).saturating_add(slack).min(total)
+}
+
+/// A shard count forced for tests through `SHM_HASHMAP_TEST_SHARDS`, read once.
+fn forced_shards() -> Option<u64> {
+    static FORCED: OnceLock<Option<u64>> = OnceLock::new();
+    *FORCED.get_or_init(|| {
+        std::env::var("SHM_HASHMAP_TEST_SHARDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| (1..=MAX_SHARDS).contains(n))
+    })
+}
+
+/// The shard count of a map of `max_buckets` entries when `shards` is not
+/// given: the largest power of two up to [`DEFAULT_MAX_SHARDS`] that leaves
+/// each shard [`ENTRIES_PER_SHARD`] entries on average, so maps of fewer than
+/// 4096 entries have one shard.
+pub fn default_shards(max_buckets: u64) -> u64 {
+    if let Some(n) = forced_shards() {
+        return n;
+    }
+    let mut s = 1;
+    while s < DEFAULT_MAX_SHARDS && max_buckets / (s * 2) >= ENTRIES_PER_SHARD {
+        s *= 2;
+    }
+    s
+}
+
 impl Layout {
     /// The layout `new(memory_size, max_buckets, max_free_blocks)` makes,
-    /// applying the seed's defaults for zero counts.
-    pub fn new(memory_size: u64, max_buckets: u64, max_free_blocks: u64) -> Result<Layout> {
+    /// applying the seed's defaults for zero counts. Without `shards`, the
+    /// default count, halved until the metadata fits.
+    pub fn new(
+        memory_size: u64,
+        max_buckets: u64,
+        max_free_blocks: u64,
+        shards: Option<u64>,
+    ) -> Result<Layout> {
         if memory_size == 0 {
             return Err(Error::OutOfRange(
                 "memorySize must be greater than 0".to_owned(),
@@ -233,12 +372,26 @@ impl Layout {
         let memory = round_up(memory_size, page_size())
             .filter(|m| *m <= MAX_MEMORY)
             .ok_or_else(|| range("memorySize", memory_size))?;
-        Layout::from_parts(memory, mb, mfb)
+        if let Some(s) = shards {
+            return Layout::from_parts(memory, mb, mfb, s);
+        }
+        let mut s = default_shards(mb);
+        loop {
+            match Layout::from_parts(memory, mb, mfb, s) {
+                Err(Error::MemoryTooSmall { .. }) if s > 1 => s /= 2,
+                other => return other,
+            }
+        }
     }
 
     /// The layout of a segment of exactly `memory_size` bytes (page-rounded
     /// already) with explicit counts.
-    pub fn from_parts(memory_size: u64, max_buckets: u64, max_free_blocks: u64) -> Result<Layout> {
+    pub fn from_parts(
+        memory_size: u64,
+        max_buckets: u64,
+        max_free_blocks: u64,
+        shards: u64,
+    ) -> Result<Layout> {
         if memory_size > MAX_MEMORY || !memory_size.is_multiple_of(8) {
             return Err(range("memorySize", memory_size));
         }
@@ -247,12 +400,19 @@ impl Layout {
                 "maxBuckets and maxFreeBlocks must be at least 1".to_owned(),
             ));
         }
-        let slots = slots_for(max_buckets)
+        if !(1..=MAX_SHARDS).contains(&shards) {
+            return Err(Error::OutOfRange(format!(
+                "shards must be from 1 to {MAX_SHARDS}, not {shards}"
+            )));
+        }
+        let (smb, smfb) = (share(max_buckets, shards), share(max_free_blocks, shards));
+        let slots = slots_for(smb)
             .filter(|s| *s <= MAX_MEMORY / SLOT_SIZE)
             .ok_or_else(|| range("maxBuckets", max_buckets))?;
-        let fl_count = fl_count_for(memory_size);
+        let shard_size = memory_size.saturating_sub(HEADER_SIZE) / shards / 64 * 64;
+        let fl_count = fl_count_for(shard_size);
         let index_size = index_size(fl_count);
-        let index_off = HEADER_SIZE;
+        let index_off = SHARD_HEADER_SIZE;
         let table_off = index_off + index_size;
         let access_off = table_off + slots * SLOT_SIZE;
         let access_size = access_size(slots).ok_or_else(|| range("maxBuckets", max_buckets))?;
@@ -260,16 +420,17 @@ impl Layout {
         let too_small = || Error::MemoryTooSmall {
             memory_size,
             max_buckets,
-            required: required_memory(max_buckets, MIN_BLOCK).unwrap_or(u64::MAX),
+            shards,
+            required: required_memory(max_buckets, shards, MIN_BLOCK).unwrap_or(u64::MAX),
         };
-        let data_size = memory_size
+        let data_size = shard_size
             .checked_sub(data_off)
             .filter(|d| *d >= MIN_BLOCK)
             .ok_or_else(too_small)?;
-        Ok(Layout {
-            memory_size,
-            max_buckets,
-            max_free_blocks,
+        let shard = Shard {
+            hdr: 0,
+            max_buckets: smb,
+            max_free_blocks: smfb,
             slots,
             fl_count,
             index_off,
@@ -279,6 +440,14 @@ impl Layout {
             access_size,
             data_off,
             data_size,
+        };
+        Ok(Layout {
+            memory_size,
+            max_buckets,
+            max_free_blocks,
+            shards,
+            shard_size,
+            shard: shard.moved(HEADER_SIZE),
         })
     }
 }
@@ -297,25 +466,27 @@ fn defaults(memory_size: u64, max_buckets: u64, max_free_blocks: u64) -> (u64, u
     (mb, mfb)
 }
 
-/// Smallest page-rounded memory holding the metadata for `max_buckets` and
-/// `data` bytes of data area.
-fn required_memory(max_buckets: u64, data: u64) -> Option<u64> {
-    let page = page_size();
-    let slots = slots_for(max_buckets)?;
-    let fixed = HEADER_SIZE
+/// Smallest page-rounded memory whose `shards` shards each hold the
+/// metadata for their share of `max_buckets` and `data` bytes of data area.
+fn required_memory(max_buckets: u64, shards: u64, data: u64) -> Option<u64> {
+    let slots = slots_for(share(max_buckets, shards))?;
+    let fixed = SHARD_HEADER_SIZE
         .checked_add(slots.checked_mul(SLOT_SIZE)?)?
-        .checked_add(access_size(slots)?)?;
-    let base = fixed.checked_add(data.max(MIN_BLOCK))?;
-    let mut total = round_up(base.checked_add(index_size(fl_count_for(base)))?, page)?;
-    // The index grows with log2(total); two rounds settle it, four are a bound.
+        .checked_add(access_size(slots)?)?
+        .checked_add(data.max(MIN_BLOCK))?;
+    // The index grows with log2(shard size); a few rounds settle it.
+    let mut shard = round_up(fixed.checked_add(index_size(fl_count_for(fixed)))?, 64)?;
     for _ in 0..4 {
-        let next = round_up(base.checked_add(index_size(fl_count_for(total)))?, page)?;
-        if next <= total {
-            return Some(total);
+        let next = round_up(fixed.checked_add(index_size(fl_count_for(shard)))?, 64)?;
+        if next <= shard {
+            break;
         }
-        total = next;
+        shard = next;
     }
-    Some(total)
+    round_up(
+        HEADER_SIZE.checked_add(shard.checked_mul(shards)?)?,
+        page_size(),
+    )
 }
 
 /// What `calcRequiredMemorySize` returns.
@@ -327,15 +498,18 @@ pub struct Required {
     pub record_size: u64,
 }
 
-/// `calcRequiredMemorySize(memorySize, maxBuckets, maxFreeBlocks, recordKvSize)`.
+/// `calcRequiredMemorySize(memorySize, maxBuckets, maxFreeBlocks, recordKvSize)`,
+/// for `shards` shards (the default count if `None`).
 ///
 /// With `record_kv_size > 0` (or `memory_size == 0`) the result is large
-/// enough that `max_buckets` records of that size fit at once.
+/// enough that `max_buckets` records of that size fit at once: in each shard,
+/// its share of `max_buckets` (see [`share`]).
 pub fn calc_required(
     memory_size: u64,
     max_buckets: u64,
     max_free_blocks: u64,
     record_kv_size: u64,
+    shards: Option<u64>,
 ) -> Result<Required> {
     if memory_size == 0 && max_buckets == 0 {
         return Err(Error::OutOfRange(
@@ -349,18 +523,30 @@ pub fn calc_required(
         return Err(range("recordKvSize", record_kv_size));
     }
     let (mb, mfb) = defaults(memory_size, max_buckets, max_free_blocks);
+    let s = shards.unwrap_or_else(|| default_shards(mb));
     let rs = record_size(record_kv_size).ok_or_else(|| range("recordKvSize", record_kv_size))?;
     let data = if record_kv_size > 0 || memory_size == 0 {
-        mb.checked_mul(rs).ok_or_else(|| range("maxBuckets", mb))?
+        share(mb, s)
+            .checked_mul(rs)
+            .ok_or_else(|| range("maxBuckets", mb))?
     } else {
         0
     };
-    let need = required_memory(mb, data)
+    let need = required_memory(mb, s, data)
         .filter(|m| *m <= MAX_MEMORY)
         .ok_or_else(|| range("maxBuckets", mb))?;
     let asked =
         round_up(memory_size, page_size()).ok_or_else(|| range("memorySize", memory_size))?;
-    let layout = Layout::from_parts(asked.max(need), mb, mfb)?;
+    let mut layout = Layout::from_parts(asked.max(need), mb, mfb, s)?;
+    // Page rounding can give a shard a larger free-block index than the
+    // estimate (a power of two crossed): add pages until the data fits.
+    while layout.shard.data_size < data {
+        let more = layout.memory_size + page_size();
+        if more > MAX_MEMORY {
+            return Err(range("maxBuckets", mb));
+        }
+        layout = Layout::from_parts(more, mb, mfb, s)?;
+    }
     Ok(Required {
         layout,
         record_size: rs,
@@ -374,31 +560,72 @@ mod tests {
     #[test]
     fn parts_add_up() -> Result<()> {
         for m in [1, 1000, 4096, 65536, 1 << 20, 123_456_789] {
-            let l = Layout::new(m, 0, 0)?;
-            assert_eq!(
-                HEADER_SIZE + l.index_size + l.slots * SLOT_SIZE + l.access_size + l.data_size,
-                l.memory_size
-            );
-            assert!(l.slots > l.max_buckets);
-            assert_eq!(l.memory_size % page_size(), 0);
+            for shards in [None, Some(1), Some(4)] {
+                let Ok(l) = Layout::new(m, 0, 0, shards) else {
+                    assert!(m < 65536, "{m} bytes, {shards:?} shards");
+                    continue;
+                };
+                let s = l.shard;
+                assert_eq!(
+                    SHARD_HEADER_SIZE
+                        + s.index_size
+                        + s.slots * SLOT_SIZE
+                        + s.access_size
+                        + s.data_size,
+                    l.shard_size
+                );
+                assert!(HEADER_SIZE + l.shards * l.shard_size <= l.memory_size);
+                assert_eq!(l.shard(l.shards - 1).hdr % 64, 0);
+                assert!(s.slots > s.max_buckets);
+                assert_eq!(l.memory_size % page_size(), 0);
+            }
         }
         Ok(())
     }
 
     #[test]
     fn seed_defaults() -> Result<()> {
-        let l = Layout::new(1000, 0, 0)?;
-        assert_eq!(l.max_buckets, 31);
-        assert_eq!(l.max_free_blocks, 31);
+        let l = Layout::new(1000, 0, 0, None)?;
+        assert_eq!((l.max_buckets, l.max_free_blocks, l.shards), (31, 31, 1));
+        assert_eq!(l.shard.max_buckets, 31);
         Ok(())
     }
 
     #[test]
+    fn default_shard_counts() {
+        if forced_shards().is_some() {
+            return;
+        }
+        assert_eq!(default_shards(4095), 1);
+        assert_eq!(default_shards(4096), 2);
+        assert_eq!(default_shards(10_000), 4);
+        assert_eq!(default_shards(1 << 30), DEFAULT_MAX_SHARDS);
+    }
+
+    #[test]
+    fn shares_have_slack() {
+        assert_eq!(share(1000, 1), 1000);
+        assert_eq!(share(10, 16), 10);
+        let s = share(100_000, 16);
+        assert!(s > 6250 && s < 6250 + 500, "{s}");
+    }
+
+    #[test]
     fn calc_fits_records() -> Result<()> {
-        for (mb, kv) in [(1, 0), (10, 5), (1000, 64), (100_000, 48)] {
-            let r = calc_required(0, mb, 0, kv)?;
-            assert!(r.layout.data_size >= mb * r.record_size);
-            assert_eq!(Layout::from_parts(r.layout.memory_size, mb, mb)?, r.layout);
+        for shards in [None, Some(1), Some(8)] {
+            for (mb, kv) in [(1, 0), (10, 5), (1000, 64), (100_000, 48)] {
+                let r = calc_required(0, mb, 0, kv, shards)?;
+                let s = r.layout.shard;
+                assert!(s.data_size >= s.max_buckets * r.record_size);
+                assert!(s.max_buckets * r.layout.shards >= mb);
+                assert_eq!(
+                    Layout::from_parts(r.layout.memory_size, mb, mb, r.layout.shards)?,
+                    r.layout
+                );
+                if shards.is_none() {
+                    assert_eq!(Layout::new(r.layout.memory_size, mb, mb, None)?, r.layout);
+                }
+            }
         }
         Ok(())
     }
@@ -406,11 +633,19 @@ mod tests {
     #[test]
     fn too_small() {
         assert!(matches!(
-            Layout::new(4096, 10_000, 0),
+            Layout::new(4096, 10_000, 0, None),
             Err(Error::MemoryTooSmall { .. })
         ));
         assert!(matches!(
-            calc_required(0, 0, 0, 0),
+            Layout::new(4096, 0, 0, Some(64)),
+            Err(Error::MemoryTooSmall { .. })
+        ));
+        assert!(matches!(
+            Layout::new(1 << 20, 0, 0, Some(0)),
+            Err(Error::OutOfRange(_))
+        ));
+        assert!(matches!(
+            calc_required(0, 0, 0, 0, None),
             Err(Error::OutOfRange(_))
         ));
     }

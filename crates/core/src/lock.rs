@@ -7,7 +7,11 @@
 //!   `EOWNERDEAD` when its owner dies, and that is never ignored: the caller
 //!   repairs the map, then calls [`consistent`];
 //! - the header records [`LOCK_ABI`] so a process whose libc lays the mutex out
-//!   differently refuses to open the segment.
+//!   differently refuses to open the segment;
+//! - [`lock`] spins a bounded number of `trylock`s before it sleeps, so a
+//!   wait for a holder that is running (a hold takes about a microsecond)
+//!   does not cost a futex sleep and wake-up; every outcome of a `trylock`
+//!   but `EBUSY` is handled exactly like that of the blocking call.
 
 use std::time::{Duration, Instant};
 
@@ -37,7 +41,7 @@ const ARCH_ID: u32 = if cfg!(target_arch = "x86_64") {
     0xff
 };
 const MUTEX_SIZE: u32 = std::mem::size_of::<libc::pthread_mutex_t>() as u32;
-const _: () = assert!(MUTEX_SIZE as u64 <= crate::layout::hdr::MUTEX_ROOM);
+const _: () = assert!(MUTEX_SIZE as u64 <= crate::layout::sh::MUTEX_ROOM);
 
 /// Stamp of the mutex's ABI: libc id, architecture id and `sizeof(pthread_mutex_t)`.
 pub const LOCK_ABI: u32 = (LIBC_ID << 24) | (ARCH_ID << 16) | MUTEX_SIZE;
@@ -119,6 +123,34 @@ fn timespec_after(clock: libc::clockid_t, d: Duration) -> libc::timespec {
 /// jump can do to the monotonic timeout.
 const SLICE: Duration = Duration::from_millis(50);
 
+/// `trylock`s [`lock`] makes before it sleeps.
+const SPINS: u32 = 40;
+/// Most CPU pause hints between two of those `trylock`s (the wait doubles
+/// from one up to this).
+const MAX_PAUSES: u32 = 16;
+
+/// Tries to take the lock without sleeping, backing off with pause hints
+/// between tries: the return code of the first `trylock` that did not find
+/// the lock busy, or `None` if every one did.
+///
+/// # Safety
+/// `m` must point to a mutex initialised by [`init`] in mapped memory.
+unsafe fn spin(m: *mut libc::pthread_mutex_t) -> Option<i32> {
+    let mut pauses = 1;
+    for _ in 0..SPINS {
+        // SAFETY: `m` is an initialised mutex by this fn's contract.
+        match unsafe { libc::pthread_mutex_trylock(m) } {
+            libc::EBUSY => {}
+            rc => return Some(rc),
+        }
+        for _ in 0..pauses {
+            std::hint::spin_loop();
+        }
+        pauses = (pauses * 2).min(MAX_PAUSES);
+    }
+    None
+}
+
 /// Takes the lock, reporting whether its previous owner died. With a
 /// `timeout`, gives up after that long (measured on CLOCK_MONOTONIC) with
 /// [`Error::LockTimeout`]; without one, waits as long as it takes.
@@ -126,15 +158,15 @@ const SLICE: Duration = Duration::from_millis(50);
 /// # Safety
 /// `m` must point to a mutex initialised by [`init`] in mapped memory.
 pub unsafe fn lock(m: *mut libc::pthread_mutex_t, timeout: Option<Duration>) -> Result<Acquired> {
+    let waited = timeout.unwrap_or(Duration::MAX);
+    // SAFETY: `m` is an initialised mutex by this fn's contract.
+    if let Some(rc) = unsafe { spin(m) } {
+        return outcome(rc, waited);
+    }
     let rc = match timeout {
-        // SAFETY: `m` is an initialised mutex by this fn's contract.
+        // SAFETY: as above.
         None => unsafe { libc::pthread_mutex_lock(m) },
         Some(t) => {
-            // SAFETY: as above.
-            match unsafe { libc::pthread_mutex_trylock(m) } {
-                libc::EBUSY => {}
-                rc => return outcome(rc, t),
-            }
             if let Some(f) = clocklock() {
                 let at = timespec_after(libc::CLOCK_MONOTONIC, t);
                 // SAFETY: `m` as above; `at` is a local timespec.
@@ -153,7 +185,7 @@ pub unsafe fn lock(m: *mut libc::pthread_mutex_t, timeout: Option<Duration>) -> 
             }
         }
     };
-    outcome(rc, timeout.unwrap_or(Duration::MAX))
+    outcome(rc, waited)
 }
 
 /// What a pthread lock call's return code means.

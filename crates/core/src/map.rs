@@ -5,11 +5,18 @@
 //!   from the stored parameters and found every stored offset equal to it;
 //! - an opener waits for the creator's release store of `INIT_STATE` before
 //!   it reads anything else, so nobody sees a half-initialised map;
-//! - every write runs under the segment lock, inside an odd write sequence
-//!   (`hdr::SEQ`, a seqlock); a lock acquired from a dead owner is repaired
+//! - a map is split into shards (`layout.rs`), each with its own lock, write
+//!   sequence, table, allocator and counters; an operation on a key touches
+//!   only the key's shard, and nothing every operation writes is shared
+//!   between shards;
+//! - every write runs under its shard's lock, inside an odd write sequence
+//!   (`sh::SEQ`, a seqlock); a lock acquired from a dead owner is repaired
 //!   (and the sequence made even again) before `pthread_mutex_consistent`, and
-//!   a failed repair marks the segment corrupt, so every later operation
-//!   refuses to run;
+//!   a failed repair marks the shard corrupt, so every later operation on it
+//!   refuses to run; the other shards are not touched;
+//! - operations across keys (`clear`, scans, `size`, `flushExpired`, `stat`,
+//!   `check`) go shard by shard: each shard is a consistent cut, the whole
+//!   is not;
 //! - `get` first reads without the lock ([`SeqLock`]): it takes a result only
 //!   if the sequence was even and unchanged across the whole lookup and copy,
 //!   and otherwise falls back to the locked path. Every access it makes is
@@ -29,13 +36,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 use crate::evict::ScanEntry;
-use crate::layout::{hdr, Layout, Policy, FORMAT_VERSION, HEADER_SIZE, MAGIC};
+use crate::layout::{hdr, sh, shard_of, Layout, Policy, Shard, FORMAT_VERSION, HEADER_SIZE, MAGIC};
 use crate::lock::{self, Acquired, LOCK_ABI};
 use crate::orphans;
 use crate::region::Region;
 use crate::seqlock::SeqLock;
 use crate::shm::{self, Identity, Mapping};
-use crate::table::{now_ms, CheckReport, Found, Table};
+use crate::table::{hash, now_ms, CheckReport, Common, Found, Table};
 use crate::write::{Cond, Num, Put};
 
 /// Optimistic reads tried before `get` takes the lock.
@@ -77,6 +84,8 @@ pub struct Options {
     /// `open_or_create`: replace a segment of another format (or otherwise
     /// unusable) instead of failing with [`Error::Incompatible`].
     pub recreate_incompatible: bool,
+    /// Shards of a map we create; `None` for the default of its size.
+    pub shards: Option<u64>,
 }
 
 impl Default for Options {
@@ -87,6 +96,7 @@ impl Default for Options {
             lock_timeout: Some(DEFAULT_LOCK_TIMEOUT),
             trust_uids: Vec::new(),
             recreate_incompatible: false,
+            shards: None,
         }
     }
 }
@@ -127,6 +137,7 @@ pub struct Stat {
 pub struct ShmMap {
     mapping: Mapping,
     layout: Layout,
+    common: Common,
     name: String,
     owner: bool,
     id: Identity,
@@ -168,15 +179,11 @@ fn init_segment(r: &Region<'_>, l: &Layout, flags: u32, policy: Policy) -> Resul
     r.set_u64(hdr::MEMORY_SIZE, l.memory_size)?;
     r.set_u64(hdr::MAX_BUCKETS, l.max_buckets)?;
     r.set_u64(hdr::MAX_FREE_BLOCKS, l.max_free_blocks)?;
-    r.set_u64(hdr::SLOTS, l.slots)?;
     r.set_u64(hdr::SEED, word(0))?;
     r.set_u64(hdr::SEED + 8, word(8))?;
-    r.set_u64(hdr::INDEX_OFF, l.index_off)?;
-    r.set_u64(hdr::TABLE_OFF, l.table_off)?;
-    r.set_u64(hdr::DATA_OFF, l.data_off)?;
-    r.set_u64(hdr::DATA_SIZE, l.data_size)?;
-    r.set_u64(hdr::FL_COUNT, l.fl_count)?;
-    r.set_u64(hdr::ACCESS_OFF, l.access_off)?;
+    for (off, v) in stored_fields(l) {
+        r.set_u64(off, v)?;
+    }
     r.set_u32(hdr::POLICY, policy as u32)?;
     r.set_u32(
         hdr::CREATOR_PID,
@@ -190,16 +197,48 @@ fn init_segment(r: &Region<'_>, l: &Layout, flags: u32, policy: Policy) -> Resul
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     r.set_u64(hdr::CREATED_MS, now)?;
-    let m = r.ptr(hdr::MUTEX, hdr::MUTEX_ROOM, 8)?;
-    // SAFETY: the mutex room is in bounds and aligned (checked by `ptr`), and
-    // no other process uses it: the segment is not marked ready yet.
-    unsafe { lock::init(m.cast())? };
-    Table::new(r, l)?.init()?;
+    let common = common(r, l)?;
+    for i in 0..l.shards {
+        let shard = l.shard(i);
+        let m = r.ptr(shard.at(sh::MUTEX), sh::MUTEX_ROOM, 8)?;
+        // SAFETY: the mutex room is in bounds and aligned (checked by `ptr`),
+        // and no other process uses it: the segment is not marked ready yet.
+        unsafe { lock::init(m.cast())? };
+        Table::new(r, shard, common).init()?;
+    }
     r.set_u32(hdr::VERSION, FORMAT_VERSION)?;
     r.set_u32(hdr::LOCK_ABI, LOCK_ABI)?;
     r.write(hdr::MAGIC, &MAGIC)?;
     r.atomic_u32(hdr::INIT_STATE)?.store(1, Ordering::Release);
     Ok(())
+}
+
+/// The header fields that a layout determines, beside the parameters it
+/// is computed from: written at creation, compared on every open.
+fn stored_fields(l: &Layout) -> [(u64, u64); 11] {
+    let s = &l.shard;
+    [
+        (hdr::SHARDS, l.shards),
+        (hdr::SHARD_SIZE, l.shard_size),
+        (hdr::SHARD_MAX_BUCKETS, s.max_buckets),
+        (hdr::SHARD_MAX_FREE_BLOCKS, s.max_free_blocks),
+        (hdr::SLOTS, s.slots),
+        (hdr::FL_COUNT, s.fl_count),
+        (hdr::INDEX_OFF, s.index_off - s.hdr),
+        (hdr::TABLE_OFF, s.table_off - s.hdr),
+        (hdr::ACCESS_OFF, s.access_off - s.hdr),
+        (hdr::DATA_OFF, s.data_off - s.hdr),
+        (hdr::DATA_SIZE, s.data_size),
+    ]
+}
+
+/// What the shards share, read from a validated header.
+fn common(r: &Region<'_>, l: &Layout) -> Result<Common> {
+    Ok(Common {
+        seed: (r.u64(hdr::SEED)?, r.u64(hdr::SEED + 8)?),
+        policy: Policy::from_u32(r.u32(hdr::POLICY)?).unwrap_or_default(),
+        shards: l.shards,
+    })
 }
 
 fn incompatible(name: &str, why: impl std::fmt::Display) -> Error {
@@ -258,18 +297,10 @@ fn validate(r: &Region<'_>, name: &str, wait: Duration) -> Result<Layout> {
         memory,
         r.u64(hdr::MAX_BUCKETS)?,
         r.u64(hdr::MAX_FREE_BLOCKS)?,
+        r.u64(hdr::SHARDS)?,
     )
     .map_err(|e| incompatible(name, e))?;
-    let stored = [
-        (hdr::SLOTS, l.slots),
-        (hdr::INDEX_OFF, l.index_off),
-        (hdr::TABLE_OFF, l.table_off),
-        (hdr::DATA_OFF, l.data_off),
-        (hdr::DATA_SIZE, l.data_size),
-        (hdr::FL_COUNT, l.fl_count),
-        (hdr::ACCESS_OFF, l.access_off),
-    ];
-    for (off, want) in stored {
+    for (off, want) in stored_fields(&l) {
         if r.u64(off)? != want {
             return Err(incompatible(
                 name,
@@ -300,7 +331,7 @@ impl ShmMap {
         max_free_blocks: u64,
         opts: &Options,
     ) -> Result<ShmMap> {
-        let layout = Layout::new(memory_size, max_buckets, max_free_blocks)?;
+        let layout = Layout::new(memory_size, max_buckets, max_free_blocks, opts.shards)?;
         let name = match name {
             Some(n) => {
                 shm::validate_name(n)?;
@@ -316,13 +347,16 @@ impl ShmMap {
     fn create_named(name: String, layout: Layout, opts: &Options, flags: u32) -> Result<ShmMap> {
         let (fd, id) = shm::create(&name, layout.memory_size, opts.mode)?;
         let made = Mapping::new(&fd, layout.memory_size, &name, true).and_then(|mapping| {
-            init_segment(&mapping.region(), &layout, flags, opts.policy)?;
-            Ok(mapping)
+            let r = mapping.region();
+            init_segment(&r, &layout, flags, opts.policy)?;
+            let common = common(&r, &layout)?;
+            Ok((mapping, common))
         });
         match made {
-            Ok(mapping) => Ok(ShmMap {
+            Ok((mapping, common)) => Ok(ShmMap {
                 mapping,
                 layout,
+                common,
                 owner: flags & FLAG_OWNED != 0,
                 name,
                 id,
@@ -382,11 +416,14 @@ impl ShmMap {
             )));
         }
         let mapping = Mapping::new(&fd, meta.size, name, write).map_err(fail)?;
-        let layout = validate(&mapping.region(), name, wait).map_err(fail)?;
+        let r = mapping.region();
+        let layout = validate(&r, name, wait).map_err(fail)?;
+        let common = common(&r, &layout).map_err(fail)?;
         mapping.check(name).map_err(fail)?;
         Ok(ShmMap {
             mapping,
             layout,
+            common,
             name: name.to_owned(),
             owner: false,
             id: meta.id,
@@ -409,7 +446,7 @@ impl ShmMap {
         opts: &Options,
     ) -> Result<ShmMap> {
         shm::validate_name(name)?;
-        let layout = Layout::new(memory_size, max_buckets, max_free_blocks)?;
+        let layout = Layout::new(memory_size, max_buckets, max_free_blocks, opts.shards)?;
         let mut last = None;
         // A name can vanish between our EEXIST and our open (unlink); retry.
         for _ in 0..8 {
@@ -452,33 +489,52 @@ impl ShmMap {
         &self.layout
     }
 
-    fn seqlock<'m>(r: &Region<'m>) -> Result<SeqLock<'m>> {
+    /// The number of shards.
+    pub fn shards(&self) -> u64 {
+        self.layout.shards
+    }
+
+    /// The shard of `key`, and the key's hash.
+    fn route(&self, key: &[u8]) -> (u64, u64) {
+        let h = hash(self.common.seed, key);
+        (shard_of(h, self.layout.shards), h)
+    }
+
+    fn seqlock<'m>(r: &Region<'m>, s: &Shard) -> Result<SeqLock<'m>> {
         Ok(SeqLock::new(
-            r.atomic_u64(hdr::SEQ)?,
-            r.atomic_u32(hdr::DIRTY)?,
+            r.atomic_u64(s.at(sh::SEQ))?,
+            r.atomic_u32(s.at(sh::DIRTY))?,
         ))
     }
 
-    /// Runs `f` on the table under the segment lock. A map marked corrupt
-    /// is refused unless `on_corrupt` (only `clear` may run then).
+    fn read_only(&self) -> Result<()> {
+        if self.writable {
+            Ok(())
+        } else {
+            Err(incompatible(&self.name, "it was opened read-only"))
+        }
+    }
+
+    /// Runs `f` on shard `i` under its lock. A shard marked corrupt is
+    /// refused unless `on_corrupt` (only `clear` may run then).
     fn locked_with<R>(
         &self,
+        i: u64,
         on_corrupt: bool,
         f: impl FnOnce(&Table<'_>, &SeqLock<'_>) -> Result<R>,
     ) -> Result<R> {
         self.mapping.check(&self.name)?;
+        self.read_only()?;
         let r = self.mapping.region();
-        let t = Table::new(&r, &self.layout)?;
-        let seq = Self::seqlock(&r)?;
-        if !self.writable {
-            return Err(incompatible(&self.name, "it was opened read-only"));
-        }
+        let s = self.layout.shard(i);
+        let t = Table::new(&r, s, self.common);
+        let seq = Self::seqlock(&r, &s)?;
         let corrupt =
             || Error::corrupt("an earlier repair failed; clear() the map, or recreate it");
-        if r.u32(hdr::STATUS)? != 0 && !on_corrupt {
+        if r.u32(s.at(sh::STATUS))? != 0 && !on_corrupt {
             return Err(corrupt());
         }
-        let m: *mut libc::pthread_mutex_t = r.ptr(hdr::MUTEX, hdr::MUTEX_ROOM, 8)?.cast();
+        let m: *mut libc::pthread_mutex_t = r.ptr(s.at(sh::MUTEX), sh::MUTEX_ROOM, 8)?.cast();
         // SAFETY: `m` is in bounds and aligned, and was initialised by the
         // creator before INIT_STATE was set, which `validate` waited for.
         let acquired = unsafe { lock::lock(m, self.lock_timeout)? };
@@ -487,7 +543,7 @@ impl ShmMap {
         if died || seq.is_dirty() {
             self.owner_failed(&t, &seq, m, died)?;
         }
-        if r.u32(hdr::STATUS)? != 0 && !on_corrupt {
+        if r.u32(s.at(sh::STATUS))? != 0 && !on_corrupt {
             return Err(corrupt());
         }
         let res = f(&t, &seq);
@@ -495,10 +551,11 @@ impl ShmMap {
         res
     }
 
-    /// Repairs the map after a lock holder died inside the lock (EOWNERDEAD),
+    /// Repairs a shard after a lock holder died inside its lock (EOWNERDEAD),
     /// or a write unwound (the dirty flag), before anything else runs under
     /// it: the one place that recovers from a failed holder. A failed repair
-    /// marks the map corrupt, which every later operation but `clear` refuses.
+    /// marks the shard corrupt, which every later operation but `clear`
+    /// refuses.
     fn owner_failed(
         &self,
         t: &Table<'_>,
@@ -506,14 +563,15 @@ impl ShmMap {
         m: *mut libc::pthread_mutex_t,
         died: bool,
     ) -> Result<()> {
-        let r = t.r;
+        let (r, s) = (t.r, &t.l);
         let repaired = t.repair();
         if repaired.is_err() {
-            r.set_u32(hdr::STATUS, 1)?;
+            r.set_u32(s.at(sh::STATUS), 1)?;
         }
         // A writer that failed inside its write left the sequence odd.
         seq.reset();
-        r.set_u64(hdr::RECOVERIES, r.u64(hdr::RECOVERIES)?.wrapping_add(1))?;
+        let recoveries = s.at(sh::RECOVERIES);
+        r.set_u64(recoveries, r.u64(recoveries)?.wrapping_add(1))?;
         if died {
             // SAFETY: we hold the lock, acquired with EOWNERDEAD, and the state
             // is repaired (or marked corrupt, which every caller checks).
@@ -522,17 +580,18 @@ impl ShmMap {
         repaired
     }
 
-    /// Runs a read-only `f` under the lock, or, on a read-only handle (which
-    /// cannot lock), again and again until the write sequence shows that no
-    /// write overlapped it, for at most the lock timeout.
-    fn inspecting<R>(&self, f: impl Fn(&Table<'_>) -> Result<R>) -> Result<R> {
+    /// Runs a read-only `f` on shard `i` under its lock, or, on a read-only
+    /// handle (which cannot lock), again and again until the write sequence
+    /// shows that no write overlapped it, for at most the lock timeout.
+    fn inspecting<R>(&self, i: u64, f: impl Fn(&Table<'_>) -> Result<R>) -> Result<R> {
         if self.writable {
-            return self.locked(f);
+            return self.locked(i, f);
         }
         self.mapping.check(&self.name)?;
         let r = self.mapping.region();
-        let t = Table::new(&r, &self.layout)?;
-        let seq = Self::seqlock(&r)?;
+        let s = self.layout.shard(i);
+        let t = Table::new(&r, s, self.common);
+        let seq = Self::seqlock(&r, &s)?;
         let limit = self.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT);
         let deadline = Instant::now() + limit;
         loop {
@@ -552,25 +611,28 @@ impl ShmMap {
         }
     }
 
-    fn locked<R>(&self, f: impl FnOnce(&Table<'_>) -> Result<R>) -> Result<R> {
-        self.locked_with(false, |t, _| f(t))
+    fn locked<R>(&self, i: u64, f: impl FnOnce(&Table<'_>) -> Result<R>) -> Result<R> {
+        self.locked_with(i, false, |t, _| f(t))
     }
 
-    /// Runs a write under the lock, with the sequence odd meanwhile, so that
-    /// optimistic readers discard anything they read during it.
-    fn write<R>(&self, f: impl FnOnce(&Table<'_>) -> Result<R>) -> Result<R> {
-        if !self.writable {
-            return Err(incompatible(&self.name, "it was opened read-only"));
-        }
-        self.locked_with(false, |t, seq| {
+    /// Runs a write on shard `i` under its lock, with its sequence odd
+    /// meanwhile, so that optimistic readers discard anything they read
+    /// during it.
+    fn write<R>(&self, i: u64, f: impl FnOnce(&Table<'_>) -> Result<R>) -> Result<R> {
+        self.locked_with(i, false, |t, seq| {
             let _writing = seq.write();
             f(t)
         })
     }
 
+    /// Runs `f` on each shard in turn, one lock hold each, and sums.
+    fn sum(&self, f: impl Fn(&Table<'_>) -> Result<u64>) -> Result<u64> {
+        (0..self.layout.shards).try_fold(0u64, |n, i| Ok(n.saturating_add(self.locked(i, &f)?)))
+    }
+
     /// `h.set`: stores `value` (type byte first) under `key`.
     pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.write(|t| t.set(key, value))
+        self.put(key, value, 0, Cond::Always, false).map(|_| ())
     }
 
     /// A conditional write with a TTL (ms, 0 for none). `safe` forbids
@@ -588,40 +650,66 @@ impl ShmMap {
             cond,
             safe,
         };
-        self.write(|t| t.put(key, value, &put))
+        let (i, h) = self.route(key);
+        self.write(i, |t| t.put(key, h, value, &put))
     }
 
-    /// `h.setMany`: stores each `(key, value)` in order under one lock hold,
-    /// each its own write (not a transaction). Stops at the first failure:
-    /// returns how many were written, and that failure, if any; the entries
-    /// before it stay written.
+    /// Runs `f(table, index, hash)` on each of `keys` in order, each key of
+    /// a run of consecutive keys of one shard under one hold of its lock.
+    /// Stops at the first failure: returns how many succeeded, and that
+    /// failure, if any.
+    fn each_key<K: AsRef<[u8]>>(
+        &self,
+        keys: impl ExactSizeIterator<Item = K> + Clone,
+        mut f: impl FnMut(&Table<'_>, usize, u64) -> Result<()>,
+    ) -> (usize, Option<Error>) {
+        let routes: Vec<(u64, u64)> = keys.map(|k| self.route(k.as_ref())).collect();
+        let mut done = 0;
+        while let Some(&(shard, _)) = routes.get(done) {
+            let res = self.write(shard, |t| {
+                while let Some(&(i, h)) = routes.get(done) {
+                    if i != shard {
+                        break;
+                    }
+                    f(t, done, h)?;
+                    done += 1;
+                }
+                Ok(())
+            });
+            if let Err(e) = res {
+                return (done, Some(e));
+            }
+        }
+        (done, None)
+    }
+
+    /// `h.setMany`: stores each `(key, value)` in order, each its own write
+    /// (not a transaction); consecutive keys of one shard share a lock
+    /// hold. Stops at the first failure: returns how many were written, and
+    /// that failure, if any; the entries before it stay written.
     pub fn set_many(&self, items: &[(Vec<u8>, Vec<u8>)], ttl_ms: u64) -> (usize, Option<Error>) {
         let put = Put {
             expires: expiry_of(ttl_ms),
             cond: Cond::Always,
             safe: false,
         };
-        let mut written = 0;
-        let res = self.write(|t| {
-            for (k, v) in items {
-                t.put(k, v, &put)?;
-                written += 1;
-            }
-            Ok(())
-        });
-        (written, res.err())
+        self.each_key(items.iter().map(|(k, _)| k), |t, n, h| {
+            let (k, v) = &items[n];
+            t.put(k, h, v, &put).map(|_| ())
+        })
     }
 
-    /// `h.delMany`: removes each key under one lock hold; how many live
-    /// entries were removed.
+    /// `h.delMany`: removes each key, consecutive keys of one shard under
+    /// one lock hold; how many live entries were removed.
     pub fn del_many(&self, keys: &[Vec<u8>]) -> Result<u64> {
-        self.write(|t| {
-            let mut n = 0;
-            for k in keys {
-                n += u64::from(t.del(k)?);
-            }
-            Ok(n)
-        })
+        let mut removed = 0;
+        match self.each_key(keys.iter(), |t, n, h| {
+            removed += u64::from(t.del(&keys[n], h)?);
+            Ok(())
+        }) {
+            (_, Some(e)) => Err(e),
+            (_, None) => Ok(removed),
+        }
     }
 
     /// `h.incr`: adds `delta` to a number or bigint; see [`Table::incr`].
@@ -633,37 +721,36 @@ impl ShmMap {
         init_ttl_ms: u64,
     ) -> Result<Option<Num>> {
         let init_expires = expiry_of(init_ttl_ms);
-        self.write(|t| t.incr(key, delta, init, init_expires))
+        let (i, h) = self.route(key);
+        self.write(i, |t| t.incr(key, h, delta, init, init_expires))
     }
 
     /// `h.expire`: a new TTL (ms, 0 for none) for a live key; false if absent.
     pub fn expire(&self, key: &[u8], ttl_ms: u64) -> Result<bool> {
         let expires = expiry_of(ttl_ms);
-        self.write(|t| t.expire(key, expires))
+        let (i, h) = self.route(key);
+        self.write(i, |t| t.expire(key, h, expires))
     }
 
     /// Looks `key` up, expired entries included, copying the value into
     /// `out` if given. First without the lock: a result counts only if the
-    /// write sequence was even and unchanged across the whole lookup; else,
-    /// after a few tries, under the lock (which also repairs after a dead
-    /// writer, and times out if a writer is stopped).
+    /// shard's write sequence was even and unchanged across the whole
+    /// lookup; else, after a few tries, under the lock (which also repairs
+    /// after a dead writer, and times out if a writer is stopped).
     pub fn lookup(&self, key: &[u8], mut out: Option<&mut Vec<u8>>) -> Result<Option<Found>> {
-        if !self.writable {
-            return Err(incompatible(&self.name, "it was opened read-only"));
-        }
+        self.read_only()?;
         self.mapping.check(&self.name)?;
         let r = self.mapping.region();
-        if let (Ok(seq), Ok(0), Ok(t)) = (
-            Self::seqlock(&r),
-            r.u32(hdr::STATUS),
-            Table::new(&r, &self.layout),
-        ) {
+        let (i, h) = self.route(key);
+        let s = self.layout.shard(i);
+        if let (Ok(seq), Ok(0)) = (Self::seqlock(&r, &s), r.u32(s.at(sh::STATUS))) {
+            let t = Table::new(&r, s, self.common);
             for _ in 0..OPTIMISTIC_TRIES {
                 let Some(before) = seq.begin() else {
                     std::hint::spin_loop();
                     continue;
                 };
-                let res = t.lookup(key, out.as_deref_mut());
+                let res = t.lookup(key, h, out.as_deref_mut());
                 if seq.validate(before) {
                     if let Ok(found) = res {
                         self.mapping.check(&self.name)?;
@@ -672,7 +759,7 @@ impl ShmMap {
                 }
             }
         }
-        self.locked(|t| t.lookup(key, out))
+        self.locked(i, |t| t.lookup(key, h, out))
     }
 
     /// `h.getStale`: the value even if expired; `Some(stale)` if present.
@@ -691,21 +778,26 @@ impl ShmMap {
     }
 
     /// `h.flushExpired`: reclaims up to `max` expired entries (0: all), one
-    /// batch of slots per lock hold. Returns how many.
+    /// batch of slots of one shard per lock hold. Returns how many.
     pub fn flush_expired(&self, max: u64) -> Result<u64> {
         let limit = if max == 0 { u64::MAX } else { max };
-        let (mut cursor, mut removed) = (0, 0);
-        while cursor < self.layout.slots && removed < limit {
-            let (n, next) = self.write(|t| t.reclaim_range(cursor, SCAN_BATCH, limit - removed))?;
-            removed += n;
-            cursor = next;
+        let mut removed = 0;
+        for i in 0..self.layout.shards {
+            let mut cursor = 0;
+            while cursor < self.layout.shard.slots && removed < limit {
+                let (n, next) =
+                    self.write(i, |t| t.reclaim_range(cursor, SCAN_BATCH, limit - removed))?;
+                removed += n;
+                cursor = next;
+            }
         }
         Ok(removed)
     }
 
     /// One batch of a scan: up to `max` live entries (0: no limit) in up to
-    /// `count` slots from `cursor`, under one lock hold, copying at most
-    /// about 1 MiB. Returns the next cursor (`slots()` at the end).
+    /// `count` slots of one shard from `cursor` (a position in all shards'
+    /// slots, shard by shard), under one lock hold, copying at most about
+    /// 1 MiB. Returns the next cursor ([`ShmMap::slots`] at the end).
     pub fn scan(
         &self,
         cursor: u64,
@@ -715,49 +807,66 @@ impl ShmMap {
         out: &mut Vec<ScanEntry>,
     ) -> Result<u64> {
         let max = if max == 0 { u64::MAX } else { max };
-        self.locked(|t| t.scan(cursor, count.min(SCAN_BATCH), values, max, SCAN_BYTES, out))
-    }
-
-    /// Slots in the bucket table: where a scan ends.
-    pub fn slots(&self) -> u64 {
-        self.layout.slots
-    }
-
-    /// `h.size`: live entries with user keys. Read from a counter when no
-    /// entry has a TTL (the map's own leases always have one); otherwise
-    /// counted, one batch of slots per lock hold.
-    pub fn size(&self) -> Result<u64> {
-        let (used, with_ttl) =
-            self.locked(|t| Ok((t.r.u64(hdr::USED_BUCKETS)?, t.r.u64(hdr::TTL_ENTRIES)?)))?;
-        if with_ttl == 0 {
-            return Ok(used);
+        let per = self.layout.shard.slots;
+        let (i, from) = (cursor / per, cursor % per);
+        if i >= self.layout.shards {
+            return Ok(self.slots());
         }
-        let (mut cursor, mut n) = (0, 0);
-        while cursor < self.layout.slots {
-            let (c, next) = self.locked(|t| t.count_live(cursor, SCAN_BATCH))?;
-            n += c;
-            cursor = next;
+        let next = self.locked(i, |t| {
+            t.scan(from, count.min(SCAN_BATCH), values, max, SCAN_BYTES, out)
+        })?;
+        Ok(i * per + next)
+    }
+
+    /// Slots of all shards: where a scan ends.
+    pub fn slots(&self) -> u64 {
+        self.layout.total_slots()
+    }
+
+    /// `h.size`: live entries with user keys. A shard's count is read from
+    /// its counter when none of its entries has a TTL (the map's own leases
+    /// always have one); otherwise counted, one batch of slots per lock hold.
+    pub fn size(&self) -> Result<u64> {
+        let mut n = 0;
+        for i in 0..self.layout.shards {
+            let (used, with_ttl) = self.locked(i, |t| {
+                Ok((
+                    t.r.u64(t.l.at(sh::USED_BUCKETS))?,
+                    t.r.u64(t.l.at(sh::TTL_ENTRIES))?,
+                ))
+            })?;
+            if with_ttl == 0 {
+                n = used.saturating_add(n);
+                continue;
+            }
+            let mut cursor = 0;
+            while cursor < self.layout.shard.slots {
+                let (c, next) = self.locked(i, |t| t.count_live(cursor, SCAN_BATCH))?;
+                n = n.saturating_add(c);
+                cursor = next;
+            }
         }
         Ok(n)
     }
 
-    /// `h.clear`: removes every entry in one lock hold. It also works on a
-    /// map that a failed repair marked corrupt, and makes it usable again.
+    /// `h.clear`: removes every entry, one lock hold per shard. It also
+    /// works on shards that a failed repair marked corrupt, and makes them
+    /// usable again.
     pub fn clear(&self) -> Result<()> {
-        if !self.writable {
-            return Err(incompatible(&self.name, "it was opened read-only"));
+        for i in 0..self.layout.shards {
+            self.locked_with(i, true, |t, seq| {
+                let _writing = seq.write();
+                t.clear()?;
+                t.r.set_u32(t.l.at(sh::STATUS), 0)
+            })?;
         }
-        self.locked_with(true, |t, seq| {
-            let _writing = seq.write();
-            t.clear()?;
-            t.r.set_u32(hdr::STATUS, 0)
-        })
+        Ok(())
     }
 
-    /// `h.freeSpace`: bytes of the data area not in records.
+    /// `h.freeSpace`: bytes of the data areas not in records.
     pub fn free_space(&self) -> Result<u64> {
-        let used = self.locked(|t| t.r.u64(hdr::USED_DATA_SIZE))?;
-        Ok(self.layout.data_size.saturating_sub(used))
+        let used = self.sum(|t| t.r.u64(t.l.at(sh::USED_DATA_SIZE)))?;
+        Ok(self.layout.total_data_size().saturating_sub(used))
     }
 
     /// `h.get`: copies the value (type byte first) into `out`; false if absent
@@ -769,18 +878,36 @@ impl ShmMap {
 
     /// `h.del`: removes `key`; false if it was absent.
     pub fn del(&self, key: &[u8]) -> Result<bool> {
-        self.write(|t| t.del(key))
+        let (i, h) = self.route(key);
+        self.write(i, |t| t.del(key, h))
     }
 
-    /// Walks the whole structure under the lock.
+    /// Walks the whole structure, one shard per lock hold.
     pub fn check(&self) -> Result<CheckReport> {
-        self.inspecting(|t| t.check())
+        let mut all = CheckReport::default();
+        for i in 0..self.layout.shards {
+            let c = self.inspecting(i, |t| t.check())?;
+            let name = |p: String| {
+                if self.layout.shards > 1 {
+                    format!("shard {i}: {p}")
+                } else {
+                    p
+                }
+            };
+            all.problems.extend(c.problems.into_iter().map(name));
+            all.entries = all.entries.saturating_add(c.entries);
+            all.longest_cluster = all.longest_cluster.max(c.longest_cluster);
+        }
+        Ok(all)
     }
 
-    /// Rebuilds every derived structure from the table under the lock: what
-    /// the next process does by itself after a lock owner died.
+    /// Rebuilds every derived structure from the tables, one shard per lock
+    /// hold: what the next process does by itself after a lock owner died.
     pub fn repair(&self) -> Result<()> {
-        self.write(|t| t.repair())
+        for i in 0..self.layout.shards {
+            self.write(i, |t| t.repair())?;
+        }
+        Ok(())
     }
 
     /// The raw mapped bytes, for tests that damage a segment on purpose.
@@ -788,27 +915,56 @@ impl ShmMap {
         self.mapping.region()
     }
 
-    /// `h.stat`.
+    /// `h.stat`: the header's fields, and each shard's counters, summed.
     pub fn stat(&self) -> Result<Stat> {
-        let layout = self.layout;
-        self.inspecting(|t| {
-            let r = t.r;
-            Ok(Stat {
-                layout,
-                used_buckets: r.u64(hdr::USED_BUCKETS)?,
-                used_free_blocks: r.u64(hdr::USED_FREE_BLOCKS)?,
-                used_data_size: r.u64(hdr::USED_DATA_SIZE)?,
-                recoveries: r.u64(hdr::RECOVERIES)?,
-                creator_pid: r.u32(hdr::CREATOR_PID)?,
-                created_ms: r.u64(hdr::CREATED_MS)?,
-                owned: r.u32(hdr::FLAGS)? & FLAG_OWNED != 0,
-                policy: Policy::from_u32(r.u32(hdr::POLICY)?).unwrap_or_default(),
-                evictions: r.u64(hdr::EVICTIONS)?,
-                expired: r.u64(hdr::EXPIRED)?,
-                ttl_entries: r.u64(hdr::TTL_ENTRIES)?,
-                dropped: r.u64(hdr::DROPPED)?,
-            })
-        })
+        let r = self.mapping.region();
+        let mut st = Stat {
+            layout: self.layout,
+            used_buckets: 0,
+            used_free_blocks: 0,
+            used_data_size: 0,
+            recoveries: 0,
+            creator_pid: r.u32(hdr::CREATOR_PID)?,
+            created_ms: r.u64(hdr::CREATED_MS)?,
+            owned: r.u32(hdr::FLAGS)? & FLAG_OWNED != 0,
+            policy: self.common.policy,
+            evictions: 0,
+            expired: 0,
+            ttl_entries: 0,
+            dropped: 0,
+        };
+        for i in 0..self.layout.shards {
+            let c = self.inspecting(i, |t| {
+                let f = |field| t.r.u64(t.l.at(field));
+                Ok([
+                    f(sh::USED_BUCKETS)?,
+                    f(sh::USED_FREE_BLOCKS)?,
+                    f(sh::USED_DATA_SIZE)?,
+                    f(sh::RECOVERIES)?,
+                    f(sh::EVICTIONS)?,
+                    f(sh::EXPIRED)?,
+                    f(sh::TTL_ENTRIES)?,
+                    f(sh::DROPPED)?,
+                ])
+            })?;
+            for (sum, v) in [
+                &mut st.used_buckets,
+                &mut st.used_free_blocks,
+                &mut st.used_data_size,
+                &mut st.recoveries,
+                &mut st.evictions,
+                &mut st.expired,
+                &mut st.ttl_entries,
+                &mut st.dropped,
+            ]
+            .into_iter()
+            .zip(c)
+            {
+                *sum = sum.saturating_add(v);
+            }
+        }
+        self.mapping.check(&self.name)?;
+        Ok(st)
     }
 
     /// Detaches; the owner also removes the name, if it still refers to

@@ -41,7 +41,7 @@ use siphasher::sip::SipHasher13;
 use crate::alloc::{self, Alloc};
 use crate::crash::point;
 use crate::error::{Error, Result};
-use crate::layout::{hdr, Layout, Policy, RECORD_HEADER_SIZE, SLOT_SIZE};
+use crate::layout::{sh, Policy, Shard, RECORD_HEADER_SIZE, SLOT_SIZE};
 use crate::region::Region;
 
 const REF_MASK: u64 = (1 << 48) - 1;
@@ -94,30 +94,49 @@ pub struct CheckReport {
     pub longest_cluster: u64,
 }
 
-/// Operations on a mapped segment. The caller holds the segment's lock
-/// (except for the optimistic reads described in map.rs).
+/// What every shard of a map shares, fixed at creation and read once when
+/// a process attaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Common {
+    /// The SipHash key.
+    pub(crate) seed: (u64, u64),
+    /// The eviction policy.
+    pub(crate) policy: Policy,
+    /// The number of shards (for error messages).
+    pub(crate) shards: u64,
+}
+
+/// The SipHash-1-3 of `key` under `seed`: it picks the shard, the home
+/// slot and the slot tag.
+pub(crate) fn hash(seed: (u64, u64), key: &[u8]) -> u64 {
+    let mut h = SipHasher13::new_with_keys(seed.0, seed.1);
+    h.write(key);
+    h.finish()
+}
+
+/// Operations on one shard of a mapped segment. The caller holds the
+/// shard's lock (except for the optimistic reads described in map.rs).
+/// Methods that take a key take its [`hash`] too, which the map computed
+/// to choose the shard.
 pub struct Table<'a> {
     pub(crate) r: &'a Region<'a>,
-    pub(crate) l: &'a Layout,
+    pub(crate) l: Shard,
     pub(crate) a: Alloc<'a>,
-    seed: (u64, u64),
-    pub(crate) policy: Policy,
+    pub(crate) c: Common,
     /// The time of this operation, read once on first use (0: not yet).
     now: Cell<u64>,
 }
 
 impl<'a> Table<'a> {
-    /// A view of the segment `r` laid out as `l`.
-    pub fn new(r: &'a Region<'a>, l: &'a Layout) -> Result<Self> {
-        let seed = (r.u64(hdr::SEED)?, r.u64(hdr::SEED + 8)?);
-        Ok(Table {
+    /// A view of the shard `l` of the segment `r`.
+    pub(crate) fn new(r: &'a Region<'a>, l: Shard, c: Common) -> Self {
+        Table {
             r,
             l,
             a: Alloc::new(r, l),
-            seed,
-            policy: Policy::from_u32(r.u32(hdr::POLICY)?).unwrap_or_default(),
+            c,
             now: Cell::new(0),
-        })
+        }
     }
 
     /// This operation's time, CLOCK_MONOTONIC ms; read once.
@@ -156,7 +175,7 @@ impl<'a> Table<'a> {
     /// Marks slot `i` recently used, writing only when the bit is clear so a
     /// hot entry's cache line is not dirtied on every read.
     pub(crate) fn touch(&self, i: u64) {
-        if self.policy == Policy::Lru {
+        if self.c.policy == Policy::Lru {
             if let Ok(a) = self.access(i) {
                 if a.load(Ordering::Relaxed) == 0 {
                     a.store(1, Ordering::Relaxed);
@@ -171,15 +190,13 @@ impl<'a> Table<'a> {
             self.r.set_u64(self.slot_off(i), 0)?;
             self.access(i)?.store(0, Ordering::Relaxed);
         }
-        self.r.set_u64(hdr::USED_BUCKETS, 0)?;
-        self.r.set_u64(hdr::TTL_ENTRIES, 0)?;
+        self.r.set_u64(self.l.at(sh::USED_BUCKETS), 0)?;
+        self.r.set_u64(self.l.at(sh::TTL_ENTRIES), 0)?;
         self.a.init()
     }
 
     pub(crate) fn hash(&self, key: &[u8]) -> u64 {
-        let mut h = SipHasher13::new_with_keys(self.seed.0, self.seed.1);
-        h.write(key);
-        h.finish()
+        hash(self.c.seed, key)
     }
 
     pub(crate) fn home(&self, h: u64) -> u64 {
@@ -238,7 +255,7 @@ impl<'a> Table<'a> {
 
     /// The hash of the key of the record at `doff`, read in place.
     fn hash_at(&self, doff: u64, rec: &Rec) -> Result<u64> {
-        let mut h = SipHasher13::new_with_keys(self.seed.0, self.seed.1);
+        let mut h = SipHasher13::new_with_keys(self.c.seed.0, self.c.seed.1);
         self.r
             .chunks(self.key_off(doff), rec.klen, |c| h.write(c))?;
         Ok(h.finish())
@@ -266,8 +283,8 @@ impl<'a> Table<'a> {
 
     /// Looks `key` up; with `out`, copies its value (type byte first) there.
     /// Finds expired entries too (`stale`); marks a live hit recently used.
-    pub fn lookup(&self, key: &[u8], out: Option<&mut Vec<u8>>) -> Result<Option<Found>> {
-        match self.find(key, self.hash(key))? {
+    pub fn lookup(&self, key: &[u8], h: u64, out: Option<&mut Vec<u8>>) -> Result<Option<Found>> {
+        match self.find(key, h)? {
             Probe::Vacant { .. } => Ok(None),
             Probe::Found { slot, doff } => {
                 let expires = self.expires(doff)?;
@@ -306,8 +323,9 @@ impl<'a> Table<'a> {
         let Some((doff, _)) = self.a.alloc(need)? else {
             return Err(Error::NoSpace {
                 record: need,
-                used: self.r.u64(hdr::USED_DATA_SIZE)?,
+                used: self.r.u64(self.l.at(sh::USED_DATA_SIZE))?,
                 data_size: self.l.data_size,
+                shards: self.c.shards,
             });
         };
         point("set:allocated");
@@ -330,7 +348,7 @@ impl<'a> Table<'a> {
     pub(crate) fn check_free_room(&self, doff: u64) -> Result<()> {
         let after = self
             .r
-            .u64(hdr::USED_FREE_BLOCKS)?
+            .u64(self.l.at(sh::USED_FREE_BLOCKS))?
             .saturating_add_signed(self.a.free_delta(doff)?);
         // The free tail of the data area is not counted against the limit:
         // free blocks <= live entries + 1, so maxFreeBlocks >= maxBuckets never fills.
@@ -342,17 +360,6 @@ impl<'a> Table<'a> {
         Ok(())
     }
 
-    /// Stores `value` (type byte first) under `key`, with no expiry and the
-    /// map's eviction policy. On error nothing changed.
-    pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        let put = crate::write::Put {
-            expires: 0,
-            cond: crate::write::Cond::Always,
-            safe: false,
-        };
-        self.put(key, value, &put).map(|_| ())
-    }
-
     /// Keeps `TTL_ENTRIES` right when a key's expiry goes from `old` to
     /// `new` (0: none; an insert is from 0, a removal to 0).
     pub(crate) fn ttl_count_change(&self, old: u64, new: u64) -> Result<()> {
@@ -360,9 +367,9 @@ impl<'a> Table<'a> {
         if delta == 0 {
             return Ok(());
         }
-        let v = self.r.u64(hdr::TTL_ENTRIES)?;
+        let v = self.r.u64(self.l.at(sh::TTL_ENTRIES))?;
         self.r
-            .set_u64(hdr::TTL_ENTRIES, v.saturating_add_signed(delta))
+            .set_u64(self.l.at(sh::TTL_ENTRIES), v.saturating_add_signed(delta))
     }
 
     /// Publishes a new record for `key` into the vacant `slot`.
@@ -374,10 +381,11 @@ impl<'a> Table<'a> {
         value: &[u8],
         expires: u64,
     ) -> Result<()> {
-        let used = self.r.u64(hdr::USED_BUCKETS)?;
+        let used = self.r.u64(self.l.at(sh::USED_BUCKETS))?;
         if used >= self.l.max_buckets {
             return Err(Error::NoBucket {
                 max_buckets: self.l.max_buckets,
+                shards: self.c.shards,
             });
         }
         let new = self.write_record(key, value, expires)?;
@@ -385,7 +393,7 @@ impl<'a> Table<'a> {
         self.access(slot)?.store(1, Ordering::Relaxed);
         self.publish(slot, h, new)?;
         point("set:published");
-        self.r.set_u64(hdr::USED_BUCKETS, used + 1)?;
+        self.r.set_u64(self.l.at(sh::USED_BUCKETS), used + 1)?;
         self.ttl_count_change(0, expires)?;
         point("set:done");
         Ok(())
@@ -424,8 +432,9 @@ impl<'a> Table<'a> {
         let expires = self.expires(doff)?;
         self.remove_at(slot)?;
         point("del:shifted");
-        let used = self.r.u64(hdr::USED_BUCKETS)?;
-        self.r.set_u64(hdr::USED_BUCKETS, used.saturating_sub(1))?;
+        let used = self.r.u64(self.l.at(sh::USED_BUCKETS))?;
+        self.r
+            .set_u64(self.l.at(sh::USED_BUCKETS), used.saturating_sub(1))?;
         self.ttl_count_change(expires, 0)?;
         point("del:counted");
         self.a.free(doff)?;
@@ -434,9 +443,9 @@ impl<'a> Table<'a> {
     }
 
     /// Removes `key`; false if it was absent or expired. On error nothing changed.
-    pub fn del(&self, key: &[u8]) -> Result<bool> {
+    pub fn del(&self, key: &[u8], h: u64) -> Result<bool> {
         point("del:locked");
-        match self.find(key, self.hash(key))? {
+        match self.find(key, h)? {
             Probe::Vacant { .. } => Ok(false),
             Probe::Found { slot, doff } => {
                 let live = !self.is_expired(self.expires(doff)?);
@@ -545,7 +554,7 @@ impl<'a> Table<'a> {
 
     /// Makes the structure sound again after a lock owner died: resolves an
     /// entry left in two slots by an interrupted delete, drops entries whose
-    /// key cannot find them (counted in `hdr::DROPPED`), and derives the
+    /// key cannot find them (counted in `self.l.at(sh::DROPPED)`), and derives the
     /// allocator and counters from the table.
     ///
     /// An interrupted shift leaves at most one duplicate; more than
@@ -611,10 +620,12 @@ impl<'a> Table<'a> {
         if blocks.len() as u64 > self.l.max_buckets {
             return Err(Error::corrupt("more entries than maxBuckets"));
         }
-        self.r.set_u64(hdr::USED_BUCKETS, blocks.len() as u64)?;
-        self.r.set_u64(hdr::TTL_ENTRIES, with_ttl)?;
-        let d = self.r.u64(hdr::DROPPED)?;
-        self.r.set_u64(hdr::DROPPED, d.saturating_add(dropped))?;
+        self.r
+            .set_u64(self.l.at(sh::USED_BUCKETS), blocks.len() as u64)?;
+        self.r.set_u64(self.l.at(sh::TTL_ENTRIES), with_ttl)?;
+        let d = self.r.u64(self.l.at(sh::DROPPED))?;
+        self.r
+            .set_u64(self.l.at(sh::DROPPED), d.saturating_add(dropped))?;
         self.a.rebuild(&mut blocks)
     }
 
@@ -654,7 +665,7 @@ impl<'a> Table<'a> {
             with_ttl += u64::from(self.expires(doff)? != 0);
             referenced.push((doff, rec.size));
         }
-        if self.r.u64(hdr::TTL_ENTRIES)? != with_ttl {
+        if self.r.u64(self.l.at(sh::TTL_ENTRIES))? != with_ttl {
             problems.push(format!("ttlEntries counter is not {with_ttl}"));
         }
         let entries = referenced.len() as u64;
@@ -664,7 +675,7 @@ impl<'a> Table<'a> {
         if entries > self.l.max_buckets {
             problems.push(format!("{entries} entries exceed maxBuckets"));
         }
-        if self.r.u64(hdr::USED_BUCKETS)? != entries {
+        if self.r.u64(self.l.at(sh::USED_BUCKETS))? != entries {
             problems.push(format!("usedBuckets counter is not {entries}"));
         }
         let mut used = self.a.walk(&mut problems)?;

@@ -11,7 +11,7 @@
 
 use crate::crash::point;
 use crate::error::{Error, Result};
-use crate::layout::{hdr, record_size, Policy, MAX_KV_LEN, RECORD_HEADER_SIZE};
+use crate::layout::{record_size, sh, Policy, MAX_KV_LEN, RECORD_HEADER_SIZE};
 use crate::table::{Probe, Table};
 use crate::value::Value;
 
@@ -93,13 +93,14 @@ impl Num {
 impl Table<'_> {
     /// Stores `value` under `key` if `p.cond` holds; false if it did not.
     /// On error nothing visible changed.
-    pub fn put(&self, key: &[u8], value: &[u8], p: &Put<'_>) -> Result<bool> {
+    pub fn put(&self, key: &[u8], h: u64, value: &[u8], p: &Put<'_>) -> Result<bool> {
         let need = RECORD_HEADER_SIZE + key.len() as u64 + value.len() as u64;
         let no_space = || -> Result<Error> {
             Ok(Error::NoSpace {
                 record: need,
-                used: self.r.u64(hdr::USED_DATA_SIZE)?,
+                used: self.r.u64(self.l.at(sh::USED_DATA_SIZE))?,
                 data_size: self.l.data_size,
+                shards: self.c.shards,
             })
         };
         if key.len() as u64 > MAX_KV_LEN || value.len() as u64 > MAX_KV_LEN {
@@ -112,7 +113,6 @@ impl Table<'_> {
         }
         point("set:locked");
         self.sweep()?;
-        let h = self.hash(key);
         let block = record_size(need - RECORD_HEADER_SIZE - 1).unwrap_or(u64::MAX);
         if block > self.l.data_size {
             return Err(no_space()?);
@@ -151,7 +151,7 @@ impl Table<'_> {
                 other => return other.map(|()| true),
             };
             let protect = existing.map(|(_, doff, _)| doff);
-            if !p.safe && self.policy == Policy::Lru {
+            if !p.safe && self.c.policy == Policy::Lru {
                 // The CLOCK hand removes expired entries first as it passes.
                 if self.fits_after_eviction(block, protect)? && self.evict_one(protect)? {
                     continue;
@@ -185,12 +185,13 @@ impl Table<'_> {
     pub fn incr(
         &self,
         key: &[u8],
+        h: u64,
         delta: Num,
         init: Option<Num>,
         init_expires: u64,
     ) -> Result<Option<Num>> {
         let mut cur = Vec::new();
-        let (base, expires) = match self.lookup(key, Some(&mut cur))? {
+        let (base, expires) = match self.lookup(key, h, Some(&mut cur))? {
             Some(f) if !f.stale => {
                 let n = Num::decode(&cur).ok_or_else(|| {
                     Error::NotANumber(format!(
@@ -211,13 +212,13 @@ impl Table<'_> {
             cond: Cond::Always,
             safe: false,
         };
-        self.put(key, &new.encode(), &put)?;
+        self.put(key, h, &new.encode(), &put)?;
         Ok(Some(new))
     }
 
     /// Sets the expiry of a live `key` in place; false if absent or expired.
-    pub fn expire(&self, key: &[u8], expires: u64) -> Result<bool> {
-        let Probe::Found { doff, .. } = self.find(key, self.hash(key))? else {
+    pub fn expire(&self, key: &[u8], h: u64, expires: u64) -> Result<bool> {
+        let Probe::Found { doff, .. } = self.find(key, h)? else {
             return Ok(false);
         };
         let old = self.expires(doff)?;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shm_hashmap_core::layout::hdr;
+use shm_hashmap_core::layout::{hdr, sh};
 use shm_hashmap_core::testing::raw_region;
 use shm_hashmap_core::{Error, Options, ShmMap};
 
@@ -140,10 +140,11 @@ fn a_held_lock_times_out_and_changes_nothing() {
     let m = ShmMap::create(Some(&n), 1 << 16, 0, 0, &quick).expect("create");
     m.set(b"k", &[0, b'1']).expect("set");
     let r = raw_region(&m);
-    let mutex = r.ptr(hdr::MUTEX, hdr::MUTEX_ROOM, 8).expect("mutex") as usize;
+    let s = m.layout().shard;
+    let mutex = r.ptr(s.at(sh::MUTEX), sh::MUTEX_ROOM, 8).expect("mutex") as usize;
     // Another thread holds the lock, as a stopped process would, and makes
     // the sequence odd, as a writer stopped mid-write would.
-    let seq = r.u64(hdr::SEQ).expect("seq");
+    let seq = r.u64(s.at(sh::SEQ)).expect("seq");
     let release = Arc::new(AtomicBool::new(false));
     let held = Arc::new(AtomicBool::new(false));
     let holder = {
@@ -163,7 +164,7 @@ fn a_held_lock_times_out_and_changes_nothing() {
     while !held.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(1));
     }
-    r.set_u64(hdr::SEQ, seq | 1).expect("seq");
+    r.set_u64(s.at(sh::SEQ), seq | 1).expect("seq");
     let t = Instant::now();
     assert!(matches!(
         m.set(b"k", &[0, b'2']),
@@ -177,7 +178,7 @@ fn a_held_lock_times_out_and_changes_nothing() {
     let took = t.elapsed();
     assert!(took >= Duration::from_millis(300), "{took:?}");
     assert!(took < Duration::from_secs(3), "{took:?}");
-    r.set_u64(hdr::SEQ, seq).expect("seq");
+    r.set_u64(s.at(sh::SEQ), seq).expect("seq");
     release.store(true, Ordering::SeqCst);
     holder.join().expect("holder");
     assert!(m.get(b"k", &mut out).expect("get after release"));
@@ -193,6 +194,7 @@ fn many_slots_at_one_large_record_cost_a_bounded_scan_and_repair_refuses() {
     m.set(b"big", &big).expect("set");
     let r = raw_region(&m);
     let l = *m.layout();
+    let l = l.shard;
     let word = (0..l.slots)
         .map(|i| r.u64(l.table_off + i * 8).expect("slot"))
         .find(|w| *w != 0)
@@ -230,6 +232,7 @@ fn repair_drops_an_entry_its_key_cannot_find() {
     let l = *m.layout();
     // Change one record's key in place, as a racing writer of the key's
     // bytes could have: its hash no longer leads to its slot.
+    let l = l.shard;
     let (slot, word) = (0..l.slots)
         .map(|i| (i, r.u64(l.table_off + i * 8).expect("slot")))
         .find(|(_, w)| *w != 0)
@@ -297,8 +300,9 @@ fn a_segment_truncated_while_this_thread_holds_its_lock_does_not_break_later_loc
     let m = ShmMap::create(Some(&n), 1 << 16, 0, 0, &opts()).expect("create");
     m.set(b"a", &[0, b'b']).expect("set");
     let r = raw_region(&m);
+    let s = m.layout().shard;
     let mutex = r
-        .ptr(hdr::MUTEX, hdr::MUTEX_ROOM, 8)
+        .ptr(s.at(sh::MUTEX), sh::MUTEX_ROOM, 8)
         .expect("mutex")
         .cast::<libc::pthread_mutex_t>();
     // SAFETY: the mutex is initialised and mapped while `m` lives.
@@ -311,7 +315,7 @@ fn a_segment_truncated_while_this_thread_holds_its_lock_does_not_break_later_loc
         .expect("truncate");
     // The next touch faults; the handler puts zeros there, so the mutex now
     // reads as unlocked by nobody, and libc cannot unlock it.
-    assert_eq!(r.u64(hdr::SEQ), Ok(0));
+    assert_eq!(r.u64(s.at(sh::SEQ)), Ok(0));
     // SAFETY: as above; the call fails (the owner field is gone), harmlessly.
     let _ = unsafe { libc::pthread_mutex_unlock(mutex) };
     assert!(matches!(m.stat(), Err(Error::Corrupt(_))));

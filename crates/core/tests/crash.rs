@@ -8,8 +8,9 @@ use std::collections::HashMap;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use shm_hashmap_core::layout::sh;
 use shm_hashmap_core::layout::Policy;
-use shm_hashmap_core::{crash, Cond, ShmMap};
+use shm_hashmap_core::{crash, Cond, Error, ShmMap};
 
 mod common;
 use common::Cleanup;
@@ -58,6 +59,17 @@ fn value(rng: &mut SmallRng) -> Vec<u8> {
     let mut v = vec![0u8];
     v.extend((0..len).map(|_| rng.random::<u8>()));
     v
+}
+
+/// The repair count of each shard, from its header.
+fn recoveries_by_shard(m: &ShmMap) -> Vec<u64> {
+    let r = shm_hashmap_core::testing::raw_region(m);
+    (0..m.shards())
+        .map(|i| {
+            r.u64(m.layout().shard(i).at(sh::RECOVERIES))
+                .expect("in bounds")
+        })
+        .collect()
 }
 
 fn assert_model(m: &ShmMap, model: &HashMap<Vec<u8>, Vec<u8>>, step: &str) {
@@ -119,6 +131,7 @@ fn a_kill_at_every_step_keeps_the_promise() {
                 (key, old)
             };
             let before = m.stat().expect("stat").recoveries;
+            let shards_before = recoveries_by_shard(&m);
             let outcome = in_child(|| {
                 crash::arm(step);
                 if is_del {
@@ -141,6 +154,12 @@ fn a_kill_at_every_step_keeps_the_promise() {
             if killed {
                 reached += 1;
                 assert_eq!(after, before + 1, "{step}: no repair after the death");
+                let changed = recoveries_by_shard(&m)
+                    .iter()
+                    .zip(&shards_before)
+                    .filter(|(a, b)| a != b)
+                    .count();
+                assert_eq!(changed, 1, "{step}: a death touched other shards");
             } else {
                 assert_eq!(after, before, "{step}: repair without a death");
             }
@@ -179,7 +198,7 @@ fn a_kill_at_every_step_keeps_the_promise() {
     let s = m.stat().expect("stat");
     assert_eq!(
         (s.used_buckets, s.used_data_size, s.used_free_blocks),
-        (0, 0, 1)
+        (0, 0, m.shards())
     );
     m.close().expect("close");
 }
@@ -246,28 +265,34 @@ fn a_kill_in_expiry_eviction_and_clear_keeps_the_map_sound() {
             m.clear().expect("clear");
             let mut model = HashMap::new();
             let mut short = Vec::new();
-            // A full map: 64 entries (maxBuckets), some with a TTL that has
-            // passed by the time the child runs.
-            for i in 0..64 {
+            let fresh = (format!("k{next}").into_bytes(), value(&mut rng));
+            next += 1;
+            // Fill the map until the fresh key's shard is full (all of the
+            // map, with one shard): the fresh key then fits only by evicting.
+            // Some entries get a TTL that has passed by the time the child runs.
+            let short_ttl = if step == "expire:victim" { 40 } else { 0 };
+            let full = |e: &Error| matches!(e, Error::NoBucket { .. } | Error::NoSpace { .. });
+            for i in 0.. {
+                if i % 8 == 0 {
+                    match m.put(&fresh.0, &fresh.1, 0, Cond::Always, true) {
+                        Ok(_) => assert!(m.del(&fresh.0).expect("del")),
+                        Err(e) if full(&e) => break,
+                        Err(e) => panic!("{step}: {e}"),
+                    }
+                }
                 let k = format!("k{next}").into_bytes();
                 next += 1;
                 let v = value(&mut rng);
-                let ttl = if i % 4 == 0 && step == "expire:victim" {
-                    1
-                } else {
-                    0
-                };
-                m.put(&k, &v, ttl, Cond::Always, false).expect("fill");
-                if ttl == 0 {
-                    model.insert(k, v);
-                } else {
-                    short.push(k);
+                let ttl = if i % 4 == 0 { short_ttl } else { 0 };
+                match m.put(&k, &v, ttl, Cond::Always, true) {
+                    Ok(_) if ttl == 0 => drop(model.insert(k, v)),
+                    Ok(_) => short.push(k),
+                    Err(e) if full(&e) => {}
+                    Err(e) => panic!("{step}: {e}"),
                 }
             }
-            std::thread::sleep(std::time::Duration::from_millis(3));
+            std::thread::sleep(std::time::Duration::from_millis(short_ttl + 5));
             let target = model.keys().next().cloned().expect("a key");
-            let fresh = (format!("k{next}").into_bytes(), value(&mut rng));
-            next += 1;
             let before = m.stat().expect("stat").recoveries;
             let outcome = in_child(|| {
                 crash::arm(step);

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shm_hashmap_core::layout::{hdr, Policy, HEADER_SIZE};
+use shm_hashmap_core::layout::{hdr, sh, Policy, HEADER_SIZE};
 use shm_hashmap_core::{Cond, Num, ShmMap};
 
 static PROGRESS: AtomicU64 = AtomicU64::new(0);
@@ -59,16 +59,27 @@ fn interesting(rng: &mut SmallRng, data_size: u64) -> u64 {
 
 #[test]
 fn mutated_segments_give_errors_never_crashes() {
+    fuzz(1, 1);
+}
+
+#[test]
+fn mutated_sharded_segments_give_errors_never_crashes() {
+    fuzz(4, 4);
+}
+
+/// Fuzzes a map of `shards` shards, with FUZZ_CASES / `fraction` cases.
+fn fuzz(shards: u64, fraction: u64) {
     let cases: u64 = std::env::var("FUZZ_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or(100_000)
+        / fraction;
     let seed: u64 = std::env::var("FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     watchdog();
-    let name = format!("shm-hashmap-fuzz-{}", std::process::id());
+    let name = format!("shm-hashmap-fuzz-{}-{shards}", std::process::id());
     let _cleanup = Cleanup(name.clone());
     let m = ShmMap::create(
         Some(&name),
@@ -77,6 +88,7 @@ fn mutated_segments_give_errors_never_crashes() {
         0,
         &shm_hashmap_core::Options {
             policy: Policy::Lru,
+            shards: Some(shards),
             ..Default::default()
         },
     )
@@ -104,41 +116,52 @@ fn mutated_segments_give_errors_never_crashes() {
     let r = shm_hashmap_core::testing::raw_region(&m);
     let l = *m.layout();
     let snapshot = r.to_vec(0, r.len()).expect("whole mapping");
-    let mutex = hdr::MUTEX..hdr::MUTEX + hdr::MUTEX_ROOM;
+    let in_a_mutex = |off: u64| {
+        (0..shards).any(|i| {
+            let at = l.shard(i).at(sh::MUTEX);
+            (at..at + sh::MUTEX_ROOM).contains(&off)
+        })
+    };
     let (mut errors, mut oks) = (0u64, 0u64);
     let mut out = Vec::new();
     for case in 0..cases {
         PROGRESS.store(case, Ordering::Relaxed);
         r.write(0, &snapshot).expect("restore");
+        let s = l.shard(rng.random_range(0..shards));
         if case % 4 == 2 {
             let fields = [
                 hdr::POLICY,
-                hdr::EVICTIONS,
-                hdr::EXPIRED,
-                hdr::HAND,
-                hdr::TTL_ENTRIES,
                 hdr::ACCESS_OFF,
-                hdr::SWEEP,
                 hdr::START_TIME,
                 hdr::PID_NS,
-                hdr::DIRTY,
-                hdr::DROPPED,
+                hdr::SHARDS,
+                s.at(sh::SEQ),
+                s.at(sh::DIRTY),
+                s.at(sh::USED_BUCKETS),
+                s.at(sh::USED_DATA_SIZE),
+                s.at(sh::EVICTIONS),
+                s.at(sh::EXPIRED),
+                s.at(sh::HAND),
+                s.at(sh::TTL_ENTRIES),
+                s.at(sh::SWEEP),
+                s.at(sh::DROPPED),
             ];
             let off = fields[rng.random_range(0..fields.len())];
-            let w = interesting(&mut rng, l.data_size);
+            let w = interesting(&mut rng, s.data_size);
             r.set_u64(off & !7, w).expect("in bounds");
         }
         for _ in 0..rng.random_range(1..=8) {
             // Pick a part of the segment, then an offset in it.
-            let (lo, hi) = match rng.random_range(0..5) {
+            let (lo, hi) = match rng.random_range(0..6) {
                 0 => (0, HEADER_SIZE),
-                1 => (l.index_off, l.table_off),
-                2 => (l.table_off, l.access_off),
-                3 => (l.access_off, l.data_off),
-                _ => (l.data_off, l.memory_size),
+                1 => (s.hdr, s.index_off),
+                2 => (s.index_off, s.table_off),
+                3 => (s.table_off, s.access_off),
+                4 => (s.access_off, s.data_off),
+                _ => (s.data_off, s.data_off + s.data_size),
             };
             let off = rng.random_range(lo..hi);
-            if mutex.contains(&off) || mutex.contains(&(off | 7)) {
+            if in_a_mutex(off) || in_a_mutex(off | 7) {
                 continue;
             }
             match rng.random_range(0..4) {
@@ -148,13 +171,13 @@ fn mutated_segments_give_errors_never_crashes() {
                 }
                 1 => r.write(off, &[rng.random()]).expect("in bounds"),
                 2 => {
-                    let w = interesting(&mut rng, l.data_size);
+                    let w = interesting(&mut rng, s.data_size);
                     r.set_u64(off & !7, w).expect("in bounds");
                 }
                 _ => {
                     // Copy one slot word onto another: duplicates, wrong homes.
-                    let from = l.table_off + rng.random_range(0..l.slots) * 8;
-                    let to = l.table_off + rng.random_range(0..l.slots) * 8;
+                    let from = s.table_off + rng.random_range(0..s.slots) * 8;
+                    let to = s.table_off + rng.random_range(0..s.slots) * 8;
                     let w = r.u64(from).expect("in bounds");
                     r.set_u64(to, w).expect("in bounds");
                 }
@@ -187,7 +210,7 @@ fn mutated_segments_give_errors_never_crashes() {
             results.push(m.size().map(|_| ()));
             results.push(m.free_space().map(|_| ()));
             let mut batch = Vec::new();
-            let start = rng.random_range(0..l.slots);
+            let start = rng.random_range(0..m.slots());
             results.push(m.scan(start, 64, true, 0, &mut batch).map(|_| ()));
             if case % 16 == 5 {
                 results.push(m.clear());
@@ -212,6 +235,6 @@ fn mutated_segments_give_errors_never_crashes() {
         }
     }
     r.write(0, &snapshot).expect("restore");
-    eprintln!("fuzz: {cases} cases (seed {seed}): {oks} operations succeeded, {errors} returned errors, none crashed");
+    eprintln!("fuzz, {shards} shard(s): {cases} cases (seed {seed}): {oks} operations succeeded, {errors} returned errors, none crashed");
     m.close().expect("close");
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use shm_hashmap_core::layout::sh;
 use shm_hashmap_core::{Error, ShmMap};
 
 const OPS: usize = 120_000;
@@ -130,7 +131,10 @@ fn failed_set_keeps_old_value() {
     }
     assert!(matches!(
         m.set(b"e", b"\x01\x01"),
-        Err(Error::NoBucket { max_buckets: 4 })
+        Err(Error::NoBucket {
+            max_buckets: 4,
+            shards: 1
+        })
     ));
     assert!(m.del(b"b").expect("del"));
     m.set(b"e", b"\x01\x01").expect("set after del");
@@ -158,13 +162,12 @@ fn repair_resolves_an_interrupted_delete_and_rebuilds_the_allocator() {
         m.del(format!("key{i}").as_bytes()).expect("del");
     }
     let r = shm_hashmap_core::testing::raw_region(&m);
-    let l = *m.layout();
+    let l = m.layout().shard;
     // Damage every derived structure: the free-block index and the counters.
     for off in (l.index_off..l.index_off + l.index_size).step_by(8) {
         r.set_u64(off, 0).expect("in bounds");
     }
-    r.set_u64(shm_hashmap_core::layout::hdr::USED_BUCKETS, 7)
-        .expect("in bounds");
+    r.set_u64(l.at(sh::USED_BUCKETS), 7).expect("in bounds");
     // Copy one live slot into the empty slot before its cluster... or simply
     // duplicate a slot forward as an interrupted shift does: find a live slot
     // followed by another live slot and copy the second onto the first.
@@ -233,7 +236,6 @@ fn full_free_block_list_fails_del_and_changes_nothing() {
 
 #[test]
 fn a_dead_lock_owner_is_recovered_from_by_the_next_operation() {
-    use shm_hashmap_core::layout::hdr;
     let name = format!("shm-hashmap-deadowner-{}", std::process::id());
     let _cleanup = Cleanup(name.clone());
     let m = ShmMap::create(
@@ -249,9 +251,12 @@ fn a_dead_lock_owner_is_recovered_from_by_the_next_operation() {
     }
     let r = shm_hashmap_core::testing::raw_region(&m);
     // What a writer killed mid-operation can leave: derived state half-done.
-    r.set_u64(hdr::USED_DATA_SIZE, 1).expect("in bounds");
-    r.set_u64(hdr::USED_BUCKETS, 999).expect("in bounds");
-    let mutex = r.ptr(hdr::MUTEX, hdr::MUTEX_ROOM, 8).expect("in bounds");
+    let s = m.layout().shard;
+    r.set_u64(s.at(sh::USED_DATA_SIZE), 1).expect("in bounds");
+    r.set_u64(s.at(sh::USED_BUCKETS), 999).expect("in bounds");
+    let mutex = r
+        .ptr(s.at(sh::MUTEX), sh::MUTEX_ROOM, 8)
+        .expect("in bounds");
     // SAFETY: the child calls only pthread_mutex_lock and _exit, both safe
     // after fork in a multi-threaded process.
     let pid = unsafe { libc::fork() };
@@ -293,7 +298,7 @@ fn damaged_slot_words_are_errors_not_panics() {
     .expect("create");
     m.set(b"a", b"\x00x").expect("set");
     let r = shm_hashmap_core::testing::raw_region(&m);
-    let l = *m.layout();
+    let l = m.layout().shard;
     for (i, word) in [1u64 << 48, u64::MAX, 0xffff_0000_0000_0001, 7]
         .into_iter()
         .enumerate()

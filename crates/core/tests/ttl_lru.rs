@@ -262,7 +262,14 @@ fn eviction_keeps_probe_clusters_short() -> Result<(), Error> {
     }
     let r = m.check()?;
     assert!(r.problems.is_empty(), "{:?}", r.problems);
-    assert_eq!(m.stat()?.evictions, 100_000);
+    // Each of the map's shards evicts once it is full, so all of it is in use.
+    let st = m.stat()?;
+    assert_eq!(st.evictions + st.used_buckets, 110_000);
+    assert!(
+        st.used_buckets >= 10_000,
+        "{} entries left",
+        st.used_buckets
+    );
     assert!(
         r.longest_cluster <= before.max(100) * 3,
         "longest cluster {} (was {before} after random inserts)",

@@ -61,44 +61,54 @@ fn size(v: f64) -> u64 {
     v as u64
 }
 
-/** How a map's memory is laid out (lua-hashmap's `stat().metadata`, in camelCase). */
+/**
+ * How a map's memory is laid out (lua-hashmap's `stat().metadata`, in
+ * camelCase). Sizes are of all shards together.
+ */
 #[napi(object)]
 pub struct Metadata {
     /** Bytes of shared memory, rounded up to the page size. */
     pub memory_size: f64,
-    /** Slots in the bucket table (more than `maxBuckets`, for a load factor of at most 3/4). */
+    /** Slots in the bucket tables (more than `maxBuckets`, for a load factor of at most 3/4). */
     pub max_bucket_flags: f64,
-    /** Most entries the map holds. */
+    /** Most entries the map holds, as asked. With `shards` > 1, each shard holds its share plus some slack, so a shard can fill first and the map can hold a little more. */
     pub max_buckets: f64,
-    /** Most free blocks the data area may be split into (the free tail is not counted). */
+    /** Most free blocks the data areas may be split into (the free tails are not counted). */
     pub max_free_blocks: f64,
-    /** Bytes of the per-slot byte array that holds the LRU reference bits (a slot's used flag and hash tag live in its 8-byte word). */
+    /** Bytes of the per-slot byte arrays that hold the LRU reference bits (a slot's used flag and hash tag live in its 8-byte word). */
     pub bucket_flags_size: f64,
-    /** Bytes of the bucket table (`maxBucketFlags` × 8). */
+    /** Bytes of the bucket tables (`maxBucketFlags` × 8). */
     pub buckets_size: f64,
-    /** Bytes of the free-block index (bitmaps and list heads). */
+    /** Bytes of the free-block indexes (bitmaps and list heads). */
     pub free_blocks_size: f64,
-    /** Bytes of the fixed header, the lock included. */
+    /** Bytes of the fixed header and the shard headers, the locks included. */
     pub header_size: f64,
-    /** Bytes of the data area, where records (header, key, value) live. */
+    /** Bytes of the data areas, where records (header, key, value) live. */
     pub data_size: f64,
     /** Bytes of each record's header in the data area. */
     pub record_header_size: f64,
+    /** Independent parts of the map, each with its own lock; a key lives in one. */
+    pub shards: u32,
+    /** Bytes of one shard's data area: the largest record that fits. */
+    pub shard_data_size: f64,
 }
 
 fn metadata(l: &Layout) -> Metadata {
-    use shm_hashmap_core::layout::{HEADER_SIZE, RECORD_HEADER_SIZE, SLOT_SIZE};
+    use shm_hashmap_core::layout::{HEADER_SIZE, RECORD_HEADER_SIZE, SHARD_HEADER_SIZE, SLOT_SIZE};
+    let n = l.shards;
     Metadata {
         memory_size: l.memory_size as f64,
-        max_bucket_flags: l.slots as f64,
+        max_bucket_flags: l.total_slots() as f64,
         max_buckets: l.max_buckets as f64,
         max_free_blocks: l.max_free_blocks as f64,
-        bucket_flags_size: l.access_size as f64,
-        buckets_size: (l.slots * SLOT_SIZE) as f64,
-        free_blocks_size: l.index_size as f64,
-        header_size: HEADER_SIZE as f64,
-        data_size: l.data_size as f64,
+        bucket_flags_size: (n * l.shard.access_size) as f64,
+        buckets_size: (l.total_slots() * SLOT_SIZE) as f64,
+        free_blocks_size: (n * l.shard.index_size) as f64,
+        header_size: (HEADER_SIZE + n * SHARD_HEADER_SIZE) as f64,
+        data_size: l.total_data_size() as f64,
         record_header_size: RECORD_HEADER_SIZE as f64,
+        shards: n as u32,
+        shard_data_size: l.shard.data_size as f64,
     }
 }
 
@@ -245,12 +255,14 @@ pub fn calc_required_memory_size(
     max_buckets: f64,
     max_free_blocks: f64,
     record_kv_size: f64,
+    shards: Option<f64>,
 ) -> Result<Required> {
     let r = calc_required(
         size(memory_size),
         size(max_buckets),
         size(max_free_blocks),
         size(record_kv_size),
+        shards.map(size),
     )
     .map_err(js_err)?;
     Ok(Required {
@@ -278,6 +290,8 @@ pub struct MapOptions {
     pub trust_uids: Option<Vec<u32>>,
     /// What openOrCreate does with a segment of another format.
     pub on_incompatible: Option<OnIncompatible>,
+    /// Shards of a map that is created; absent for the default of its size.
+    pub shards: Option<f64>,
 }
 
 impl MapOptions {
@@ -305,6 +319,7 @@ impl From<MapOptions> for Options {
             },
             trust_uids: o.trust_uids.unwrap_or_default(),
             recreate_incompatible: matches!(o.on_incompatible, Some(OnIncompatible::Recreate)),
+            shards: o.shards.map(size),
         }
     }
 }
