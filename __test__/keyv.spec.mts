@@ -22,6 +22,29 @@ test('Keyv TTLs become the map TTLs', async (t) => {
   t.true(store.map.closed)
 })
 
+test('setMany stores runs of one TTL with one map call each, and each entry keeps its own TTL', async (t) => {
+  const h = hashmap.new(1 << 20)
+  t.teardown(() => h.close())
+  const store = new KeyvShmHashmap(h)
+  const calls: number[] = []
+  const setMany = h.setMany.bind(h)
+  h.setMany = (entries, options) => {
+    calls.push(entries.length)
+    return setMany(entries, options)
+  }
+  await store.setMany([
+    { key: 'a', value: 1, ttl: 60_000 },
+    { key: 'b', value: 2, ttl: 60_000 },
+    { key: 'c', value: 3 },
+    { key: 'd', value: 4, ttl: 30_000 },
+  ])
+  t.deepEqual(calls, [2, 1, 1])
+  t.deepEqual(await store.getMany(['a', 'b', 'c', 'd']), [1, 2, 3, 4])
+  t.true(h.ttl('b')! > 59_000)
+  t.is(h.ttl('c'), Infinity)
+  t.true(h.ttl('d')! <= 30_000)
+})
+
 test('the namespace option limits clear() to its own keys', async (t) => {
   const h = hashmap.new(1 << 20)
   t.teardown(() => h.close())

@@ -1,6 +1,6 @@
 import test from 'ava'
 import hashmap, { HashMapError } from 'shm-hashmap'
-import { run, shmExists, uniqueName } from './helpers.mts'
+import { run, shmExists, uniqueName } from './helpers.mjs'
 
 for (const shards of [8, 1]) {
   test(`node:cluster: 4 workers incr 64 shared counters in a map of ${shards} shard(s), and no increment is lost`, async (t) => {

@@ -56,8 +56,18 @@ class KeyvShmHashmap extends EventEmitter {
     return this.#map.set(key, value, { ttl: ttlOf(ttl) })
   }
 
+  /** One call into the map per run of entries that share a TTL (usually all of them). */
   async setMany(entries) {
-    for (const { key, value, ttl } of entries) await this.set(key, value, ttl)
+    for (let i = 0; i < entries.length; ) {
+      const ttl = ttlOf(entries[i].ttl)
+      let j = i + 1
+      while (j < entries.length && ttlOf(entries[j].ttl) === ttl) j++
+      this.#map.setMany(
+        entries.slice(i, j).map((e) => [e.key, e.value]),
+        { ttl },
+      )
+      i = j
+    }
   }
 
   async delete(key) {
