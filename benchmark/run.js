@@ -1,6 +1,11 @@
 'use strict'
 // npm run bench [-- --quick] [-- --only shm-hashmap,lmdb] [-- --sizes 32,1024]
-//   [-- --sections single,scale,procs,memory,features,values]
+//   [-- --sections single,scale,sizing,procs,batch,memory,features,values]
+//   [-- --seconds 1] [-- --shards N]
+//
+// --seconds: length of each timed round of the `procs` section (default 1,
+// 0.3 with --quick). --shards: passed as `{ shards: N }` to the shm-hashmap
+// map that the `procs` section creates; without it the map's default.
 //
 // shm-hashmap against what users would pick instead, in one process tree:
 // Map, lru-cache, lmdb (in /dev/shm, noSync), better-sqlite3 (WAL,
@@ -18,7 +23,9 @@ const { values: opts } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     sizes: { type: 'string' },
-    sections: { type: 'string', default: 'single,scale,procs,memory,features,values' },
+    sections: { type: 'string', default: 'single,scale,sizing,procs,batch,memory,features,values' },
+    seconds: { type: 'string' },
+    shards: { type: 'string' },
   },
 })
 const RUNS = 5
@@ -26,7 +33,13 @@ const QUICK = opts.quick
 const ONLY = opts.only ? new Set(opts.only.split(',')) : null
 const SIZES = opts.sizes ? new Set(opts.sizes.split(',').map(Number)) : null
 const SECTIONS = new Set(opts.sections.split(','))
+const SECONDS = opts.seconds === undefined ? (QUICK ? 0.3 : 1) : Number(opts.seconds)
+const SHARDS = opts.shards === undefined ? undefined : Number(opts.shards)
+if (!(SECONDS > 0)) throw new RangeError(`--seconds must be a number above 0, got ${opts.seconds}`)
+if (SHARDS !== undefined && !(Number.isInteger(SHARDS) && SHARDS > 0)) throw new RangeError(`--shards must be an integer above 0, got ${opts.shards}`)
 const key = (ns, i) => `${ns}:${i.toString(36).padStart(14, '0')}`.slice(-16) // 16 bytes
+/** n keys of k:0..entries, spread over the whole loaded set. */
+const hitKeys = (n, entries) => Array.from({ length: n }, (_, i) => key('k', (i * 7919 + 13) % entries))
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b)
@@ -76,7 +89,7 @@ async function runConfig(id, entries, valueSize) {
   try {
     await preload(s, entries, value)
     // Keys of the timed batches: spread over the whole loaded set.
-    const hit = Array.from({ length: n }, (_, i) => key('k', (i * 7919 + 13) % entries))
+    const hit = hitKeys(n, entries)
     const miss = Array.from({ length: n }, (_, i) => key('m', i))
     // Check answers before timing: a wrong answer is a harness bug.
     for (let i = 0; i < 50; i++) {
@@ -108,16 +121,20 @@ async function runConfig(id, entries, valueSize) {
   }
 }
 
+/** A shm-hashmap map holding k:0..entries, 16 B keys and 32 B values. */
+function filledMap(memorySize, maxBuckets, entries) {
+  const h = hashmap.new(memorySize, maxBuckets)
+  for (let i = 0; i < entries; i++) h.set(key('k', i), 'v'.repeat(32))
+  return h
+}
+
 /** get at 10M entries on shm-hashmap alone, against 100k. */
 function getAtScale(entries) {
-  const value = 'v'.repeat(32)
-  const r = hashmap.calcRequiredMemorySize(0, entries, 0, 48)
-  const h = hashmap.new(r.memorySize, entries)
+  const h = filledMap(hashmap.calcRequiredMemorySize(0, entries, 0, 48).memorySize, entries, entries)
   try {
-    for (let i = 0; i < entries; i++) h.set(key('k', i), value)
     const n = QUICK ? 20000 : 200000
-    const hit = Array.from({ length: n }, (_, i) => key('k', (i * 7919 + 13) % entries))
-    assertEq(h.get(hit[1]), value, 'scale get')
+    const hit = hitKeys(n, entries)
+    assertEq(h.get(hit[1]), 'v'.repeat(32), 'scale get')
     const rates = []
     for (let run = 0; run < RUNS; run++) {
       const t0 = process.hrtime.bigint()
@@ -130,26 +147,110 @@ function getAtScale(entries) {
   }
 }
 
-/** The same workload in `procs` processes at once on one shared store. */
-async function multiProcess(id, procs, workload, seconds, entries) {
+/**
+ * One workload ('get', 'mix' or 'incr', see worker.js) on one shared store,
+ * run by each of `counts` processes at once. The counts take turns within
+ * each of the 5 rounds, so machine noise hits all alike. The processes
+ * attach by name and wait at a barrier until all are ready. For 'incr' the
+ * keys are counters, and every increment must be found in them afterwards.
+ * Returns the median aggregate ops/s by process count.
+ */
+async function multiProcess(id, workload, counts, seconds, entries) {
   const def = stores[id]
-  const s = def.open({ capacity: entries * 2, keySize: 16, valueSize: 32 })
+  const s = def.open({ capacity: entries * 2, keySize: 16, valueSize: 32, shards: SHARDS })
   try {
-    await preload(s, entries, 'v'.repeat(32))
-    const rates = []
+    if (workload === 'incr') for (let i = 0; i < entries; i++) await s.incr(key('k', i))
+    else await preload(s, entries, 'v'.repeat(32))
+    let increments = entries
+    const rates = {}
     for (let run = 0; run < RUNS; run++) {
-      const workers = Array.from({ length: procs }, (_, w) =>
-        fork(`${__dirname}/worker.js`, [id, JSON.stringify(s.share), workload, String(seconds), String(entries), String(w)]),
-      )
-      await Promise.all(workers.map((w) => new Promise((r) => w.once('message', r))))
-      const done = workers.map((w) => new Promise((r) => w.once('message', r)))
-      workers.forEach((w) => w.send('go'))
-      const reports = await Promise.all(done)
-      rates.push(reports.reduce((sum, x) => sum + x.ops / x.seconds, 0))
+      for (const procs of counts) {
+        const workers = Array.from({ length: procs }, (_, w) =>
+          fork(`${__dirname}/worker.js`, [id, JSON.stringify(s.share), workload, String(seconds), String(entries), String(w)]),
+        )
+        await Promise.all(workers.map((w) => new Promise((r) => w.once('message', r))))
+        const done = workers.map((w) => new Promise((r) => w.once('message', r)))
+        workers.forEach((w) => w.send('go'))
+        const reports = await Promise.all(done)
+        ;(rates[procs] ??= []).push(reports.reduce((sum, x) => sum + x.ops / x.seconds, 0))
+        increments += reports.reduce((sum, x) => sum + x.ops, 0)
+      }
     }
-    return median(rates)
+    if (workload === 'incr') {
+      let counted = 0
+      for (let i = 0; i < entries; i++) counted += Number(await s.get(key('k', i)))
+      assertEq(counted, increments, `${id} incr: no increment lost`)
+    }
+    return Object.fromEntries(counts.map((c) => [c, median(rates[c])]))
   } finally {
     await s.close()
+  }
+}
+
+/**
+ * Batch calls against a loop of single calls over the same keys, on a
+ * calc-sized map of `entries` (16 B keys, 32 B values): getMany of `size`
+ * hits against get, setMany of `size` overwrites against set. The four take
+ * turns within each of the 5 rounds. Returns the median ns per key of each.
+ */
+function batchCost(entries, size) {
+  const value = 'v'.repeat(32)
+  const h = filledMap(hashmap.calcRequiredMemorySize(0, entries, 0, 48).memorySize, entries, entries)
+  const hit = hitKeys(entries, entries)
+  const groups = Array.from({ length: entries / size }, (_, b) => hit.slice(b * size, (b + 1) * size))
+  const pairs = groups.map((g) => g.map((k) => [k, value]))
+  const batches = (QUICK ? 20000 : 200000) / size
+  const g = (b) => groups[b % groups.length]
+  const variants = {
+    getMany: (b) => h.getMany(g(b)),
+    get: (b) => {
+      for (const k of g(b)) h.get(k)
+    },
+    setMany: (b) => h.setMany(pairs[b % pairs.length]),
+    set: (b) => {
+      for (const k of g(b)) h.set(k, value)
+    },
+  }
+  const res = {}
+  try {
+    assertEq(h.getMany(groups[1]).every((v) => v === value), true, 'getMany hits')
+    assertEq(h.setMany(pairs[1]), true, 'setMany')
+    assertEq(h.get(groups[1][size - 1]), value, 'get after setMany')
+    for (let run = 0; run < RUNS; run++) {
+      for (const [name, op] of Object.entries(variants)) (res[name] ??= []).push(1e9 / size / timedSync(batches, op))
+    }
+  } finally {
+    h.close()
+  }
+  return Object.fromEntries(Object.entries(res).map(([name, xs]) => [name, median(xs)]))
+}
+
+/**
+ * get (hit) at `entries` (16 B keys, 32 B values) in a sparse map, made by
+ * new(64 MiB) with the default maxBuckets (memory / 32), and in a dense
+ * one, sized by calcRequiredMemorySize; each against Map.get in this
+ * process. The three take turns within each of the 5 rounds. Returns
+ * { sparse, dense, map } of { rate, memorySize, maxBuckets }.
+ */
+function sizingCost(entries) {
+  const calc = hashmap.calcRequiredMemorySize(0, entries, 0, 48)
+  const maps = { sparse: filledMap(64 << 20, undefined, entries), dense: filledMap(calc.memorySize, entries, entries) }
+  const m = new Map()
+  for (let i = 0; i < entries; i++) m.set(key('k', i), 'v'.repeat(32))
+  const n = Math.min(entries, QUICK ? 20000 : 200000)
+  const hit = hitKeys(n, entries)
+  const res = {}
+  try {
+    const gets = { sparse: (i) => maps.sparse.get(hit[i]), dense: (i) => maps.dense.get(hit[i]), map: (i) => m.get(hit[i]) }
+    for (const [name, get] of Object.entries(gets)) assertEq(get(1), 'v'.repeat(32), `${name} get`)
+    for (let run = 0; run < RUNS; run++) {
+      for (const [name, get] of Object.entries(gets)) (res[name] ??= []).push(timedSync(n, get))
+    }
+    const out = { map: { rate: median(res.map) } }
+    for (const [name, h] of Object.entries(maps)) out[name] = { rate: median(res[name]), ...h.stat().metadata }
+    return out
+  } finally {
+    for (const h of Object.values(maps)) h.close()
   }
 }
 
@@ -168,7 +269,7 @@ function featureCost(entries) {
     'lru + ttl': { evict: 'lru', ttl: 3_600_000 },
   }
   const n = Math.min(entries, QUICK ? 20000 : 200000)
-  const hit = Array.from({ length: n }, (_, i) => key('k', (i * 7919 + 13) % entries))
+  const hit = hitKeys(n, entries)
   const maps = {}
   const res = {}
   const add = (v, w, x) => ((res[v] ??= {})[w] ??= []).push(x)
@@ -283,6 +384,7 @@ async function main() {
     console.log(l)
   }
   say(`Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${os.platform()} ${os.release()}; ${QUICK ? 'quick run' : `median of ${RUNS}`}; ops/s`)
+  say(`Command: \`npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}\``)
   const configs = QUICK
     ? [[32, 100_000]]
     : [
@@ -328,22 +430,57 @@ async function main() {
     say(`| ${big.toLocaleString('en')} | ${fmt(large)} | ${(large / small).toFixed(2)}× |`)
   }
 
+  if (want('shm-hashmap') && SECTIONS.has('sizing')) {
+    process.stderr.write('  shm-hashmap get in a sparse and a dense map...\n')
+    const z = sizingCost(100_000)
+    say()
+    say(`### Sparse or dense table: get (hit) at 100,000 entries, 16 B keys, 32 B values`)
+    say()
+    say(`| map | memory | maxBuckets | get/s | ns per get | vs Map.get |`)
+    say(`|---|---:|---:|---:|---:|---:|`)
+    const row = (label, r) =>
+      say(`| ${label} | ${r.memorySize?.toLocaleString('en') ?? '—'} | ${r.maxBuckets?.toLocaleString('en') ?? '—'} | ${fmt(r.rate)} | ${(1e9 / r.rate).toFixed(0)} | ${(r.rate / z.map.rate).toFixed(2)}× |`)
+    row('sparse: `new(64 MiB)`, default maxBuckets', z.sparse)
+    row('dense: `calcRequiredMemorySize(0, 100000, 0, 48)`', z.dense)
+    row('`Map`', z.map)
+  }
+
   const shared = peers.filter((id) => stores[id].shareable)
   if (shared.length && SECTIONS.has('procs')) {
+    // 4 processes only where they each get a core of their own.
+    const counts = os.availableParallelism() >= 4 ? [1, 2, 4] : [1, 2]
+    const workloads = { get: 'get', mix: '90% get / 10% set', incr: 'incr' }
+    const many = counts.slice(1)
     say()
-    say(`### Processes sharing one store (100,000 entries, 32 B values): aggregate ops/s`)
+    say(`### Processes sharing one store (100,000 entries, 16 B keys, 32 B values): aggregate ops/s`)
     say()
-    say(`| store | get, 1 process | get, 2 processes | × | 90/10 mix, 1 process | 90/10 mix, 2 processes | × |`)
-    say(`|---|---:|---:|---:|---:|---:|---:|`)
-    const secs = QUICK ? 0.3 : 1
+    say(`| store | workload | 1 process | ${many.map((c) => `${c} processes | ${c} / 1`).join(' | ')} |`)
+    say(`|---|---|---:|${many.map(() => '---:|---:').join('|')}|`)
     for (const id of shared) {
-      process.stderr.write(`  ${stores[id].label}, 1 and 2 processes...\n`)
-      const g1 = await multiProcess(id, 1, 'get', secs, 100_000)
-      const g2 = await multiProcess(id, 2, 'get', secs, 100_000)
-      const m1 = await multiProcess(id, 1, 'mix', secs, 100_000)
-      const m2 = await multiProcess(id, 2, 'mix', secs, 100_000)
-      say(`| ${stores[id].label} | ${fmt(g1)} | ${fmt(g2)} | ${(g2 / g1).toFixed(2)}× | ${fmt(m1)} | ${fmt(m2)} | ${(m2 / m1).toFixed(2)}× |`)
+      for (const [w, label] of Object.entries(workloads)) {
+        if (w === 'incr' && !stores[id].incrIs) continue // no incr in its wrapper
+        process.stderr.write(`  ${stores[id].label}, ${label}, ${counts.join(', ')} processes...\n`)
+        const r = await multiProcess(id, w, counts, SECONDS, 100_000)
+        say(`| ${stores[id].label} | ${label} | ${fmt(r[1])} | ${many.map((c) => `${fmt(r[c])} | ${(r[c] / r[1]).toFixed(2)}×`).join(' | ')} |`)
+      }
     }
+    say()
+    say(`Each figure: the median of ${RUNS} rounds of ${SECONDS} s; each process opens the store itself (shm-hashmap: by name) and all start together.`)
+    if (counts.length < 3) say(`4 processes: not run, \`os.availableParallelism()\` is ${os.availableParallelism()}.`)
+    if (SHARDS !== undefined && shared.includes('shm-hashmap')) say(`shm-hashmap map created with \`{ shards: ${SHARDS} }\`.`)
+    for (const id of shared.filter((id) => stores[id].incrIs)) say(`incr on ${stores[id].label}: ${stores[id].incrIs}.`)
+  }
+
+  if (want('shm-hashmap') && SECTIONS.has('batch')) {
+    process.stderr.write('  shm-hashmap getMany and setMany...\n')
+    const b = batchCost(100_000, 100)
+    say()
+    say(`### Batch calls (100,000 entries, 16 B keys, 32 B values; 100 keys a call, hits): ns per key`)
+    say()
+    say(`| batch call | ns per key | loop of | ns per key | batch speed / loop speed |`)
+    say(`|---|---:|---|---:|---:|`)
+    say(`| \`getMany\` of 100 keys | ${b.getMany.toFixed(0)} | \`get\` | ${b.get.toFixed(0)} | ${(b.get / b.getMany).toFixed(2)}× |`)
+    say(`| \`setMany\` of 100 entries (overwrites) | ${b.setMany.toFixed(0)} | \`set\` | ${b.set.toFixed(0)} | ${(b.set / b.setMany).toFixed(2)}× |`)
   }
 
   if (want('shm-hashmap') && SECTIONS.has('features')) {

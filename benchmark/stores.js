@@ -1,9 +1,12 @@
 'use strict'
 // The stores the benchmark compares, behind one interface:
-//   open(spec) -> { get(k), set(k, v), del(k), close(), share?: attach info }
+//   open(spec) -> { get(k), set(k, v), del(k), incr?(k), close(), share?: attach info }
 // Synchronous stores return values; Redis returns promises (awaited per op,
 // as a request handler would). `shareable` stores can be attached from
-// another process with attach(info).
+// another process with attach(info). Stores with `incr` add 1 to a counter
+// (created at 0 if absent) and return the new count; `incrIs` says how.
+// spec: { capacity, keySize, valueSize, shards? }; `shards` is passed to
+// shm-hashmap's options only when set.
 const { execFileSync, spawn } = require('node:child_process')
 const { existsSync, mkdtempSync, rmSync } = require('node:fs')
 const path = require('node:path')
@@ -34,11 +37,12 @@ const stores = {
   'shm-hashmap': {
     label: 'shm-hashmap',
     shareable: true,
+    incrIs: '`h.incr(key, 1, 0)`',
     open(spec) {
       // Room for every entry the run ever holds at once, plus headroom for
       // overwrites (a new record is written before the old one is freed).
       const r = hashmap.calcRequiredMemorySize(0, spec.capacity, 0, spec.keySize + spec.valueSize)
-      const h = hashmap.new(Math.ceil(r.memorySize * 1.1), spec.capacity)
+      const h = hashmap.new(Math.ceil(r.memorySize * 1.1), spec.capacity, 0, spec.shards ? { shards: spec.shards } : undefined)
       return wrapShm(h, h.name)
     },
     attach(info) {
@@ -49,6 +53,7 @@ const stores = {
   lmdb: {
     label: 'lmdb',
     shareable: true,
+    incrIs: 'a `get` and a `putSync` of the count in one `transactionSync` (lmdb-js has no atomic increment)',
     open(spec) {
       const dir = tmpdir('lmdb')
       const mapSize = Math.max(64 << 20, spec.capacity * (spec.keySize + spec.valueSize + 64) * 2)
@@ -89,6 +94,7 @@ function wrapShm(h, name) {
     get: (k) => h.get(k),
     set: (k, v) => h.set(k, v),
     del: (k) => h.del(k),
+    incr: (k) => h.incr(k, 1, 0),
     share: name,
     close: () => h.close(),
   }
@@ -101,6 +107,12 @@ function wrapLmdb(dir, mapSize, owner) {
     get: (k) => db.get(k),
     set: (k, v) => db.putSync(k, v),
     del: (k) => db.removeSync(k),
+    incr: (k) =>
+      db.transactionSync(() => {
+        const n = Number(db.get(k) ?? 0) + 1
+        db.putSync(k, String(n))
+        return n
+      }),
     share: { dir, mapSize },
     close() {
       db.close()

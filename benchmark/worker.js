@@ -1,6 +1,8 @@
 'use strict'
 // One process of a multi-process benchmark run: attaches to the shared
-// store, waits for 'go', runs its workload for the given seconds, reports.
+// store (shm-hashmap: opens the map by name), waits for 'go', runs its
+// workload ('get', 'mix': 90% get / 10% set, or 'incr') for the given
+// seconds, reports.
 const { stores } = require('./stores')
 
 const [id, share, workload, seconds, entries, index] = process.argv.slice(2)
@@ -21,7 +23,7 @@ async function main() {
   while (process.hrtime.bigint() < end) {
     for (let j = 0; j < 256; j++, ops++) {
       const k = keys[ops % keys.length]
-      const op = workload === 'mix' && ops % 10 === 9 ? s.set(k, value) : s.get(k)
+      const op = workload === 'incr' ? s.incr(k) : workload === 'mix' && ops % 10 === 9 ? s.set(k, value) : s.get(k)
       if (isAsync) await op
     }
   }
