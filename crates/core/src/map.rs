@@ -31,6 +31,7 @@
 //! - an owner's `close()` removes the name only if it still refers to the
 //!   segment it created.
 
+use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -47,6 +48,8 @@ use crate::write::{Cond, Num, Put};
 
 /// Optimistic reads tried before `get` takes the lock.
 const OPTIMISTIC_TRIES: usize = 4;
+/// How many keys ahead `get_many` prefetches a home slot (a record half as far).
+const PREFETCH_AHEAD: usize = 8;
 
 /// How long `open` waits for another process to finish creating a segment.
 const INIT_WAIT: Duration = Duration::from_secs(3);
@@ -737,11 +740,22 @@ impl ShmMap {
     /// shard's write sequence was even and unchanged across the whole
     /// lookup; else, after a few tries, under the lock (which also repairs
     /// after a dead writer, and times out if a writer is stopped).
-    pub fn lookup(&self, key: &[u8], mut out: Option<&mut Vec<u8>>) -> Result<Option<Found>> {
+    pub fn lookup(&self, key: &[u8], out: Option<&mut Vec<u8>>) -> Result<Option<Found>> {
+        let (i, h) = self.route(key);
+        self.lookup_routed(key, i, h, out)
+    }
+
+    /// [`ShmMap::lookup`] of a key whose shard `i` and hash `h` are known.
+    fn lookup_routed(
+        &self,
+        key: &[u8],
+        i: u64,
+        h: u64,
+        mut out: Option<&mut Vec<u8>>,
+    ) -> Result<Option<Found>> {
         self.read_only()?;
         self.mapping.check(&self.name)?;
         let r = self.mapping.region();
-        let (i, h) = self.route(key);
         let s = self.layout.shard(i);
         if let (Ok(seq), Ok(0)) = (Self::seqlock(&r, &s), r.u32(s.at(sh::STATUS))) {
             let t = Table::new(&r, s, self.common);
@@ -760,6 +774,42 @@ impl ShmMap {
             }
         }
         self.locked(i, |t| t.lookup(key, h, out))
+    }
+
+    /// `h.getMany`: looks each of `keys` up as `get` does, appends the value
+    /// (type byte first) of each one present and live to `out`, and returns
+    /// for each key the range of its value in `out`, or `None`. The lookups
+    /// are pipelined: each key's home slot is prefetched [`PREFETCH_AHEAD`]
+    /// keys before its turn and its record half as many, so that the cache
+    /// misses of many lookups overlap instead of following one another.
+    pub fn get_many<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+        out: &mut Vec<u8>,
+    ) -> Result<Vec<Option<Range<usize>>>> {
+        let r = self.mapping.region();
+        let routes: Vec<(u64, u64)> = keys.iter().map(|k| self.route(k.as_ref())).collect();
+        let prefetch = |at: usize, record: bool| {
+            if let Some(&(i, h)) = routes.get(at) {
+                Table::new(&r, self.layout.shard(i), self.common).prefetch(h, record);
+            }
+        };
+        (0..PREFETCH_AHEAD).for_each(|at| prefetch(at, false));
+        let mut value = Vec::new();
+        let mut found = Vec::with_capacity(keys.len());
+        for (at, (key, &(i, h))) in keys.iter().zip(&routes).enumerate() {
+            prefetch(at + PREFETCH_AHEAD, false);
+            prefetch(at + PREFETCH_AHEAD / 2, true);
+            let live = self
+                .lookup_routed(key.as_ref(), i, h, Some(&mut value))?
+                .is_some_and(|f| !f.stale);
+            found.push(live.then(|| {
+                let start = out.len();
+                out.extend_from_slice(&value);
+                start..out.len()
+            }));
+        }
+        Ok(found)
     }
 
     /// `h.getStale`: the value even if expired; `Some(stale)` if present.

@@ -261,6 +261,21 @@ impl<'a> Table<'a> {
         Ok(h.finish())
     }
 
+    /// Prefetches for a lookup of hash `h` that comes soon: its home slot,
+    /// or, with `record` (once the slot has arrived), the record that slot
+    /// points to. Only a hint: a damaged slot prefetches nothing.
+    pub(crate) fn prefetch(&self, h: u64, record: bool) {
+        let slot = self.slot_off(self.home(h));
+        if !record {
+            self.r.prefetch(slot);
+        } else if let Ok(w) = self.slot(self.home(h)) {
+            if w != 0 {
+                self.r
+                    .prefetch(self.l.data_off.wrapping_add(Self::doff_of(w)));
+            }
+        }
+    }
+
     pub(crate) fn find(&self, key: &[u8], h: u64) -> Result<Probe> {
         let tag = h >> 48;
         let mut i = self.home(h);

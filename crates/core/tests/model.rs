@@ -40,12 +40,23 @@ fn assert_sound(m: &ShmMap, model: &HashMap<Vec<u8>, Vec<u8>>, at: usize) {
 
 #[test]
 fn random_ops_match_std_hashmap() {
+    model_run(1);
+}
+
+#[test]
+fn random_ops_on_four_shards_match_std_hashmap() {
+    model_run(4);
+}
+
+/// Random sets, deletes, gets and batched gets on a map of `shards` shards,
+/// checked against std's `HashMap`.
+fn model_run(shards: u64) {
     let seed = std::env::var("MODEL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5eed_u64);
     let mut rng = SmallRng::seed_from_u64(seed);
-    let name = format!("shm-hashmap-model-{}", std::process::id());
+    let name = format!("shm-hashmap-model-{}-{shards}", std::process::id());
     let _cleanup = Cleanup(name.clone());
     // Small enough that NoSpace and NoBucket happen, large enough for churn.
     let m = ShmMap::create(
@@ -53,7 +64,10 @@ fn random_ops_match_std_hashmap() {
         448 << 10,
         2_000,
         0,
-        &shm_hashmap_core::Options::default(),
+        &shm_hashmap_core::Options {
+            shards: Some(shards),
+            ..Default::default()
+        },
     )
     .expect("create");
     let mut model: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
@@ -79,6 +93,17 @@ fn random_ops_match_std_hashmap() {
             5..=6 => {
                 let existed = m.del(&key).expect("del");
                 assert_eq!(existed, model.remove(&key).is_some(), "del {op}");
+            }
+            7 => {
+                let keys: Vec<Vec<u8>> = (0..rng.random_range(1..40))
+                    .map(|_| format!("k{}", rng.random_range(0..4_000u32)).into_bytes())
+                    .collect();
+                let mut values = Vec::new();
+                let found = m.get_many(&keys, &mut values).expect("get_many");
+                for (k, f) in keys.iter().zip(found) {
+                    let got = f.map(|r| &values[r]);
+                    assert_eq!(got, model.get(k).map(|v| &v[..]), "op {op}: get_many");
+                }
             }
             _ => {
                 let found = m.get(&key, &mut out).expect("get");
