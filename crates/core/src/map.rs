@@ -690,7 +690,11 @@ impl ShmMap {
     /// (not a transaction); consecutive keys of one shard share a lock
     /// hold. Stops at the first failure: returns how many were written, and
     /// that failure, if any; the entries before it stay written.
-    pub fn set_many(&self, items: &[(Vec<u8>, Vec<u8>)], ttl_ms: u64) -> (usize, Option<Error>) {
+    pub fn set_many<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        items: &[(K, V)],
+        ttl_ms: u64,
+    ) -> (usize, Option<Error>) {
         let put = Put {
             expires: expiry_of(ttl_ms),
             cond: Cond::Always,
@@ -698,16 +702,16 @@ impl ShmMap {
         };
         self.each_key(items.iter().map(|(k, _)| k), |t, n, h| {
             let (k, v) = &items[n];
-            t.put(k, h, v, &put).map(|_| ())
+            t.put(k.as_ref(), h, v.as_ref(), &put).map(|_| ())
         })
     }
 
     /// `h.delMany`: removes each key, consecutive keys of one shard under
     /// one lock hold; how many live entries were removed.
-    pub fn del_many(&self, keys: &[Vec<u8>]) -> Result<u64> {
+    pub fn del_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<u64> {
         let mut removed = 0;
         match self.each_key(keys.iter(), |t, n, h| {
-            removed += u64::from(t.del(&keys[n], h)?);
+            removed += u64::from(t.del(keys[n].as_ref(), h)?);
             Ok(())
         }) {
             (_, Some(e)) => Err(e),
