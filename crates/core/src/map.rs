@@ -702,17 +702,18 @@ impl ShmMap {
         })
     }
 
-    /// `h.delMany`: removes each key, consecutive keys of one shard under
-    /// one lock hold; how many live entries were removed.
-    pub fn del_many(&self, keys: &[Vec<u8>]) -> Result<u64> {
+    /// `h.delMany`: removes each key in order, each its own write (not a
+    /// transaction); consecutive keys of one shard share a lock hold. Stops
+    /// at the first failure: returns how many live entries were removed,
+    /// and that failure, if any; the removals before it stay done (keys of
+    /// shards already visited, when a later shard's lock times out).
+    pub fn del_many(&self, keys: &[Vec<u8>]) -> (u64, Option<Error>) {
         let mut removed = 0;
-        match self.each_key(keys.iter(), |t, n, h| {
+        let (_, err) = self.each_key(keys.iter(), |t, n, h| {
             removed += u64::from(t.del(&keys[n], h)?);
             Ok(())
-        }) {
-            (_, Some(e)) => Err(e),
-            (_, None) => Ok(removed),
-        }
+        });
+        (removed, err)
     }
 
     /// `h.incr`: adds `delta` to a number or bigint; see [`Table::incr`].
