@@ -933,11 +933,22 @@ impl ShmMap {
         self.write(i, |t| t.del(key, h))
     }
 
-    /// Walks the whole structure, one shard per lock hold.
+    /// Walks the whole structure, one shard per lock hold. A shard that a
+    /// failed repair marked corrupt is a problem (a read-only handle gets
+    /// here; a writable one is refused by the lock, as for every call).
     pub fn check(&self) -> Result<CheckReport> {
         let mut all = CheckReport::default();
         for i in 0..self.layout.shards {
-            let c = self.inspecting(i, |t| t.check())?;
+            let c = self.inspecting(i, |t| {
+                let mut c = t.check()?;
+                if t.r.u32(t.l.at(sh::STATUS))? != 0 {
+                    c.problems.push(
+                        "marked corrupt by a failed repair: every call but clear() refuses it"
+                            .to_owned(),
+                    );
+                }
+                Ok(c)
+            })?;
             let name = |p: String| {
                 if self.layout.shards > 1 {
                     format!("shard {i}: {p}")

@@ -253,6 +253,40 @@ fn a_batch_stopped_by_one_shards_held_lock_reports_what_it_did() {
 }
 
 #[test]
+fn a_read_only_check_reports_a_shard_marked_corrupt() {
+    let (n, _c) = name("inspect-status");
+    let two = Options {
+        shards: Some(2),
+        ..opts()
+    };
+    let m = ShmMap::create(Some(&n), 1 << 20, 1000, 0, &two).expect("create");
+    for i in 0..100u32 {
+        m.set(format!("k{i}").as_bytes(), &[0, b'v']).expect("set");
+    }
+    let r = raw_region(&m);
+    r.set_u32(m.layout().shard(1).at(sh::STATUS), 1)
+        .expect("mark");
+    assert!(matches!(m.check(), Err(Error::Corrupt(_))));
+    let c = ShmMap::inspect(&n)
+        .expect("inspect")
+        .check()
+        .expect("check");
+    assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+    assert!(
+        c.problems[0].starts_with("shard 1: marked corrupt"),
+        "{:?}",
+        c.problems
+    );
+    m.clear().expect("clear");
+    let c = ShmMap::inspect(&n)
+        .expect("inspect")
+        .check()
+        .expect("check");
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    m.close().expect("close");
+}
+
+#[test]
 fn many_slots_at_one_large_record_cost_a_bounded_scan_and_repair_refuses() {
     let (n, _c) = name("dupes");
     let m = ShmMap::create(Some(&n), 8 << 20, 2000, 0, &opts()).expect("create");
