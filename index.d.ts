@@ -168,13 +168,17 @@ export type HashMapErrorCode =
  * operating system (`code` is the errno name such as `EEXIST`, `ENOENT`,
  * `EACCES`, `ENOSPC`, with `errno` and `syscall` as on Node's SystemError).
  * Bad arguments throw `TypeError`/`RangeError` with Node's codes instead.
- * A call that throws has changed nothing.
+ * A call that throws has changed nothing, except one that goes key by key
+ * or shard by shard (`setMany`, `delMany`, `clear`, `flushExpired`): what it
+ * did before the failure stays done (`written`, `removed`).
  */
 export declare class HashMapError extends Error {
   /** `ERR_HASHMAP_…`, or the errno name of an operating-system failure. */
   readonly code: HashMapErrorCode | (string & {})
   /** Set by {@link HashMap.setMany}: how many entries were written before the one that failed. */
   readonly written?: number
+  /** Set by {@link HashMap.delMany}: how many live entries were removed before the removal that failed. */
+  readonly removed?: number
   /** Negative errno, for operating-system failures. */
   readonly errno?: number
   /** The failing system call, for operating-system failures. */
@@ -260,13 +264,22 @@ export declare class HashMap<V extends Value = Value> {
   getMany(keys: readonly Key[]): (Stored<V> | undefined)[]
   /**
    * Stores each `[key, value]` in order, in one call into the addon and one
-   * hold of the lock; each is its own write, not a transaction. It stops at
-   * the first failure and throws: the entries before it stay written, and the
-   * error's `written` says how many.
+   * hold of a shard's lock for each run of consecutive keys of that shard;
+   * each is its own write, not a transaction. It stops at the first failure
+   * and throws: the entries before it stay written (those of other shards
+   * too, when one shard's lock times out), and the error's `written` says
+   * how many.
    * @returns `true`
    */
   setMany(entries: readonly (readonly [Key, V])[], options?: WriteOptions): true
-  /** Removes each key, in one call into the addon and one hold of the lock. @returns how many live entries were removed. */
+  /**
+   * Removes each key in order, in one call into the addon and one hold of a
+   * shard's lock for each run of consecutive keys of that shard; each is its
+   * own removal, not a transaction. It stops at the first failure and throws:
+   * the removals before it stay done, and the error's `removed` says how many
+   * live entries they removed.
+   * @returns how many live entries were removed.
+   */
   delMany(keys: readonly Key[]): number
   /** The value stored under `key`, of the type it was set with, or `undefined` (also once it has expired). */
   get(key: Key): Stored<V> | undefined

@@ -509,7 +509,13 @@ class HashMap {
 
   delMany(keys) {
     checkKeys(keys)
-    return this.#run((id) => fast.delMany(id, keys))
+    const [removed, code, message] = this.#run((id) => fast.delMany(id, keys))
+    if (code !== undefined) {
+      const err = translate({ code, message })
+      err.removed = removed
+      throw err
+    }
+    return removed
   }
 
   get(key) {

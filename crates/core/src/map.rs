@@ -706,17 +706,18 @@ impl ShmMap {
         })
     }
 
-    /// `h.delMany`: removes each key, consecutive keys of one shard under
-    /// one lock hold; how many live entries were removed.
-    pub fn del_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<u64> {
+    /// `h.delMany`: removes each key in order, each its own write (not a
+    /// transaction); consecutive keys of one shard share a lock hold. Stops
+    /// at the first failure: returns how many live entries were removed,
+    /// and that failure, if any; the removals before it stay done (keys of
+    /// shards already visited, when a later shard's lock times out).
+    pub fn del_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> (u64, Option<Error>) {
         let mut removed = 0;
-        match self.each_key(keys.iter(), |t, n, h| {
+        let (_, err) = self.each_key(keys.iter(), |t, n, h| {
             removed += u64::from(t.del(keys[n].as_ref(), h)?);
             Ok(())
-        }) {
-            (_, Some(e)) => Err(e),
-            (_, None) => Ok(removed),
-        }
+        });
+        (removed, err)
     }
 
     /// `h.incr`: adds `delta` to a number or bigint; see [`Table::incr`].
@@ -936,11 +937,22 @@ impl ShmMap {
         self.write(i, |t| t.del(key, h))
     }
 
-    /// Walks the whole structure, one shard per lock hold.
+    /// Walks the whole structure, one shard per lock hold. A shard that a
+    /// failed repair marked corrupt is a problem (a read-only handle gets
+    /// here; a writable one is refused by the lock, as for every call).
     pub fn check(&self) -> Result<CheckReport> {
         let mut all = CheckReport::default();
         for i in 0..self.layout.shards {
-            let c = self.inspecting(i, |t| t.check())?;
+            let c = self.inspecting(i, |t| {
+                let mut c = t.check()?;
+                if t.r.u32(t.l.at(sh::STATUS))? != 0 {
+                    c.problems.push(
+                        "marked corrupt by a failed repair: every call but clear() refuses it"
+                            .to_owned(),
+                    );
+                }
+                Ok(c)
+            })?;
             let name = |p: String| {
                 if self.layout.shards > 1 {
                     format!("shard {i}: {p}")

@@ -187,6 +187,106 @@ fn a_held_lock_times_out_and_changes_nothing() {
 }
 
 #[test]
+fn a_batch_stopped_by_one_shards_held_lock_reports_what_it_did() {
+    let (n, _c) = name("batch-timeout");
+    let quick = Options {
+        lock_timeout: Some(Duration::from_millis(100)),
+        shards: Some(2),
+        ..opts()
+    };
+    let m = ShmMap::create(Some(&n), 1 << 20, 1000, 0, &quick).expect("create");
+    let r = raw_region(&m);
+    let s = m.layout().shard(1);
+    let mutex = r.ptr(s.at(sh::MUTEX), sh::MUTEX_ROOM, 8).expect("mutex") as usize;
+    let release = Arc::new(AtomicBool::new(false));
+    let held = Arc::new(AtomicBool::new(false));
+    let holder = {
+        let (release, held) = (release.clone(), held.clone());
+        std::thread::spawn(move || {
+            // SAFETY: the mutex is initialised and lives as long as `m`,
+            // which outlives this thread (joined below).
+            unsafe { libc::pthread_mutex_lock(mutex as *mut libc::pthread_mutex_t) };
+            held.store(true, Ordering::SeqCst);
+            while !release.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // SAFETY: this thread locked it above.
+            unsafe { libc::pthread_mutex_unlock(mutex as *mut libc::pthread_mutex_t) };
+        })
+    };
+    while !held.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // A key of shard 0 (its write succeeds) and one of shard 1 (it times out).
+    let (mut free, mut stuck) = (None, None);
+    for i in 0..200u32 {
+        let k = format!("k{i}").into_bytes();
+        match m.set(&k, &[0, b'v']) {
+            Ok(()) => free = free.or(Some(k)),
+            Err(Error::LockTimeout { .. }) => stuck = stuck.or(Some(k)),
+            Err(e) => panic!("set: {e}"),
+        }
+        if free.is_some() && stuck.is_some() {
+            break;
+        }
+    }
+    let (free, stuck) = (
+        free.expect("a key of shard 0"),
+        stuck.expect("a key of shard 1"),
+    );
+    let (removed, err) = m.del_many(&[free.clone(), stuck.clone()]);
+    assert!(matches!(err, Some(Error::LockTimeout { .. })), "{err:?}");
+    let mut out = Vec::new();
+    assert!(
+        !m.get(&free, &mut out).expect("get"),
+        "shard 0's key was removed"
+    );
+    assert_eq!(removed, 1, "and the failure says so");
+    let (written, err) = m.set_many(&[(free.clone(), vec![0, b'w']), (stuck, vec![0, b'w'])], 0);
+    assert!(matches!(err, Some(Error::LockTimeout { .. })), "{err:?}");
+    assert_eq!(written, 1);
+    release.store(true, Ordering::SeqCst);
+    holder.join().expect("holder");
+    assert!(m.get(&free, &mut out).expect("get"));
+    assert_eq!(out, [0, b'w']);
+    m.close().expect("close");
+}
+
+#[test]
+fn a_read_only_check_reports_a_shard_marked_corrupt() {
+    let (n, _c) = name("inspect-status");
+    let two = Options {
+        shards: Some(2),
+        ..opts()
+    };
+    let m = ShmMap::create(Some(&n), 1 << 20, 1000, 0, &two).expect("create");
+    for i in 0..100u32 {
+        m.set(format!("k{i}").as_bytes(), &[0, b'v']).expect("set");
+    }
+    let r = raw_region(&m);
+    r.set_u32(m.layout().shard(1).at(sh::STATUS), 1)
+        .expect("mark");
+    assert!(matches!(m.check(), Err(Error::Corrupt(_))));
+    let c = ShmMap::inspect(&n)
+        .expect("inspect")
+        .check()
+        .expect("check");
+    assert_eq!(c.problems.len(), 1, "{:?}", c.problems);
+    assert!(
+        c.problems[0].starts_with("shard 1: marked corrupt"),
+        "{:?}",
+        c.problems
+    );
+    m.clear().expect("clear");
+    let c = ShmMap::inspect(&n)
+        .expect("inspect")
+        .check()
+        .expect("check");
+    assert!(c.problems.is_empty(), "{:?}", c.problems);
+    m.close().expect("close");
+}
+
+#[test]
 fn many_slots_at_one_large_record_cost_a_bounded_scan_and_repair_refuses() {
     let (n, _c) = name("dupes");
     let m = ShmMap::create(Some(&n), 8 << 20, 2000, 0, &opts()).expect("create");

@@ -644,7 +644,13 @@ fn set_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_va
         let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
         Ok(e.map.set_many(&items, ttl))
     })?;
-    let mut out = vec![double_value(env, written as f64)?];
+    counted(env, written as f64, err)
+}
+
+/// `[n]`, or `[n, code, message]` when a batch stopped at `err` after `n`
+/// of its operations had taken effect.
+fn counted(env: sys::napi_env, n: f64, err: Option<CoreError>) -> R<sys::napi_value> {
+    let mut out = vec![double_value(env, n)?];
     if let Some(err) = err {
         for text in [error_code(&err), err.to_string()] {
             let mut v = ptr::null_mut();
@@ -659,16 +665,17 @@ fn set_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_va
     array(env, &out)
 }
 
-/// `delMany(id, keys)`: how many live entries were removed.
+/// `delMany(id, keys)`: removes each key in order. Returns `[removed]`, or
+/// `[removed, code, message]` if a removal failed (those before it stay).
 fn del_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
     let argv = args::<2>(env, info)?;
     let id = u32_of(env, argv[0])?;
     let keys = keys_of(env, argv[1])?;
-    let n = registry::with(|reg| {
+    let (removed, err) = registry::with(|reg| {
         let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
-        e.map.del_many(&keys).map_err(|err| core_err(env, err))
+        Ok(e.map.del_many(&keys))
     })?;
-    double_value(env, n as f64)
+    counted(env, removed as f64, err)
 }
 
 macro_rules! callback {
