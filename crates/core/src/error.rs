@@ -64,7 +64,7 @@ pub enum Error {
     #[error("hashmap corrupt: {0}")]
     Corrupt(String),
     /// The lock was not had within the map's `lockTimeout`.
-    #[error("the map's lock was not free within {ms} ms (lockTimeout): a process holding it is stopped (SIGSTOP, a debugger, a frozen container) or stuck; nothing was changed")]
+    #[error("the map's lock was not free within {ms} ms (lockTimeout): a process holding it is stopped (SIGSTOP, a debugger, a frozen container) or stuck; nothing was changed in the shard it waited for (a call across shards keeps what it did in the shards before)")]
     LockTimeout {
         /// The timeout that ran out, in ms.
         ms: u64,
