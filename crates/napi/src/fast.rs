@@ -1,8 +1,9 @@
 //! The hot path: `get`, `set` and `del`, and the other calls that take a key
 //! (`getStale`, `ttl`, `expire`, `incr`, `cas`), as raw Node-API callbacks.
 //!
-//! Each call crosses napi once. A string key is written into a stack buffer
-//! (a heap buffer only past 250 bytes), a value is encoded into the map's
+//! Each call crosses napi once. A string key is copied out as UTF-16 and
+//! encoded to UTF-8 on the stack (on the heap only past 254 UTF-16 units),
+//! a value is encoded into the map's
 //! reusable scratch buffer, and a result is created straight from the bytes
 //! copied out of shared memory. index.js has validated every argument, so a
 //! failing napi call here is a bug and is reported as `ERR_INTERNAL`.
@@ -13,6 +14,7 @@
 
 use std::cell::Cell;
 use std::ffi::CString;
+use std::mem::MaybeUninit;
 use std::ptr;
 
 use napi::sys;
@@ -199,15 +201,66 @@ fn utf8_len(env: sys::napi_env, v: sys::napi_value) -> R<usize> {
     Ok(n)
 }
 
+/// Copies a string's UTF-16 code units into `buf`; returns them, or `None`
+/// if the string may not have fit (napi keeps the last unit for a NUL, so
+/// fewer than `buf.len() - 1` units are the whole string).
+fn utf16_into(
+    env: sys::napi_env,
+    v: sys::napi_value,
+    buf: &mut [MaybeUninit<u16>],
+) -> R<Option<&[u16]>> {
+    let mut n = 0usize;
+    // SAFETY: buf is writable for buf.len() units; v is a live string.
+    let status = unsafe {
+        sys::napi_get_value_string_utf16(env, v, buf.as_mut_ptr().cast(), buf.len(), &mut n)
+    };
+    check(env, status, "napi_get_value_string_utf16")?;
+    if n + 1 >= buf.len() {
+        return Ok(None);
+    }
+    // SAFETY: napi initialised the first n units (n < buf.len()), and u16
+    // has MaybeUninit<u16>'s layout.
+    Ok(Some(unsafe {
+        std::slice::from_raw_parts(buf.as_ptr().cast::<u16>(), n)
+    }))
+}
+
+/// The UTF-8 of UTF-16 `units` written into `out`, which must have room for
+/// 3 bytes a unit; returns the length. A lone surrogate becomes U+FFFD, as
+/// in V8's own conversion (index.js rejects such keys before they get here).
+fn utf16_to_utf8(units: &[u16], out: &mut [u8]) -> usize {
+    // Most keys are ASCII: one test over all units, then a narrowing copy,
+    // both of which the compiler vectorises.
+    if units.iter().fold(0, |acc, &u| acc | u) < 0x80 {
+        for (o, &u) in out.iter_mut().zip(units) {
+            *o = u as u8;
+        }
+        return units.len();
+    }
+    let mut n = 0;
+    for c in char::decode_utf16(units.iter().copied()) {
+        // At most 3 bytes for one unit, 4 for a surrogate pair's two.
+        n += c
+            .unwrap_or(char::REPLACEMENT_CHARACTER)
+            .encode_utf8(&mut out[n..])
+            .len();
+    }
+    n
+}
+
 /// Runs `f` with a copy of the key's bytes: a string's UTF-8, or a
 /// Uint8Array's bytes. The copy is taken once, before hashing: a key in a
 /// SharedArrayBuffer may change under us, and the hash and the stored key
 /// must be of the same bytes.
+///
+/// A string is read as UTF-16 and encoded here: napi's UTF-16 read is a plain
+/// copy, much cheaper than its UTF-8 one (V8's `WriteUtf8`), above all when
+/// the string is not in the cache.
 fn with_key<T>(env: sys::napi_env, v: sys::napi_value, f: impl FnOnce(&[u8]) -> R<T>) -> R<T> {
-    let mut stack = [0u8; STACK_KEY];
     if type_of(env, v)? != sys::ValueType::napi_string {
         let src = bytes_of(env, v)?;
         if src.len() <= STACK_KEY {
+            let mut stack = [0u8; STACK_KEY];
             let key = &mut stack[..src.len()];
             copy_racy(src, key);
             return f(key);
@@ -216,13 +269,24 @@ fn with_key<T>(env: sys::napi_env, v: sys::napi_value, f: impl FnOnce(&[u8]) -> 
         copy_racy(src, &mut heap);
         return f(&heap);
     }
-    if let Some(n) = utf8_into(env, v, &mut stack)? {
+    let mut units = [MaybeUninit::<u16>::uninit(); STACK_KEY];
+    if let Some(units) = utf16_into(env, v, &mut units)? {
+        let mut stack = [0u8; 3 * STACK_KEY];
+        let n = utf16_to_utf8(units, &mut stack);
         return f(&stack[..n]);
     }
-    let len = utf8_len(env, v)?;
-    let mut heap = vec![0u8; len + 1];
-    utf8_into(env, v, &mut heap)?;
-    f(&heap[..len])
+    let mut n = 0usize;
+    // SAFETY: a null buffer asks only for the length in units; v is a live
+    // string.
+    let status = unsafe { sys::napi_get_value_string_utf16(env, v, ptr::null_mut(), 0, &mut n) };
+    check(env, status, "napi_get_value_string_utf16")?;
+    let mut heap = vec![MaybeUninit::<u16>::uninit(); n + 2];
+    let Some(units) = utf16_into(env, v, &mut heap)? else {
+        return Err(throw(env, "ERR_INTERNAL", "a string changed length"));
+    };
+    let mut key = vec![0u8; 3 * units.len()];
+    let n = utf16_to_utf8(units, &mut key);
+    f(&key[..n])
 }
 
 /// Copies bytes that another thread may be writing (a SharedArrayBuffer),
