@@ -360,6 +360,15 @@ fn decode(env: sys::napi_env, buf: &[u8]) -> R<sys::napi_value> {
     let mut out = ptr::null_mut();
     let value = Value::decode(buf).map_err(|e| core_err(env, e))?;
     let status = match value {
+        // An ASCII string is created as one-byte directly, which skips V8's
+        // UTF-8 decoder; the bytes are the same characters either way.
+        Value::String(s) if s.is_ascii() => {
+            // SAFETY: env is the callback's; the pointer and length are the
+            // live payload slice's; out is a local.
+            unsafe {
+                sys::napi_create_string_latin1(env, s.as_ptr().cast(), s.len() as isize, &mut out)
+            }
+        }
         Value::String(s) => {
             // SAFETY: env is the callback's; the pointer and length are the
             // live payload slice's; out is a local.
