@@ -274,6 +274,16 @@ test('keys and values across the binding buffer sizes, with multi-byte character
       t.is(h.keys(0, { buffers: true }).filter((k) => k.equals(Buffer.from(key))).length, 1, 'stored as its UTF-8')
     }
   }
+  // Values around the 511 UTF-16 units read onto the stack.
+  for (const c of chars) {
+    for (let units = 504; units <= 518; units++) {
+      const val = 'u'.repeat(units % c.length) + c.repeat(Math.floor(units / c.length))
+      h.set('v', val)
+      t.is(h.get('v'), val, `${c} value of ${val.length} UTF-16 units`)
+      t.true(h.compareAndSet('v', val, 'x'), 'compareAndSet matches it')
+    }
+  }
+  n++
   t.is(h.stat().usage.usedBuckets, n)
   const long = '𝄞'.repeat(20000)
   h.set(long, long)

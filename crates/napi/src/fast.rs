@@ -23,6 +23,8 @@ use shm_hashmap_core::{Cond, Error as CoreError, Num, Tag, Value};
 use crate::{error_code, registry, SetOp, ValueFlags};
 
 const STACK_KEY: usize = 256;
+/// UTF-16 units of a string value read onto the stack.
+const STACK_VALUE: usize = 512;
 
 /// A failure already thrown into JavaScript.
 struct Thrown;
@@ -311,7 +313,16 @@ fn encode(env: sys::napi_env, v: sys::napi_value, out: &mut Vec<u8>, structured:
     let value = match type_of(env, v)? {
         sys::ValueType::napi_string => {
             out.push(Tag::String as u8);
-            // Write into the spare capacity first; measure only if it may not fit.
+            // A short string is read as UTF-16 and encoded here, like a key.
+            let mut units = [MaybeUninit::<u16>::uninit(); STACK_VALUE];
+            if let Some(units) = utf16_into(env, v, &mut units)? {
+                out.resize(1 + 3 * units.len(), 0);
+                let n = utf16_to_utf8(units, &mut out[1..]);
+                out.truncate(1 + n);
+                return Ok(());
+            }
+            // A long one is written by napi: into the spare capacity first,
+            // measured only if it may not fit.
             out.reserve(64);
             let spare = out.spare_capacity_mut();
             let mut n = 0usize;
