@@ -227,18 +227,27 @@ fn utf16_into(
     }))
 }
 
+/// Whether UTF-16 `units` are all ASCII: one test over all of them, which
+/// the compiler vectorises. Most keys are ASCII.
+fn is_ascii16(units: &[u16]) -> bool {
+    units.iter().fold(0, |acc, &u| acc | u) < 0x80
+}
+
+/// ASCII `units` narrowed to bytes in `out` (at least as long), returned.
+fn narrow<'a>(units: &[u16], out: &'a mut [MaybeUninit<u8>]) -> &'a [u8] {
+    let out = &mut out[..units.len()];
+    for (o, &u) in out.iter_mut().zip(units) {
+        o.write(u as u8);
+    }
+    // SAFETY: the loop initialised each of out's units.len() bytes, and u8
+    // has MaybeUninit<u8>'s layout.
+    unsafe { std::slice::from_raw_parts(out.as_ptr().cast::<u8>(), out.len()) }
+}
+
 /// The UTF-8 of UTF-16 `units` written into `out`, which must have room for
 /// 3 bytes a unit; returns the length. A lone surrogate becomes U+FFFD, as
 /// in V8's own conversion (index.js rejects such keys before they get here).
 fn utf16_to_utf8(units: &[u16], out: &mut [u8]) -> usize {
-    // Most keys are ASCII: one test over all units, then a narrowing copy,
-    // both of which the compiler vectorises.
-    if units.iter().fold(0, |acc, &u| acc | u) < 0x80 {
-        for (o, &u) in out.iter_mut().zip(units) {
-            *o = u as u8;
-        }
-        return units.len();
-    }
     let mut n = 0;
     for c in char::decode_utf16(units.iter().copied()) {
         // At most 3 bytes for one unit, 4 for a surrogate pair's two.
@@ -273,6 +282,9 @@ fn with_key<T>(env: sys::napi_env, v: sys::napi_value, f: impl FnOnce(&[u8]) -> 
     }
     let mut units = [MaybeUninit::<u16>::uninit(); STACK_KEY];
     if let Some(units) = utf16_into(env, v, &mut units)? {
+        if is_ascii16(units) {
+            return f(narrow(units, &mut [MaybeUninit::uninit(); STACK_KEY]));
+        }
         let mut stack = [0u8; 3 * STACK_KEY];
         let n = utf16_to_utf8(units, &mut stack);
         return f(&stack[..n]);
@@ -286,6 +298,9 @@ fn with_key<T>(env: sys::napi_env, v: sys::napi_value, f: impl FnOnce(&[u8]) -> 
     let Some(units) = utf16_into(env, v, &mut heap)? else {
         return Err(throw(env, "ERR_INTERNAL", "a string changed length"));
     };
+    if is_ascii16(units) {
+        return f(narrow(units, &mut vec![MaybeUninit::uninit(); units.len()]));
+    }
     let mut key = vec![0u8; 3 * units.len()];
     let n = utf16_to_utf8(units, &mut key);
     f(&key[..n])
@@ -316,6 +331,10 @@ fn encode(env: sys::napi_env, v: sys::napi_value, out: &mut Vec<u8>, structured:
             // A short string is read as UTF-16 and encoded here, like a key.
             let mut units = [MaybeUninit::<u16>::uninit(); STACK_VALUE];
             if let Some(units) = utf16_into(env, v, &mut units)? {
+                if is_ascii16(units) {
+                    out.extend(units.iter().map(|&u| u as u8));
+                    return Ok(());
+                }
                 out.resize(1 + 3 * units.len(), 0);
                 let n = utf16_to_utf8(units, &mut out[1..]);
                 out.truncate(1 + n);
