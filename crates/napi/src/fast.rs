@@ -60,13 +60,16 @@ fn closed(env: sys::napi_env) -> Thrown {
     throw(env, "ERR_HASHMAP_CLOSED", "the map is closed")
 }
 
-/// The callback's arguments; missing ones are `undefined`.
+/// Fills `argv` with the callback's arguments; missing ones are
+/// `undefined`. An out-parameter rather than a returned array: napi writes
+/// the values one by one, and copying the array out again right after
+/// stalls on those stores (a measurable part of every call).
 fn args<const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-) -> R<[sys::napi_value; N]> {
+    argv: &mut [sys::napi_value; N],
+) -> R<()> {
     let mut argc = N;
-    let mut argv = [ptr::null_mut(); N];
     // SAFETY: argv has room for argc values; env and info are the callback's.
     let status = unsafe {
         sys::napi_get_cb_info(
@@ -78,8 +81,7 @@ fn args<const N: usize>(
             ptr::null_mut(),
         )
     };
-    check(env, status, "napi_get_cb_info")?;
-    Ok(argv)
+    check(env, status, "napi_get_cb_info")
 }
 
 fn u32_of(env: sys::napi_env, v: sys::napi_value) -> R<u32> {
@@ -497,7 +499,8 @@ fn on_map<const N: usize>(
     info: sys::napi_callback_info,
     f: impl FnOnce(&mut registry::Entry, &[u8], &[sys::napi_value]) -> R<sys::napi_value>,
 ) -> R<sys::napi_value> {
-    let argv = args::<N>(env, info)?;
+    let mut argv = [ptr::null_mut(); N];
+    args(env, info, &mut argv)?;
     let id = u32_of(env, argv[0])?;
     with_key(env, argv[1], |key| {
         registry::with(|reg| {
@@ -629,7 +632,8 @@ fn del(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> 
 /// `scan(id, cursor, count, values, max)`: one batch of live entries, as
 /// `{ next, slots, keys, values }`, values decoded like `get`'s.
 fn scan(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    let argv = args::<5>(env, info)?;
+    let mut argv = [ptr::null_mut(); 5];
+    args(env, info, &mut argv)?;
     let id = u32_of(env, argv[0])?;
     let cursor = ms_of(env, argv[1])?;
     let count = ms_of(env, argv[2])?;
@@ -700,7 +704,8 @@ fn keys_of(env: sys::napi_env, arr: sys::napi_value) -> R<Vec<Vec<u8>>> {
 
 /// `getMany(id, keys)`: the value of each key, or undefined, in order.
 fn get_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    let argv = args::<2>(env, info)?;
+    let mut argv = [ptr::null_mut(); 2];
+    args(env, info, &mut argv)?;
     let id = u32_of(env, argv[0])?;
     let keys = keys_of(env, argv[1])?;
     let found: Vec<Option<Vec<u8>>> = registry::with(|reg| {
@@ -727,7 +732,8 @@ fn get_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_va
 /// `structured` an array of booleans. Returns `[written]`, or
 /// `[written, code, message]` if a write failed (those before it stay).
 fn set_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    let argv = args::<5>(env, info)?;
+    let mut argv = [ptr::null_mut(); 5];
+    args(env, info, &mut argv)?;
     let id = u32_of(env, argv[0])?;
     let keys = keys_of(env, argv[1])?;
     let values = elements(env, argv[2])?;
@@ -764,7 +770,8 @@ fn set_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_va
 
 /// `delMany(id, keys)`: how many live entries were removed.
 fn del_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    let argv = args::<2>(env, info)?;
+    let mut argv = [ptr::null_mut(); 2];
+    args(env, info, &mut argv)?;
     let id = u32_of(env, argv[0])?;
     let keys = keys_of(env, argv[1])?;
     let n = registry::with(|reg| {
