@@ -101,11 +101,20 @@ fn f64_of(env: sys::napi_env, v: sys::napi_value) -> R<f64> {
 }
 
 /// A TTL or count argument (validated by index.js); `undefined` is 0.
+/// A number is read straight away, one napi call on the hot path; only
+/// what is not a number is then asked its type.
 fn ms_of(env: sys::napi_env, v: sys::napi_value) -> R<u64> {
+    let mut out = 0f64;
+    // SAFETY: v is a live value of this callback; out is a local. A
+    // non-number only makes napi return napi_number_expected (no exception).
+    let status = unsafe { sys::napi_get_value_double(env, v, &mut out) };
+    if status == sys::Status::napi_ok {
+        return Ok(out as u64);
+    }
     if type_of(env, v)? == sys::ValueType::napi_undefined {
         return Ok(0);
     }
-    Ok(f64_of(env, v)? as u64)
+    check(env, status, "napi_get_value_double").map(|()| 0)
 }
 
 fn bool_value(env: sys::napi_env, b: bool) -> R<sys::napi_value> {
