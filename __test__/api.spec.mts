@@ -278,6 +278,28 @@ test('keys and values across the binding buffer sizes, with multi-byte character
       t.is(h.get(Buffer.from(key)), val, 'the same bytes as a Buffer')
     }
   }
+  // Keys around the 255 UTF-16 units read onto the stack, a surrogate pair
+  // straddling the edge among them.
+  for (const c of ['b', 'é', '€', '𝄞']) {
+    for (let units = 248; units <= 262; units++) {
+      const key = 'u'.repeat(units % c.length) + c.repeat(Math.floor(units / c.length))
+      h.set(key, units)
+      n++
+      t.is(h.get(key), units, `${c} key of ${key.length} UTF-16 units`)
+      t.is(h.get(Buffer.from(key)), units, 'the same bytes as a Buffer')
+      t.is(h.keys(0, { buffers: true }).filter((k) => k.equals(Buffer.from(key))).length, 1, 'stored as its UTF-8')
+    }
+  }
+  // Values around the 511 UTF-16 units read onto the stack.
+  for (const c of chars) {
+    for (let units = 504; units <= 518; units++) {
+      const val = 'u'.repeat(units % c.length) + c.repeat(Math.floor(units / c.length))
+      h.set('v', val)
+      t.is(h.get('v'), val, `${c} value of ${val.length} UTF-16 units`)
+      t.true(h.compareAndSet('v', val, 'x'), 'compareAndSet matches it')
+    }
+  }
+  n++
   t.is(h.stat().usage.usedBuckets, n)
   const long = '𝄞'.repeat(20000)
   h.set(long, long)

@@ -1,8 +1,9 @@
 //! The hot path: `get`, `set` and `del`, and the other calls that take a key
 //! (`getStale`, `ttl`, `expire`, `incr`, `cas`), as raw Node-API callbacks.
 //!
-//! Each call crosses napi once. A string key is written into a stack buffer
-//! (a heap buffer only past 250 bytes), a value is encoded into the map's
+//! Each call crosses napi once. A string key is copied out as UTF-16 and
+//! encoded to UTF-8 on the stack (on the heap only past 254 UTF-16 units),
+//! a value is encoded into the map's
 //! reusable scratch buffer, and a result is created straight from the bytes
 //! copied out of shared memory. index.js has validated every argument, so a
 //! failing napi call here is a bug and is reported as `ERR_INTERNAL`.
@@ -13,6 +14,7 @@
 
 use std::cell::Cell;
 use std::ffi::CString;
+use std::mem::MaybeUninit;
 use std::ptr;
 
 use napi::sys;
@@ -21,6 +23,8 @@ use shm_hashmap_core::{Cond, Error as CoreError, Num, Tag, Value};
 use crate::{error_code, registry, SetOp, ValueFlags};
 
 const STACK_KEY: usize = 256;
+/// UTF-16 units of a string value read onto the stack.
+const STACK_VALUE: usize = 512;
 
 /// A failure already thrown into JavaScript.
 struct Thrown;
@@ -56,13 +60,16 @@ fn closed(env: sys::napi_env) -> Thrown {
     throw(env, "ERR_HASHMAP_CLOSED", "the map is closed")
 }
 
-/// The callback's arguments; missing ones are `undefined`.
+/// Fills `argv` with the callback's arguments; missing ones are
+/// `undefined`. An out-parameter rather than a returned array: napi writes
+/// the values one by one, and copying the array out again right after
+/// stalls on those stores (a measurable part of every call).
 fn args<const N: usize>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-) -> R<[sys::napi_value; N]> {
+    argv: &mut [sys::napi_value; N],
+) -> R<()> {
     let mut argc = N;
-    let mut argv = [ptr::null_mut(); N];
     // SAFETY: argv has room for argc values; env and info are the callback's.
     let status = unsafe {
         sys::napi_get_cb_info(
@@ -74,8 +81,7 @@ fn args<const N: usize>(
             ptr::null_mut(),
         )
     };
-    check(env, status, "napi_get_cb_info")?;
-    Ok(argv)
+    check(env, status, "napi_get_cb_info")
 }
 
 fn u32_of(env: sys::napi_env, v: sys::napi_value) -> R<u32> {
@@ -95,11 +101,20 @@ fn f64_of(env: sys::napi_env, v: sys::napi_value) -> R<f64> {
 }
 
 /// A TTL or count argument (validated by index.js); `undefined` is 0.
+/// A number is read straight away, one napi call on the hot path; only
+/// what is not a number is then asked its type.
 fn ms_of(env: sys::napi_env, v: sys::napi_value) -> R<u64> {
+    let mut out = 0f64;
+    // SAFETY: v is a live value of this callback; out is a local. A
+    // non-number only makes napi return napi_number_expected (no exception).
+    let status = unsafe { sys::napi_get_value_double(env, v, &mut out) };
+    if status == sys::Status::napi_ok {
+        return Ok(out as u64);
+    }
     if type_of(env, v)? == sys::ValueType::napi_undefined {
         return Ok(0);
     }
-    Ok(f64_of(env, v)? as u64)
+    check(env, status, "napi_get_value_double").map(|()| 0)
 }
 
 fn bool_value(env: sys::napi_env, b: bool) -> R<sys::napi_value> {
@@ -199,15 +214,75 @@ fn utf8_len(env: sys::napi_env, v: sys::napi_value) -> R<usize> {
     Ok(n)
 }
 
+/// Copies a string's UTF-16 code units into `buf`; returns them, or `None`
+/// if the string may not have fit (napi keeps the last unit for a NUL, so
+/// fewer than `buf.len() - 1` units are the whole string).
+fn utf16_into(
+    env: sys::napi_env,
+    v: sys::napi_value,
+    buf: &mut [MaybeUninit<u16>],
+) -> R<Option<&[u16]>> {
+    let mut n = 0usize;
+    // SAFETY: buf is writable for buf.len() units; v is a live string.
+    let status = unsafe {
+        sys::napi_get_value_string_utf16(env, v, buf.as_mut_ptr().cast(), buf.len(), &mut n)
+    };
+    check(env, status, "napi_get_value_string_utf16")?;
+    if n + 1 >= buf.len() {
+        return Ok(None);
+    }
+    // SAFETY: napi initialised the first n units (n < buf.len()), and u16
+    // has MaybeUninit<u16>'s layout.
+    Ok(Some(unsafe {
+        std::slice::from_raw_parts(buf.as_ptr().cast::<u16>(), n)
+    }))
+}
+
+/// Whether UTF-16 `units` are all ASCII: one test over all of them, which
+/// the compiler vectorises. Most keys are ASCII.
+fn is_ascii16(units: &[u16]) -> bool {
+    units.iter().fold(0, |acc, &u| acc | u) < 0x80
+}
+
+/// ASCII `units` narrowed to bytes in `out` (at least as long), returned.
+fn narrow<'a>(units: &[u16], out: &'a mut [MaybeUninit<u8>]) -> &'a [u8] {
+    let out = &mut out[..units.len()];
+    for (o, &u) in out.iter_mut().zip(units) {
+        o.write(u as u8);
+    }
+    // SAFETY: the loop initialised each of out's units.len() bytes, and u8
+    // has MaybeUninit<u8>'s layout.
+    unsafe { std::slice::from_raw_parts(out.as_ptr().cast::<u8>(), out.len()) }
+}
+
+/// The UTF-8 of UTF-16 `units` written into `out`, which must have room for
+/// 3 bytes a unit; returns the length. A lone surrogate becomes U+FFFD, as
+/// in V8's own conversion (index.js rejects such keys before they get here).
+fn utf16_to_utf8(units: &[u16], out: &mut [u8]) -> usize {
+    let mut n = 0;
+    for c in char::decode_utf16(units.iter().copied()) {
+        // At most 3 bytes for one unit, 4 for a surrogate pair's two.
+        n += c
+            .unwrap_or(char::REPLACEMENT_CHARACTER)
+            .encode_utf8(&mut out[n..])
+            .len();
+    }
+    n
+}
+
 /// Runs `f` with a copy of the key's bytes: a string's UTF-8, or a
 /// Uint8Array's bytes. The copy is taken once, before hashing: a key in a
 /// SharedArrayBuffer may change under us, and the hash and the stored key
 /// must be of the same bytes.
+///
+/// A string is read as UTF-16 and encoded here: napi's UTF-16 read is a plain
+/// copy, much cheaper than its UTF-8 one (V8's `WriteUtf8`), above all when
+/// the string is not in the cache.
 fn with_key<T>(env: sys::napi_env, v: sys::napi_value, f: impl FnOnce(&[u8]) -> R<T>) -> R<T> {
-    let mut stack = [0u8; STACK_KEY];
     if type_of(env, v)? != sys::ValueType::napi_string {
         let src = bytes_of(env, v)?;
         if src.len() <= STACK_KEY {
+            let mut stack = [0u8; STACK_KEY];
             let key = &mut stack[..src.len()];
             copy_racy(src, key);
             return f(key);
@@ -216,13 +291,30 @@ fn with_key<T>(env: sys::napi_env, v: sys::napi_value, f: impl FnOnce(&[u8]) -> 
         copy_racy(src, &mut heap);
         return f(&heap);
     }
-    if let Some(n) = utf8_into(env, v, &mut stack)? {
+    let mut units = [MaybeUninit::<u16>::uninit(); STACK_KEY];
+    if let Some(units) = utf16_into(env, v, &mut units)? {
+        if is_ascii16(units) {
+            return f(narrow(units, &mut [MaybeUninit::uninit(); STACK_KEY]));
+        }
+        let mut stack = [0u8; 3 * STACK_KEY];
+        let n = utf16_to_utf8(units, &mut stack);
         return f(&stack[..n]);
     }
-    let len = utf8_len(env, v)?;
-    let mut heap = vec![0u8; len + 1];
-    utf8_into(env, v, &mut heap)?;
-    f(&heap[..len])
+    let mut n = 0usize;
+    // SAFETY: a null buffer asks only for the length in units; v is a live
+    // string.
+    let status = unsafe { sys::napi_get_value_string_utf16(env, v, ptr::null_mut(), 0, &mut n) };
+    check(env, status, "napi_get_value_string_utf16")?;
+    let mut heap = vec![MaybeUninit::<u16>::uninit(); n + 2];
+    let Some(units) = utf16_into(env, v, &mut heap)? else {
+        return Err(throw(env, "ERR_INTERNAL", "a string changed length"));
+    };
+    if is_ascii16(units) {
+        return f(narrow(units, &mut vec![MaybeUninit::uninit(); units.len()]));
+    }
+    let mut key = vec![0u8; 3 * units.len()];
+    let n = utf16_to_utf8(units, &mut key);
+    f(&key[..n])
 }
 
 /// Copies bytes that another thread may be writing (a SharedArrayBuffer),
@@ -247,7 +339,20 @@ fn encode(env: sys::napi_env, v: sys::napi_value, out: &mut Vec<u8>, structured:
     let value = match type_of(env, v)? {
         sys::ValueType::napi_string => {
             out.push(Tag::String as u8);
-            // Write into the spare capacity first; measure only if it may not fit.
+            // A short string is read as UTF-16 and encoded here, like a key.
+            let mut units = [MaybeUninit::<u16>::uninit(); STACK_VALUE];
+            if let Some(units) = utf16_into(env, v, &mut units)? {
+                if is_ascii16(units) {
+                    out.extend(units.iter().map(|&u| u as u8));
+                    return Ok(());
+                }
+                out.resize(1 + 3 * units.len(), 0);
+                let n = utf16_to_utf8(units, &mut out[1..]);
+                out.truncate(1 + n);
+                return Ok(());
+            }
+            // A long one is written by napi: into the spare capacity first,
+            // measured only if it may not fit.
             out.reserve(64);
             let spare = out.spare_capacity_mut();
             let mut n = 0usize;
@@ -296,6 +401,15 @@ fn decode(env: sys::napi_env, buf: &[u8]) -> R<sys::napi_value> {
     let mut out = ptr::null_mut();
     let value = Value::decode(buf).map_err(|e| core_err(env, e))?;
     let status = match value {
+        // An ASCII string is created as one-byte directly, which skips V8's
+        // UTF-8 decoder; the bytes are the same characters either way.
+        Value::String(s) if s.is_ascii() => {
+            // SAFETY: env is the callback's; the pointer and length are the
+            // live payload slice's; out is a local.
+            unsafe {
+                sys::napi_create_string_latin1(env, s.as_ptr().cast(), s.len() as isize, &mut out)
+            }
+        }
         Value::String(s) => {
             // SAFETY: env is the callback's; the pointer and length are the
             // live payload slice's; out is a local.
@@ -394,7 +508,8 @@ fn on_map<const N: usize>(
     info: sys::napi_callback_info,
     f: impl FnOnce(&mut registry::Entry, &[u8], &[sys::napi_value]) -> R<sys::napi_value>,
 ) -> R<sys::napi_value> {
-    let argv = args::<N>(env, info)?;
+    let mut argv = [ptr::null_mut(); N];
+    args(env, info, &mut argv)?;
     let id = u32_of(env, argv[0])?;
     with_key(env, argv[1], |key| {
         registry::with(|reg| {
@@ -526,7 +641,8 @@ fn del(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> 
 /// `scan(id, cursor, count, values, max)`: one batch of live entries, as
 /// `{ next, slots, keys, values }`, values decoded like `get`'s.
 fn scan(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    let argv = args::<5>(env, info)?;
+    let mut argv = [ptr::null_mut(); 5];
+    args(env, info, &mut argv)?;
     let id = u32_of(env, argv[0])?;
     let cursor = ms_of(env, argv[1])?;
     let count = ms_of(env, argv[2])?;
@@ -597,7 +713,8 @@ fn keys_of(env: sys::napi_env, arr: sys::napi_value) -> R<Vec<Vec<u8>>> {
 
 /// `getMany(id, keys)`: the value of each key, or undefined, in order.
 fn get_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    let argv = args::<2>(env, info)?;
+    let mut argv = [ptr::null_mut(); 2];
+    args(env, info, &mut argv)?;
     let id = u32_of(env, argv[0])?;
     let keys = keys_of(env, argv[1])?;
     let found: Vec<Option<Vec<u8>>> = registry::with(|reg| {
@@ -624,7 +741,8 @@ fn get_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_va
 /// `structured` an array of booleans. Returns `[written]`, or
 /// `[written, code, message]` if a write failed (those before it stay).
 fn set_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    let argv = args::<5>(env, info)?;
+    let mut argv = [ptr::null_mut(); 5];
+    args(env, info, &mut argv)?;
     let id = u32_of(env, argv[0])?;
     let keys = keys_of(env, argv[1])?;
     let values = elements(env, argv[2])?;
@@ -668,7 +786,8 @@ fn counted(env: sys::napi_env, n: f64, err: Option<CoreError>) -> R<sys::napi_va
 /// `delMany(id, keys)`: removes each key in order. Returns `[removed]`, or
 /// `[removed, code, message]` if a removal failed (those before it stay).
 fn del_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    let argv = args::<2>(env, info)?;
+    let mut argv = [ptr::null_mut(); 2];
+    args(env, info, &mut argv)?;
     let id = u32_of(env, argv[0])?;
     let keys = keys_of(env, argv[1])?;
     let (removed, err) = registry::with(|reg| {
