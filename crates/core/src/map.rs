@@ -49,7 +49,7 @@ use crate::write::{Cond, Num, Put};
 /// Optimistic reads tried before `get` takes the lock.
 const OPTIMISTIC_TRIES: usize = 4;
 /// How many keys ahead `get_many` prefetches a home slot (a record half as far).
-const PREFETCH_AHEAD: usize = 8;
+const PREFETCH_AHEAD: usize = 16;
 
 /// How long `open` waits for another process to finish creating a segment.
 const INIT_WAIT: Duration = Duration::from_secs(3);

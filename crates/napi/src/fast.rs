@@ -703,12 +703,38 @@ fn elements(env: sys::napi_env, arr: sys::napi_value) -> R<Vec<sys::napi_value>>
         .collect()
 }
 
-/// The bytes of each key of a JS array of keys, copied.
-fn keys_of(env: sys::napi_env, arr: sys::napi_value) -> R<Vec<Vec<u8>>> {
-    elements(env, arr)?
-        .into_iter()
-        .map(|k| with_key(env, k, |b| Ok(b.to_vec())))
-        .collect()
+/// The keys of a JS array of keys, copied one after another into one
+/// buffer (one allocation for the batch, not one per key).
+struct Keys {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Keys {
+    fn of(env: sys::napi_env, arr: sys::napi_value) -> R<Keys> {
+        let items = elements(env, arr)?;
+        let mut keys = Keys {
+            bytes: Vec::with_capacity(items.len() * 16),
+            ends: Vec::with_capacity(items.len()),
+        };
+        for k in items {
+            with_key(env, k, |b| {
+                keys.bytes.extend_from_slice(b);
+                Ok(())
+            })?;
+            keys.ends.push(keys.bytes.len());
+        }
+        Ok(keys)
+    }
+
+    /// Each key's bytes, in order.
+    fn slices(&self) -> Vec<&[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(a, &b)| &self.bytes[a..b])
+            .collect()
+    }
 }
 
 /// `getMany(id, keys)`: the value of each key, or undefined, in order.
@@ -716,21 +742,18 @@ fn get_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_va
     let mut argv = [ptr::null_mut(); 2];
     args(env, info, &mut argv)?;
     let id = u32_of(env, argv[0])?;
-    let keys = keys_of(env, argv[1])?;
-    let found: Vec<Option<Vec<u8>>> = registry::with(|reg| {
+    let keys = Keys::of(env, argv[1])?;
+    let mut bytes = Vec::new();
+    let found = registry::with(|reg| {
         let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
-        keys.iter()
-            .map(|k| {
-                let mut out = Vec::new();
-                let hit = e.map.get(k, &mut out).map_err(|err| core_err(env, err))?;
-                Ok(hit.then_some(out))
-            })
-            .collect::<R<Vec<_>>>()
+        e.map
+            .get_many(&keys.slices(), &mut bytes)
+            .map_err(|err| core_err(env, err))
     })?;
     let values = found
-        .iter()
+        .into_iter()
         .map(|v| match v {
-            Some(b) => decode(env, b),
+            Some(range) => decode(env, &bytes[range]),
             None => Ok(undefined(env)),
         })
         .collect::<R<Vec<_>>>()?;
@@ -744,12 +767,12 @@ fn set_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_va
     let mut argv = [ptr::null_mut(); 5];
     args(env, info, &mut argv)?;
     let id = u32_of(env, argv[0])?;
-    let keys = keys_of(env, argv[1])?;
+    let keys = Keys::of(env, argv[1])?;
     let values = elements(env, argv[2])?;
     let flags = elements(env, argv[3])?;
     let ttl = ms_of(env, argv[4])?;
-    let mut items = Vec::with_capacity(keys.len());
-    for ((k, v), f) in keys.into_iter().zip(values).zip(flags) {
+    let mut items = Vec::with_capacity(keys.ends.len());
+    for ((k, v), f) in keys.slices().into_iter().zip(values).zip(flags) {
         let mut structured = false;
         // SAFETY: f is a live boolean of this callback; structured is a local.
         let status = unsafe { sys::napi_get_value_bool(env, f, &mut structured) };
@@ -789,10 +812,10 @@ fn del_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_va
     let mut argv = [ptr::null_mut(); 2];
     args(env, info, &mut argv)?;
     let id = u32_of(env, argv[0])?;
-    let keys = keys_of(env, argv[1])?;
+    let keys = Keys::of(env, argv[1])?;
     let (removed, err) = registry::with(|reg| {
         let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
-        Ok(e.map.del_many(&keys))
+        Ok(e.map.del_many(&keys.slices()))
     })?;
     counted(env, removed as f64, err)
 }
