@@ -99,6 +99,12 @@ function checkKey(key) {
   }
 }
 
+// Batches cross into the addon as arguments, not arrays (reading array
+// elements through napi costs more than a lookup), at most fast.batch items
+// a call; getMany's values come back as the arguments of `collect`.
+const BATCH = fast.batch
+const collect = (...values) => values
+
 function checkKeys(keys) {
   if (!Array.isArray(keys)) throw invalidType('keys', 'an array of keys', keys)
   for (const k of keys) checkKey(k)
@@ -481,41 +487,53 @@ class HashMap {
   // Batches: one native call for many keys, each key its own operation.
   getMany(keys) {
     checkKeys(keys)
-    return this.#run((id) => fast.getMany(id, keys))
+    return this.#run((id) => {
+      if (keys.length <= BATCH) return fast.getMany(id, collect, ...keys)
+      const out = []
+      for (let i = 0; i < keys.length; i += BATCH) out.push(...fast.getMany(id, collect, ...keys.slice(i, i + BATCH)))
+      return out
+    })
   }
 
   setMany(entries, opts) {
     if (!Array.isArray(entries)) throw invalidType('entries', 'an array of [key, value] pairs', entries)
-    const keys = []
-    const values = []
-    const structured = []
-    for (const e of entries) {
+    const pairs = []
+    const structured = new Uint8Array(entries.length)
+    for (const [i, e] of entries.entries()) {
       if (!Array.isArray(e) || e.length !== 2) throw invalidType('entries', 'an array of [key, value] pairs', e)
       checkKey(e[0])
       const s = checkValue(e[1])
-      keys.push(e[0])
-      values.push(nativeValue(e[1], s))
-      structured.push(s)
+      pairs.push(e[0], nativeValue(e[1], s))
+      structured[i] = s ? 1 : 0
     }
     const ttl = writeOptions(opts)
-    const [written, code, message] = this.#run((id) => fast.setMany(id, keys, values, structured, ttl))
-    if (code !== undefined) {
-      const err = translate({ code, message })
-      err.written = written
-      throw err
-    }
+    this.#batches(entries.length, 'written', (id, from, to) =>
+      fast.setMany(id, ttl, structured.subarray(from, to), ...pairs.slice(2 * from, 2 * to)),
+    )
     return true
   }
 
   delMany(keys) {
     checkKeys(keys)
-    const [removed, code, message] = this.#run((id) => fast.delMany(id, keys))
-    if (code !== undefined) {
-      const err = translate({ code, message })
-      err.removed = removed
-      throw err
+    return this.#batches(keys.length, 'removed', (id, from, to) => fast.delMany(id, ...keys.slice(from, to)))
+  }
+
+  // Runs a write batch of `n` items as native calls of at most BATCH items,
+  // `call(id, from, to)` each returning [count] or [count, code, message].
+  // Returns the total count; on a failure, throws it with the total so far
+  // in err[countName] (the items before it stay done).
+  #batches(n, countName, call) {
+    let total = 0
+    for (let from = 0; from === 0 || from < n; from += BATCH) {
+      const [count, code, message] = this.#run((id) => call(id, from, Math.min(n, from + BATCH)))
+      total += count
+      if (code !== undefined) {
+        const err = translate({ code, message })
+        err[countName] = total
+        throw err
+      }
     }
-    return removed
+    return total
   }
 
   get(key) {

@@ -686,38 +686,20 @@ fn scan(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value>
     Ok(obj)
 }
 
-/// The elements of a JS array.
-fn elements(env: sys::napi_env, arr: sys::napi_value) -> R<Vec<sys::napi_value>> {
-    let mut len = 0u32;
-    // SAFETY: arr is a live array of this callback (index.js checked it).
-    let status = unsafe { sys::napi_get_array_length(env, arr, &mut len) };
-    check(env, status, "napi_get_array_length")?;
-    (0..len)
-        .map(|i| {
-            let mut v = ptr::null_mut();
-            // SAFETY: i < len; v is a local.
-            let status = unsafe { sys::napi_get_element(env, arr, i, &mut v) };
-            check(env, status, "napi_get_element")?;
-            Ok(v)
-        })
-        .collect()
-}
-
-/// The keys of a JS array of keys, copied one after another into one
-/// buffer (one allocation for the batch, not one per key).
+/// The keys of a batch, copied one after another into one buffer (one
+/// allocation for the batch, not one per key).
 struct Keys {
     bytes: Vec<u8>,
     ends: Vec<usize>,
 }
 
 impl Keys {
-    fn of(env: sys::napi_env, arr: sys::napi_value) -> R<Keys> {
-        let items = elements(env, arr)?;
+    fn from_values(env: sys::napi_env, items: &[sys::napi_value]) -> R<Keys> {
         let mut keys = Keys {
             bytes: Vec::with_capacity(items.len() * 16),
             ends: Vec::with_capacity(items.len()),
         };
-        for k in items {
+        for &k in items {
             with_key(env, k, |b| {
                 keys.bytes.extend_from_slice(b);
                 Ok(())
@@ -737,12 +719,52 @@ impl Keys {
     }
 }
 
-/// `getMany(id, keys)`: the value of each key, or undefined, in order.
+/// Most items (keys, or key-value pairs) one batch call takes; index.js
+/// splits larger batches.
+const BATCH: usize = 1024;
+
+/// The arguments of a batch call: `fixed` leading ones, then up to
+/// `per_item × BATCH` for the items. Batches come as arguments, not arrays,
+/// because reading (and writing) array elements through napi costs more
+/// per item than the lookup itself.
+fn batch_args(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    fixed: usize,
+    per_item: usize,
+) -> R<Vec<sys::napi_value>> {
+    let mut argv = vec![ptr::null_mut(); fixed + per_item * BATCH + 1];
+    let mut argc = argv.len();
+    // SAFETY: argv has room for argc values; env and info are the callback's.
+    let status = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    check(env, status, "napi_get_cb_info")?;
+    if argc < fixed || argc >= argv.len() || !(argc - fixed).is_multiple_of(per_item) {
+        return Err(throw(
+            env,
+            "ERR_INTERNAL",
+            "a batch call's arguments are malformed",
+        ));
+    }
+    argv.truncate(argc);
+    Ok(argv)
+}
+
+/// `getMany(id, collect, ...keys)`: the value of each key, or undefined, in
+/// order, as `collect(...values)` returns them (an array). `collect` runs
+/// only after the lookups, with nothing of the map held.
 fn get_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    let mut argv = [ptr::null_mut(); 2];
-    args(env, info, &mut argv)?;
+    let argv = batch_args(env, info, 2, 1)?;
     let id = u32_of(env, argv[0])?;
-    let keys = Keys::of(env, argv[1])?;
+    let keys = Keys::from_values(env, &argv[2..])?;
     let mut bytes = Vec::new();
     let found = registry::with(|reg| {
         let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
@@ -757,28 +779,43 @@ fn get_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_va
             None => Ok(undefined(env)),
         })
         .collect::<R<Vec<_>>>()?;
-    array(env, &values)
+    let mut out = ptr::null_mut();
+    // SAFETY: argv[1] is the collect function index.js passes; the values
+    // are live values of this callback; out is a local.
+    let status = unsafe {
+        sys::napi_call_function(
+            env,
+            undefined(env),
+            argv[1],
+            values.len(),
+            values.as_ptr(),
+            &mut out,
+        )
+    };
+    check(env, status, "calling collect")?;
+    Ok(out)
 }
 
-/// `setMany(id, keys, values, structured, ttl)`: stores each pair in order,
-/// `structured` an array of booleans. Returns `[written]`, or
-/// `[written, code, message]` if a write failed (those before it stay).
+/// `setMany(id, ttl, structured, ...pairs)`: stores each (key, value) pair
+/// in order; `structured` is a Uint8Array with a 1 for each pair whose value
+/// is a structured value. Returns `[written]`, or `[written, code, message]`
+/// if a write failed (those before it stay).
 fn set_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    let mut argv = [ptr::null_mut(); 5];
-    args(env, info, &mut argv)?;
+    let argv = batch_args(env, info, 3, 2)?;
     let id = u32_of(env, argv[0])?;
-    let keys = Keys::of(env, argv[1])?;
-    let values = elements(env, argv[2])?;
-    let flags = elements(env, argv[3])?;
-    let ttl = ms_of(env, argv[4])?;
+    let ttl = ms_of(env, argv[1])?;
+    let flags = bytes_of(env, argv[2])?.to_vec();
+    let pairs = &argv[3..];
+    let keys = Keys::from_values(env, &pairs.iter().step_by(2).copied().collect::<Vec<_>>())?;
     let mut items = Vec::with_capacity(keys.ends.len());
-    for ((k, v), f) in keys.slices().into_iter().zip(values).zip(flags) {
-        let mut structured = false;
-        // SAFETY: f is a live boolean of this callback; structured is a local.
-        let status = unsafe { sys::napi_get_value_bool(env, f, &mut structured) };
-        check(env, status, "napi_get_value_bool")?;
+    for ((k, v), f) in keys
+        .slices()
+        .into_iter()
+        .zip(pairs.iter().skip(1).step_by(2))
+        .zip(flags)
+    {
         let mut buf = Vec::new();
-        encode(env, v, &mut buf, structured)?;
+        encode(env, *v, &mut buf, f != 0)?;
         items.push((k, buf));
     }
     let (written, err) = registry::with(|reg| {
@@ -806,13 +843,12 @@ fn counted(env: sys::napi_env, n: f64, err: Option<CoreError>) -> R<sys::napi_va
     array(env, &out)
 }
 
-/// `delMany(id, keys)`: removes each key in order. Returns `[removed]`, or
-/// `[removed, code, message]` if a removal failed (those before it stay).
+/// `delMany(id, ...keys)`: removes each key in order. Returns `[removed]`,
+/// or `[removed, code, message]` if a removal failed (those before it stay).
 fn del_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    let mut argv = [ptr::null_mut(); 2];
-    args(env, info, &mut argv)?;
+    let argv = batch_args(env, info, 1, 1)?;
     let id = u32_of(env, argv[0])?;
-    let keys = Keys::of(env, argv[1])?;
+    let keys = Keys::from_values(env, &argv[1..])?;
     let (removed, err) = registry::with(|reg| {
         let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
         Ok(e.map.del_many(&keys.slices()))
@@ -853,7 +889,8 @@ callback!(set_many_cb, set_many);
 callback!(del_many_cb, del_many);
 
 /// The object of raw functions (`get`, `set`, `del`, `cas`, `incr`,
-/// `getStale`, `ttl`, `expire`, `scan`, `getMany`, `setMany`, `delMany`).
+/// `getStale`, `ttl`, `expire`, `scan`, `getMany`, `setMany`, `delMany`),
+/// and `batch`, the most items one batch call takes.
 pub fn make(env: sys::napi_env, decoder: sys::napi_value) -> napi::Result<sys::napi_value> {
     let fail = |what: &str| napi::Error::from_reason(format!("shm-hashmap: {what} failed"));
     let mut r = ptr::null_mut();
@@ -894,6 +931,16 @@ pub fn make(env: sys::napi_env, decoder: sys::napi_value) -> napi::Result<sys::n
         if !ok {
             return Err(fail("napi_create_function"));
         }
+    }
+    let mut batch = ptr::null_mut();
+    // SAFETY: as above; `batch` is a local.
+    let ok = unsafe {
+        sys::napi_create_uint32(env, BATCH as u32, &mut batch) == sys::Status::napi_ok
+            && sys::napi_set_named_property(env, obj, c"batch".as_ptr(), batch)
+                == sys::Status::napi_ok
+    };
+    if !ok {
+        return Err(fail("napi_create_uint32"));
     }
     Ok(obj)
 }
