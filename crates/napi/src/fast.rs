@@ -1,16 +1,19 @@
-//! The hot path: `get`, `set` and `del`, and the other calls that take a key
-//! (`getStale`, `ttl`, `expire`, `incr`, `cas`), as raw Node-API callbacks.
+//! The hot path: `get`, `set` and `del`, the other calls that take a key
+//! (`getStale`, `ttl`, `expire`, `incr`, `cas`), the scans and the batches
+//! (`getMany`, `setMany`, `delMany`), as raw Node-API callbacks.
 //!
 //! Each call crosses napi once. A string key is copied out as UTF-16 and
 //! encoded to UTF-8 on the stack (on the heap only past 254 UTF-16 units),
-//! a value is encoded into the map's
-//! reusable scratch buffer, and a result is created straight from the bytes
-//! copied out of shared memory. index.js has validated every argument, so a
-//! failing napi call here is a bug and is reported as `ERR_INTERNAL`.
+//! a value is encoded into the map's reusable scratch buffer, and a result is
+//! created straight from the bytes copied out of shared memory. A batch's
+//! items come as the call's arguments, not in an array (see [`batch_args`]).
+//! index.js has validated every argument, so a failing napi call here is a
+//! bug and is reported as `ERR_INTERNAL`.
 //!
 //! Invariant: no JavaScript runs while a callback holds a key slice, the
-//! registry borrow, or the map's lock (napi value calls used here never call
-//! into JavaScript).
+//! registry borrow, or the map's lock. The napi value calls used here never
+//! call into JavaScript; the only JavaScript called (the structured-value
+//! decoder, and `getMany`'s `collect`) runs after all three are released.
 
 use std::cell::Cell;
 use std::ffi::CString;
