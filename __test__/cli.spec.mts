@@ -52,6 +52,7 @@ test('stat shows usage bars, and --json the same figures as h.stat()', (t) => {
   t.is(r.code, 0, r.err)
   t.regex(r.out, /entries\s+\[#{8}\.{22}\]\s+25%\s+250 of 1,000 \(maxBuckets\)/)
   t.regex(r.out, /^data\s+\[[#.]{30}\]/m)
+  t.regex(r.out, /^shards\s+1, each with its own lock \(a record fits in /m)
   t.regex(r.out, /^free blocks\s+\[[#.]{30}\]/m)
   t.regex(r.out, new RegExp(`owner\\s+${process.pid} \\(alive\\)`))
   const json = JSON.parse(cli('stat', h.name, '--json').out)

@@ -195,9 +195,10 @@ function stat(name, json) {
   const lines = [
     ['name', name],
     ['memory', `${bytes(m.memorySize)} (header ${bytes(m.headerSize)}, free-block index ${bytes(m.freeBlocksSize)}, buckets ${bytes(m.bucketsSize)}, access bits ${bytes(m.bucketFlagsSize)}, data ${bytes(m.dataSize)})`],
+    ['shards', `${m.shards}, each with its own lock (a record fits in ${bytes(m.shardDataSize)})`],
     ['entries', `${bar(u.usedBuckets, m.maxBuckets)}  ${u.usedBuckets.toLocaleString('en')} of ${m.maxBuckets.toLocaleString('en')} (maxBuckets)`],
     ['data', `${bar(u.usedDataSize, m.dataSize)}  ${bytes(u.usedDataSize)} of ${bytes(m.dataSize)}`],
-    ['free blocks', `${bar(u.usedFreeBlocks, m.maxFreeBlocks + 1)}  ${u.usedFreeBlocks.toLocaleString('en')} of ${(m.maxFreeBlocks + 1).toLocaleString('en')} (maxFreeBlocks + the free tail)`],
+    ['free blocks', `${bar(u.usedFreeBlocks, m.maxFreeBlocks + m.shards)}  ${u.usedFreeBlocks.toLocaleString('en')} of ${(m.maxFreeBlocks + m.shards).toLocaleString('en')} (maxFreeBlocks + each shard's free tail)`],
     ['owner', ownerText(s.owned, s.creatorPid, s.owned ? ownerState(name) : 'nobody')],
     ['created', `${new Date(s.createdMs).toISOString()} (${age(s.createdMs)} ago) by pid ${s.creatorPid}`],
     ['recoveries', String(u.recoveries)],
