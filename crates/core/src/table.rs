@@ -286,6 +286,10 @@ impl<'a> Table<'a> {
             }
             if w >> 48 == tag {
                 let doff = Self::doff_of(w);
+                // A record of a short key and value usually straddles two
+                // cache lines: ask for the second while the first arrives.
+                self.r
+                    .prefetch(self.l.data_off.wrapping_add(doff).wrapping_add(64));
                 let rec = self.record(doff)?;
                 if rec.klen == key.len() as u64 && self.r.equals(self.key_off(doff), key)? {
                     return Ok(Probe::Found { slot: i, doff });
