@@ -497,13 +497,16 @@ class HashMap {
 
   setMany(entries, opts) {
     if (!Array.isArray(entries)) throw invalidType('entries', 'an array of [key, value] pairs', entries)
-    const pairs = []
-    const structured = new Uint8Array(entries.length)
-    for (const [i, e] of entries.entries()) {
+    const n = entries.length
+    const pairs = new Array(2 * n)
+    const structured = new Uint8Array(n)
+    for (let i = 0; i < n; i++) {
+      const e = entries[i]
       if (!Array.isArray(e) || e.length !== 2) throw invalidType('entries', 'an array of [key, value] pairs', e)
       checkKey(e[0])
       const s = checkValue(e[1])
-      pairs.push(e[0], nativeValue(e[1], s))
+      pairs[2 * i] = e[0]
+      pairs[2 * i + 1] = nativeValue(e[1], s)
       structured[i] = s ? 1 : 0
     }
     const ttl = writeOptions(opts)

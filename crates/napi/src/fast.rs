@@ -689,30 +689,34 @@ fn scan(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value>
     Ok(obj)
 }
 
-/// The keys of a batch, copied one after another into one buffer (one
-/// allocation for the batch, not one per key).
-struct Keys {
+/// Byte strings of a batch (its keys, or its encoded values), copied one
+/// after another into one buffer: one allocation for the batch, not one per
+/// item.
+#[derive(Default)]
+struct Joined {
     bytes: Vec<u8>,
     ends: Vec<usize>,
 }
 
-impl Keys {
-    fn from_values(env: sys::napi_env, items: &[sys::napi_value]) -> R<Keys> {
-        let mut keys = Keys {
-            bytes: Vec::with_capacity(items.len() * 16),
-            ends: Vec::with_capacity(items.len()),
-        };
+impl Joined {
+    /// The bytes of each key in `items`.
+    fn keys(env: sys::napi_env, items: &[sys::napi_value]) -> R<Joined> {
+        let mut keys = Joined::default();
         for &k in items {
             with_key(env, k, |b| {
-                keys.bytes.extend_from_slice(b);
+                keys.push(b);
                 Ok(())
             })?;
-            keys.ends.push(keys.bytes.len());
         }
         Ok(keys)
     }
 
-    /// Each key's bytes, in order.
+    fn push(&mut self, item: &[u8]) {
+        self.bytes.extend_from_slice(item);
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Each item's bytes, in order.
     fn slices(&self) -> Vec<&[u8]> {
         let starts = std::iter::once(0).chain(self.ends.iter().copied());
         starts
@@ -767,7 +771,7 @@ fn batch_args(
 fn get_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
     let argv = batch_args(env, info, 2, 1)?;
     let id = u32_of(env, argv[0])?;
-    let keys = Keys::from_values(env, &argv[2..])?;
+    let keys = Joined::keys(env, &argv[2..])?;
     let mut bytes = Vec::new();
     let found = registry::with(|reg| {
         let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
@@ -809,18 +813,13 @@ fn set_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_va
     let ttl = ms_of(env, argv[1])?;
     let flags = bytes_of(env, argv[2])?.to_vec();
     let pairs = &argv[3..];
-    let keys = Keys::from_values(env, &pairs.iter().step_by(2).copied().collect::<Vec<_>>())?;
-    let mut items = Vec::with_capacity(keys.ends.len());
-    for ((k, v), f) in keys
-        .slices()
-        .into_iter()
-        .zip(pairs.iter().skip(1).step_by(2))
-        .zip(flags)
-    {
-        let mut buf = Vec::new();
-        encode(env, *v, &mut buf, f != 0)?;
-        items.push((k, buf));
+    let keys = Joined::keys(env, &pairs.iter().step_by(2).copied().collect::<Vec<_>>())?;
+    let (mut values, mut one) = (Joined::default(), Vec::new());
+    for (v, f) in pairs.iter().skip(1).step_by(2).zip(flags) {
+        encode(env, *v, &mut one, f != 0)?;
+        values.push(&one);
     }
+    let items: Vec<(&[u8], &[u8])> = keys.slices().into_iter().zip(values.slices()).collect();
     let (written, err) = registry::with(|reg| {
         let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
         Ok(e.map.set_many(&items, ttl))
@@ -851,7 +850,7 @@ fn counted(env: sys::napi_env, n: f64, err: Option<CoreError>) -> R<sys::napi_va
 fn del_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
     let argv = batch_args(env, info, 1, 1)?;
     let id = u32_of(env, argv[0])?;
-    let keys = Keys::from_values(env, &argv[1..])?;
+    let keys = Joined::keys(env, &argv[1..])?;
     let (removed, err) = registry::with(|reg| {
         let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
         Ok(e.map.del_many(&keys.slices()))
