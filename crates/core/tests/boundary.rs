@@ -24,6 +24,46 @@ fn opts() -> Options {
     Options::default()
 }
 
+/// Shard `shard`'s lock, held by another thread, as a stopped process would
+/// hold it, until [`HeldLock::release`].
+struct HeldLock {
+    release: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl HeldLock {
+    fn new(m: &ShmMap, shard: u64) -> HeldLock {
+        let r = raw_region(m);
+        let at = m.layout().shard(shard).at(sh::MUTEX);
+        let mutex = r.ptr(at, sh::MUTEX_ROOM, 8).expect("mutex") as usize;
+        let release = Arc::new(AtomicBool::new(false));
+        let held = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (release, held) = (release.clone(), held.clone());
+            std::thread::spawn(move || {
+                // SAFETY: the mutex is initialised, and the map stays mapped
+                // until the test calls `release`, which joins this thread.
+                unsafe { libc::pthread_mutex_lock(mutex as *mut libc::pthread_mutex_t) };
+                held.store(true, Ordering::SeqCst);
+                while !release.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                // SAFETY: this thread locked it above.
+                unsafe { libc::pthread_mutex_unlock(mutex as *mut libc::pthread_mutex_t) };
+            })
+        };
+        while !held.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        HeldLock { release, thread }
+    }
+
+    fn release(self) {
+        self.release.store(true, Ordering::SeqCst);
+        self.thread.join().expect("holder");
+    }
+}
+
 #[test]
 fn a_truncated_segment_is_an_error_and_other_maps_keep_working() {
     let (n, _c) = name("trunc");
@@ -141,29 +181,10 @@ fn a_held_lock_times_out_and_changes_nothing() {
     m.set(b"k", &[0, b'1']).expect("set");
     let r = raw_region(&m);
     let s = m.layout().shard;
-    let mutex = r.ptr(s.at(sh::MUTEX), sh::MUTEX_ROOM, 8).expect("mutex") as usize;
     // Another thread holds the lock, as a stopped process would, and makes
     // the sequence odd, as a writer stopped mid-write would.
     let seq = r.u64(s.at(sh::SEQ)).expect("seq");
-    let release = Arc::new(AtomicBool::new(false));
-    let held = Arc::new(AtomicBool::new(false));
-    let holder = {
-        let (release, held) = (release.clone(), held.clone());
-        std::thread::spawn(move || {
-            // SAFETY: the mutex is initialised and lives as long as `m`,
-            // which outlives this thread (joined below).
-            unsafe { libc::pthread_mutex_lock(mutex as *mut libc::pthread_mutex_t) };
-            held.store(true, Ordering::SeqCst);
-            while !release.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            // SAFETY: this thread locked it above.
-            unsafe { libc::pthread_mutex_unlock(mutex as *mut libc::pthread_mutex_t) };
-        })
-    };
-    while !held.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let holder = HeldLock::new(&m, 0);
     r.set_u64(s.at(sh::SEQ), seq | 1).expect("seq");
     let t = Instant::now();
     assert!(matches!(
@@ -179,8 +200,7 @@ fn a_held_lock_times_out_and_changes_nothing() {
     assert!(took >= Duration::from_millis(300), "{took:?}");
     assert!(took < Duration::from_secs(3), "{took:?}");
     r.set_u64(s.at(sh::SEQ), seq).expect("seq");
-    release.store(true, Ordering::SeqCst);
-    holder.join().expect("holder");
+    holder.release();
     assert!(m.get(b"k", &mut out).expect("get after release"));
     assert_eq!(out, [0, b'1'], "the timed-out set changed nothing");
     m.close().expect("close");
@@ -195,28 +215,7 @@ fn a_batch_stopped_by_one_shards_held_lock_reports_what_it_did() {
         ..opts()
     };
     let m = ShmMap::create(Some(&n), 1 << 20, 1000, 0, &quick).expect("create");
-    let r = raw_region(&m);
-    let s = m.layout().shard(1);
-    let mutex = r.ptr(s.at(sh::MUTEX), sh::MUTEX_ROOM, 8).expect("mutex") as usize;
-    let release = Arc::new(AtomicBool::new(false));
-    let held = Arc::new(AtomicBool::new(false));
-    let holder = {
-        let (release, held) = (release.clone(), held.clone());
-        std::thread::spawn(move || {
-            // SAFETY: the mutex is initialised and lives as long as `m`,
-            // which outlives this thread (joined below).
-            unsafe { libc::pthread_mutex_lock(mutex as *mut libc::pthread_mutex_t) };
-            held.store(true, Ordering::SeqCst);
-            while !release.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            // SAFETY: this thread locked it above.
-            unsafe { libc::pthread_mutex_unlock(mutex as *mut libc::pthread_mutex_t) };
-        })
-    };
-    while !held.load(Ordering::SeqCst) {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let holder = HeldLock::new(&m, 1);
     // A key of shard 0 (its write succeeds) and one of shard 1 (it times out).
     let (mut free, mut stuck) = (None, None);
     for i in 0..200u32 {
@@ -245,8 +244,7 @@ fn a_batch_stopped_by_one_shards_held_lock_reports_what_it_did() {
     let (written, err) = m.set_many(&[(free.clone(), vec![0, b'w']), (stuck, vec![0, b'w'])], 0);
     assert!(matches!(err, Some(Error::LockTimeout { .. })), "{err:?}");
     assert_eq!(written, 1);
-    release.store(true, Ordering::SeqCst);
-    holder.join().expect("holder");
+    holder.release();
     assert!(m.get(&free, &mut out).expect("get"));
     assert_eq!(out, [0, b'w']);
     m.close().expect("close");
