@@ -63,16 +63,17 @@ fn closed(env: sys::napi_env) -> Thrown {
     throw(env, "ERR_HASHMAP_CLOSED", "the map is closed")
 }
 
-/// Fills `argv` with the callback's arguments; missing ones are
-/// `undefined`. An out-parameter rather than a returned array: napi writes
+/// Fills `argv` with the callback's arguments (missing ones are
+/// `undefined`) and returns how many were passed, which may be more than
+/// `argv` holds. An out-parameter rather than a returned array: napi writes
 /// the values one by one, and copying the array out again right after
 /// stalls on those stores (a measurable part of every call).
-fn args<const N: usize>(
+fn args(
     env: sys::napi_env,
     info: sys::napi_callback_info,
-    argv: &mut [sys::napi_value; N],
-) -> R<()> {
-    let mut argc = N;
+    argv: &mut [sys::napi_value],
+) -> R<usize> {
+    let mut argc = argv.len();
     // SAFETY: argv has room for argc values; env and info are the callback's.
     let status = unsafe {
         sys::napi_get_cb_info(
@@ -84,7 +85,8 @@ fn args<const N: usize>(
             ptr::null_mut(),
         )
     };
-    check(env, status, "napi_get_cb_info")
+    check(env, status, "napi_get_cb_info")?;
+    Ok(argc)
 }
 
 fn u32_of(env: sys::napi_env, v: sys::napi_value) -> R<u32> {
@@ -741,19 +743,7 @@ fn batch_args(
     per_item: usize,
 ) -> R<Vec<sys::napi_value>> {
     let mut argv = vec![ptr::null_mut(); fixed + per_item * BATCH + 1];
-    let mut argc = argv.len();
-    // SAFETY: argv has room for argc values; env and info are the callback's.
-    let status = unsafe {
-        sys::napi_get_cb_info(
-            env,
-            info,
-            &mut argc,
-            argv.as_mut_ptr(),
-            ptr::null_mut(),
-            ptr::null_mut(),
-        )
-    };
-    check(env, status, "napi_get_cb_info")?;
+    let argc = args(env, info, &mut argv)?;
     if argc < fixed || argc >= argv.len() || !(argc - fixed).is_multiple_of(per_item) {
         return Err(throw(
             env,
