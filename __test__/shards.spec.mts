@@ -4,7 +4,7 @@ import { run, shmExists, uniqueName } from './helpers.mjs'
 
 for (const shards of [8, 1]) {
   test(`node:cluster: 4 workers incr 64 shared counters in a map of ${shards} shard(s), and no increment is lost`, async (t) => {
-    const r = await run('cluster-incr.cjs', [String(shards)])
+    const r = await run('cluster-primary.cjs', ['incr', String(shards)])
     t.is(r.code, 0, r.stderr)
     const [report] = r.messages
     t.is(report.failures, 0)
