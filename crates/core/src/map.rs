@@ -628,11 +628,6 @@ impl ShmMap {
         })
     }
 
-    /// Runs `f` on each shard in turn, one lock hold each, and sums.
-    fn sum(&self, f: impl Fn(&Table<'_>) -> Result<u64>) -> Result<u64> {
-        (0..self.layout.shards).try_fold(0u64, |n, i| Ok(n.saturating_add(self.locked(i, &f)?)))
-    }
-
     /// `h.set`: stores `value` (type byte first) under `key`.
     pub fn set(&self, key: &[u8], value: &[u8]) -> Result<()> {
         self.put(key, value, 0, Cond::Always, false).map(|_| ())
@@ -663,7 +658,7 @@ impl ShmMap {
     /// failure, if any.
     fn each_key<K: AsRef<[u8]>>(
         &self,
-        keys: impl ExactSizeIterator<Item = K> + Clone,
+        keys: impl Iterator<Item = K>,
         mut f: impl FnMut(&Table<'_>, usize, u64) -> Result<()>,
     ) -> (usize, Option<Error>) {
         let routes: Vec<(u64, u64)> = keys.map(|k| self.route(k.as_ref())).collect();
@@ -920,7 +915,10 @@ impl ShmMap {
 
     /// `h.freeSpace`: bytes of the data areas not in records.
     pub fn free_space(&self) -> Result<u64> {
-        let used = self.sum(|t| t.r.u64(t.l.at(sh::USED_DATA_SIZE)))?;
+        let mut used = 0u64;
+        for i in 0..self.layout.shards {
+            used = used.saturating_add(self.locked(i, |t| t.r.u64(t.l.at(sh::USED_DATA_SIZE)))?);
+        }
         Ok(self.layout.total_data_size().saturating_sub(used))
     }
 
