@@ -24,7 +24,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once, OnceLock};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// Most mappings one process can have open at once.
 const MAX_RANGES: usize = 4096;
@@ -93,12 +93,13 @@ pub fn register(start: usize, len: usize) -> Result<Guard> {
             return Ok(Guard(i));
         }
     }
-    Err(Error::Os {
+    Err(ErrorKind::Os {
         syscall: "mmap",
         errno: libc::EMFILE,
         name: String::new(),
         message: format!("this process has {MAX_RANGES} maps open, the most it can guard"),
-    })
+    }
+    .into())
 }
 
 fn install() {

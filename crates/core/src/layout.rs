@@ -21,7 +21,7 @@
 
 use std::sync::OnceLock;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// Magic bytes at offset 0 of every segment.
 pub const MAGIC: [u8; 8] = *b"SHMHMAP\0";
@@ -279,9 +279,10 @@ fn round_up(v: u64, to: u64) -> Option<u64> {
 }
 
 fn range(what: &str, v: u64) -> Error {
-    Error::OutOfRange(format!(
+    ErrorKind::OutOfRange(format!(
         "{what} {v} is too large; the format addresses at most {MAX_MEMORY} bytes"
     ))
+    .into()
 }
 
 /// Slots for `max_buckets` entries: load factor at most 3/4, and one always empty.
@@ -364,9 +365,9 @@ impl Layout {
         shards: Option<u64>,
     ) -> Result<Layout> {
         if memory_size == 0 {
-            return Err(Error::OutOfRange(
-                "memorySize must be greater than 0".to_owned(),
-            ));
+            return Err(
+                ErrorKind::OutOfRange("memorySize must be greater than 0".to_owned()).into(),
+            );
         }
         let (mb, mfb) = defaults(memory_size, max_buckets, max_free_blocks);
         let memory = round_up(memory_size, page_size())
@@ -378,7 +379,7 @@ impl Layout {
         let mut s = default_shards(mb);
         loop {
             match Layout::from_parts(memory, mb, mfb, s) {
-                Err(Error::MemoryTooSmall { .. }) if s > 1 => s /= 2,
+                Err(e) if matches!(e.kind(), ErrorKind::MemoryTooSmall { .. }) && s > 1 => s /= 2,
                 other => return other,
             }
         }
@@ -396,14 +397,16 @@ impl Layout {
             return Err(range("memorySize", memory_size));
         }
         if max_buckets == 0 || max_free_blocks == 0 {
-            return Err(Error::OutOfRange(
+            return Err(ErrorKind::OutOfRange(
                 "maxBuckets and maxFreeBlocks must be at least 1".to_owned(),
-            ));
+            )
+            .into());
         }
         if !(1..=MAX_SHARDS).contains(&shards) {
-            return Err(Error::OutOfRange(format!(
+            return Err(ErrorKind::OutOfRange(format!(
                 "shards must be from 1 to {MAX_SHARDS}, not {shards}"
-            )));
+            ))
+            .into());
         }
         let (smb, smfb) = (share(max_buckets, shards), share(max_free_blocks, shards));
         let slots = slots_for(smb)
@@ -417,11 +420,13 @@ impl Layout {
         let access_off = table_off + slots * SLOT_SIZE;
         let access_size = access_size(slots).ok_or_else(|| range("maxBuckets", max_buckets))?;
         let data_off = access_off + access_size;
-        let too_small = || Error::MemoryTooSmall {
-            memory_size,
-            max_buckets,
-            shards,
-            required: required_memory(max_buckets, shards, MIN_BLOCK).unwrap_or(u64::MAX),
+        let too_small = || {
+            Error::from(ErrorKind::MemoryTooSmall {
+                memory_size,
+                max_buckets,
+                shards,
+                required: required_memory(max_buckets, shards, MIN_BLOCK).unwrap_or(u64::MAX),
+            })
         };
         let data_size = shard_size
             .checked_sub(data_off)
@@ -512,9 +517,9 @@ pub fn calc_required(
     shards: Option<u64>,
 ) -> Result<Required> {
     if memory_size == 0 && max_buckets == 0 {
-        return Err(Error::OutOfRange(
-            "memorySize and maxBuckets cannot both be 0".to_owned(),
-        ));
+        return Err(
+            ErrorKind::OutOfRange("memorySize and maxBuckets cannot both be 0".to_owned()).into(),
+        );
     }
     if memory_size > MAX_MEMORY {
         return Err(range("memorySize", memory_size));
@@ -633,20 +638,20 @@ mod tests {
     #[test]
     fn too_small() {
         assert!(matches!(
-            Layout::new(4096, 10_000, 0, None),
-            Err(Error::MemoryTooSmall { .. })
+            Layout::new(4096, 10_000, 0, None).map_err(Error::into_kind),
+            Err(ErrorKind::MemoryTooSmall { .. })
         ));
         assert!(matches!(
-            Layout::new(4096, 0, 0, Some(64)),
-            Err(Error::MemoryTooSmall { .. })
+            Layout::new(4096, 0, 0, Some(64)).map_err(Error::into_kind),
+            Err(ErrorKind::MemoryTooSmall { .. })
         ));
         assert!(matches!(
-            Layout::new(1 << 20, 0, 0, Some(0)),
-            Err(Error::OutOfRange(_))
+            Layout::new(1 << 20, 0, 0, Some(0)).map_err(Error::into_kind),
+            Err(ErrorKind::OutOfRange(_))
         ));
         assert!(matches!(
-            calc_required(0, 0, 0, 0, None),
-            Err(Error::OutOfRange(_))
+            calc_required(0, 0, 0, 0, None).map_err(Error::into_kind),
+            Err(ErrorKind::OutOfRange(_))
         ));
     }
 }

@@ -48,7 +48,7 @@ mod table;
 mod value;
 mod write;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use evict::ScanEntry;
 pub use layout::{calc_required, Layout, Policy, Required};
 pub use map::{Options, ShmMap, Stat, DEFAULT_LOCK_TIMEOUT};

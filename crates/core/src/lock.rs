@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// How the lock was acquired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +50,13 @@ fn check(rc: i32, what: &str) -> Result<()> {
     if rc == 0 {
         Ok(())
     } else {
-        Err(Error::Os {
+        Err(ErrorKind::Os {
             syscall: "pthread_mutex_init",
             errno: rc,
             name: what.to_owned(),
             message: std::io::Error::from_raw_os_error(rc).to_string(),
-        })
+        }
+        .into())
     }
 }
 
@@ -153,7 +154,7 @@ unsafe fn spin(m: *mut libc::pthread_mutex_t) -> Option<i32> {
 
 /// Takes the lock, reporting whether its previous owner died. With a
 /// `timeout`, gives up after that long (measured on CLOCK_MONOTONIC) with
-/// [`Error::LockTimeout`]; without one, waits as long as it takes.
+/// [`ErrorKind::LockTimeout`]; without one, waits as long as it takes.
 ///
 /// # Safety
 /// `m` must point to a mutex initialised by [`init`] in mapped memory.
@@ -193,18 +194,20 @@ fn outcome(rc: i32, waited: Duration) -> Result<Acquired> {
     match rc {
         0 => Ok(Acquired::Clean),
         libc::EOWNERDEAD => Ok(Acquired::OwnerDied),
-        libc::ETIMEDOUT => Err(Error::LockTimeout {
+        libc::ETIMEDOUT => Err(ErrorKind::LockTimeout {
             ms: waited.as_millis() as u64,
-        }),
+        }
+        .into()),
         libc::ENOTRECOVERABLE => Err(Error::corrupt(
             "the lock is not recoverable: a process died holding it and its repair did not finish",
         )),
-        rc => Err(Error::Os {
+        rc => Err(ErrorKind::Os {
             syscall: "pthread_mutex_lock",
             errno: rc,
             name: "lock".to_owned(),
             message: std::io::Error::from_raw_os_error(rc).to_string(),
-        }),
+        }
+        .into()),
     }
 }
 

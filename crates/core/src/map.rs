@@ -23,7 +23,7 @@
 //!   bounds-checked and atomic, so a read racing a writer can only be wrong,
 //!   never unsafe, and a wrong read is always discarded;
 //! - every lock wait is bounded by the handle's `lock_timeout`
-//!   ([`Error::LockTimeout`]), unless it is `None`;
+//!   ([`ErrorKind::LockTimeout`]), unless it is `None`;
 //! - a handle attaches only to a regular file, never through a symlink, and
 //!   only to a segment owned by our uid or one of `trust_uids`;
 //! - a segment truncated under us is caught by [`crate::fault`]; every call
@@ -35,7 +35,7 @@ use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::evict::ScanEntry;
 use crate::layout::{hdr, sh, shard_of, Layout, Policy, Shard, FORMAT_VERSION, HEADER_SIZE, MAGIC};
 use crate::lock::{self, Acquired, LOCK_ABI};
@@ -85,7 +85,7 @@ pub struct Options {
     /// Other uids whose segments we attach to.
     pub trust_uids: Vec<u32>,
     /// `open_or_create`: replace a segment of another format (or otherwise
-    /// unusable) instead of failing with [`Error::Incompatible`].
+    /// unusable) instead of failing with [`ErrorKind::Incompatible`].
     pub recreate_incompatible: bool,
     /// Shards of a map we create; `None` for the default of its size.
     pub shards: Option<u64>,
@@ -245,9 +245,10 @@ fn common(r: &Region<'_>, l: &Layout) -> Result<Common> {
 }
 
 fn incompatible(name: &str, why: impl std::fmt::Display) -> Error {
-    Error::Incompatible(format!(
+    ErrorKind::Incompatible(format!(
         "'{name}' is not a usable shm-hashmap segment: {why}"
     ))
+    .into()
 }
 
 /// Waits for the creator to finish, then checks the header against the
@@ -404,11 +405,12 @@ impl ShmMap {
         let ours = rustix::process::geteuid().as_raw();
         if write && meta.uid != ours && !opts.trust_uids.contains(&meta.uid) {
             return Err((
-                Error::ForeignOwner {
+                ErrorKind::ForeignOwner {
                     name: name.to_owned(),
                     uid: meta.uid,
                     ours,
-                },
+                }
+                .into(),
                 None,
             ));
         }
@@ -454,12 +456,18 @@ impl ShmMap {
         // A name can vanish between our EEXIST and our open (unlink); retry.
         for _ in 0..8 {
             match Self::create_named(name.to_owned(), layout, opts, 0) {
-                Err(Error::Os { errno, .. }) if errno == libc::EEXIST => {}
+                Err(e) if matches!(e.kind(), ErrorKind::Os { errno, .. } if *errno == libc::EEXIST) =>
+                    {}
                 other => return other,
             }
             match Self::attach(name, opts, true, INIT_WAIT) {
-                Err((e @ Error::Os { errno, .. }, _)) if errno == libc::ENOENT => last = Some(e),
-                Err((e @ Error::Incompatible(_), Some(id))) if opts.recreate_incompatible => {
+                Err((e, _)) if matches!(e.kind(), ErrorKind::Os { errno, .. } if *errno == libc::ENOENT) => {
+                    last = Some(e)
+                }
+                Err((e, Some(id)))
+                    if matches!(e.kind(), ErrorKind::Incompatible(_))
+                        && opts.recreate_incompatible =>
+                {
                     shm::unlink_if(name, id)?;
                     last = Some(e);
                 }
@@ -606,9 +614,10 @@ impl ShmMap {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(Error::LockTimeout {
+                return Err(ErrorKind::LockTimeout {
                     ms: limit.as_millis() as u64,
-                });
+                }
+                .into());
             }
             std::thread::sleep(Duration::from_millis(1));
         }

@@ -6,7 +6,7 @@
 //!   mapping it was made from, so it cannot outlive it (see [`Region::new`]);
 //! - every accessor checks `off + n <= len` and the alignment of the type before
 //!   touching memory, so an offset read from a damaged segment yields
-//!   [`Error::Corrupt`] instead of an access outside the mapping;
+//!   [`ErrorKind::Corrupt`] instead of an access outside the mapping;
 //! - other processes may write any of this memory at any moment (a lock-free
 //!   reader races every writer, and a hostile process ignores the lock), so
 //!   every load and store here is an atomic access (relaxed unless stated):
@@ -65,6 +65,7 @@ impl<'m> Region<'m> {
         self.len == 0
     }
 
+    #[inline]
     fn at(&self, off: u64, n: u64, align: u64) -> Result<*mut u8> {
         match off.checked_add(n) {
             Some(end) if end <= self.len && off.is_multiple_of(align) => {
@@ -72,11 +73,17 @@ impl<'m> Region<'m> {
                 // (Region::new's contract), and off fits in usize because len does.
                 Ok(unsafe { self.base.add(off as usize) })
             }
-            _ => Err(Error::corrupt(format!(
-                "access of {n} bytes at offset {off} outside the {} byte mapping",
-                self.len
-            ))),
+            _ => Err(self.outside(off, n)),
         }
+    }
+
+    // Out of line, so that every accessor inlines to a compare and a load.
+    #[cold]
+    fn outside(&self, off: u64, n: u64) -> Error {
+        Error::corrupt(format!(
+            "access of {n} bytes at offset {off} outside the {} byte mapping",
+            self.len
+        ))
     }
 
     /// The `u64` at `off` as an atomic.

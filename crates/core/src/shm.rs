@@ -17,7 +17,7 @@ use rustix::fs::OFlags;
 use rustix::fs::{FallocateFlags, Mode};
 use rustix::mm::{MapFlags, ProtFlags};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::fault;
 use crate::region::Region;
 
@@ -27,9 +27,10 @@ pub const MAX_NAME_LEN: usize = 254;
 /// Checks a segment name: 1–254 characters of `[A-Za-z0-9._-]`, not only dots.
 pub fn validate_name(name: &str) -> Result<()> {
     let bad = |why: &str| {
-        Err(Error::InvalidName(format!(
+        Err(ErrorKind::InvalidName(format!(
             "invalid map name {name:?}: {why}; use 1 to {MAX_NAME_LEN} characters of [A-Za-z0-9._-]"
-        )))
+        ))
+        .into())
     };
     if name.is_empty() {
         return bad("it is empty");
@@ -76,9 +77,10 @@ pub struct Meta {
 fn meta(fd: &OwnedFd, name: &str) -> Result<Meta> {
     let st = rustix::fs::fstat(fd).map_err(|e| Error::os("fstat", name, e))?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
-        return Err(Error::Incompatible(format!(
+        return Err(ErrorKind::Incompatible(format!(
             "'{name}' is not a usable shm-hashmap segment: it is not a regular file"
-        )));
+        ))
+        .into());
     }
     Ok(Meta {
         size: st.st_size as u64,
@@ -165,11 +167,13 @@ pub fn unlink_if(name: &str, id: Identity) -> Result<bool> {
 
 /// The names in the shared-memory folder.
 pub fn names() -> Result<Vec<String>> {
-    let dir = std::fs::read_dir(SHM_DIR).map_err(|e| Error::Os {
-        syscall: "opendir",
-        errno: e.raw_os_error().unwrap_or(libc::EIO),
-        name: SHM_DIR.to_owned(),
-        message: e.to_string(),
+    let dir = std::fs::read_dir(SHM_DIR).map_err(|e| {
+        Error::from(ErrorKind::Os {
+            syscall: "opendir",
+            errno: e.raw_os_error().unwrap_or(libc::EIO),
+            name: SHM_DIR.to_owned(),
+            message: e.to_string(),
+        })
     })?;
     Ok(dir
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -188,8 +192,11 @@ pub struct Mapping {
 impl Mapping {
     /// Maps `len` bytes of `fd` shared, read-write (or read-only).
     pub fn new(fd: &OwnedFd, len: u64, name: &str, write: bool) -> Result<Mapping> {
-        let len = usize::try_from(len)
-            .map_err(|_| Error::OutOfRange(format!("segment of {len} bytes cannot be mapped")))?;
+        let len = usize::try_from(len).map_err(|_| {
+            Error::from(ErrorKind::OutOfRange(format!(
+                "segment of {len} bytes cannot be mapped"
+            )))
+        })?;
         let prot = if write {
             ProtFlags::READ | ProtFlags::WRITE
         } else {
@@ -267,7 +274,10 @@ mod tests {
         assert!(validate_name("a.b_c-1").is_ok());
         for bad in ["", ".", "..", "a/b", "é", "a b", &"x".repeat(300)] {
             assert!(
-                matches!(validate_name(bad), Err(Error::InvalidName(_))),
+                matches!(
+                    validate_name(bad).map_err(Error::into_kind),
+                    Err(ErrorKind::InvalidName(_))
+                ),
                 "{bad}"
             );
         }

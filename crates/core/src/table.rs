@@ -40,7 +40,7 @@ use siphasher::sip::SipHasher13;
 
 use crate::alloc::{self, Alloc};
 use crate::crash::point;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::layout::{sh, Policy, Shard, RECORD_HEADER_SIZE, SLOT_SIZE};
 use crate::region::Region;
 
@@ -340,12 +340,13 @@ impl<'a> Table<'a> {
     pub(crate) fn write_record(&self, key: &[u8], value: &[u8], expires: u64) -> Result<u64> {
         let need = RECORD_HEADER_SIZE + key.len() as u64 + value.len() as u64;
         let Some((doff, _)) = self.a.alloc(need)? else {
-            return Err(Error::NoSpace {
+            return Err(ErrorKind::NoSpace {
                 record: need,
                 used: self.r.u64(self.l.at(sh::USED_DATA_SIZE))?,
                 data_size: self.l.data_size,
                 shards: self.c.shards,
-            });
+            }
+            .into());
         };
         point("set:allocated");
         let a = self.l.data_off + doff;
@@ -372,9 +373,10 @@ impl<'a> Table<'a> {
         // The free tail of the data area is not counted against the limit:
         // free blocks <= live entries + 1, so maxFreeBlocks >= maxBuckets never fills.
         if after > self.l.max_free_blocks.saturating_add(1) {
-            return Err(Error::NoFreeBlock {
+            return Err(ErrorKind::NoFreeBlock {
                 max_free_blocks: self.l.max_free_blocks,
-            });
+            }
+            .into());
         }
         Ok(())
     }
@@ -402,10 +404,11 @@ impl<'a> Table<'a> {
     ) -> Result<()> {
         let used = self.r.u64(self.l.at(sh::USED_BUCKETS))?;
         if used >= self.l.max_buckets {
-            return Err(Error::NoBucket {
+            return Err(ErrorKind::NoBucket {
                 max_buckets: self.l.max_buckets,
                 shards: self.c.shards,
-            });
+            }
+            .into());
         }
         let new = self.write_record(key, value, expires)?;
         point("set:written");

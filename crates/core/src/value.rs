@@ -11,7 +11,7 @@
 //! | 6 | structured | MessagePack (msgpackr, structured clone) of null, an object, an array, a `Date`, `Map`, `Set`…; encoded and decoded in JavaScript |
 //!
 //! Invariant: [`Value::decode`] accepts exactly what [`Value::encode_into`]
-//! writes; any other tag or payload length is [`Error::Corrupt`], on every
+//! writes; any other tag or payload length is [`ErrorKind::Corrupt`], on every
 //! path that reads a value.
 
 use crate::error::{Error, Result};
@@ -161,7 +161,10 @@ mod tests {
             &[4; 10],
         ] {
             assert!(
-                matches!(Value::decode(bad), Err(Error::Corrupt(_))),
+                matches!(
+                    Value::decode(bad).map_err(Error::into_kind),
+                    Err(crate::ErrorKind::Corrupt(_))
+                ),
                 "{bad:?}"
             );
         }

@@ -10,7 +10,7 @@
 //!   interrupted replace leaves the old value.
 
 use crate::crash::point;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::layout::{record_size, sh, Policy, MAX_KV_LEN, RECORD_HEADER_SIZE};
 use crate::table::{Probe, Table};
 use crate::value::Value;
@@ -76,16 +76,18 @@ impl Num {
         match (self, delta) {
             (Num::F64(a), Num::F64(b)) => Ok(Num::F64(a + b)),
             (Num::I64(a), Num::I64(b)) => a.checked_add(b).map(Num::I64).ok_or_else(|| {
-                Error::OutOfRange(format!(
+                ErrorKind::OutOfRange(format!(
                     "incr of {a}n by {b}n leaves int64; the value is unchanged"
                 ))
+                .into()
             }),
-            (stored, d) => Err(Error::NotANumber(format!(
+            (stored, d) => Err(ErrorKind::NotANumber(format!(
                 "the stored value is {}, so the delta must be {} too, not {}",
                 stored.value().kind(),
                 stored.value().kind(),
                 d.value().kind()
-            ))),
+            ))
+            .into()),
         }
     }
 }
@@ -96,20 +98,19 @@ impl Table<'_> {
     pub fn put(&self, key: &[u8], h: u64, value: &[u8], p: &Put<'_>) -> Result<bool> {
         let need = RECORD_HEADER_SIZE + key.len() as u64 + value.len() as u64;
         let no_space = || -> Result<Error> {
-            Ok(Error::NoSpace {
+            Ok(ErrorKind::NoSpace {
                 record: need,
                 used: self.r.u64(self.l.at(sh::USED_DATA_SIZE))?,
                 data_size: self.l.data_size,
                 shards: self.c.shards,
-            })
+            }
+            .into())
         };
         if key.len() as u64 > MAX_KV_LEN || value.len() as u64 > MAX_KV_LEN {
             return Err(no_space()?);
         }
         if value.is_empty() {
-            return Err(Error::OutOfRange(
-                "a stored value has a type byte".to_owned(),
-            ));
+            return Err(ErrorKind::OutOfRange("a stored value has a type byte".to_owned()).into());
         }
         point("set:locked");
         self.sweep()?;
@@ -147,7 +148,14 @@ impl Table<'_> {
                 Probe::Vacant { slot } => self.insert_at(slot, h, key, value, p.expires),
             };
             let err = match res {
-                Err(e @ (Error::NoSpace { .. } | Error::NoBucket { .. })) => e,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::NoSpace { .. } | ErrorKind::NoBucket { .. }
+                    ) =>
+                {
+                    e
+                }
                 other => return other.map(|()| true),
             };
             let protect = existing.map(|(_, doff, _)| doff);
@@ -194,10 +202,10 @@ impl Table<'_> {
         let (base, expires) = match self.lookup(key, h, Some(&mut cur))? {
             Some(f) if !f.stale => {
                 let n = Num::decode(&cur).ok_or_else(|| {
-                    Error::NotANumber(format!(
+                    Error::from(ErrorKind::NotANumber(format!(
                         "incr needs a number or bigint value, and the key holds {}",
                         Value::decode(&cur).map_or("not a number", |v| v.kind())
-                    ))
+                    )))
                 })?;
                 (n, f.expires)
             }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use shm_hashmap_core::layout::{hdr, sh};
 use shm_hashmap_core::testing::raw_region;
-use shm_hashmap_core::{Error, Options, ShmMap};
+use shm_hashmap_core::{Error, ErrorKind, Options, ShmMap};
 
 mod common;
 use common::Cleanup;
@@ -90,14 +90,18 @@ fn a_truncated_segment_is_an_error_and_other_maps_keep_working() {
     }
     let e = failed.expect("a get past the end fails");
     assert!(
-        matches!(&e, Error::Corrupt(m) if m.contains("truncated")),
+        matches!(e.kind(), ErrorKind::Corrupt(m) if m.contains("truncated")),
         "{e:?}"
     );
-    assert!(matches!(m.set(b"k1", &[0, b'w']), Err(Error::Corrupt(_))));
+    assert!(matches!(
+        m.set(b"k1", &[0, b'w']).map_err(Error::into_kind),
+        Err(ErrorKind::Corrupt(_))
+    ));
     let mut batch = Vec::new();
     assert!(matches!(
-        m.scan(0, 4096, true, 0, &mut batch),
-        Err(Error::Corrupt(_))
+        m.scan(0, 4096, true, 0, &mut batch)
+            .map_err(Error::into_kind),
+        Err(ErrorKind::Corrupt(_))
     ));
     assert!(other.get(b"x", &mut out).expect("the other map works"));
     assert_eq!(out, [0, b'y']);
@@ -115,8 +119,8 @@ fn a_symlink_at_the_name_is_refused() {
     let err = ShmMap::open(&n, &opts()).expect_err("open follows no symlink");
     assert!(
         matches!(
-            err,
-            Error::Os {
+            err.kind(),
+            ErrorKind::Os {
                 errno: libc::ELOOP,
                 ..
             }
@@ -126,8 +130,8 @@ fn a_symlink_at_the_name_is_refused() {
     let err = ShmMap::open_or_create(&n, 1 << 16, 0, 0, &opts()).expect_err("nor openOrCreate");
     assert!(
         matches!(
-            err,
-            Error::Os {
+            err.kind(),
+            ErrorKind::Os {
                 errno: libc::ELOOP,
                 ..
             }
@@ -154,11 +158,14 @@ fn a_segment_of_another_uid_needs_trust() {
     std::os::unix::fs::chown(format!("/dev/shm/{n}"), Some(65534), None).expect("chown");
     let err = ShmMap::open(&n, &opts()).expect_err("foreign");
     assert!(
-        matches!(err, Error::ForeignOwner { uid: 65534, .. }),
+        matches!(err.kind(), ErrorKind::ForeignOwner { uid: 65534, .. }),
         "{err:?}"
     );
     let err = ShmMap::open_or_create(&n, 1 << 16, 0, 0, &opts()).expect_err("foreign");
-    assert!(matches!(err, Error::ForeignOwner { .. }), "{err:?}");
+    assert!(
+        matches!(err.kind(), ErrorKind::ForeignOwner { .. }),
+        "{err:?}"
+    );
     let trusting = Options {
         trust_uids: vec![65534],
         ..opts()
@@ -188,13 +195,13 @@ fn a_held_lock_times_out_and_changes_nothing() {
     r.set_u64(s.at(sh::SEQ), seq | 1).expect("seq");
     let t = Instant::now();
     assert!(matches!(
-        m.set(b"k", &[0, b'2']),
-        Err(Error::LockTimeout { ms: 150 })
+        m.set(b"k", &[0, b'2']).map_err(Error::into_kind),
+        Err(ErrorKind::LockTimeout { ms: 150 })
     ));
     let mut out = Vec::new();
     assert!(matches!(
-        m.get(b"k", &mut out),
-        Err(Error::LockTimeout { .. })
+        m.get(b"k", &mut out).map_err(Error::into_kind),
+        Err(ErrorKind::LockTimeout { .. })
     ));
     let took = t.elapsed();
     assert!(took >= Duration::from_millis(300), "{took:?}");
@@ -220,9 +227,9 @@ fn a_batch_stopped_by_one_shards_held_lock_reports_what_it_did() {
     let (mut free, mut stuck) = (None, None);
     for i in 0..200u32 {
         let k = format!("k{i}").into_bytes();
-        match m.set(&k, &[0, b'v']) {
+        match m.set(&k, &[0, b'v']).map_err(Error::into_kind) {
             Ok(()) => free = free.or(Some(k)),
-            Err(Error::LockTimeout { .. }) => stuck = stuck.or(Some(k)),
+            Err(ErrorKind::LockTimeout { .. }) => stuck = stuck.or(Some(k)),
             Err(e) => panic!("set: {e}"),
         }
         if free.is_some() && stuck.is_some() {
@@ -234,7 +241,13 @@ fn a_batch_stopped_by_one_shards_held_lock_reports_what_it_did() {
         stuck.expect("a key of shard 1"),
     );
     let (removed, err) = m.del_many(&[free.clone(), stuck.clone()]);
-    assert!(matches!(err, Some(Error::LockTimeout { .. })), "{err:?}");
+    assert!(
+        matches!(
+            err.as_ref().map(Error::kind),
+            Some(ErrorKind::LockTimeout { .. })
+        ),
+        "{err:?}"
+    );
     let mut out = Vec::new();
     assert!(
         !m.get(&free, &mut out).expect("get"),
@@ -242,7 +255,13 @@ fn a_batch_stopped_by_one_shards_held_lock_reports_what_it_did() {
     );
     assert_eq!(removed, 1, "and the failure says so");
     let (written, err) = m.set_many(&[(free.clone(), vec![0, b'w']), (stuck, vec![0, b'w'])], 0);
-    assert!(matches!(err, Some(Error::LockTimeout { .. })), "{err:?}");
+    assert!(
+        matches!(
+            err.as_ref().map(Error::kind),
+            Some(ErrorKind::LockTimeout { .. })
+        ),
+        "{err:?}"
+    );
     assert_eq!(written, 1);
     holder.release();
     assert!(m.get(&free, &mut out).expect("get"));
@@ -264,7 +283,10 @@ fn a_read_only_check_reports_a_shard_marked_corrupt() {
     let r = raw_region(&m);
     r.set_u32(m.layout().shard(1).at(sh::STATUS), 1)
         .expect("mark");
-    assert!(matches!(m.check(), Err(Error::Corrupt(_))));
+    assert!(matches!(
+        m.check().map_err(Error::into_kind),
+        Err(ErrorKind::Corrupt(_))
+    ));
     let c = ShmMap::inspect(&n)
         .expect("inspect")
         .check()
@@ -310,7 +332,7 @@ fn many_slots_at_one_large_record_cost_a_bounded_scan_and_repair_refuses() {
     assert!(next < 4096);
     let e = m.repair().expect_err("too many duplicates");
     assert!(
-        matches!(&e, Error::Corrupt(m) if m.contains("share a record")),
+        matches!(e.kind(), ErrorKind::Corrupt(m) if m.contains("share a record")),
         "{e:?}"
     );
     m.clear().expect("clear works on a map repair gave up on");
@@ -377,7 +399,7 @@ fn recreate_replaces_a_segment_of_another_version() {
         .set_u32(hdr::VERSION, 2)
         .expect("older version");
     let err = ShmMap::open_or_create(&n, 1 << 16, 0, 0, &opts()).expect_err("incompatible");
-    assert!(matches!(err, Error::Incompatible(_)), "{err:?}");
+    assert!(matches!(err.kind(), ErrorKind::Incompatible(_)), "{err:?}");
     let recreate = Options {
         recreate_incompatible: true,
         ..opts()
@@ -416,7 +438,10 @@ fn a_segment_truncated_while_this_thread_holds_its_lock_does_not_break_later_loc
     assert_eq!(r.u64(s.at(sh::SEQ)), Ok(0));
     // SAFETY: as above; the call fails (the owner field is gone), harmlessly.
     let _ = unsafe { libc::pthread_mutex_unlock(mutex) };
-    assert!(matches!(m.stat(), Err(Error::Corrupt(_))));
+    assert!(matches!(
+        m.stat().map_err(Error::into_kind),
+        Err(ErrorKind::Corrupt(_))
+    ));
     m.close().expect("close");
     // libc's list of robust mutexes held by this thread still points into
     // the old range: the next lock must not write through a dangling pointer.

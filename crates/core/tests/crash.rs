@@ -10,7 +10,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use shm_hashmap_core::layout::sh;
 use shm_hashmap_core::layout::Policy;
-use shm_hashmap_core::{crash, Cond, Error, ShmMap};
+use shm_hashmap_core::{crash, Cond, Error, ErrorKind, ShmMap};
 
 mod common;
 use common::Cleanup;
@@ -271,7 +271,12 @@ fn a_kill_in_expiry_eviction_and_clear_keeps_the_map_sound() {
             // map, with one shard): the fresh key then fits only by evicting.
             // Some entries get a TTL that has passed by the time the child runs.
             let short_ttl = if step == "expire:victim" { 40 } else { 0 };
-            let full = |e: &Error| matches!(e, Error::NoBucket { .. } | Error::NoSpace { .. });
+            let full = |e: &Error| {
+                matches!(
+                    e.kind(),
+                    ErrorKind::NoBucket { .. } | ErrorKind::NoSpace { .. }
+                )
+            };
             for i in 0.. {
                 if i % 8 == 0 {
                     match m.put(&fresh.0, &fresh.1, 0, Cond::Always, true) {

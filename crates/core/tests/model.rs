@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use shm_hashmap_core::layout::sh;
-use shm_hashmap_core::{Error, ShmMap};
+use shm_hashmap_core::{Error, ErrorKind, ShmMap};
 
 const OPS: usize = 120_000;
 const BATCH: usize = 1_000;
@@ -78,12 +78,12 @@ fn model_run(shards: u64) {
         match rng.random_range(0..10) {
             0..=4 => {
                 let v = value(&mut rng);
-                match m.set(&key, &v) {
+                match m.set(&key, &v).map_err(Error::into_kind) {
                     Ok(()) => {
                         model.insert(key, v);
                     }
-                    Err(Error::NoSpace { .. }) => no_space += 1,
-                    Err(Error::NoBucket { .. }) => {
+                    Err(ErrorKind::NoSpace { .. }) => no_space += 1,
+                    Err(ErrorKind::NoBucket { .. }) => {
                         assert!(!model.contains_key(&key));
                         no_bucket += 1;
                     }
@@ -147,7 +147,10 @@ fn failed_set_keeps_old_value() {
     .expect("create");
     m.set(b"a", b"\x00old").expect("set");
     let huge = vec![0u8; 9000];
-    assert!(matches!(m.set(b"a", &huge), Err(Error::NoSpace { .. })));
+    assert!(matches!(
+        m.set(b"a", &huge).map_err(Error::into_kind),
+        Err(ErrorKind::NoSpace { .. })
+    ));
     let mut out = Vec::new();
     assert!(m.get(b"a", &mut out).expect("get"));
     assert_eq!(out, b"\x00old");
@@ -155,8 +158,8 @@ fn failed_set_keeps_old_value() {
         m.set(k, b"\x01\x01").expect("set");
     }
     assert!(matches!(
-        m.set(b"e", b"\x01\x01"),
-        Err(Error::NoBucket {
+        m.set(b"e", b"\x01\x01").map_err(Error::into_kind),
+        Err(ErrorKind::NoBucket {
             max_buckets: 4,
             shards: 1
         })
@@ -238,7 +241,10 @@ fn full_free_block_list_fails_del_and_changes_nothing() {
     assert!(m.del(b"b").expect("del b"));
     let err = m.del(b"d");
     assert!(
-        matches!(err, Err(Error::NoFreeBlock { max_free_blocks: 1 })),
+        matches!(
+            err.as_ref().map_err(Error::kind),
+            Err(ErrorKind::NoFreeBlock { max_free_blocks: 1 })
+        ),
         "{err:?}"
     );
     let mut out = Vec::new();
@@ -249,8 +255,8 @@ fn full_free_block_list_fails_del_and_changes_nothing() {
     // A larger value cannot reuse b's block, so freeing d's old record would
     // need a third free block.
     assert!(matches!(
-        m.set(b"d", &[0u8; 60]),
-        Err(Error::NoFreeBlock { .. })
+        m.set(b"d", &[0u8; 60]).map_err(Error::into_kind),
+        Err(ErrorKind::NoFreeBlock { .. })
     ));
     assert!(m.get(b"d", &mut out).expect("get"));
     assert_eq!(out, b"\x00value");
@@ -333,11 +339,17 @@ fn damaged_slot_words_are_errors_not_panics() {
         }
         let mut out = Vec::new();
         assert!(
-            matches!(m.get(b"zz", &mut out), Err(Error::Corrupt(_))),
+            matches!(
+                m.get(b"zz", &mut out).map_err(Error::into_kind),
+                Err(ErrorKind::Corrupt(_))
+            ),
             "word {i}"
         );
         assert!(
-            matches!(m.set(b"zz", b"\x00y"), Err(Error::Corrupt(_))),
+            matches!(
+                m.set(b"zz", b"\x00y").map_err(Error::into_kind),
+                Err(ErrorKind::Corrupt(_))
+            ),
             "word {i}"
         );
         assert!(

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use shm_hashmap_core::layout::Policy;
-use shm_hashmap_core::{Cond, Error, Num, ShmMap, Tag};
+use shm_hashmap_core::{Cond, Error, ErrorKind, Num, ShmMap, Tag};
 
 mod common;
 use common::Cleanup;
@@ -106,8 +106,8 @@ fn writes_reclaim_expired_entries_instead_of_failing() -> Result<(), Error> {
         )?;
     }
     assert!(matches!(
-        m.set(b"one-too-many", &s("x")),
-        Err(Error::NoBucket { .. })
+        m.set(b"one-too-many", &s("x")).map_err(Error::into_kind),
+        Err(ErrorKind::NoBucket { .. })
     ));
     sleep(Duration::from_millis(450));
     for i in 0..50 {
@@ -165,17 +165,18 @@ fn incr_numbers_and_bigints() -> Result<(), Error> {
         Some(Num::I64(i64::MAX))
     );
     assert!(matches!(
-        m.incr(b"b", Num::I64(1), None, 0),
-        Err(Error::OutOfRange(_))
+        m.incr(b"b", Num::I64(1), None, 0).map_err(Error::into_kind),
+        Err(ErrorKind::OutOfRange(_))
     ));
     assert_eq!(get(&m, "b"), Some(Num::I64(i64::MAX).encode().to_vec()));
     assert!(matches!(
-        m.incr(b"b", Num::F64(1.0), None, 0),
-        Err(Error::NotANumber(_))
+        m.incr(b"b", Num::F64(1.0), None, 0)
+            .map_err(Error::into_kind),
+        Err(ErrorKind::NotANumber(_))
     ));
     m.set(b"s", &s("12"))?;
     let e = m.incr(b"s", Num::F64(1.0), None, 0).expect_err("fails");
-    assert!(matches!(e, Error::NotANumber(_)), "{e:?}");
+    assert!(matches!(e.kind(), ErrorKind::NotANumber(_)), "{e:?}");
     assert_eq!(get(&m, "s"), Some(s("12")));
     // incr keeps an existing TTL; init's TTL applies to a new key.
     m.put(b"t", &Num::F64(1.0).encode(), 60_000, Cond::Always, false)?;
@@ -190,9 +191,12 @@ fn incr_numbers_and_bigints() -> Result<(), Error> {
 fn fill(m: &ShmMap, n: usize) -> usize {
     let mut stored = 0;
     for i in 0..n {
-        match m.set(format!("key{i:05}").as_bytes(), &s(&"v".repeat(40))) {
+        match m
+            .set(format!("key{i:05}").as_bytes(), &s(&"v".repeat(40)))
+            .map_err(Error::into_kind)
+        {
             Ok(()) => stored += 1,
-            Err(Error::NoSpace { .. } | Error::NoBucket { .. }) => break,
+            Err(ErrorKind::NoSpace { .. } | ErrorKind::NoBucket { .. }) => break,
             Err(e) => panic!("{e}"),
         }
     }
@@ -292,13 +296,16 @@ fn lru_makes_room_in_the_data_area_and_safe_writes_never_evict() -> Result<(), E
     let e = m
         .put(b"safe", &big, 0, Cond::Always, true)
         .expect_err("full");
-    assert!(matches!(e, Error::NoSpace { .. }), "{e}");
+    assert!(matches!(e.kind(), ErrorKind::NoSpace { .. }), "{e}");
     let after = m.stat()?;
     assert_eq!(before.used_buckets, after.used_buckets);
     assert_eq!(before.evictions, after.evictions);
     // A record larger than the whole data area fails before evicting.
     let huge = s(&"x".repeat(70_000));
-    assert!(matches!(m.set(b"huge", &huge), Err(Error::NoSpace { .. })));
+    assert!(matches!(
+        m.set(b"huge", &huge).map_err(Error::into_kind),
+        Err(ErrorKind::NoSpace { .. })
+    ));
     assert_eq!(m.stat()?.used_buckets, after.used_buckets);
     assert_sound(&m);
     Ok(())

@@ -14,7 +14,9 @@ use napi::{Env, JsValue};
 use napi_derive::napi;
 use std::time::Duration;
 
-use shm_hashmap_core::{calc_required, Error as CoreError, Layout, Options, Owner, Policy, ShmMap};
+use shm_hashmap_core::{
+    calc_required, Error as CoreError, ErrorKind, Layout, Options, Owner, Policy, ShmMap,
+};
 
 /// Runs `f` on the open map `id`, or fails with ERR_HASHMAP_CLOSED.
 fn with_map<T>(id: u32, f: impl FnOnce(&ShmMap) -> shm_hashmap_core::Result<T>) -> Result<T> {
@@ -28,19 +30,19 @@ type Result<T> = napi::Result<T, String>;
 /// The code a core error carries into JavaScript: the README's error table,
 /// or `ERR_OS:<errno>:<syscall>`, which index.js turns into the errno name.
 pub(crate) fn error_code(e: &CoreError) -> String {
-    match e {
-        CoreError::OutOfRange(_) => "ERR_OUT_OF_RANGE",
-        CoreError::InvalidName(_) => "ERR_INVALID_ARG_VALUE",
-        CoreError::NoSpace { .. } => "ERR_HASHMAP_NO_SPACE",
-        CoreError::NoBucket { .. } => "ERR_HASHMAP_NO_BUCKET",
-        CoreError::NoFreeBlock { .. } => "ERR_HASHMAP_NO_FREE_BLOCK",
-        CoreError::MemoryTooSmall { .. } => "ERR_HASHMAP_MEMORY_TOO_SMALL",
-        CoreError::NotANumber(_) => "ERR_HASHMAP_NOT_A_NUMBER",
-        CoreError::Incompatible(_) => "ERR_HASHMAP_INCOMPATIBLE",
-        CoreError::Corrupt(_) => "ERR_HASHMAP_CORRUPT",
-        CoreError::LockTimeout { .. } => "ERR_HASHMAP_LOCK_TIMEOUT",
-        CoreError::ForeignOwner { .. } => "ERR_HASHMAP_FOREIGN_OWNER",
-        CoreError::Os { errno, syscall, .. } => return format!("ERR_OS:{errno}:{syscall}"),
+    match e.kind() {
+        ErrorKind::OutOfRange(_) => "ERR_OUT_OF_RANGE",
+        ErrorKind::InvalidName(_) => "ERR_INVALID_ARG_VALUE",
+        ErrorKind::NoSpace { .. } => "ERR_HASHMAP_NO_SPACE",
+        ErrorKind::NoBucket { .. } => "ERR_HASHMAP_NO_BUCKET",
+        ErrorKind::NoFreeBlock { .. } => "ERR_HASHMAP_NO_FREE_BLOCK",
+        ErrorKind::MemoryTooSmall { .. } => "ERR_HASHMAP_MEMORY_TOO_SMALL",
+        ErrorKind::NotANumber(_) => "ERR_HASHMAP_NOT_A_NUMBER",
+        ErrorKind::Incompatible(_) => "ERR_HASHMAP_INCOMPATIBLE",
+        ErrorKind::Corrupt(_) => "ERR_HASHMAP_CORRUPT",
+        ErrorKind::LockTimeout { .. } => "ERR_HASHMAP_LOCK_TIMEOUT",
+        ErrorKind::ForeignOwner { .. } => "ERR_HASHMAP_FOREIGN_OWNER",
+        ErrorKind::Os { errno, syscall, .. } => return format!("ERR_OS:{errno}:{syscall}"),
     }
     .to_owned()
 }
