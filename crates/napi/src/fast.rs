@@ -182,12 +182,7 @@ fn type_of(env: sys::napi_env, v: sys::napi_value) -> R<sys::napi_valuetype> {
 
 /// Bytes of a Uint8Array (Buffer included), valid while the callback runs.
 fn bytes_of<'a>(env: sys::napi_env, v: sys::napi_value) -> R<&'a [u8]> {
-    let (mut kind, mut len, mut data, mut ab, mut off) =
-        (0, 0usize, ptr::null_mut(), ptr::null_mut(), 0usize);
-    // SAFETY: v is a live value; all out-pointers are locals.
-    let status = unsafe {
-        sys::napi_get_typedarray_info(env, v, &mut kind, &mut len, &mut data, &mut ab, &mut off)
-    };
+    let (status, _, len, data) = typed_array(env, v);
     check(env, status, "napi_get_typedarray_info")?;
     if len == 0 || data.is_null() {
         return Ok(&[]);
@@ -195,7 +190,23 @@ fn bytes_of<'a>(env: sys::napi_env, v: sys::napi_value) -> R<&'a [u8]> {
     // SAFETY: Node guarantees `data` points at `len` bytes (a Uint8Array's
     // elements are bytes) that stay alive while `v` does, i.e. for this
     // callback, and no JavaScript runs meanwhile to detach or resize them.
-    Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
+    Ok(unsafe { std::slice::from_raw_parts(data, len) })
+}
+
+/// A typed array's status, kind, length in elements and data pointer, as
+/// `napi_get_typedarray_info` gives them.
+fn typed_array(
+    env: sys::napi_env,
+    v: sys::napi_value,
+) -> (sys::napi_status, sys::napi_typedarray_type, usize, *mut u8) {
+    let (mut kind, mut len, mut data, mut ab, mut off) =
+        (0, 0usize, ptr::null_mut(), ptr::null_mut(), 0usize);
+    // SAFETY: v is a live value; all out-pointers are locals. A value that
+    // is not a typed array only makes napi return napi_invalid_arg.
+    let status = unsafe {
+        sys::napi_get_typedarray_info(env, v, &mut kind, &mut len, &mut data, &mut ab, &mut off)
+    };
+    (status, kind, len, data.cast())
 }
 
 /// Writes a string's UTF-8 into `buf`; returns its length, or `None` if it
@@ -298,24 +309,39 @@ fn with_key<T>(env: sys::napi_env, v: sys::napi_value, f: impl FnOnce(&[u8]) -> 
     }
     let mut units = [MaybeUninit::<u16>::uninit(); STACK_KEY];
     if let Some(units) = utf16_into(env, v, &mut units)? {
-        if is_ascii16(units) {
-            return f(narrow(units, &mut [MaybeUninit::uninit(); STACK_KEY]));
-        }
-        let mut stack = [0u8; 3 * STACK_KEY];
-        let n = utf16_to_utf8(units, &mut stack);
-        return f(&stack[..n]);
+        return with_utf16_key(units, f);
     }
+    let mut heap = vec![MaybeUninit::<u16>::uninit(); utf16_len(env, v)? + 2];
+    let Some(units) = utf16_into(env, v, &mut heap)? else {
+        return Err(throw(env, "ERR_INTERNAL", "a string changed length"));
+    };
+    with_utf16_key(units, f)
+}
+
+/// A string's length in UTF-16 units.
+fn utf16_len(env: sys::napi_env, v: sys::napi_value) -> R<usize> {
     let mut n = 0usize;
     // SAFETY: a null buffer asks only for the length in units; v is a live
     // string.
     let status = unsafe { sys::napi_get_value_string_utf16(env, v, ptr::null_mut(), 0, &mut n) };
     check(env, status, "napi_get_value_string_utf16")?;
-    let mut heap = vec![MaybeUninit::<u16>::uninit(); n + 2];
-    let Some(units) = utf16_into(env, v, &mut heap)? else {
-        return Err(throw(env, "ERR_INTERNAL", "a string changed length"));
-    };
+    Ok(n)
+}
+
+/// Runs `f` with the UTF-8 of a string key's UTF-16 `units` (a lone
+/// surrogate as U+FFFD), encoded on the stack unless the key is long.
+fn with_utf16_key<T>(units: &[u16], f: impl FnOnce(&[u8]) -> R<T>) -> R<T> {
+    let short = units.len() <= STACK_KEY;
     if is_ascii16(units) {
+        if short {
+            return f(narrow(units, &mut [MaybeUninit::uninit(); STACK_KEY]));
+        }
         return f(narrow(units, &mut vec![MaybeUninit::uninit(); units.len()]));
+    }
+    if short {
+        let mut stack = [0u8; 3 * STACK_KEY];
+        let n = utf16_to_utf8(units, &mut stack);
+        return f(&stack[..n]);
     }
     let mut key = vec![0u8; 3 * units.len()];
     let n = utf16_to_utf8(units, &mut key);
@@ -408,13 +434,7 @@ fn decode(env: sys::napi_env, buf: &[u8]) -> R<sys::napi_value> {
     let status = match value {
         // An ASCII string is created as one-byte directly, which skips V8's
         // UTF-8 decoder; the bytes are the same characters either way.
-        Value::String(s) if s.is_ascii() => {
-            // SAFETY: env is the callback's; the pointer and length are the
-            // live payload slice's; out is a local.
-            unsafe {
-                sys::napi_create_string_latin1(env, s.as_ptr().cast(), s.len() as isize, &mut out)
-            }
-        }
+        Value::String(s) if s.is_ascii() => return latin1_value(env, s),
         Value::String(s) => {
             // SAFETY: env is the callback's; the pointer and length are the
             // live payload slice's; out is a local.
@@ -432,6 +452,18 @@ fn decode(env: sys::napi_env, buf: &[u8]) -> R<sys::napi_value> {
         Value::Structured(b) => return structured(env, b),
     };
     check(env, status, "creating the result")?;
+    Ok(out)
+}
+
+/// A one-byte string of `bytes`, each byte one character (Latin-1).
+fn latin1_value(env: sys::napi_env, bytes: &[u8]) -> R<sys::napi_value> {
+    let mut out = ptr::null_mut();
+    // SAFETY: env is the callback's; the pointer and length are the live
+    // slice's; out is a local.
+    let status = unsafe {
+        sys::napi_create_string_latin1(env, bytes.as_ptr().cast(), bytes.len() as isize, &mut out)
+    };
+    check(env, status, "napi_create_string_latin1")?;
     Ok(out)
 }
 
