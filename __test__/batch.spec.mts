@@ -183,6 +183,17 @@ test('getMany returns every type of value in one batch, each as get returns it',
   t.deepEqual(h.getMany(['num', 'null', 'missing', 'true']), [1.5, null, undefined, true])
 })
 
+test('getMany gives undefined for an expired key, as get does', async (t) => {
+  const h = hashmap.new(1 << 16)
+  t.teardown(() => h.close())
+  h.set('short', 'gone soon', { ttl: 1 })
+  h.set('long', 'stays', { ttl: 60_000 })
+  await new Promise((r) => setTimeout(r, 20))
+  t.is(h.getStale('short')?.stale, true)
+  t.deepEqual(h.getMany(['short', 'long', 'short']), [undefined, 'stays', undefined])
+  t.deepEqual(h.getMany([Buffer.from('short'), 'long']), [undefined, 'stays'])
+})
+
 test('getMany reads consistent values while another process rewrites them', async (t) => {
   const h = hashmap.new(1 << 20)
   t.teardown(() => h.close())
