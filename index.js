@@ -101,9 +101,47 @@ function checkKey(key) {
 
 // Batches cross into the addon as arguments, not arrays (reading array
 // elements through napi costs more than a lookup), at most fast.batch items
-// a call; getMany's values come back as the arguments of `collect`.
+// a call. getMany's string keys cross as one string, their lengths in
+// `slots` (one napi read for the batch, not one a key), and its values come
+// back as the arguments of `collect`: the short strings end to end in one
+// string, then the other values; `slots` then says which is each key's.
 const BATCH = fast.batch
 const collect = (...values) => values
+const slots = new Uint32Array(BATCH)
+const { absent: ABSENT, other: OTHER } = fast
+// Past this many UTF-16 units a batch's keys are passed one by one: joining
+// them would copy a lot for little, and may pass V8's longest string.
+const JOIN_UNITS = 1 << 20
+
+// getMany of keys[from, to), checked, at most BATCH, into out[from, to).
+function getBatch(id, keys, from, to, out) {
+  let units = 0
+  for (let i = from; i < to; i++) {
+    const k = keys[i]
+    if (typeof k !== 'string') {
+      units = Infinity
+      break
+    }
+    slots[i - from] = k.length
+    units += k.length
+  }
+  const r =
+    units <= JOIN_UNITS
+      ? fast.getManyJoined(id, collect, slots, (from === 0 && to === keys.length ? keys : keys.slice(from, to)).join(''), to - from)
+      : fast.getMany(id, collect, slots, ...keys.slice(from, to))
+  const text = r[0]
+  let at = 0
+  let next = 1
+  for (let i = from; i < to; i++) {
+    const end = slots[i - from]
+    if (end === ABSENT) out[i] = undefined
+    else if (end === OTHER) out[i] = r[next++]
+    else {
+      out[i] = text.slice(at, end)
+      at = end
+    }
+  }
+}
 
 function checkKeys(keys) {
   if (!Array.isArray(keys)) throw invalidType('keys', 'an array of keys', keys)
@@ -488,9 +526,9 @@ class HashMap {
   getMany(keys) {
     checkKeys(keys)
     return this.#run((id) => {
-      if (keys.length <= BATCH) return fast.getMany(id, collect, ...keys)
-      const out = []
-      for (let i = 0; i < keys.length; i += BATCH) out.push(...fast.getMany(id, collect, ...keys.slice(i, i + BATCH)))
+      const n = keys.length
+      const out = new Array(n)
+      for (let i = 0; i < n; i += BATCH) getBatch(id, keys, i, Math.min(n, i + BATCH), out)
       return out
     })
   }

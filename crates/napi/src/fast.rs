@@ -6,19 +6,24 @@
 //! encoded to UTF-8 on the stack (on the heap only past 254 UTF-16 units),
 //! a value is encoded into the map's reusable scratch buffer, and a result is
 //! created straight from the bytes copied out of shared memory. A batch's
-//! items come as the call's arguments, not in an array (see [`batch_args`]).
+//! items come as the call's arguments, not in an array (see [`batch_args`]);
+//! `getMany`'s string keys come as one string, and its short string values
+//! go back as one (see [`get_many`]).
 //! index.js has validated every argument, so a failing napi call here is a
 //! bug and is reported as `ERR_INTERNAL`.
 //!
-//! Invariant: no JavaScript runs while a callback holds a key slice, the
-//! registry borrow, or the map's lock. The napi value calls used here never
-//! call into JavaScript; the only JavaScript called (the structured-value
-//! decoder, and `getMany`'s `collect`) runs after all three are released.
+//! Invariant: no JavaScript runs while a callback holds a key slice, a view
+//! of a typed array, the registry borrow, or the map's lock. The napi value
+//! calls used here never call into JavaScript; the only JavaScript called
+//! (the structured-value decoder, and `getMany`'s `collect`) runs after all
+//! of them are released.
 
 use std::cell::Cell;
 use std::ffi::CString;
 use std::mem::MaybeUninit;
+use std::ops::Range;
 use std::ptr;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use napi::sys;
 use shm_hashmap_core::{Cond, Error as CoreError, Num, Tag, Value};
@@ -182,12 +187,7 @@ fn type_of(env: sys::napi_env, v: sys::napi_value) -> R<sys::napi_valuetype> {
 
 /// Bytes of a Uint8Array (Buffer included), valid while the callback runs.
 fn bytes_of<'a>(env: sys::napi_env, v: sys::napi_value) -> R<&'a [u8]> {
-    let (mut kind, mut len, mut data, mut ab, mut off) =
-        (0, 0usize, ptr::null_mut(), ptr::null_mut(), 0usize);
-    // SAFETY: v is a live value; all out-pointers are locals.
-    let status = unsafe {
-        sys::napi_get_typedarray_info(env, v, &mut kind, &mut len, &mut data, &mut ab, &mut off)
-    };
+    let (status, _, len, data) = typed_array(env, v);
     check(env, status, "napi_get_typedarray_info")?;
     if len == 0 || data.is_null() {
         return Ok(&[]);
@@ -195,7 +195,23 @@ fn bytes_of<'a>(env: sys::napi_env, v: sys::napi_value) -> R<&'a [u8]> {
     // SAFETY: Node guarantees `data` points at `len` bytes (a Uint8Array's
     // elements are bytes) that stay alive while `v` does, i.e. for this
     // callback, and no JavaScript runs meanwhile to detach or resize them.
-    Ok(unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) })
+    Ok(unsafe { std::slice::from_raw_parts(data, len) })
+}
+
+/// A typed array's status, kind, length in elements and data pointer, as
+/// `napi_get_typedarray_info` gives them.
+fn typed_array(
+    env: sys::napi_env,
+    v: sys::napi_value,
+) -> (sys::napi_status, sys::napi_typedarray_type, usize, *mut u8) {
+    let (mut kind, mut len, mut data, mut ab, mut off) =
+        (0, 0usize, ptr::null_mut(), ptr::null_mut(), 0usize);
+    // SAFETY: v is a live value; all out-pointers are locals. A value that
+    // is not a typed array only makes napi return napi_invalid_arg.
+    let status = unsafe {
+        sys::napi_get_typedarray_info(env, v, &mut kind, &mut len, &mut data, &mut ab, &mut off)
+    };
+    (status, kind, len, data.cast())
 }
 
 /// Writes a string's UTF-8 into `buf`; returns its length, or `None` if it
@@ -298,24 +314,39 @@ fn with_key<T>(env: sys::napi_env, v: sys::napi_value, f: impl FnOnce(&[u8]) -> 
     }
     let mut units = [MaybeUninit::<u16>::uninit(); STACK_KEY];
     if let Some(units) = utf16_into(env, v, &mut units)? {
-        if is_ascii16(units) {
-            return f(narrow(units, &mut [MaybeUninit::uninit(); STACK_KEY]));
-        }
-        let mut stack = [0u8; 3 * STACK_KEY];
-        let n = utf16_to_utf8(units, &mut stack);
-        return f(&stack[..n]);
+        return with_utf16_key(units, f);
     }
+    let mut heap = vec![MaybeUninit::<u16>::uninit(); utf16_len(env, v)? + 2];
+    let Some(units) = utf16_into(env, v, &mut heap)? else {
+        return Err(throw(env, "ERR_INTERNAL", "a string changed length"));
+    };
+    with_utf16_key(units, f)
+}
+
+/// A string's length in UTF-16 units.
+fn utf16_len(env: sys::napi_env, v: sys::napi_value) -> R<usize> {
     let mut n = 0usize;
     // SAFETY: a null buffer asks only for the length in units; v is a live
     // string.
     let status = unsafe { sys::napi_get_value_string_utf16(env, v, ptr::null_mut(), 0, &mut n) };
     check(env, status, "napi_get_value_string_utf16")?;
-    let mut heap = vec![MaybeUninit::<u16>::uninit(); n + 2];
-    let Some(units) = utf16_into(env, v, &mut heap)? else {
-        return Err(throw(env, "ERR_INTERNAL", "a string changed length"));
-    };
+    Ok(n)
+}
+
+/// Runs `f` with the UTF-8 of a string key's UTF-16 `units` (a lone
+/// surrogate as U+FFFD), encoded on the stack unless the key is long.
+fn with_utf16_key<T>(units: &[u16], f: impl FnOnce(&[u8]) -> R<T>) -> R<T> {
+    let short = units.len() <= STACK_KEY;
     if is_ascii16(units) {
+        if short {
+            return f(narrow(units, &mut [MaybeUninit::uninit(); STACK_KEY]));
+        }
         return f(narrow(units, &mut vec![MaybeUninit::uninit(); units.len()]));
+    }
+    if short {
+        let mut stack = [0u8; 3 * STACK_KEY];
+        let n = utf16_to_utf8(units, &mut stack);
+        return f(&stack[..n]);
     }
     let mut key = vec![0u8; 3 * units.len()];
     let n = utf16_to_utf8(units, &mut key);
@@ -408,13 +439,7 @@ fn decode(env: sys::napi_env, buf: &[u8]) -> R<sys::napi_value> {
     let status = match value {
         // An ASCII string is created as one-byte directly, which skips V8's
         // UTF-8 decoder; the bytes are the same characters either way.
-        Value::String(s) if s.is_ascii() => {
-            // SAFETY: env is the callback's; the pointer and length are the
-            // live payload slice's; out is a local.
-            unsafe {
-                sys::napi_create_string_latin1(env, s.as_ptr().cast(), s.len() as isize, &mut out)
-            }
-        }
+        Value::String(s) if s.is_ascii() => return latin1_value(env, s),
         Value::String(s) => {
             // SAFETY: env is the callback's; the pointer and length are the
             // live payload slice's; out is a local.
@@ -432,6 +457,30 @@ fn decode(env: sys::napi_env, buf: &[u8]) -> R<sys::napi_value> {
         Value::Structured(b) => return structured(env, b),
     };
     check(env, status, "creating the result")?;
+    Ok(out)
+}
+
+/// A one-byte string of `bytes`, each byte one character (Latin-1).
+fn latin1_value(env: sys::napi_env, bytes: &[u8]) -> R<sys::napi_value> {
+    let mut out = ptr::null_mut();
+    // SAFETY: env is the callback's; the pointer and length are the live
+    // slice's; out is a local.
+    let status = unsafe {
+        sys::napi_create_string_latin1(env, bytes.as_ptr().cast(), bytes.len() as isize, &mut out)
+    };
+    check(env, status, "napi_create_string_latin1")?;
+    Ok(out)
+}
+
+/// A two-byte string of UTF-16 `units`.
+fn utf16_value(env: sys::napi_env, units: &[u16]) -> R<sys::napi_value> {
+    let mut out = ptr::null_mut();
+    // SAFETY: env is the callback's; the pointer and length are the live
+    // slice's; out is a local.
+    let status = unsafe {
+        sys::napi_create_string_utf16(env, units.as_ptr(), units.len() as isize, &mut out)
+    };
+    check(env, status, "napi_create_string_utf16")?;
     Ok(out)
 }
 
@@ -703,7 +752,7 @@ struct Joined {
 impl Joined {
     /// The bytes of each key in `items`.
     fn keys(env: sys::napi_env, items: &[sys::napi_value]) -> R<Joined> {
-        let mut keys = Joined::default();
+        let mut keys = Joined::with_capacity(items.len(), 32 * items.len());
         for &k in items {
             with_key(env, k, |b| {
                 keys.push(b);
@@ -711,6 +760,48 @@ impl Joined {
             })?;
         }
         Ok(keys)
+    }
+
+    /// The bytes of each string key in `joined`, the keys end to end, of
+    /// `lengths` UTF-16 units each. Each key is encoded as [`with_key`]
+    /// encodes it alone, so a surrogate pair split between two keys makes
+    /// two lone surrogates, as the two keys would be on their own.
+    fn split(env: sys::napi_env, joined: sys::napi_value, lengths: &[usize]) -> R<Joined> {
+        let total: u64 = lengths.iter().map(|&n| n as u64).sum();
+        let n = utf16_len(env, joined)?;
+        if total != n as u64 {
+            return Err(throw(
+                env,
+                "ERR_INTERNAL",
+                &format!("getMany: the key lengths add up to {total} UTF-16 units, but the joined keys have {n}"),
+            ));
+        }
+        let mut buf = vec![MaybeUninit::<u16>::uninit(); n + 2];
+        let Some(mut rest) = utf16_into(env, joined, &mut buf)?.filter(|u| u.len() == n) else {
+            return Err(throw(env, "ERR_INTERNAL", "a string changed length"));
+        };
+        let mut keys = Joined::with_capacity(lengths.len(), n);
+        for &len in lengths {
+            // Cannot fail: the lengths add up to the string's.
+            let Some((key, tail)) = rest.split_at_checked(len) else {
+                return Err(throw(env, "ERR_INTERNAL", "getMany: a key length overruns"));
+            };
+            with_utf16_key(key, |b| {
+                keys.push(b);
+                Ok(())
+            })?;
+            rest = tail;
+        }
+        Ok(keys)
+    }
+
+    /// Room for `items` items of `bytes` bytes in all, so that a batch
+    /// grows its buffers once, not at every doubling.
+    fn with_capacity(items: usize, bytes: usize) -> Joined {
+        Joined {
+            bytes: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(items),
+        }
     }
 
     fn push(&mut self, item: &[u8]) {
@@ -725,6 +816,19 @@ impl Joined {
             .zip(&self.ends)
             .map(|(a, &b)| &self.bytes[a..b])
             .collect()
+    }
+
+    /// The items, UTF-8 strings, as one UTF-16 string, and where each ends
+    /// in it. Each is decoded on its own, as `napi_create_string_utf8` would
+    /// (bytes that are not UTF-8 become U+FFFD the same way), so a bad
+    /// sequence cannot run into the next item.
+    fn utf16(&self) -> (Vec<u16>, Vec<usize>) {
+        let (mut units, mut ends) = (Vec::with_capacity(self.bytes.len()), Vec::new());
+        for item in self.slices() {
+            units.extend(String::from_utf8_lossy(item).encode_utf16());
+            ends.push(units.len());
+        }
+        (units, ends)
     }
 }
 
@@ -755,27 +859,149 @@ fn batch_args(
     Ok(argv)
 }
 
-/// `getMany(id, collect, ...keys)`: the value of each key, or undefined, in
-/// order, as `collect(...values)` returns them (an array). `collect` runs
-/// only after the lookups, with nothing of the map held.
+/// What `getMany` writes into `slots` for a key without a live value.
+const ABSENT: u32 = u32::MAX;
+/// What it writes for a key whose value is the next of `collect`'s
+/// arguments after the text.
+const OTHER: u32 = u32::MAX - 1;
+/// The longest string value, in UTF-8 bytes, that `getMany` passes in its
+/// text; a longer one is a string of its own, whose fixed cost is small
+/// beside its copy. A slice of the text that JavaScript keeps keeps all of
+/// the text alive, so this also bounds that to `BATCH × TEXT_VALUE` bytes.
+const TEXT_VALUE: usize = 256;
+
+/// The first `n` elements of a Uint32Array argument, as atomics: it may be
+/// on a SharedArrayBuffer that another thread writes meanwhile.
+///
+/// Use it only until JavaScript next runs, which could detach its buffer;
+/// after that, ask for it again.
+fn u32s_of<'a>(env: sys::napi_env, v: sys::napi_value, n: usize) -> R<&'a [AtomicU32]> {
+    let (status, kind, len, data) = typed_array(env, v);
+    let aligned = data.cast::<AtomicU32>().is_aligned();
+    if status != sys::Status::napi_ok
+        || kind != sys::TypedarrayType::uint32_array
+        || len < n
+        || !aligned
+    {
+        return Err(throw(
+            env,
+            "ERR_INTERNAL",
+            &format!("getMany: slots must be a Uint32Array of at least {n} elements"),
+        ));
+    }
+    if n == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: Node guarantees `data` points at `len` >= n aligned u32s that
+    // stay alive while `v` does, i.e. for this callback, until JavaScript
+    // runs (the caller's promise). AtomicU32 has u32's layout, and atomic
+    // accesses are sound under another thread's writes.
+    Ok(unsafe { std::slice::from_raw_parts(data.cast::<AtomicU32>(), n) })
+}
+
+/// `getMany(id, collect, slots, ...keys)`: looks up each key, in order,
+/// and returns what `collect(text, ...others)` returns. `text` holds the
+/// string values of up to [`TEXT_VALUE`] bytes end to end: one string to
+/// create for all of them, not one each. `others` are the other values, in
+/// order. `slots[i]`, of a Uint32Array, then says where key i's value is:
+/// [`ABSENT`], [`OTHER`] (the next of `others`), or where its string ends
+/// in `text` (it starts where the previous one ended). `collect` runs only
+/// after the lookups, with nothing of the map held.
 fn get_many(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
-    let argv = batch_args(env, info, 2, 1)?;
+    let argv = batch_args(env, info, 3, 1)?;
+    let keys = Joined::keys(env, &argv[3..])?;
+    get_many_of(env, &argv[..3], &keys)
+}
+
+/// `getManyJoined(id, collect, slots, joined, n)`: `getMany` of `n` string
+/// keys that come end to end in the string `joined`, `slots[i]` the length
+/// of key i in UTF-16 units. One read of one string instead of one napi
+/// value per key, which costs more than the lookup.
+fn get_many_joined(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
+    let mut argv = [ptr::null_mut(); 6];
+    let malformed = || {
+        throw(
+            env,
+            "ERR_INTERNAL",
+            "getManyJoined's arguments are malformed",
+        )
+    };
+    if args(env, info, &mut argv)? != 5 {
+        return Err(malformed());
+    }
+    let n = u32_of(env, argv[4])? as usize;
+    if n > BATCH {
+        return Err(malformed());
+    }
+    // Copied out once: a second thread changing them must not change the
+    // split after it was checked.
+    let lengths: Vec<usize> = u32s_of(env, argv[2], n)?
+        .iter()
+        .map(|l| l.load(Ordering::Relaxed) as usize)
+        .collect();
+    let keys = Joined::split(env, argv[3], &lengths)?;
+    get_many_of(env, &argv[..3], &keys)
+}
+
+/// Where a key's value goes in `getMany`'s answer.
+enum Slot {
+    Absent,
+    Text,
+    Other(Range<usize>),
+}
+
+/// The lookups and the answer of `getMany` for `keys`; `argv` is
+/// `(id, collect, slots)`.
+fn get_many_of(env: sys::napi_env, argv: &[sys::napi_value], keys: &Joined) -> R<sys::napi_value> {
     let id = u32_of(env, argv[0])?;
-    let keys = Joined::keys(env, &argv[2..])?;
-    let mut bytes = Vec::new();
+    // Sized for short values, which the lookups would otherwise regrow
+    // many times.
+    let mut bytes = Vec::with_capacity(64 * keys.ends.len());
     let found = registry::with(|reg| {
         let e = reg.get_mut(id).ok_or_else(|| closed(env))?;
         e.map
             .get_many(&keys.slices(), &mut bytes)
             .map_err(|err| core_err(env, err))
     })?;
-    let values = found
+    let mut text = Joined::with_capacity(found.len(), bytes.len());
+    let slots: Vec<Slot> = found
         .into_iter()
         .map(|v| match v {
-            Some(range) => decode(env, &bytes[range]),
-            None => Ok(undefined(env)),
+            None => Slot::Absent,
+            Some(r) => match Value::decode(&bytes[r.clone()]) {
+                Ok(Value::String(s)) if s.len() <= TEXT_VALUE => {
+                    text.push(s);
+                    Slot::Text
+                }
+                // A value that does not decode is decoded again below, to
+                // throw its error.
+                _ => Slot::Other(r),
+            },
         })
-        .collect::<R<Vec<_>>>()?;
+        .collect();
+    // An ASCII text is its bytes, one-byte; else UTF-16, offsets in units.
+    let wide = (!text.bytes.is_ascii()).then(|| text.utf16());
+    let mut values = vec![match &wide {
+        None => latin1_value(env, &text.bytes)?,
+        Some((units, _)) => utf16_value(env, units)?,
+    }];
+    for slot in &slots {
+        if let Slot::Other(r) = slot {
+            values.push(decode(env, &bytes[r.clone()])?);
+        }
+    }
+    // Written once the values exist: the structured decoder is JavaScript,
+    // which could run a getMany of its own into the same slots.
+    let mut end = wide.as_ref().map_or(&text.ends, |(_, ends)| ends).iter();
+    for (out, slot) in u32s_of(env, argv[2], slots.len())?.iter().zip(&slots) {
+        let v = match slot {
+            Slot::Absent => ABSENT,
+            Slot::Other(_) => OTHER,
+            // At most BATCH × TEXT_VALUE units, far below OTHER.
+            Slot::Text => end.next().map_or(0, |&e| e as u32),
+        };
+        out.store(v, Ordering::Relaxed);
+    }
     let mut out = ptr::null_mut();
     // SAFETY: argv[1] is the collect function index.js passes; the values
     // are live values of this callback; out is a local.
@@ -877,12 +1103,14 @@ callback!(ttl_cb, ttl);
 callback!(expire_cb, expire);
 callback!(scan_cb, scan);
 callback!(get_many_cb, get_many);
+callback!(get_many_joined_cb, get_many_joined);
 callback!(set_many_cb, set_many);
 callback!(del_many_cb, del_many);
 
 /// The object of raw functions (`get`, `set`, `del`, `cas`, `incr`,
-/// `getStale`, `ttl`, `expire`, `scan`, `getMany`, `setMany`, `delMany`),
-/// and `batch`, the most items one batch call takes.
+/// `getStale`, `ttl`, `expire`, `scan`, `getMany`, `getManyJoined`,
+/// `setMany`, `delMany`); `batch`, the most items one batch call takes; and
+/// `absent` and `other`, what `getMany` writes into its slots.
 pub fn make(env: sys::napi_env, decoder: sys::napi_value) -> napi::Result<sys::napi_value> {
     let fail = |what: &str| napi::Error::from_reason(format!("shm-hashmap: {what} failed"));
     let mut r = ptr::null_mut();
@@ -897,7 +1125,7 @@ pub fn make(env: sys::napi_env, decoder: sys::napi_value) -> napi::Result<sys::n
     if unsafe { sys::napi_create_object(env, &mut obj) } != sys::Status::napi_ok {
         return Err(fail("napi_create_object"));
     }
-    let fns: [(&std::ffi::CStr, sys::napi_callback); 12] = [
+    let fns: [(&std::ffi::CStr, sys::napi_callback); 13] = [
         (c"get", Some(get_cb)),
         (c"set", Some(set_cb)),
         (c"del", Some(del_cb)),
@@ -908,6 +1136,7 @@ pub fn make(env: sys::napi_env, decoder: sys::napi_value) -> napi::Result<sys::n
         (c"expire", Some(expire_cb)),
         (c"scan", Some(scan_cb)),
         (c"getMany", Some(get_many_cb)),
+        (c"getManyJoined", Some(get_many_joined_cb)),
         (c"setMany", Some(set_many_cb)),
         (c"delMany", Some(del_many_cb)),
     ];
@@ -924,15 +1153,21 @@ pub fn make(env: sys::napi_env, decoder: sys::napi_value) -> napi::Result<sys::n
             return Err(fail("napi_create_function"));
         }
     }
-    let mut batch = ptr::null_mut();
-    // SAFETY: as above; `batch` is a local.
-    let ok = unsafe {
-        sys::napi_create_uint32(env, BATCH as u32, &mut batch) == sys::Status::napi_ok
-            && sys::napi_set_named_property(env, obj, c"batch".as_ptr(), batch)
-                == sys::Status::napi_ok
-    };
-    if !ok {
-        return Err(fail("napi_create_uint32"));
+    let numbers = [
+        (c"batch", BATCH as u32),
+        (c"absent", ABSENT),
+        (c"other", OTHER),
+    ];
+    for (name, n) in numbers {
+        let mut v = ptr::null_mut();
+        // SAFETY: as above; `v` is a local.
+        let ok = unsafe {
+            sys::napi_create_uint32(env, n, &mut v) == sys::Status::napi_ok
+                && sys::napi_set_named_property(env, obj, name.as_ptr(), v) == sys::Status::napi_ok
+        };
+        if !ok {
+            return Err(fail("napi_create_uint32"));
+        }
     }
     Ok(obj)
 }
