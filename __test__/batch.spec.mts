@@ -110,6 +110,41 @@ test('getMany refuses a lone surrogate in any key, as get does, even where two k
   t.deepEqual(h.getMany(['\uD83D\uDE00', '\uFFFD']), [undefined, 'replacement'])
 })
 
+// A key is read from the caller's array once: what is checked is what is
+// looked up. A second read could get another key past the checks, or run
+// JavaScript (a getter, a Proxy trap, an Array subclass's join) between the
+// lengths written into getMany's shared slots and the call that reads them.
+test('getMany and delMany read each key once, whatever array they are given', (t) => {
+  const h = hashmap.new(1 << 16)
+  t.teardown(() => h.close())
+  h.setMany([['a', 'A'], ['b', 'B'], ['ab', 'AB'], ['x', 'X'], ['\uFFFD', 'replacement']])
+  // A key that is 'b' when checked, and a lone surrogate (looked up as
+  // U+FFFD by the addon), then a number, on the reads after.
+  const shifty = () => {
+    const keys = ['a', 'b']
+    const later = ['\uD800', 42]
+    let reads = 0
+    Object.defineProperty(keys, 1, { get: () => (reads++ === 0 ? 'b' : later[reads % 2]), enumerable: true })
+    return keys
+  }
+  t.deepEqual(h.getMany(shifty()), ['A', 'B'])
+  // A getter that runs a getMany of its own, with a value whose end in the
+  // shared slots is not the length the outer call wrote there.
+  const nested = ['ab', 'b']
+  Object.defineProperty(nested, 1, { get: () => (h.getMany(['x']), 'b'), enumerable: true })
+  t.deepEqual(h.getMany(nested), ['AB', 'B'])
+  class Listed extends Array<string> {
+    override join() {
+      return [...this].reverse().join(',')
+    }
+  }
+  const listed = Listed.from(['a', 'b']) as Listed
+  t.deepEqual(h.getMany(listed), ['A', 'B'])
+  t.deepEqual(h.getMany(new Proxy(['a', 'ab'], {})), ['A', 'AB'])
+  t.is(h.delMany(shifty()), 2)
+  t.is(h.get('\uFFFD'), 'replacement', 'only the keys checked are removed')
+})
+
 test('getMany with Buffer and string keys in one batch, and batches past 1024 keys of either kind', (t) => {
   const h = hashmap.new(4 << 20)
   t.teardown(() => h.close())
