@@ -345,3 +345,32 @@ test('the raw getManyJoined refuses lengths that do not fit the joined keys, and
   slots.set([2])
   t.throws(() => fast.getManyJoined(id, collect, slots, 'ab', 1), { code: 'ERR_HASHMAP_CLOSED' })
 })
+
+// napi gives a typed array's length in elements: bytes of any typed array
+// but a Uint8Array would be cut to that many bytes, and a Uint16Array [42]
+// would be the key of the bytes [42]. index.js passes only Uint8Arrays; the
+// raw functions refuse the others.
+test('the raw functions refuse a key or value of bytes that is not a Uint8Array', (t) => {
+  const require = createRequire(import.meta.url)
+  const native = require('../binding.js')
+  const fast = native.fastOps((b: Buffer) => new Unpackr({ structuredClone: true }).unpack(b))
+  const { memorySize } = native.calcRequiredMemorySize(0, 100, 0, 64).metadata
+  const { id } = native.create(null, { memorySize, maxBuckets: 100 })
+  t.teardown(() => native.close(id))
+  fast.set(id, Buffer.from([42]), 'bytes 42')
+  fast.set(id, 'k', 'string k')
+  const slots = new Uint32Array(fast.batch)
+  const internal = { code: 'ERR_INTERNAL', message: /must be a Uint8Array/ }
+  for (const other of [new Uint16Array([42]), new Int8Array([42]), new Uint8ClampedArray([42]), new Float64Array([42]), new BigUint64Array([42n])]) {
+    const what = other.constructor.name
+    t.throws(() => fast.get(id, other), internal, what)
+    t.throws(() => fast.set(id, other, 'v'), internal, what)
+    t.throws(() => fast.set(id, 'k', other), internal, what)
+    t.throws(() => fast.del(id, other), internal, what)
+    t.throws(() => fast.getMany(id, (...v: unknown[]) => v, slots, 'k', other), internal, what)
+    t.throws(() => fast.delMany(id, other), internal, what)
+  }
+  t.is(fast.get(id, Buffer.from([42])), 'bytes 42')
+  t.is(fast.get(id, new Uint8Array([42])), 'bytes 42')
+  t.is(fast.get(id, 'k'), 'string k', 'unchanged')
+})
