@@ -113,7 +113,8 @@ const { absent: ABSENT, other: OTHER } = fast
 // them would copy a lot for little, and may pass V8's longest string.
 const JOIN_UNITS = 1 << 20
 
-// getMany of keys[from, to), checked, at most BATCH, into out[from, to).
+// getMany of keys[from, to), at most BATCH, into out[from, to); `keys` is
+// what checkKeys returned, so nothing here runs the caller's JavaScript.
 function getBatch(id, keys, from, to, out) {
   let units = 0
   for (let i = from; i < to; i++) {
@@ -143,9 +144,22 @@ function getBatch(id, keys, from, to, out) {
   }
 }
 
+// The keys of `keys`, each read once, by index, and checked, in a plain
+// array. The batch is then made of what was checked: a getter or a Proxy
+// cannot hand the addon another key on a second read (one with a lone
+// surrogate, or a number), JavaScript it runs cannot overwrite getMany's
+// shared `slots` meanwhile, and an Array subclass's own join, slice or
+// iterator is never called.
 function checkKeys(keys) {
   if (!Array.isArray(keys)) throw invalidType('keys', 'an array of keys', keys)
-  for (const k of keys) checkKey(k)
+  const n = keys.length
+  const out = []
+  for (let i = 0; i < n; i++) {
+    const k = keys[i]
+    checkKey(k)
+    out.push(k)
+  }
+  return out
 }
 
 // The key of `key`'s getOrSet lease.
@@ -523,8 +537,8 @@ class HashMap {
   }
 
   // Batches: one native call for many keys, each key its own operation.
-  getMany(keys) {
-    checkKeys(keys)
+  getMany(given) {
+    const keys = checkKeys(given)
     return this.#run((id) => {
       const n = keys.length
       const out = new Array(n)
@@ -554,8 +568,8 @@ class HashMap {
     return true
   }
 
-  delMany(keys) {
-    checkKeys(keys)
+  delMany(given) {
+    const keys = checkKeys(given)
     return this.#batches(keys.length, 'removed', (id, from, to) => fast.delMany(id, ...keys.slice(from, to)))
   }
 

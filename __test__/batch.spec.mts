@@ -110,6 +110,41 @@ test('getMany refuses a lone surrogate in any key, as get does, even where two k
   t.deepEqual(h.getMany(['\uD83D\uDE00', '\uFFFD']), [undefined, 'replacement'])
 })
 
+// A key is read from the caller's array once: what is checked is what is
+// looked up. A second read could get another key past the checks, or run
+// JavaScript (a getter, a Proxy trap, an Array subclass's join) between the
+// lengths written into getMany's shared slots and the call that reads them.
+test('getMany and delMany read each key once, whatever array they are given', (t) => {
+  const h = hashmap.new(1 << 16)
+  t.teardown(() => h.close())
+  h.setMany([['a', 'A'], ['b', 'B'], ['ab', 'AB'], ['x', 'X'], ['\uFFFD', 'replacement']])
+  // A key that is 'b' when checked, and a lone surrogate (looked up as
+  // U+FFFD by the addon), then a number, on the reads after.
+  const shifty = () => {
+    const keys = ['a', 'b']
+    const later = ['\uD800', 42]
+    let reads = 0
+    Object.defineProperty(keys, 1, { get: () => (reads++ === 0 ? 'b' : later[reads % 2]), enumerable: true })
+    return keys
+  }
+  t.deepEqual(h.getMany(shifty()), ['A', 'B'])
+  // A getter that runs a getMany of its own, with a value whose end in the
+  // shared slots is not the length the outer call wrote there.
+  const nested = ['ab', 'b']
+  Object.defineProperty(nested, 1, { get: () => (h.getMany(['x']), 'b'), enumerable: true })
+  t.deepEqual(h.getMany(nested), ['AB', 'B'])
+  class Listed extends Array<string> {
+    override join() {
+      return [...this].reverse().join(',')
+    }
+  }
+  const listed = Listed.from(['a', 'b']) as Listed
+  t.deepEqual(h.getMany(listed), ['A', 'B'])
+  t.deepEqual(h.getMany(new Proxy(['a', 'ab'], {})), ['A', 'AB'])
+  t.is(h.delMany(shifty()), 2)
+  t.is(h.get('\uFFFD'), 'replacement', 'only the keys checked are removed')
+})
+
 test('getMany with Buffer and string keys in one batch, and batches past 1024 keys of either kind', (t) => {
   const h = hashmap.new(4 << 20)
   t.teardown(() => h.close())
@@ -309,4 +344,33 @@ test('the raw getManyJoined refuses lengths that do not fit the joined keys, and
   open = false
   slots.set([2])
   t.throws(() => fast.getManyJoined(id, collect, slots, 'ab', 1), { code: 'ERR_HASHMAP_CLOSED' })
+})
+
+// napi gives a typed array's length in elements: bytes of any typed array
+// but a Uint8Array would be cut to that many bytes, and a Uint16Array [42]
+// would be the key of the bytes [42]. index.js passes only Uint8Arrays; the
+// raw functions refuse the others.
+test('the raw functions refuse a key or value of bytes that is not a Uint8Array', (t) => {
+  const require = createRequire(import.meta.url)
+  const native = require('../binding.js')
+  const fast = native.fastOps((b: Buffer) => new Unpackr({ structuredClone: true }).unpack(b))
+  const { memorySize } = native.calcRequiredMemorySize(0, 100, 0, 64).metadata
+  const { id } = native.create(null, { memorySize, maxBuckets: 100 })
+  t.teardown(() => native.close(id))
+  fast.set(id, Buffer.from([42]), 'bytes 42')
+  fast.set(id, 'k', 'string k')
+  const slots = new Uint32Array(fast.batch)
+  const internal = { code: 'ERR_INTERNAL', message: /must be a Uint8Array/ }
+  for (const other of [new Uint16Array([42]), new Int8Array([42]), new Uint8ClampedArray([42]), new Float64Array([42]), new BigUint64Array([42n])]) {
+    const what = other.constructor.name
+    t.throws(() => fast.get(id, other), internal, what)
+    t.throws(() => fast.set(id, other, 'v'), internal, what)
+    t.throws(() => fast.set(id, 'k', other), internal, what)
+    t.throws(() => fast.del(id, other), internal, what)
+    t.throws(() => fast.getMany(id, (...v: unknown[]) => v, slots, 'k', other), internal, what)
+    t.throws(() => fast.delMany(id, other), internal, what)
+  }
+  t.is(fast.get(id, Buffer.from([42])), 'bytes 42')
+  t.is(fast.get(id, new Uint8Array([42])), 'bytes 42')
+  t.is(fast.get(id, 'k'), 'string k', 'unchanged')
 })

@@ -186,9 +186,18 @@ fn type_of(env: sys::napi_env, v: sys::napi_value) -> R<sys::napi_valuetype> {
 }
 
 /// Bytes of a Uint8Array (Buffer included), valid while the callback runs.
+/// Any other typed array is refused: napi gives its length in elements, not
+/// bytes, so a Uint16Array of one element would be taken for one byte.
 fn bytes_of<'a>(env: sys::napi_env, v: sys::napi_value) -> R<&'a [u8]> {
-    let (status, _, len, data) = typed_array(env, v);
+    let (status, kind, len, data) = typed_array(env, v);
     check(env, status, "napi_get_typedarray_info")?;
+    if kind != sys::TypedarrayType::uint8_array {
+        return Err(throw(
+            env,
+            "ERR_INTERNAL",
+            "shm-hashmap: bytes must be a Uint8Array, not another typed array",
+        ));
+    }
     if len == 0 || data.is_null() {
         return Ok(&[]);
     }
