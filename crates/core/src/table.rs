@@ -109,9 +109,7 @@ pub(crate) struct Common {
 /// The SipHash-1-3 of `key` under `seed`: it picks the shard, the home
 /// slot and the slot tag.
 pub(crate) fn hash(seed: (u64, u64), key: &[u8]) -> u64 {
-    let mut h = SipHasher13::new_with_keys(seed.0, seed.1);
-    h.write(key);
-    h.finish()
+    SipHasher13::new_with_keys(seed.0, seed.1).hash(key)
 }
 
 /// Operations on one shard of a mapped segment. The caller holds the
@@ -719,5 +717,28 @@ impl<'a> Table<'a> {
             entries,
             longest_cluster,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::Hasher;
+
+    use siphasher::sip::SipHasher13;
+
+    /// `hash` (one call over the key) and `hash_at` (the key fed in pieces of
+    /// up to 64 bytes, as it is read from shared memory) must agree: a
+    /// lookup finds a record by one, and `check` and the deletion shift
+    /// place it by the other.
+    #[test]
+    fn one_call_and_piecewise_hashes_agree() {
+        for seed in [(0, 0), (1, 2), (u64::MAX, 0x0123_4567_89ab_cdef)] {
+            for len in 0..200usize {
+                let key: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+                let mut h = SipHasher13::new_with_keys(seed.0, seed.1);
+                key.chunks(64).for_each(|c| h.write(c));
+                assert_eq!(super::hash(seed, &key), h.finish(), "length {len}");
+            }
+        }
     }
 }
