@@ -921,10 +921,9 @@ fn u32s_of<'a>(env: sys::napi_env, v: sys::napi_value, n: usize) -> R<&'a [Atomi
     if n == 0 {
         return Ok(&[]);
     }
-    // SAFETY: Node guarantees `data` points at `len` >= n aligned u32s that
-    // stay alive while `v` does, i.e. for this callback, until JavaScript
-    // runs (the caller's promise). AtomicU32 has u32's layout, and atomic
-    // accesses are sound under another thread's writes.
+    // SAFETY: `data` holds `len` >= n aligned u32s, alive until JavaScript
+    // next runs (the caller's promise); AtomicU32 has u32's layout, and
+    // atomic accesses are sound under another thread's writes.
     Ok(unsafe { std::slice::from_raw_parts(data.cast::<AtomicU32>(), n) })
 }
 
