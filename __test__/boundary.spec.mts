@@ -1,10 +1,11 @@
 // The trust boundary, with real processes: what another process (or user)
 // can do to a segment gives an error, never a crash, a hang or a hijack.
 import test from 'ava'
-import { fork, spawnSync } from 'node:child_process'
+import { fork, spawn, spawnSync } from 'node:child_process'
 import { closeSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import hashmap, { HashMapError } from 'shm-hashmap'
 import { cleanup, fixture, run, shmExists, uniqueName } from './helpers.mjs'
@@ -258,6 +259,48 @@ asRoot("orphans: a SIGKILLed owner's map, and one whose pid was reused, are remo
   const asRootNext = spawnSync(process.execPath, [fixture('new-one.cjs')])
   t.is(asRootNext.status, 0, String(asRootNext.stderr))
   t.true(shmExists(otherNs), 'another pid namespace’s map stays for root too')
+})
+
+asRoot("orphans: a live creator in its own pid namespace and /proc is never judged dead by a process that entered that namespace but kept another /proc (needs root for unshare and nsenter)", async (t) => {
+  const name = uniqueName('orphan-nsenter')
+  t.teardown(() => cleanup(name))
+  // The creator: pid 1 of a new pid namespace with its own /proc, as uid
+  // 65534 so that no other test's housekeeping judges it.
+  const nobody = ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups']
+  const creator = spawn('unshare', ['--pid', '--fork', '--mount-proc', ...nobody, process.execPath, fixture('orphan.cjs'), name, '', 'hold'], { stdio: ['pipe', 'pipe', 'inherit'] })
+  t.teardown(() => {
+    creator.stdin?.end()
+  })
+  const report = await new Promise<string>((resolve, reject) => {
+    let out = ''
+    creator.stdout?.on('data', (d) => {
+      out += d
+      if (out.includes('\n')) resolve(out)
+    })
+    creator.once('exit', (code) => reject(new Error(`the creator exited with ${code}: ${out}`)))
+  })
+  t.is(JSON.parse(report).pid, 1, 'the creator is pid 1 of its namespace')
+  // unshare --fork's child is the namespace's first process.
+  const inner = readFileSync(`/proc/${creator.pid}/task/${creator.pid}/children`, 'utf8').trim().split(/\s+/)[0]
+  t.truthy(inner)
+  const entered = ['nsenter', '--target', inner, '--pid', ...nobody, process.execPath]
+  // A new() (whose housekeeping prunes) and the CLI's prune, both in the
+  // creator's pid namespace but with this /proc, where pid 1 is another process.
+  const next = spawnSync(entered[0], [...entered.slice(1), fixture('new-one.cjs')])
+  t.is(next.status, 0, String(next.stderr))
+  t.true(shmExists(name), 'new() in the entered namespace left the live creator’s map')
+  const cli = fileURLToPath(new URL('../bin/shm-hashmap.js', import.meta.url))
+  const pruned = spawnSync(entered[0], [...entered.slice(1), cli, 'prune', '--yes'], { encoding: 'utf8' })
+  t.is(pruned.status, 0, pruned.stderr)
+  t.true(shmExists(name), `prune in the entered namespace left the live creator’s map: ${pruned.stdout}`)
+  const ls = spawnSync(entered[0], [...entered.slice(1), cli, 'ls', '--json'], { encoding: 'utf8' })
+  t.is(ls.status, 0, ls.stderr)
+  const row = (JSON.parse(ls.stdout) as { name: string; ownerState: string }[]).find((m) => m.name === name)
+  t.is(row?.ownerState, 'unknown', 'ls cannot judge the creator from there')
+  // From inside the creator's own /proc the creator is judged alive.
+  const own = spawnSync('nsenter', ['--target', inner, '--pid', '--mount', ...nobody, process.execPath, cli, 'ls', '--json'], { encoding: 'utf8' })
+  t.is(own.status, 0, own.stderr)
+  t.is((JSON.parse(own.stdout) as { name: string; ownerState: string }[]).find((m) => m.name === name)?.ownerState, 'alive')
 })
 
 test('a new() that fails changes nothing in /dev/shm', (t) => {

@@ -110,9 +110,9 @@ pub mod hdr {
     pub const START_TIME: u64 = 296;
     /// `u64` inode of the creator's pid namespace (`/proc/self/ns/pid`).
     pub const PID_NS: u64 = 304;
-    /// `u32` the creator's pid as `/proc` names it (`readlink /proc/self`),
-    /// which differs from `CREATOR_PID` in a pid namespace without its own
-    /// `/proc` mount; the pid the orphan check looks up.
+    /// `u32` the creator's pid as `/proc` names it: its `getpid()` when the
+    /// mounted `/proc` is its own pid namespace's, else 0 (unknown, never
+    /// judged); the pid the orphan check looks up.
     pub const PROC_PID: u64 = 316;
     /// `u64` number of shards.
     pub const SHARDS: u64 = 328;

@@ -9,6 +9,14 @@
 //! - its owner is dead only if its pid is gone, or the pid now belongs to a
 //!   process with another start time (a reused pid): the header records the
 //!   creator's pid, start time and pid namespace;
+//! - a pid is recorded, and judged, only when the mounted `/proc` is that of
+//!   our own pid namespace (the `NSpid:` line of `/proc/self/status` has a
+//!   single field, see [`own_proc`]); otherwise the owner is unknown, and an
+//!   unknown owner is never pruned. A process that entered a pid namespace
+//!   with `nsenter --pid` but kept another namespace's `/proc` would
+//!   otherwise look a live creator up under the wrong numbering;
+//! - only `ESRCH` from `kill(pid, 0)`, or a start time that differs, proves
+//!   a death; a `/proc` entry that cannot be read (`hidepid`) is unknown;
 //! - headers are read with `pread` into a local buffer, never mapped, so a
 //!   segment that shrinks meanwhile cannot fault us;
 //! - a name is removed only if it still refers to the file that was judged,
@@ -74,12 +82,31 @@ pub fn self_start_time() -> u64 {
     start_time_of("self").unwrap_or(0)
 }
 
-/// This process's pid as `/proc` names it (0 if unknown).
+/// Whether the mounted `/proc` is that of this process's own pid namespace,
+/// so that a pid it lists means what `getpid` and `kill` mean here: the
+/// `NSpid:` line of `/proc/self/status` lists this process's pid in each
+/// namespace from the one `/proc` belongs to down to its own, so it has a
+/// single field exactly then. (`readlink /proc/self == getpid()` can match by
+/// chance.) False if it cannot be read.
+pub fn own_proc() -> bool {
+    let mut s = String::new();
+    let read = std::fs::File::open("/proc/self/status")
+        .and_then(|f| f.take(16 * 1024).read_to_string(&mut s));
+    if read.is_err() {
+        return false;
+    }
+    s.lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .is_some_and(|v| v.split_whitespace().count() == 1)
+}
+
+/// This process's pid as `/proc` names it, or 0 (unknown) unless `/proc` is
+/// our own pid namespace's ([`own_proc`]).
 pub fn self_proc_pid() -> u32 {
-    std::fs::read_link("/proc/self")
-        .ok()
-        .and_then(|p| p.to_str()?.parse().ok())
-        .unwrap_or(0)
+    if !own_proc() {
+        return 0;
+    }
+    rustix::process::getpid().as_raw_nonzero().get() as u32
 }
 
 /// The inode of this process's pid namespace (0 if unknown).
@@ -99,17 +126,36 @@ pub fn owner_of(h: &[u8]) -> Owner {
     if u32_at(h, hdr::FLAGS) & crate::map::FLAG_OWNED == 0 {
         return Owner::Nobody;
     }
-    let ns = u64_at(h, hdr::PID_NS);
-    if ns == 0 || ns != self_pid_ns() {
+    judge(
+        u32_at(h, hdr::PROC_PID),
+        u64_at(h, hdr::START_TIME),
+        u64_at(h, hdr::PID_NS),
+    )
+}
+
+/// Whether the process recorded as `pid`, started at `start_time`, in the
+/// pid namespace `pid_ns`, is alive: [`Owner::Dead`] only on proof (`ESRCH`,
+/// or the pid now has another start time); [`Owner::Unknown`] when it cannot
+/// be judged here (another pid namespace, a `/proc` not of ours, a zero
+/// field, an entry hidden from us).
+pub fn judge(pid: u32, start_time: u64, pid_ns: u64) -> Owner {
+    if pid == 0 || pid > i32::MAX as u32 || pid_ns == 0 || pid_ns != self_pid_ns() || !own_proc() {
         return Owner::Unknown;
     }
-    let pid = u32_at(h, hdr::PROC_PID);
-    if pid == 0 {
+    let Some(p) = rustix::process::Pid::from_raw(pid as i32) else {
         return Owner::Unknown;
+    };
+    match rustix::process::test_kill_process(p) {
+        Err(rustix::io::Errno::SRCH) => return Owner::Dead,
+        // EPERM: it exists, owned by someone we may not signal.
+        Ok(()) | Err(rustix::io::Errno::PERM) => {}
+        Err(_) => return Owner::Unknown,
     }
     match start_time_of(&pid.to_string()) {
-        Some(t) if t == u64_at(h, hdr::START_TIME) => Owner::Alive,
-        _ => Owner::Dead,
+        Some(t) if t == start_time => Owner::Alive,
+        Some(_) => Owner::Dead,
+        // Gone since, or hidden from us (hidepid): not a proof either way.
+        None => Owner::Unknown,
     }
 }
 
@@ -200,5 +246,25 @@ mod tests {
         assert!(self_pid_ns() > 0);
         assert_eq!(start_time_of("self"), Some(self_start_time()));
         assert_eq!(start_time_of("999999999"), None);
+    }
+
+    #[test]
+    fn a_pid_is_judged_only_with_our_own_proc_and_death_needs_proof() {
+        // The test runs with a /proc of its own pid namespace.
+        assert!(own_proc());
+        let me = rustix::process::getpid().as_raw_nonzero().get() as u32;
+        assert_eq!(self_proc_pid(), me);
+        let (start, ns) = (self_start_time(), self_pid_ns());
+        assert_eq!(judge(me, start, ns), Owner::Alive);
+        assert_eq!(judge(me, start + 1, ns), Owner::Dead, "a reused pid");
+        assert_eq!(
+            judge(me, start, ns + 1),
+            Owner::Unknown,
+            "another namespace"
+        );
+        assert_eq!(judge(0, start, ns), Owner::Unknown);
+        assert_eq!(judge(u32::MAX, start, ns), Owner::Unknown);
+        // pid_max is at most 2^22: no process has this pid.
+        assert_eq!(judge((1 << 22) + 1, start, ns), Owner::Dead);
     }
 }
