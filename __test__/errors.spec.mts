@@ -176,8 +176,8 @@ test('ERR_HASHMAP_CORRUPT: a map marked corrupt by a failed repair refuses every
   const h = hashmap.new(4096)
   t.teardown(() => h.close())
   const fd = openSync(`/dev/shm/${h.name}`, 'r+')
-  // The status field of the map's one shard: header (512 B) + 76 (docs/format.md).
-  writeSync(fd, Buffer.from([1, 0, 0, 0]), 0, 4, 512 + 76)
+  // The status field of the map's one shard: header (1024 B) + 76 (docs/format.md).
+  writeSync(fd, Buffer.from([1, 0, 0, 0]), 0, 4, 1024 + 76)
   closeSync(fd)
   for (const fn of [() => h.get('a'), () => h.set('a', 1), () => h.del('a'), () => h.stat()]) {
     t.throws(fn, { code: 'ERR_HASHMAP_CORRUPT' })

@@ -2,7 +2,7 @@
 //! maxFreeBlocks, shards).
 //!
 //! ```text
-//! [ header 512 B | shard 0 | shard 1 | … | shard S-1 | unused tail < S × 64 B ]
+//! [ header 1024 B | shard 0 | shard 1 | … | shard S-1 | unused tail < S × 64 B ]
 //! shard: [ shard header 192 B | free-block index | bucket table (slots × 8 B) | access bits (slots × 1 B, 8-aligned) | data area ]
 //! ```
 //!
@@ -26,9 +26,9 @@ use crate::error::{Error, ErrorKind, Result};
 /// Magic bytes at offset 0 of every segment.
 pub const MAGIC: [u8; 8] = *b"SHMHMAP\0";
 /// Version of the binary format described in docs/format.md.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// Bytes of the fixed header.
-pub const HEADER_SIZE: u64 = 512;
+pub const HEADER_SIZE: u64 = 1024;
 /// Bytes of each shard's header, its lock included.
 pub const SHARD_HEADER_SIZE: u64 = 192;
 /// Most shards a map may have.
@@ -122,15 +122,36 @@ pub mod hdr {
     pub const SHARD_MAX_BUCKETS: u64 = 344;
     /// `u64` most free blocks of each shard.
     pub const SHARD_MAX_FREE_BLOCKS: u64 = 352;
+    /// `u8` length of the map's full name, then (at `NAME + 1`) its bytes,
+    /// up to 255: written at creation, for a port whose shared-memory names
+    /// are shorter than ours.
+    pub const NAME: u64 = 512;
+    /// Most bytes of the full name.
+    pub const NAME_MAX: u64 = 255;
 }
 
 /// Byte offsets of a shard header's fields, from the shard's start
 /// (docs/format.md, "Shard header").
 pub mod sh {
-    /// 64 bytes holding the shard's process-shared robust mutex.
-    pub const MUTEX: u64 = 0;
-    /// Room reserved for the mutex.
-    pub const MUTEX_ROOM: u64 = 64;
+    /// The lock area (64 bytes, docs/format.md "Lock protocol") starts with
+    /// an aligned `u64`: the `u32` futex lock word (low half; the owner's
+    /// TID in bits 0-29, `FUTEX_OWNER_DIED` bit 30, `FUTEX_WAITERS` bit 31)
+    /// and the `u32` stamp of the current hold (high half; 0 when free).
+    pub const LOCK: u64 = 0;
+    /// `u32` owner record: the holder's thread id.
+    pub const OWNER_TID: u64 = 8;
+    /// `u32` owner record: the holder's pid as `/proc` names it (0: unknown).
+    pub const OWNER_PID: u64 = 16;
+    /// Room for the holder's robust-list entry (at the libc's
+    /// `-futex_offset` after the word: 32 for glibc, 28 for musl) and the
+    /// `prev` word a libc writes just before an entry.
+    pub const LIST_ROOM: std::ops::Range<u64> = 20..40;
+    /// `u64` owner record: the holder's start time, clock ticks after boot.
+    pub const OWNER_START: u64 = 40;
+    /// `u64` owner record: the inode of the holder's pid namespace.
+    pub const OWNER_PID_NS: u64 = 48;
+    /// Bytes of the lock area.
+    pub const LOCK_AREA: u64 = 64;
     /// `u64` write sequence: odd while a writer changes the shard (seqlock).
     pub const SEQ: u64 = 64;
     /// `u32` 1 after a write unwound (panicked) inside the lock: the next lock

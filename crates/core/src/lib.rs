@@ -1,10 +1,10 @@
 //! shm-hashmap-core: a hashmap in POSIX shared memory that separate processes
-//! on one machine share by name, with a robust process-shared lock and a
+//! on one machine share by name, with a robust futex lock of its own and a
 //! crash-consistent layout (docs/format.md).
 //!
 //! Modules, bottom up: `region` (bounded, atomic memory access), `fault`
-//! (surviving truncation), `layout` (where everything lives), `lock` (robust
-//! mutex with a timeout), `seqlock` (lock-free reads), `alloc` (data-area
+//! (surviving truncation), `layout` (where everything lives), `robust` (this
+//! thread's robust list), `lock` (the futex lock word, with a timeout), `seqlock` (lock-free reads), `alloc` (data-area
 //! allocator), `table` (buckets and records), `write` (conditional writes,
 //! `incr`), `evict` (LRU eviction, expiry, batched scans), `shm` (segments),
 //! `orphans` (maps whose owner died), `map` (the public map).
@@ -42,6 +42,7 @@ mod lock;
 mod map;
 mod orphans;
 mod region;
+mod robust;
 mod seqlock;
 mod shm;
 mod table;
@@ -63,6 +64,12 @@ pub use write::{Cond, Num};
 #[doc(hidden)]
 pub mod testing {
     use crate::{Options, Region, Result, ShmMap};
+
+    /// Takes shard `shard`'s lock of `m` and holds it until the guard is
+    /// dropped (by this thread: the guard is not `Send`).
+    pub fn hold(m: &ShmMap, shard: u64) -> Result<crate::lock::Held<'_>> {
+        m.hold(shard)
+    }
 
     /// The raw mapped bytes of `m`; the view borrows `m`.
     pub fn raw_region(m: &ShmMap) -> Region<'_> {

@@ -1,38 +1,73 @@
-//! The process-shared robust mutex that lives in every segment's header.
+//! The shard lock: a `u32` futex word of our own, on the kernel's
+//! robust-futex protocol, in which every byte is hostile input.
+//!
+//! | word bits | meaning |
+//! |---|---|
+//! | 0-29 | TID of the holder; 0 when free |
+//! | 30 | `FUTEX_OWNER_DIED`: the kernel (or `shm-hashmap unlock`) freed the lock of a dead holder; the next holder repairs |
+//! | 31 | `FUTEX_WAITERS`: a waiter may sleep in `FUTEX_WAIT_BITSET`; unlock wakes one |
+//!
+//! The word is the low half of an aligned `u64` whose high half is the
+//! *stamp* of the current hold: a hash of the holder's identity (TID, pid,
+//! start time, pid namespace), never 0; 0 when free. Every access we make to those 8 bytes is a 64-bit atomic; the
+//! kernel's are 32-bit, on the word.
 //!
 //! Invariants:
-//! - it is initialised once, by the creator, before the segment is marked ready;
-//! - `PTHREAD_PROCESS_SHARED` lets every process and thread mapping the
-//!   segment use it; `PTHREAD_MUTEX_ROBUST` makes the kernel hand it over with
-//!   `EOWNERDEAD` when its owner dies, and that is never ignored: the caller
-//!   repairs the map, then calls [`consistent`];
-//! - the header records [`LOCK_ABI`] so a process whose libc lays the mutex out
-//!   differently refuses to open the segment;
-//! - [`lock`] spins a bounded number of `trylock`s before it sleeps, so a
-//!   wait for a holder that is running (a hold takes about a microsecond)
-//!   does not cost a futex sleep and wake-up; every outcome of a `trylock`
-//!   but `EBUSY` is handled exactly like that of the blocking call.
+//! - every value of the lock area is legal input: a word holding our own
+//!   TID is `ERR_HASHMAP_CORRUPT` (the lock is never re-entered, so waiting
+//!   would wedge), any other TID is a holder, and every wait is bounded by
+//!   the deadline; an unexpected `errno` of a futex call is an error, never
+//!   an abort;
+//! - owner death through the kernel: while held, the lock's entry (in the
+//!   lock area, at the libc's `-futex_offset` from the word) is the first
+//!   entry of this thread's robust list ([`crate::robust`]); its `next` is
+//!   the head's previous first entry, saved in the [`Held`] guard (process
+//!   memory) and restored from there on unlock. Nothing read from shared
+//!   memory is ever dereferenced or written through. `list_op_pending`
+//!   points at the entry only across the lock and unlock steps themselves;
+//! - what a forged chain can still do: the kernel's exit-time walk handles
+//!   each entry before it follows that entry's `next`, and stops at the
+//!   first unreadable link. Our entry is first, so our word is flagged before
+//!   any forged link is followed. A `next` forged by another process can
+//!   still make the kernel set bit 30 on a `u32` of the dying process that
+//!   holds its TID; and the entry's `next` shows any reader of the segment
+//!   the address of the holder's list head;
+//! - owner death by proof: after each acquisition the holder writes the
+//!   owner record (TID, pid, start time, pid namespace). A waiter takes a
+//!   lock over only when the record's fields hash to the word's stamp and
+//!   its TID is the word's, the (word, stamp) being the same before and
+//!   after the record is read, the recorded
+//!   process is provably dead in our own pid namespace
+//!   ([`orphans::judge`]), and a compare-and-swap from the exact (word,
+//!   stamp) it observed succeeds. A hold by another process whose thread
+//!   has the same TID has another stamp, so a stale record never hands a
+//!   live holder's lock away. A record left by an earlier hold of the same
+//!   thread is as good as its own; but a holder killed between its
+//!   compare-and-swap and the first record of its thread on that shard
+//!   leaves a lock that only the kernel's flag (or `shm-hashmap unlock`)
+//!   frees;
+//! - acquiring returns a [`Held`] guard that unlocks on drop; when the
+//!   previous holder died, an [`OwnerDied`] token instead, which only the
+//!   repair (`map.rs`'s `owner_failed`, with a [`Repaired`] proof) turns into
+//!   a `Held`; dropped unrepaired, it releases the lock with bit 30 set, so
+//!   the next holder repairs.
 
-use std::time::{Duration, Instant};
+use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::layout::sh;
+use crate::orphans::{self, Owner};
+use crate::region::Region;
+use crate::robust::{self, Me};
 
-/// How the lock was acquired.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Acquired {
-    /// The previous owner released it normally.
-    Clean,
-    /// The previous owner died holding it: repair before [`consistent`].
-    OwnerDied,
-}
+/// Bits of the word that hold the owner's TID.
+pub const TID_MASK: u32 = 0x3fff_ffff;
+/// The kernel's `FUTEX_OWNER_DIED`.
+pub const OWNER_DIED: u32 = 0x4000_0000;
+/// The kernel's `FUTEX_WAITERS`.
+pub const WAITERS: u32 = 0x8000_0000;
 
-const LIBC_ID: u32 = if cfg!(target_env = "gnu") {
-    1
-} else if cfg!(target_env = "musl") {
-    2
-} else {
-    0xff
-};
 const ARCH_ID: u32 = if cfg!(target_arch = "x86_64") {
     1
 } else if cfg!(target_arch = "aarch64") {
@@ -40,192 +75,374 @@ const ARCH_ID: u32 = if cfg!(target_arch = "x86_64") {
 } else {
     0xff
 };
-const MUTEX_SIZE: u32 = std::mem::size_of::<libc::pthread_mutex_t>() as u32;
-const _: () = assert!(MUTEX_SIZE as u64 <= crate::layout::sh::MUTEX_ROOM);
+/// The lock protocol: 2 is this module's futex word (1 was glibc's or musl's
+/// `pthread_mutex_t`, whose layout differed between them).
+const PROTOCOL: u32 = 2;
 
-/// Stamp of the mutex's ABI: libc id, architecture id and `sizeof(pthread_mutex_t)`.
-pub const LOCK_ABI: u32 = (LIBC_ID << 24) | (ARCH_ID << 16) | MUTEX_SIZE;
+/// Stamp of the lock ABI: architecture id and lock protocol. It names no
+/// libc: glibc and musl processes of one architecture share maps.
+pub const LOCK_ABI: u32 = (ARCH_ID << 16) | PROTOCOL;
 
-fn check(rc: i32, what: &str) -> Result<()> {
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(ErrorKind::Os {
-            syscall: "pthread_mutex_init",
-            errno: rc,
-            name: what.to_owned(),
-            message: std::io::Error::from_raw_os_error(rc).to_string(),
-        }
-        .into())
-    }
-}
-
-/// Initialises a robust, process-shared mutex at `m`.
-///
-/// # Safety
-/// `m` must point to `MUTEX_ROOM` writable bytes, 8-aligned, that no other
-/// process uses yet.
-pub unsafe fn init(m: *mut libc::pthread_mutex_t) -> Result<()> {
-    let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
-    // SAFETY: attr is local storage; init runs before any other use of it.
-    let rc = unsafe { libc::pthread_mutexattr_init(attr.as_mut_ptr()) };
-    check(rc, "attr")?;
-    let a = attr.as_mut_ptr();
-    // SAFETY: `a` was initialised above; `m` is valid by this fn's contract.
-    let rc = unsafe {
-        let mut rc = libc::pthread_mutexattr_setpshared(a, libc::PTHREAD_PROCESS_SHARED);
-        if rc == 0 {
-            rc = libc::pthread_mutexattr_setrobust(a, libc::PTHREAD_MUTEX_ROBUST);
-        }
-        if rc == 0 {
-            rc = libc::pthread_mutex_init(m, a);
-        }
-        libc::pthread_mutexattr_destroy(a);
-        rc
-    };
-    check(rc, "mutex")
-}
-
-/// `pthread_mutex_clocklock` (glibc 2.30+), looked up once at run time so
-/// that the addon still loads on an older glibc or on musl.
-type ClockLock =
-    unsafe extern "C" fn(*mut libc::pthread_mutex_t, libc::clockid_t, *const libc::timespec) -> i32;
-
-fn clocklock() -> Option<ClockLock> {
-    static FN: std::sync::OnceLock<Option<ClockLock>> = std::sync::OnceLock::new();
-    *FN.get_or_init(|| {
-        // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only looks
-        // the symbol up.
-        let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"pthread_mutex_clocklock".as_ptr()) };
-        // SAFETY: when present, the symbol has exactly this C signature.
-        (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut libc::c_void, ClockLock>(p) })
-    })
-}
-
-fn timespec_after(clock: libc::clockid_t, d: Duration) -> libc::timespec {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a local timespec; the clock id is a valid constant.
-    unsafe { libc::clock_gettime(clock, &mut now) };
-    let nsec = now.tv_nsec as u64 + u64::from(d.subsec_nanos());
-    let secs = (now.tv_sec as u64)
-        .saturating_add(d.as_secs())
-        .saturating_add(nsec / 1_000_000_000);
-    libc::timespec {
-        tv_sec: secs.min(i64::MAX as u64 / 2) as libc::time_t,
-        tv_nsec: (nsec % 1_000_000_000) as libc::c_long,
-    }
-}
-
-/// How long a fallback `pthread_mutex_timedlock` waits at a time: its
-/// deadline is on the wall clock, so waiting in slices bounds what a clock
-/// jump can do to the monotonic timeout.
-const SLICE: Duration = Duration::from_millis(50);
-
-/// `trylock`s [`lock`] makes before it sleeps.
+/// Compare-and-swap tries before a waiter sleeps. A hold takes about a
+/// microsecond; the tries, with pause hints doubling up to [`MAX_PAUSES`]
+/// between them, span a few microseconds: enough to outlast a running
+/// holder without a futex sleep and wake-up, short enough that a stopped
+/// or preempted holder costs little spinning (see docs/benchmarks.md).
 const SPINS: u32 = 40;
-/// Most CPU pause hints between two of those `trylock`s (the wait doubles
-/// from one up to this).
+/// Most CPU pause hints between two of those tries.
 const MAX_PAUSES: u32 = 16;
+/// How long a waiter sleeps before it first asks whether the holder is
+/// alive: far below any sensible `lockTimeout` (100 ms and up).
+const LIVENESS_FIRST: Duration = Duration::from_millis(10);
+/// How often it asks again after that.
+const LIVENESS_EVERY: Duration = Duration::from_millis(100);
 
-/// Tries to take the lock without sleeping, backing off with pause hints
-/// between tries: the return code of the first `trylock` that did not find
-/// the lock busy, or `None` if every one did.
-///
-/// # Safety
-/// `m` must point to a mutex initialised by [`init`] in mapped memory.
-unsafe fn spin(m: *mut libc::pthread_mutex_t) -> Option<i32> {
-    let mut pauses = 1;
-    for _ in 0..SPINS {
-        // SAFETY: `m` is an initialised mutex by this fn's contract.
-        match unsafe { libc::pthread_mutex_trylock(m) } {
-            libc::EBUSY => {}
-            rc => return Some(rc),
-        }
-        for _ in 0..pauses {
-            std::hint::spin_loop();
-        }
-        pauses = (pauses * 2).min(MAX_PAUSES);
+/// Proof that a shard was repaired (or marked corrupt) after its lock's
+/// holder died. Only the repair makes one.
+pub struct Repaired(());
+
+impl Repaired {
+    /// Made only by the repair function, after it has repaired the shard.
+    pub(crate) fn after_repair() -> Repaired {
+        Repaired(())
     }
-    None
 }
 
-/// Takes the lock, reporting whether its previous owner died. With a
-/// `timeout`, gives up after that long (measured on CLOCK_MONOTONIC) with
-/// [`ErrorKind::LockTimeout`]; without one, waits as long as it takes.
-///
-/// # Safety
-/// `m` must point to a mutex initialised by [`init`] in mapped memory.
-pub unsafe fn lock(m: *mut libc::pthread_mutex_t, timeout: Option<Duration>) -> Result<Acquired> {
-    let waited = timeout.unwrap_or(Duration::MAX);
-    // SAFETY: `m` is an initialised mutex by this fn's contract.
-    if let Some(rc) = unsafe { spin(m) } {
-        return outcome(rc, waited);
+/// How the lock was acquired.
+pub enum Acquired<'m> {
+    /// The previous holder released it normally.
+    Clean(Held<'m>),
+    /// The previous holder died holding it: repair before anything else.
+    OwnerDied(OwnerDied<'m>),
+}
+
+/// A held shard lock; unlocks when dropped.
+pub struct Held<'m> {
+    pair: &'m AtomicU64,
+    /// The word's address, for futex calls, and the entry's (0: none).
+    word: usize,
+    entry: usize,
+    /// The robust-list head, and its first entry before ours.
+    head: usize,
+    saved_next: usize,
+    /// What the word becomes on release: 0, or [`OWNER_DIED`].
+    release_to: u32,
+    /// Not `Send`: the robust list it is linked into is this thread's.
+    _thread: std::marker::PhantomData<*const ()>,
+}
+
+/// A lock whose previous holder died: only the repair can turn it into a
+/// [`Held`] ([`OwnerDied::repaired`]).
+pub struct OwnerDied<'m>(Held<'m>);
+
+impl<'m> OwnerDied<'m> {
+    /// The lock, now that the shard is repaired.
+    pub fn repaired(mut self, _proof: Repaired) -> Held<'m> {
+        self.0.release_to = 0;
+        self.0
     }
-    let rc = match timeout {
-        // SAFETY: as above.
-        None => unsafe { libc::pthread_mutex_lock(m) },
-        Some(t) => {
-            if let Some(f) = clocklock() {
-                let at = timespec_after(libc::CLOCK_MONOTONIC, t);
-                // SAFETY: `m` as above; `at` is a local timespec.
-                unsafe { f(m, libc::CLOCK_MONOTONIC, &at) }
-            } else {
-                let deadline = Instant::now() + t;
-                loop {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    let at = timespec_after(libc::CLOCK_REALTIME, left.min(SLICE));
-                    // SAFETY: `m` as above; `at` is a local timespec.
-                    let rc = unsafe { libc::pthread_mutex_timedlock(m, &at) };
-                    if rc != libc::ETIMEDOUT || left <= SLICE {
-                        break rc;
-                    }
+}
+
+impl<'m> Held<'m> {
+    /// A guard whose drop releases with bit 30 set (kept until repaired).
+    fn died(mut self) -> OwnerDied<'m> {
+        self.release_to = OWNER_DIED;
+        OwnerDied(self)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if self.head != 0 {
+            // SAFETY: `head` is this thread's robust-list head (a guard is
+            // not `Send`, so it is dropped by the thread that made it), and
+            // only this thread writes it.
+            unsafe { robust::set_pending(self.head, self.entry) };
+            // SAFETY: as above. We restore the first entry saved when we
+            // linked ours, and only if ours is still first: nothing else of
+            // this thread links a robust mutex while a shard lock is held.
+            unsafe {
+                if robust::first(self.head) == self.entry {
+                    robust::set_first(self.head, self.saved_next);
                 }
             }
         }
-    };
-    outcome(rc, waited)
-}
-
-/// What a pthread lock call's return code means.
-fn outcome(rc: i32, waited: Duration) -> Result<Acquired> {
-    match rc {
-        0 => Ok(Acquired::Clean),
-        libc::EOWNERDEAD => Ok(Acquired::OwnerDied),
-        libc::ETIMEDOUT => Err(ErrorKind::LockTimeout {
-            ms: waited.as_millis() as u64,
+        let old = self
+            .pair
+            .swap(u64::from(self.release_to), Ordering::Release);
+        if old as u32 & WAITERS != 0 {
+            wake(self.word, 1);
         }
-        .into()),
-        libc::ENOTRECOVERABLE => Err(Error::corrupt(
-            "the lock is not recoverable: a process died holding it and its repair did not finish",
-        )),
-        rc => Err(ErrorKind::Os {
-            syscall: "pthread_mutex_lock",
-            errno: rc,
-            name: "lock".to_owned(),
-            message: std::io::Error::from_raw_os_error(rc).to_string(),
+        if self.head != 0 {
+            // SAFETY: as above.
+            unsafe { robust::set_pending(self.head, 0) };
         }
-        .into()),
     }
 }
 
-/// Marks the state protected by a lock taken with [`Acquired::OwnerDied`] as
-/// repaired.
-///
-/// # Safety
-/// The calling thread must hold `m`, acquired with `EOWNERDEAD`.
-pub unsafe fn consistent(m: *mut libc::pthread_mutex_t) {
-    // SAFETY: by this fn's contract we hold the robust mutex after EOWNERDEAD.
-    unsafe { libc::pthread_mutex_consistent(m) };
+/// The lock area of one shard: its offset in `r`.
+#[derive(Clone, Copy)]
+pub struct Area<'m> {
+    r: Region<'m>,
+    at: u64,
+    pair: &'m AtomicU64,
 }
 
-/// Releases the lock.
-///
-/// # Safety
-/// The calling thread must hold `m`.
-pub unsafe fn unlock(m: *mut libc::pthread_mutex_t) {
-    // SAFETY: by this fn's contract we hold the mutex.
-    unsafe { libc::pthread_mutex_unlock(m) };
+impl<'m> Area<'m> {
+    /// The lock area at `at` (a shard header's offset) of `r`.
+    pub fn new(r: &Region<'m>, at: u64) -> Result<Area<'m>> {
+        // The whole area is in the mapping, so no access to it fails later.
+        r.atomic_u64(at + sh::LOCK_AREA - 8)?;
+        Ok(Area {
+            r: *r,
+            at,
+            pair: r.atomic_u64(at + sh::LOCK)?,
+        })
+    }
+
+    fn word_addr(&self) -> usize {
+        std::ptr::from_ref(self.pair) as usize
+    }
+
+    /// Takes the lock, waiting at most `timeout` (`None`: for ever).
+    #[inline]
+    pub fn acquire(&self, timeout: Option<Duration>) -> Result<Acquired<'m>> {
+        let me = robust::me();
+        let stamp = me.stamp;
+        let new = (u64::from(stamp) << 32) | u64::from(me.tid);
+        if let Some(held) = self.try_swap(&me, 0, new)? {
+            return Ok(Acquired::Clean(held));
+        }
+        self.acquire_slow(&me, stamp, timeout)
+    }
+
+    #[cold]
+    fn acquire_slow(&self, me: &Me, stamp: u32, timeout: Option<Duration>) -> Result<Acquired<'m>> {
+        let start = mono_ns();
+        let deadline =
+            timeout.map(|t| start.saturating_add(t.as_nanos().min(u64::MAX as u128) as u64));
+        let mut next_check = start + LIVENESS_FIRST.as_nanos() as u64;
+        let mut slept = false;
+        let (mut spins, mut pauses) = (0, 1);
+        loop {
+            let v = self.pair.load(Ordering::Relaxed);
+            let w = v as u32;
+            let tid = w & TID_MASK;
+            if tid == 0 {
+                let keep = (w & WAITERS) | if slept { WAITERS } else { 0 };
+                let new = (u64::from(stamp) << 32) | u64::from(me.tid | keep);
+                if let Some(held) = self.try_swap(me, v, new)? {
+                    return Ok(if w & OWNER_DIED != 0 {
+                        Acquired::OwnerDied(held.died())
+                    } else {
+                        Acquired::Clean(held)
+                    });
+                }
+                continue;
+            }
+            if tid == me.tid {
+                return Err(Error::corrupt(
+                    "the shard's lock word holds this thread's own id, and this thread does not hold it: the lock area was overwritten",
+                ));
+            }
+            let now = mono_ns();
+            if now >= next_check {
+                next_check = now + LIVENESS_EVERY.as_nanos() as u64;
+                if let Some(held) = self.take_over(me, v, stamp, slept)? {
+                    return Ok(Acquired::OwnerDied(held.died()));
+                }
+            }
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(ErrorKind::LockTimeout {
+                    ms: timeout.map_or(0, |t| t.as_millis() as u64),
+                }
+                .into());
+            }
+            if spins < SPINS {
+                spins += 1;
+                for _ in 0..pauses {
+                    std::hint::spin_loop();
+                }
+                pauses = (pauses * 2).min(MAX_PAUSES);
+                continue;
+            }
+            if w & WAITERS == 0 {
+                let marked = v | u64::from(WAITERS);
+                if self
+                    .pair
+                    .compare_exchange(v, marked, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+                {
+                    continue;
+                }
+            }
+            let until = deadline.map_or(next_check, |d| d.min(next_check));
+            slept = true;
+            wait(self.word_addr(), w | WAITERS, until)?;
+        }
+    }
+
+    /// One compare-and-swap from `from` to `to` (whose low half holds our
+    /// TID), inside the robust protocol's pending step; on success the entry
+    /// is linked and the owner record written.
+    #[inline]
+    fn try_swap(&self, me: &Me, from: u64, to: u64) -> Result<Option<Held<'m>>> {
+        let (head, entry) = match me.head {
+            Some((h, after)) => (h, self.word_addr() + after as usize),
+            None => (0, 0),
+        };
+        if head != 0 {
+            // SAFETY: `head` is this thread's robust-list head (robust::me).
+            unsafe { robust::set_pending(head, entry) };
+        }
+        let won = self
+            .pair
+            .compare_exchange(from, to, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        if !won {
+            if head != 0 {
+                // SAFETY: as above.
+                unsafe { robust::set_pending(head, 0) };
+            }
+            return Ok(None);
+        }
+        // From here the guard releases the lock, however this returns.
+        let mut held = Held {
+            pair: self.pair,
+            word: self.word_addr(),
+            entry,
+            head,
+            saved_next: 0,
+            release_to: 0,
+            _thread: std::marker::PhantomData,
+        };
+        if head != 0 {
+            // SAFETY: as above.
+            held.saved_next = unsafe { robust::first(head) };
+            let linked = self.write_entry(entry, held.saved_next);
+            if linked.is_ok() {
+                // SAFETY: as above; the entry's `next` is the old first entry.
+                unsafe { robust::set_first(head, entry) };
+            }
+            // SAFETY: as above.
+            unsafe { robust::set_pending(head, 0) };
+            linked?;
+        }
+        self.record(me)?;
+        Ok(Some(held))
+    }
+
+    /// Writes our entry's `next` (`entry` is inside the list room: checked
+    /// by `robust::entry_fits`), with atomic stores as every store to the
+    /// segment: one word when 8-aligned, else two halves (musl's 28).
+    fn write_entry(&self, entry: usize, next: usize) -> Result<()> {
+        let off = self.at + (entry - self.word_addr()) as u64;
+        let next = next as u64;
+        if off.is_multiple_of(8) {
+            self.r.set_u64(off, next)
+        } else {
+            self.r.set_u32(off, next as u32)?;
+            self.r.set_u32(off + 4, (next >> 32) as u32)
+        }
+    }
+
+    /// The owner record: what the stamp of our holds is a hash of.
+    #[inline]
+    fn record(&self, me: &Me) -> Result<()> {
+        let r = &self.r;
+        r.set_u32(self.at + sh::OWNER_TID, me.tid)?;
+        r.set_u32(self.at + sh::OWNER_PID, me.proc_pid)?;
+        r.set_u64(self.at + sh::OWNER_START, me.start_time)?;
+        r.set_u64(self.at + sh::OWNER_PID_NS, me.pid_ns)
+    }
+
+    /// Takes the lock over from a holder that is provably dead, by a
+    /// compare-and-swap from the (word, stamp) `v` observed.
+    #[cold]
+    fn take_over(&self, me: &Me, v: u64, stamp: u32, slept: bool) -> Result<Option<Held<'m>>> {
+        let (w, s) = (v as u32, (v >> 32) as u32);
+        if s == 0 {
+            return Ok(None);
+        }
+        let r = &self.r;
+        let tid = r.u32(self.at + sh::OWNER_TID)?;
+        let pid = r.u32(self.at + sh::OWNER_PID)?;
+        let start = r.u64(self.at + sh::OWNER_START)?;
+        let ns = r.u64(self.at + sh::OWNER_PID_NS)?;
+        fence(Ordering::Acquire);
+        if self.pair.load(Ordering::Relaxed) != v
+            || tid != w & TID_MASK
+            || robust::stamp_of(tid, pid, start, ns) != s
+        {
+            return Ok(None);
+        }
+        if orphans::judge(pid, start, ns) != Owner::Dead {
+            return Ok(None);
+        }
+        let keep = (w & WAITERS) | if slept { WAITERS } else { 0 };
+        let new = (u64::from(stamp) << 32) | u64::from(me.tid | keep);
+        self.try_swap(me, v, new)
+    }
+
+    /// Frees the lock whoever holds it, marked so that the next holder
+    /// repairs (`shm-hashmap unlock`). Returns the word it replaced.
+    pub fn break_lock(&self) -> u32 {
+        let old = self.pair.swap(u64::from(OWNER_DIED), Ordering::AcqRel);
+        wake(self.word_addr(), i32::MAX);
+        old as u32
+    }
+
+    /// The lock word, as last written.
+    pub fn word(&self) -> u32 {
+        self.pair.load(Ordering::Relaxed) as u32
+    }
+}
+
+/// CLOCK_MONOTONIC now, in ns.
+fn mono_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (t.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec as u64)
+}
+
+/// Sleeps while the word at `word` holds `val`, until `until_ns`
+/// (CLOCK_MONOTONIC, absolute). A wake-up, a changed word, a signal or the
+/// time running out all return `Ok`; the caller looks again.
+fn wait(word: usize, val: u32, until_ns: u64) -> Result<()> {
+    let at = libc::timespec {
+        tv_sec: (until_ns / 1_000_000_000).min(i64::MAX as u64 / 2) as libc::time_t,
+        tv_nsec: (until_ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: FUTEX_WAIT_BITSET only reads the u32 at `word` (inside our
+    // mapping: it is the lock area's first word) and the local timespec.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word as *const u32,
+            libc::FUTEX_WAIT_BITSET,
+            val,
+            &at as *const libc::timespec,
+            std::ptr::null::<u32>(),
+            libc::FUTEX_BITSET_MATCH_ANY,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    match errno {
+        libc::EAGAIN | libc::ETIMEDOUT | libc::EINTR => Ok(()),
+        e => Err(Error::corrupt(format!(
+            "waiting for the shard's lock failed: {}",
+            std::io::Error::from_raw_os_error(e)
+        ))),
+    }
+}
+
+/// Wakes up to `n` waiters of the word at `word`; a failure wakes nobody,
+/// and the waiters' own timed waits cover it.
+fn wake(word: usize, n: i32) {
+    // SAFETY: FUTEX_WAKE touches no memory of ours; `word` is only a key.
+    unsafe { libc::syscall(libc::SYS_futex, word as *const u32, libc::FUTEX_WAKE, n) };
 }

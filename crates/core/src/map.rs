@@ -38,7 +38,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::error::{Error, ErrorKind, Result};
 use crate::evict::ScanEntry;
 use crate::layout::{hdr, sh, shard_of, Layout, Policy, Shard, FORMAT_VERSION, HEADER_SIZE, MAGIC};
-use crate::lock::{self, Acquired, LOCK_ABI};
+use crate::lock::{Acquired, Area, Held, OwnerDied, Repaired, LOCK_ABI};
 use crate::orphans;
 use crate::region::Region;
 use crate::seqlock::SeqLock;
@@ -148,15 +148,6 @@ pub struct ShmMap {
     writable: bool,
 }
 
-struct Unlock(*mut libc::pthread_mutex_t);
-
-impl Drop for Unlock {
-    fn drop(&mut self) {
-        // SAFETY: an Unlock is made only right after this thread took the lock.
-        unsafe { lock::unlock(self.0) };
-    }
-}
-
 fn unique_name() -> Result<String> {
     let mut bytes = [0u8; 8];
     rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty())
@@ -168,7 +159,8 @@ fn unique_name() -> Result<String> {
     ))
 }
 
-fn init_segment(r: &Region<'_>, l: &Layout, flags: u32, policy: Policy) -> Result<()> {
+fn init_segment(r: &Region<'_>, l: &Layout, name: &str, flags: u32, policy: Policy) -> Result<()> {
+    lock_fits(name)?;
     let mut seed = [0u8; 16];
     rustix::rand::getrandom(&mut seed, rustix::rand::GetRandomFlags::empty())
         .map_err(|e| Error::os("getrandom", "", e))?;
@@ -200,14 +192,14 @@ fn init_segment(r: &Region<'_>, l: &Layout, flags: u32, policy: Policy) -> Resul
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     r.set_u64(hdr::CREATED_MS, now)?;
+    let full = name.as_bytes();
+    let n = full.len().min(hdr::NAME_MAX as usize);
+    r.write(hdr::NAME, &[n as u8])?;
+    r.write(hdr::NAME + 1, &full[..n])?;
     let common = common(r, l)?;
+    // Each lock area is zero, as ftruncate left it: free, no owner record.
     for i in 0..l.shards {
-        let shard = l.shard(i);
-        let m = r.ptr(shard.at(sh::MUTEX), sh::MUTEX_ROOM, 8)?;
-        // SAFETY: the mutex room is in bounds and aligned (checked by `ptr`),
-        // and no other process uses it: the segment is not marked ready yet.
-        unsafe { lock::init(m.cast())? };
-        Table::new(r, shard, common).init()?;
+        Table::new(r, l.shard(i), common).init()?;
     }
     r.set_u32(hdr::VERSION, FORMAT_VERSION)?;
     r.set_u32(hdr::LOCK_ABI, LOCK_ABI)?;
@@ -251,6 +243,18 @@ fn incompatible(name: &str, why: impl std::fmt::Display) -> Error {
     .into()
 }
 
+/// Refuses a map when this libc's robust-list entry would not fit in the
+/// lock area's list room.
+fn lock_fits(name: &str) -> Result<()> {
+    match crate::robust::me().bad_offset {
+        Some(off) => Err(incompatible(
+            name,
+            format!("this libc's robust-list futex_offset {off} does not fit the lock area"),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Waits for the creator to finish, then checks the header against the
 /// layout its parameters imply.
 fn validate(r: &Region<'_>, name: &str, wait: Duration) -> Result<Layout> {
@@ -277,6 +281,7 @@ fn validate(r: &Region<'_>, name: &str, wait: Duration) -> Result<Layout> {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
+    lock_fits(name)?;
     let version = r.u32(hdr::VERSION)?;
     if version != FORMAT_VERSION {
         return Err(incompatible(
@@ -289,7 +294,7 @@ fn validate(r: &Region<'_>, name: &str, wait: Duration) -> Result<Layout> {
         return Err(incompatible(
             name,
             format!(
-                "lock ABI {abi:#x}; this build's is {LOCK_ABI:#x} (another libc or architecture)"
+                "lock ABI {abi:#x}; this build's is {LOCK_ABI:#x} (another architecture or lock protocol)"
             ),
         ));
     }
@@ -352,7 +357,7 @@ impl ShmMap {
         let (fd, id) = shm::create(&name, layout.memory_size, opts.mode)?;
         let made = Mapping::new(&fd, layout.memory_size, &name, true).and_then(|mapping| {
             let r = mapping.region();
-            init_segment(&r, &layout, flags, opts.policy)?;
+            init_segment(&r, &layout, &name, flags, opts.policy)?;
             let common = common(&r, &layout)?;
             Ok((mapping, common))
         });
@@ -532,7 +537,7 @@ impl ShmMap {
         &self,
         i: u64,
         on_corrupt: bool,
-        f: impl FnOnce(&Table<'_>, &SeqLock<'_>) -> Result<R>,
+        f: impl FnOnce(&Table<'_>, &SeqLock<'_>, &Held<'_>) -> Result<R>,
     ) -> Result<R> {
         self.mapping.check(&self.name)?;
         self.read_only()?;
@@ -545,49 +550,50 @@ impl ShmMap {
         if r.u32(s.at(sh::STATUS))? != 0 && !on_corrupt {
             return Err(corrupt());
         }
-        let m: *mut libc::pthread_mutex_t = r.ptr(s.at(sh::MUTEX), sh::MUTEX_ROOM, 8)?.cast();
-        // SAFETY: `m` is in bounds and aligned, and was initialised by the
-        // creator before INIT_STATE was set, which `validate` waited for.
-        let acquired = unsafe { lock::lock(m, self.lock_timeout)? };
-        let _unlock = Unlock(m);
-        let died = acquired == Acquired::OwnerDied;
-        if died || seq.is_dirty() {
-            self.owner_failed(&t, &seq, m, died)?;
+        let held = match Area::new(&r, s.hdr)?.acquire(self.lock_timeout)? {
+            Acquired::Clean(held) => held,
+            Acquired::OwnerDied(died) => Self::owner_failed(&t, &seq, died)?,
+        };
+        if seq.is_dirty() {
+            self.repair_dirty(&t, &seq, &held)?;
         }
         if r.u32(s.at(sh::STATUS))? != 0 && !on_corrupt {
             return Err(corrupt());
         }
-        let res = f(&t, &seq);
+        let res = f(&t, &seq, &held);
         self.mapping.check(&self.name)?;
         res
     }
 
-    /// Repairs a shard after a lock holder died inside its lock (EOWNERDEAD),
-    /// or a write unwound (the dirty flag), before anything else runs under
-    /// it: the one place that recovers from a failed holder. A failed repair
-    /// marks the shard corrupt, which every later operation but `clear`
-    /// refuses.
-    fn owner_failed(
-        &self,
-        t: &Table<'_>,
-        seq: &SeqLock<'_>,
-        m: *mut libc::pthread_mutex_t,
-        died: bool,
-    ) -> Result<()> {
+    /// Repairs a shard whose lock holder died inside its lock, before
+    /// anything else runs under it: the one place that consumes an
+    /// [`OwnerDied`]. A failed repair marks the shard corrupt, which every
+    /// later operation but `clear` refuses; either way the lock is then held
+    /// normally (and released normally: the death was dealt with).
+    fn owner_failed<'m>(t: &Table<'_>, seq: &SeqLock<'_>, died: OwnerDied<'m>) -> Result<Held<'m>> {
+        let (r, s) = (t.r, &t.l);
+        if t.repair().is_err() {
+            r.set_u32(s.at(sh::STATUS), 1)?;
+        }
+        let held = died.repaired(Repaired::after_repair());
+        // A writer that failed inside its write left the sequence odd.
+        seq.reset(&held);
+        let recoveries = s.at(sh::RECOVERIES);
+        r.set_u64(recoveries, r.u64(recoveries)?.wrapping_add(1))?;
+        Ok(held)
+    }
+
+    /// Repairs a shard after a write unwound (the dirty flag), as after a
+    /// dead holder; a failed repair marks it corrupt.
+    fn repair_dirty(&self, t: &Table<'_>, seq: &SeqLock<'_>, held: &Held<'_>) -> Result<()> {
         let (r, s) = (t.r, &t.l);
         let repaired = t.repair();
         if repaired.is_err() {
             r.set_u32(s.at(sh::STATUS), 1)?;
         }
-        // A writer that failed inside its write left the sequence odd.
-        seq.reset();
+        seq.reset(held);
         let recoveries = s.at(sh::RECOVERIES);
         r.set_u64(recoveries, r.u64(recoveries)?.wrapping_add(1))?;
-        if died {
-            // SAFETY: we hold the lock, acquired with EOWNERDEAD, and the state
-            // is repaired (or marked corrupt, which every caller checks).
-            unsafe { lock::consistent(m) };
-        }
         repaired
     }
 
@@ -624,15 +630,15 @@ impl ShmMap {
     }
 
     fn locked<R>(&self, i: u64, f: impl FnOnce(&Table<'_>) -> Result<R>) -> Result<R> {
-        self.locked_with(i, false, |t, _| f(t))
+        self.locked_with(i, false, |t, _, _| f(t))
     }
 
     /// Runs a write on shard `i` under its lock, with its sequence odd
     /// meanwhile, so that optimistic readers discard anything they read
     /// during it.
     fn write<R>(&self, i: u64, f: impl FnOnce(&Table<'_>) -> Result<R>) -> Result<R> {
-        self.locked_with(i, false, |t, seq| {
-            let _writing = seq.write();
+        self.locked_with(i, false, |t, seq, held| {
+            let _writing = seq.write(held);
             f(t)
         })
     }
@@ -916,8 +922,8 @@ impl ShmMap {
     /// usable again.
     pub fn clear(&self) -> Result<()> {
         for i in 0..self.layout.shards {
-            self.locked_with(i, true, |t, seq| {
-                let _writing = seq.write();
+            self.locked_with(i, true, |t, seq, held| {
+                let _writing = seq.write(held);
                 t.clear()?;
                 t.r.set_u32(t.l.at(sh::STATUS), 0)
             })?;
@@ -984,6 +990,53 @@ impl ShmMap {
             self.write(i, |t| t.repair())?;
         }
         Ok(())
+    }
+
+    /// Takes shard `i`'s lock (repairing after a dead holder) and keeps it
+    /// until the guard is dropped, for tests that hold a lock as a stopped
+    /// process would.
+    pub(crate) fn hold(&self, i: u64) -> Result<Held<'_>> {
+        self.read_only()?;
+        let r = self.mapping.region();
+        let s = self.layout.shard(i.min(self.layout.shards - 1));
+        let t = Table::new(&r, s, self.common);
+        let seq = Self::seqlock(&r, &s)?;
+        match Area::new(&r, s.hdr)?.acquire(self.lock_timeout)? {
+            Acquired::Clean(held) => Ok(held),
+            Acquired::OwnerDied(died) => Self::owner_failed(&t, &seq, died),
+        }
+    }
+
+    /// Breaks shard `i`'s lock, whoever holds it, and leaves the shard
+    /// marked for repair (`shm-hashmap unlock`): the lock word becomes
+    /// `FUTEX_OWNER_DIED` with no owner, so the next operation on the shard
+    /// repairs it first, exactly as after a holder's death. Returns the
+    /// word it replaced. Never use it while the holder may still be
+    /// running: it would then write the shard alongside the next holder.
+    pub fn break_lock(&self, i: u64) -> Result<u32> {
+        self.read_only()?;
+        if i >= self.layout.shards {
+            return Err(ErrorKind::OutOfRange(format!(
+                "shard {i} does not exist: the map has {} shard(s)",
+                self.layout.shards
+            ))
+            .into());
+        }
+        self.mapping.check(&self.name)?;
+        let r = self.mapping.region();
+        let old = Area::new(&r, self.layout.shard(i).hdr)?.break_lock();
+        self.mapping.check(&self.name)?;
+        Ok(old)
+    }
+
+    /// Shard `i`'s lock word, as last written (0: free), for `ls`-like
+    /// reports and tests.
+    pub fn lock_word(&self, i: u64) -> Result<u32> {
+        let r = self.mapping.region();
+        let s = self.layout.shard(i.min(self.layout.shards - 1));
+        let w = Area::new(&r, s.hdr)?.word();
+        self.mapping.check(&self.name)?;
+        Ok(w)
     }
 
     /// The raw mapped bytes, for tests that damage a segment on purpose.

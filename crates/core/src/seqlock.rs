@@ -2,7 +2,8 @@
 //!
 //! Invariants:
 //! - the sequence word (`hdr::SEQ`) is odd exactly while a writer, holding
-//!   the segment lock, may be changing the map; a [`WriteGuard`] makes it odd
+//!   the shard's lock, may be changing the map; a [`WriteGuard`], which only
+//!   a [`Held`] lock opens, makes it odd
 //!   before the write's first store and even again in `Drop`, after its last;
 //! - a reader takes a result only if [`SeqLock::begin`] saw an even value and
 //!   [`SeqLock::validate`] sees the same value after every load of the read:
@@ -14,6 +15,8 @@
 //!   repairs the map as if the writer had died (`map.rs`, `owner_failed`).
 
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+
+use crate::lock::Held;
 
 /// The sequence word of one segment, and its dirty flag.
 #[derive(Clone, Copy)]
@@ -42,8 +45,8 @@ impl<'m> SeqLock<'m> {
         self.seq.load(Ordering::Relaxed) == before
     }
 
-    /// Starts a write. The caller holds the segment lock.
-    pub fn write(&self) -> WriteGuard<'m> {
+    /// Starts a write, under the shard's lock: only a [`Held`] lock opens one.
+    pub fn write(&self, _held: &Held<'_>) -> WriteGuard<'m> {
         let odd = self.seq.load(Ordering::Relaxed) | 1;
         self.seq.store(odd, Ordering::Relaxed);
         // The odd value is visible before any of the write's stores.
@@ -52,8 +55,8 @@ impl<'m> SeqLock<'m> {
     }
 
     /// Makes the sequence even again after a writer died or panicked inside
-    /// its write. The caller holds the segment lock and has repaired the map.
-    pub fn reset(&self) {
+    /// its write. The caller holds the shard's lock and has repaired it.
+    pub fn reset(&self, _held: &Held<'_>) {
         let s = self.seq.load(Ordering::Relaxed);
         if s & 1 == 1 {
             self.seq.store(s.wrapping_add(1), Ordering::Release);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shm_hashmap_core::layout::{hdr, sh};
-use shm_hashmap_core::testing::raw_region;
+use shm_hashmap_core::testing::{hold, raw_region};
 use shm_hashmap_core::{Error, ErrorKind, Options, ShmMap};
 
 mod common;
@@ -32,24 +32,22 @@ struct HeldLock {
 }
 
 impl HeldLock {
+    /// Another thread opens the map by name and holds shard `shard`'s lock.
     fn new(m: &ShmMap, shard: u64) -> HeldLock {
-        let r = raw_region(m);
-        let at = m.layout().shard(shard).at(sh::MUTEX);
-        let mutex = r.ptr(at, sh::MUTEX_ROOM, 8).expect("mutex") as usize;
+        let name = m.name().to_owned();
         let release = Arc::new(AtomicBool::new(false));
         let held = Arc::new(AtomicBool::new(false));
         let thread = {
             let (release, held) = (release.clone(), held.clone());
             std::thread::spawn(move || {
-                // SAFETY: the mutex is initialised, and the map stays mapped
-                // until the test calls `release`, which joins this thread.
-                unsafe { libc::pthread_mutex_lock(mutex as *mut libc::pthread_mutex_t) };
+                let o = ShmMap::open(&name, &opts()).expect("open");
+                let guard = hold(&o, shard).expect("hold");
                 held.store(true, Ordering::SeqCst);
                 while !release.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                // SAFETY: this thread locked it above.
-                unsafe { libc::pthread_mutex_unlock(mutex as *mut libc::pthread_mutex_t) };
+                drop(guard);
+                o.close().expect("close");
             })
         };
         while !held.load(Ordering::SeqCst) {
@@ -421,30 +419,27 @@ fn a_segment_truncated_while_this_thread_holds_its_lock_does_not_break_later_loc
     m.set(b"a", &[0, b'b']).expect("set");
     let r = raw_region(&m);
     let s = m.layout().shard;
-    let mutex = r
-        .ptr(s.at(sh::MUTEX), sh::MUTEX_ROOM, 8)
-        .expect("mutex")
-        .cast::<libc::pthread_mutex_t>();
-    // SAFETY: the mutex is initialised and mapped while `m` lives.
-    assert_eq!(unsafe { libc::pthread_mutex_lock(mutex) }, 0);
+    let guard = hold(&m, 0).expect("hold");
     std::fs::OpenOptions::new()
         .write(true)
         .open(format!("/dev/shm/{n}"))
         .expect("open the file")
         .set_len(0)
         .expect("truncate");
-    // The next touch faults; the handler puts zeros there, so the mutex now
-    // reads as unlocked by nobody, and libc cannot unlock it.
+    // The next touch faults; the handler puts zeros there, so the lock word
+    // now reads as free.
     assert_eq!(r.u64(s.at(sh::SEQ)), Ok(0));
-    // SAFETY: as above; the call fails (the owner field is gone), harmlessly.
-    let _ = unsafe { libc::pthread_mutex_unlock(mutex) };
+    assert_eq!(r.u64(s.at(sh::LOCK)), Ok(0));
+    // Releasing takes our entry off this thread's robust list, whatever the
+    // segment now holds: the list is restored from process memory.
+    drop(guard);
     assert!(matches!(
         m.stat().map_err(Error::into_kind),
         Err(ErrorKind::Corrupt(_))
     ));
     m.close().expect("close");
-    // libc's list of robust mutexes held by this thread still points into
-    // the old range: the next lock must not write through a dangling pointer.
+    // The kernel's list of robust locks held by this thread must not point
+    // into the old range: the next locks link and unlink cleanly.
     for i in 0..20 {
         // Larger than the old range, so it is not mapped over it.
         let other = ShmMap::create(Some(&n2), 1 << 20, 0, 0, &opts()).expect("create");

@@ -1,0 +1,268 @@
+//! This thread's side of the kernel's robust-futex protocol, and who "we"
+//! are to a lock: the thread id a lock word holds, and the record (pid,
+//! start time, pid namespace) another process judges our liveness by.
+//!
+//! Invariants:
+//! - the robust-list head is the libc's own, found with `get_robust_list`
+//!   (glibc registers it for every thread; musl only on a thread's first
+//!   robust lock, so on musl one private robust mutex is locked and unlocked
+//!   first); it lives in this thread's memory and is only ever touched by
+//!   this thread (and by the kernel when the thread exits);
+//! - nothing here reads a pointer from shared memory: the only value written
+//!   into the segment is our entry's `next`, taken from the head, and the
+//!   value restored into the head on unlock is the one saved in process
+//!   memory when we linked the entry;
+//! - [`Me`] is cached per thread and recomputed after a `fork` (an atfork
+//!   handler bumps a generation), since a child has another tid and pid;
+//! - where the kernel offers no robust list (`ENOSYS`, as under qemu-user),
+//!   or the libc's `futex_offset` does not put the entry inside the lock
+//!   area's list room, [`Me::head`] is `None` and locks run liveness-only.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Once;
+
+use crate::orphans;
+
+/// The kernel's `struct robust_list_head`, as the libc keeps it for each
+/// thread.
+#[repr(C)]
+struct Head {
+    /// First entry of the list (the head's own address when empty).
+    list: *mut libc::c_void,
+    /// Offset from an entry to its futex word.
+    futex_offset: libc::c_long,
+    /// The entry being locked or unlocked, if any.
+    pending: *mut libc::c_void,
+}
+
+/// Bumped in a forked child, so that every thread cache is refreshed.
+static FORK_GEN: AtomicU64 = AtomicU64::new(1);
+static ATFORK: Once = Once::new();
+
+extern "C" fn forked_child() {
+    FORK_GEN.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Who this thread is to a lock.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Me {
+    gen: u64,
+    /// Our thread id, as the kernel writes it into and reads it from a
+    /// robust futex word (never 0 once loaded).
+    pub tid: u32,
+    /// Our pid as `/proc` names it, 0 if `/proc` is not our pid namespace's.
+    pub proc_pid: u32,
+    /// Our start time, clock ticks after boot.
+    pub start_time: u64,
+    /// The inode of our pid namespace.
+    pub pid_ns: u64,
+    /// The libc's robust-list head and the entry's distance after the word
+    /// (`-futex_offset`), or `None`: liveness-only.
+    pub head: Option<(usize, u64)>,
+    /// The stamp of this thread's holds: [`stamp_of`] its identity.
+    pub stamp: u32,
+    /// The libc's `futex_offset`, when it puts the entry outside the list
+    /// room: maps are then refused (`ERR_HASHMAP_INCOMPATIBLE`).
+    pub bad_offset: Option<i64>,
+}
+
+impl Me {
+    const UNSET: Me = Me {
+        gen: 0,
+        tid: 0,
+        proc_pid: 0,
+        start_time: 0,
+        pid_ns: 0,
+        head: None,
+        stamp: 0,
+        bad_offset: None,
+    };
+}
+
+thread_local! {
+    static ME: Cell<Me> = const { Cell::new(Me::UNSET) };
+}
+
+/// Where an entry may be put, as its distance after the lock word: the list
+/// room of the lock area (`layout::sh::LIST_ROOM`) must hold the entry and
+/// the pointer-sized `prev` word a libc writes just before it.
+pub(crate) fn entry_fits(after_word: u64) -> bool {
+    use crate::layout::sh::{LIST_ROOM, LOCK};
+    after_word >= LIST_ROOM.start - LOCK + 8 && after_word + 8 <= LIST_ROOM.end - LOCK
+}
+
+/// This thread, loaded once per thread (and again after a fork).
+#[inline]
+pub(crate) fn me() -> Me {
+    ME.with(|c| {
+        let m = c.get();
+        if m.gen == FORK_GEN.load(Ordering::Relaxed) {
+            m
+        } else {
+            let m = load();
+            c.set(m);
+            m
+        }
+    })
+}
+
+/// The stamp of a hold by thread `tid` of the process (`pid`, `start`,
+/// `ns`): a hash of that identity, never 0. A record whose fields hash to
+/// the word's stamp describes the process that holds the lock, even when
+/// it was written by an earlier hold of the same thread; one of another
+/// process (a reused TID) hashes otherwise, except with odds of 2^-31.
+pub(crate) fn stamp_of(tid: u32, pid: u32, start: u64, ns: u64) -> u32 {
+    let mut h: u64 = 0x243f_6a88_85a3_08d3;
+    for v in [u64::from(tid), u64::from(pid), start, ns] {
+        h = (h ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^= h >> 29;
+    }
+    (h as u32 ^ (h >> 32) as u32) | 1
+}
+
+#[cold]
+fn load() -> Me {
+    ATFORK.call_once(|| {
+        // SAFETY: registers a handler that only bumps an atomic, which is
+        // async-signal-safe and so fine in a freshly forked child.
+        unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+    });
+    let gen = FORK_GEN.load(Ordering::Relaxed);
+    // SAFETY: gettid has no arguments and cannot fail.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
+    let (head, bad_offset) = match head() {
+        Ok(h) => (h, None),
+        Err(off) => (None, Some(off)),
+    };
+    let (proc_pid, start_time, pid_ns) = (
+        orphans::self_proc_pid(),
+        orphans::self_start_time(),
+        orphans::self_pid_ns(),
+    );
+    Me {
+        gen,
+        tid,
+        proc_pid,
+        start_time,
+        pid_ns,
+        stamp: stamp_of(tid, proc_pid, start_time, pid_ns),
+        head,
+        bad_offset,
+    }
+}
+
+/// The libc's robust-list head of this thread, and `-futex_offset`; `None`
+/// without a robust list; the offset itself if the entry would not fit.
+fn head() -> Result<Option<(usize, u64)>, i64> {
+    if std::env::var_os("SHM_HASHMAP_TEST_LIVENESS_ONLY").is_some() {
+        return Ok(None);
+    }
+    #[cfg(target_env = "musl")]
+    register_musl_head();
+    let mut h: *mut Head = std::ptr::null_mut();
+    let mut len: libc::size_t = 0;
+    // SAFETY: asks for this thread's (pid 0) head; both out-pointers are
+    // locals of the right types.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_get_robust_list,
+            0,
+            &mut h as *mut *mut Head,
+            &mut len as *mut libc::size_t,
+        )
+    };
+    if rc != 0 || h.is_null() || len != std::mem::size_of::<Head>() {
+        return Ok(None);
+    }
+    // SAFETY: the kernel returned the head the libc registered for this
+    // thread: thread memory that lives as long as the thread.
+    let off = unsafe { std::ptr::read_volatile(&raw const (*h).futex_offset) };
+    match off.checked_neg().and_then(|a| u64::try_from(a).ok()) {
+        Some(after) if entry_fits(after) => Ok(Some((h as usize, after))),
+        _ => Err(off as i64),
+    }
+}
+
+/// musl registers a thread's robust list on its first robust lock, and
+/// would then replace a head we had registered: take and release one
+/// private robust mutex so that it registers its own, which we then use.
+#[cfg(target_env = "musl")]
+fn register_musl_head() {
+    let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+    let mut m = std::mem::MaybeUninit::<libc::pthread_mutex_t>::uninit();
+    // SAFETY: both objects are local, initialised before use, destroyed
+    // after; the mutex is private to this thread.
+    unsafe {
+        libc::pthread_mutexattr_init(attr.as_mut_ptr());
+        libc::pthread_mutexattr_setrobust(attr.as_mut_ptr(), libc::PTHREAD_MUTEX_ROBUST);
+        if libc::pthread_mutex_init(m.as_mut_ptr(), attr.as_ptr()) == 0 {
+            if libc::pthread_mutex_lock(m.as_mut_ptr()) == 0 {
+                libc::pthread_mutex_unlock(m.as_mut_ptr());
+            }
+            libc::pthread_mutex_destroy(m.as_mut_ptr());
+        }
+        libc::pthread_mutexattr_destroy(attr.as_mut_ptr());
+    }
+}
+
+/// Sets (or with 0 clears) the head's `list_op_pending`.
+///
+/// # Safety
+/// `head` must be this thread's head, as [`me`] gives it.
+#[inline]
+pub(crate) unsafe fn set_pending(head: usize, entry: usize) {
+    let h = head as *mut Head;
+    // SAFETY: this thread's own head (the caller's contract), which only
+    // this thread writes.
+    unsafe { std::ptr::write_volatile(&raw mut (*h).pending, entry as *mut libc::c_void) };
+}
+
+/// The head's first entry.
+///
+/// # Safety
+/// As for [`set_pending`].
+#[inline]
+pub(crate) unsafe fn first(head: usize) -> usize {
+    let h = head as *const Head;
+    // SAFETY: as in set_pending.
+    unsafe { std::ptr::read_volatile(&raw const (*h).list) as usize }
+}
+
+/// Makes `entry` the head's first entry.
+///
+/// # Safety
+/// As for [`set_pending`]; `entry` must be an entry whose `next` is the
+/// head's current first entry, or that first entry's saved `next`.
+#[inline]
+pub(crate) unsafe fn set_first(head: usize, entry: usize) {
+    let h = head as *mut Head;
+    // SAFETY: as in set_pending.
+    unsafe { std::ptr::write_volatile(&raw mut (*h).list, entry as *mut libc::c_void) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_libc_has_a_head_whose_entry_fits() {
+        let m = me();
+        assert!(m.tid != 0);
+        if std::env::var_os("SHM_HASHMAP_TEST_LIVENESS_ONLY").is_some() {
+            return;
+        }
+        let (head, after) = m.head.expect("glibc and musl register a robust list");
+        assert!(head != 0);
+        assert!(after == 32 || after == 28, "{after}");
+    }
+
+    #[test]
+    fn stamps_are_never_zero_and_tell_identities_apart() {
+        let a = stamp_of(1, 1, 100, 7);
+        assert!(a != 0 && a == stamp_of(1, 1, 100, 7));
+        assert!(a != stamp_of(1, 1, 101, 7), "another start time");
+        assert!(a != stamp_of(2, 1, 100, 7), "another thread");
+        assert_eq!(stamp_of(0, 0, 0, 0) & 1, 1);
+    }
+}
