@@ -1,0 +1,251 @@
+//! The lock word against hostile bytes, with real processes: scribbling
+//! over every shard's lock area and header while other processes run every
+//! operation kills no process and gives only `ERR_HASHMAP_*` errors; a
+//! holder whose robust-list entry was forged, then SIGKILLed, is recovered
+//! from by the next operation.
+
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use shm_hashmap_core::layout::{sh, HEADER_SIZE, SHARD_HEADER_SIZE};
+use shm_hashmap_core::testing::{hold, raw_region};
+use shm_hashmap_core::{Cond, ErrorKind, Num, Options, ShmMap};
+
+mod common;
+use common::Cleanup;
+
+fn fork() -> libc::pid_t {
+    // SAFETY: the children run the map's code and leave with _exit; glibc
+    // keeps malloc usable in a forked child.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    pid
+}
+
+fn exit_child(code: i32) -> ! {
+    // SAFETY: ends a forked child without the parent's destructors.
+    unsafe { libc::_exit(code) }
+}
+
+/// How a child ended: `Ok(code)` for an exit, `Err(signal)` for a signal.
+fn reap(pid: libc::pid_t) -> Result<i32, i32> {
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    if libc::WIFEXITED(status) {
+        Ok(libc::WEXITSTATUS(status))
+    } else {
+        Err(libc::WTERMSIG(status))
+    }
+}
+
+/// Whether an error is one the binding reports as `ERR_HASHMAP_*`.
+fn allowed(e: &shm_hashmap_core::Error) -> bool {
+    !matches!(
+        e.kind(),
+        ErrorKind::Os { .. } | ErrorKind::OutOfRange(_) | ErrorKind::InvalidName(_)
+    )
+}
+
+/// Runs every operation on `m` for `secs`; the exit code says whether an
+/// error other than `ERR_HASHMAP_*` came back (3), else 0.
+fn every_operation(m: &ShmMap, seed: u64, secs: u64) -> ! {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    let until = Instant::now() + Duration::from_secs(secs);
+    let mut n = 0u64;
+    while Instant::now() < until {
+        let k = format!("k{}", rng.random_range(0..64u32)).into_bytes();
+        let res = match n % 16 {
+            0 => m.set(&k, b"\x00value").map(|_| ()),
+            1 => m.get(&k, &mut out).map(|_| ()),
+            2 => m.del(&k).map(|_| ()),
+            3 => m
+                .incr(&k, Num::F64(1.0), Some(Num::F64(0.0)), 0)
+                .map(|_| ()),
+            4 => m.put(&k, b"\x00t", 50, Cond::IfAbsent, false).map(|_| ()),
+            5 => m.expire(&k, 1000).map(|_| ()),
+            6 => m.ttl(&k).map(|_| ()),
+            7 => m.get_stale(&k, &mut out).map(|_| ()),
+            8 => m.flush_expired(4).map(|_| ()),
+            9 => m.size().map(|_| ()),
+            10 => m.free_space().map(|_| ()),
+            11 => m.scan(0, 64, true, 0, &mut Vec::new()).map(|_| ()),
+            12 => m.stat().map(|_| ()),
+            13 => m.check().map(|_| ()),
+            14 => {
+                let (_, e) = m.set_many(&[(k.clone(), b"\x00m".to_vec())], 0);
+                e.map_or(Ok(()), Err)
+            }
+            _ => {
+                if n % 256 == 15 {
+                    m.clear()
+                } else {
+                    m.get_many(std::slice::from_ref(&k), &mut out).map(|_| ())
+                }
+            }
+        };
+        if let Err(e) = res {
+            if !allowed(&e) {
+                eprintln!("child: an error that is not ERR_HASHMAP_*: {e:?}");
+                exit_child(3);
+            }
+        }
+        n += 1;
+    }
+    exit_child(0)
+}
+
+/// Values a hostile co-tenant might write: random, pointer-shaped (stack-
+/// and heap-like addresses, our own robust-list head), lock-word-shaped.
+fn hostile_word(rng: &mut SmallRng, pids: &[u32]) -> u64 {
+    let pid = u64::from(pids[rng.random_range(0..pids.len())]);
+    match rng.random_range(0..10) {
+        0 => rng.random(),
+        1 => 0x7ffc_0000_0000 | (rng.random::<u64>() & 0xffff_fff8),
+        2 => 0x5555_0000_0000 | (rng.random::<u64>() & 0xffff_fff8),
+        3 => (rng.random::<u64>() << 32) | pid,
+        4 => pid | 0x4000_0000,
+        5 => pid | 0x8000_0000,
+        6 => 0,
+        7 => u64::MAX,
+        8 => (&raw const STATIC_TARGET) as u64,
+        _ => rng.random::<u64>() & 0xffff_ffff,
+    }
+}
+
+/// A u32 in every process of this test (a fork keeps the address).
+static STATIC_TARGET: u64 = 0;
+
+#[test]
+fn hostile_bytes_in_every_lock_area_and_header_kill_no_process() {
+    let name = format!("shm-hashmap-lock-hostile-{}", std::process::id());
+    let _cleanup = Cleanup(name.clone());
+    let opts = Options {
+        shards: Some(4),
+        lock_timeout: Some(Duration::from_millis(50)),
+        ..Options::default()
+    };
+    let m = ShmMap::create(Some(&name), 1 << 20, 2000, 0, &opts).expect("create");
+    let children: Vec<libc::pid_t> = (0..3)
+        .map(|c| {
+            let pid = fork();
+            if pid == 0 {
+                // The mapping is inherited: the header may already be
+                // scribbled over by the time a child would open it.
+                every_operation(&m, c, 3);
+            }
+            pid
+        })
+        .collect();
+    let pids: Vec<u32> = children.iter().map(|p| *p as u32).collect();
+    let r = raw_region(&m);
+    let l = *m.layout();
+    let mut rng = SmallRng::seed_from_u64(11);
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut writes = 0u64;
+    while Instant::now() < until {
+        let s = l.shard(rng.random_range(0..l.shards));
+        let off = match rng.random_range(0..4) {
+            0 | 1 => s.hdr + rng.random_range(0..sh::LOCK_AREA),
+            2 => s.hdr + rng.random_range(0..SHARD_HEADER_SIZE),
+            _ => rng.random_range(0..HEADER_SIZE),
+        };
+        if rng.random_bool(0.5) {
+            let w = hostile_word(&mut rng, &pids);
+            r.set_u64(off & !7, w).expect("in bounds");
+        } else {
+            r.write(off, &[rng.random()]).expect("in bounds");
+        }
+        writes += 1;
+    }
+    for (c, pid) in children.into_iter().enumerate() {
+        assert_eq!(
+            reap(pid),
+            Ok(0),
+            "child {c}: killed by a signal (Err) or saw a non-ERR_HASHMAP error (Ok(3))"
+        );
+    }
+    eprintln!("{writes} hostile writes; no process died");
+    m.close().expect("close");
+}
+
+#[test]
+fn a_forged_killed_holder_is_recovered_from_by_the_next_operation() {
+    let name = format!("shm-hashmap-lock-forged-{}", std::process::id());
+    let _cleanup = Cleanup(name.clone());
+    let m = ShmMap::create(Some(&name), 1 << 16, 100, 0, &Options::default()).expect("create");
+    for i in 0..20u8 {
+        m.set(&[b'k', i], &[0, i]).expect("set");
+    }
+    let r = raw_region(&m);
+    let s = m.layout().shard;
+    // Forged values for the entry: unreadable, our own head-like static,
+    // a PI-flagged pointer, a pointer to a u32 that holds nothing.
+    let forged = [
+        0xdead_beef_0000u64,
+        (&raw const STATIC_TARGET) as u64,
+        ((&raw const STATIC_TARGET) as u64) | 1,
+        1,
+    ];
+    // Each round, and for the second half with the kernel's flag scribbled
+    // away after the death, so that only the owner record proves it.
+    for (round, value) in forged.iter().chain(forged.iter()).enumerate() {
+        let erase_flag = round >= forged.len();
+        let mut fds = [0; 2];
+        // SAFETY: fds has room for the two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let holder = fork();
+        if holder == 0 {
+            let guard = hold(&m, 0).unwrap_or_else(|_| exit_child(4));
+            // SAFETY: writing one byte from a live buffer to our pipe.
+            unsafe { libc::write(fds[1], [1u8].as_ptr().cast(), 1) };
+            std::thread::sleep(Duration::from_secs(30));
+            drop(guard);
+            exit_child(0);
+        }
+        let mut b = [0u8; 1];
+        // SAFETY: reading one byte into a live buffer.
+        assert_eq!(unsafe { libc::read(fds[0], b.as_mut_ptr().cast(), 1) }, 1);
+        // SAFETY: closing our pipe ends.
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+        let held = r.u64(s.at(sh::LOCK)).expect("lock");
+        assert_eq!(held as u32 & 0x3fff_ffff, holder as u32, "the holder's TID");
+        // Forge every position the list room can hold an entry at.
+        for at in [s.at(sh::LIST_ROOM.start), s.at(24), s.at(28), s.at(32)] {
+            r.write(at, &value.to_le_bytes()).expect("room");
+        }
+        // SAFETY: killing and reaping our own child.
+        unsafe { libc::kill(holder, libc::SIGKILL) };
+        assert_eq!(reap(holder), Err(libc::SIGKILL));
+        if erase_flag {
+            r.set_u64(s.at(sh::LOCK), held).expect("lock");
+        } else {
+            let w = r.u64(s.at(sh::LOCK)).expect("lock") as u32;
+            if std::env::var_os("SHM_HASHMAP_TEST_LIVENESS_ONLY").is_none() {
+                assert_eq!(w & 0x4000_0000, 0x4000_0000, "the kernel flagged the death");
+            }
+        }
+        let t = Instant::now();
+        let fresh = fork();
+        if fresh == 0 {
+            let o = ShmMap::open(&name, &Options::default()).unwrap_or_else(|_| exit_child(4));
+            let ok = o.set(b"after", &[0, round as u8]).is_ok()
+                && o.check().is_ok_and(|c| c.problems.is_empty());
+            exit_child(if ok { 0 } else { 5 });
+        }
+        assert_eq!(
+            reap(fresh),
+            Ok(0),
+            "round {round}: the next operation recovers"
+        );
+        assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    }
+    assert_eq!(m.stat().expect("stat").recoveries, 2 * forged.len() as u64);
+    assert!(m.check().expect("check").problems.is_empty());
+    m.close().expect("close");
+}
