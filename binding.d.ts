@@ -9,6 +9,13 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * Breaks shard `shard`'s lock of the map `name` (one of ours) if its word
+ * and stamp are still those given, leaving the shard marked for repair;
+ * false if the lock changed meanwhile (for `unlock`).
+ */
+export declare function breakLock(name: string, shard: number, word: number, stamp: number): boolean
+
 export declare function calcRequiredMemorySize(memorySize: number, maxBuckets: number, maxFreeBlocks: number, recordKvSize: number, shards?: number | undefined | null): Required
 
 export declare function check(id: number): CheckResult
@@ -64,6 +71,22 @@ export declare function inspectCheck(name: string): CheckResult
 
 /** `stat()` of a map opened read-only, of any owner (for the CLI). */
 export declare function inspectStat(name: string): StatResult
+
+/** One shard's lock, as `shm-hashmap unlock` shows it.  */
+export interface LockState {
+  /** The shard.  */
+  shard: number
+  /** The lock word: holder TID in bits 0-29, owner-died bit 30, waiters bit 31.  */
+  word: number
+  /** The stamp of the current hold (0 when free).  */
+  stamp: number
+}
+
+/**
+ * Each shard's lock of the map `name`, opened read-only, of any owner
+ * (for `unlock`).
+ */
+export declare function lockStates(name: string): Array<LockState>
 
 /** Parameters of `new`, `open` and `openOrCreate`, validated by index.js. */
 export interface MapOptions {

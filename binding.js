@@ -835,6 +835,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.breakLock = nativeBinding.breakLock
 module.exports.calcRequiredMemorySize = nativeBinding.calcRequiredMemorySize
 module.exports.check = nativeBinding.check
 module.exports.clear = nativeBinding.clear
@@ -847,6 +848,7 @@ module.exports.flushExpired = nativeBinding.flushExpired
 module.exports.freeSpace = nativeBinding.freeSpace
 module.exports.inspectCheck = nativeBinding.inspectCheck
 module.exports.inspectStat = nativeBinding.inspectStat
+module.exports.lockStates = nativeBinding.lockStates
 module.exports.OnIncompatible = nativeBinding.OnIncompatible
 module.exports.open = nativeBinding.open
 module.exports.openOrCreate = nativeBinding.openOrCreate

@@ -1,5 +1,5 @@
 import test from 'ava'
-import { fork, spawnSync } from 'node:child_process'
+import { fork, spawn, spawnSync } from 'node:child_process'
 import { chownSync, closeSync, existsSync, lstatSync, openSync, readFileSync, symlinkSync, unlinkSync, writeFileSync, writeSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import hashmap from 'shm-hashmap'
@@ -256,4 +256,41 @@ asRoot('stat and check read a map of another user; rm needs --uid naming its own
   t.is(done.code, 0, done.err)
   t.is(done.out, `removed '${name}'\n`)
   t.false(shmExists(name))
+})
+
+test('unlock breaks a lock whose holder is alive but stuck, asks first, and leaves the shard repaired by the next operation', (t) => {
+  const h = hashmap.new(1 << 16, 0, 0, { lockTimeout: 100 })
+  t.teardown(() => h.close())
+  h.set('a', 1)
+  const recoveriesOf = () => JSON.parse(cli('stat', h.name, '--json').out).usage.recoveries as number
+  const recoveries = recoveriesOf()
+  t.is(typeof recoveries, 'number')
+  t.regex(cli('unlock', h.name, '--yes').out, /no shard of .* is locked/)
+  // A live process that will never release: its pid in the lock word (the
+  // map's one shard starts after the 1024-byte header, docs/format.md), and
+  // no owner record that proves anything.
+  const stuck = spawn('sleep', ['60'], { stdio: 'ignore' })
+  t.teardown(() => stuck.kill('SIGKILL'))
+  const word = Buffer.alloc(8)
+  word.writeUInt32LE(stuck.pid!, 0)
+  word.writeUInt32LE(0x1234567, 4)
+  const fd = openSync(`/dev/shm/${h.name}`, 'r+')
+  writeSync(fd, word, 0, 8, 1024)
+  closeSync(fd)
+  t.throws(() => h.set('a', 2), { code: 'ERR_HASHMAP_LOCK_TIMEOUT' })
+  const refused = cli('unlock', h.name)
+  t.is(refused.code, 2)
+  t.regex(refused.out, new RegExp(`shard 0: held by thread ${stuck.pid}`))
+  t.regex(refused.err, /without --yes/)
+  t.throws(() => h.set('a', 2), { code: 'ERR_HASHMAP_LOCK_TIMEOUT' }, 'still locked')
+  for (const bad of [['--shard', '1'], ['--shard', 'x']]) t.is(cli('unlock', h.name, '--yes', ...bad).code, 2, bad.join(' '))
+  t.is(cli('stat', h.name, '--shard', '0').code, 2, '--shard is for unlock only')
+  const done = cli('unlock', h.name, '--shard', '0', '--yes')
+  t.is(done.code, 0, done.err)
+  t.regex(done.out, /unlocked shard 0 .*the next operation on it repairs it/)
+  h.set('a', 2)
+  t.is(h.get('a'), 2)
+  t.is(recoveriesOf(), recoveries + 1, 'the next operation repaired the shard')
+  t.true(h.check().ok)
+  t.regex(cli('unlock', h.name, '-y').out, /no shard of .* is locked/)
 })

@@ -33,13 +33,17 @@ Commands:
   rm NAME      remove a map's name (asks first); processes that have it open
                keep it
   prune        remove your maps whose creating process is dead (asks first)
+  unlock NAME  break the lock of a shard whose holder is dead or stopped for
+               good and could not be proved dead (asks first); the next
+               operation on the shard repairs it
 
 ls, stat and check read maps of any owner; rm and prune act only on your
-own maps unless --uid N names their owner.
+own maps unless --uid N names their owner; unlock only on your own maps.
 
 Options:
   --json       machine-readable output (ls, stat, check)
-  -y, --yes    rm or prune without asking
+  -y, --yes    rm, prune or unlock without asking
+  --shard N    unlock shard N only (default: every locked shard)
   --uid N      rm or prune maps owned by uid N instead of yours
   -h, --help   show this help
 `
@@ -312,6 +316,57 @@ async function prune(yes, uid) {
   if (removed.length === 0) console.log('nothing removed (they were removed or came back to life meanwhile)')
 }
 
+const TID_MASK = 0x3fffffff
+const OWNER_DIED = 0x40000000
+
+/** What a lock word says, in words. */
+function lockText(l) {
+  const tid = l.word & TID_MASK
+  if (tid === 0) return (l.word & OWNER_DIED) !== 0 ? 'free, marked for repair' : 'free'
+  const waiters = l.word >>> 31 ? ', with waiters' : ''
+  return `held by thread ${tid}${waiters}`
+}
+
+async function unlock(name, yes, shardText) {
+  let states
+  try {
+    states = native.lockStates(name)
+  } catch (e) {
+    fail(explain(name, e))
+  }
+  let chosen
+  if (shardText !== undefined) {
+    if (!/^\d{1,3}$/.test(shardText) || Number(shardText) >= states.length) {
+      fail(`--shard wants a shard of '${name}', from 0 to ${states.length - 1}, not '${shardText}'`, 2)
+    }
+    chosen = [states[Number(shardText)]]
+  } else {
+    chosen = states.filter((l) => (l.word & TID_MASK) !== 0)
+    if (chosen.length === 0) return console.log(`no shard of '${name}' is locked`)
+  }
+  for (const l of chosen) console.log(`shard ${l.shard}: ${lockText(l)}`)
+  const question =
+    `Break the lock of ${chosen.length === 1 ? `shard ${chosen[0].shard}` : `${chosen.length} shards`} of '${name}'? ` +
+    'Only if its holder is dead or stopped for good: a running holder would go on writing beside the next one.'
+  if (!yes && !(await confirm(question, `not unlocking '${name}'`))) return console.log('nothing unlocked')
+  let changed = 0
+  for (const l of chosen) {
+    let broke
+    try {
+      broke = native.breakLock(name, l.shard, l.word, l.stamp)
+    } catch (e) {
+      fail(explain(name, e))
+    }
+    if (broke) {
+      console.log(`unlocked shard ${l.shard} of '${name}'; the next operation on it repairs it`)
+    } else {
+      changed++
+      console.log(`shard ${l.shard} of '${name}': its lock changed meanwhile, so it was left alone (run unlock again to see it now)`)
+    }
+  }
+  if (changed > 0) process.exitCode = 1
+}
+
 function parseUid(text) {
   if (!/^\d{1,10}$/.test(text) || Number(text) > MAX_UID) fail(`--uid wants a user id (a number from 0 to ${MAX_UID}), not '${text}'\n\n${HELP}`, 2)
   return Number(text)
@@ -326,6 +381,7 @@ async function main() {
         json: { type: 'boolean' },
         yes: { type: 'boolean', short: 'y' },
         uid: { type: 'string' },
+        shard: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     })
@@ -336,7 +392,7 @@ async function main() {
   const [command, name, ...extra] = positionals
   if (values.help || command === 'help') return process.stdout.write(HELP)
   if (!command) fail(`missing command\n\n${HELP}`, 2)
-  const needsName = ['stat', 'check', 'rm'].includes(command)
+  const needsName = ['stat', 'check', 'rm', 'unlock'].includes(command)
   if (!needsName && command !== 'ls' && command !== 'prune') fail(`unknown command '${command}'\n\n${HELP}`, 2)
   if (needsName && !name) fail(`${command} needs a map name\n\n${HELP}`, 2)
   if (extra.length > 0 || (!needsName && name)) fail(`too many arguments for ${command}\n\n${HELP}`, 2)
@@ -344,11 +400,13 @@ async function main() {
     fail(`'${name}' is not a map name: 1 to 254 characters of [A-Za-z0-9._-], not only dots\n\n${HELP}`, 2)
   }
   if (values.uid !== undefined && command !== 'rm' && command !== 'prune') fail(`--uid is for rm and prune only\n\n${HELP}`, 2)
+  if (values.shard !== undefined && command !== 'unlock') fail(`--shard is for unlock only\n\n${HELP}`, 2)
   const uid = values.uid === undefined ? process.geteuid() : parseUid(values.uid)
   if (command === 'ls') return ls(values.json)
   if (command === 'stat') return stat(name, values.json)
   if (command === 'check') return check(name, values.json)
   if (command === 'prune') return prune(values.yes, uid)
+  if (command === 'unlock') return unlock(name, values.yes, values.shard)
   return rm(name, values.yes, uid, values.uid !== undefined)
 }
 

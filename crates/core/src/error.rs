@@ -90,7 +90,7 @@ pub enum ErrorKind {
     #[error("hashmap corrupt: {0}")]
     Corrupt(String),
     /// The lock was not had within the map's `lockTimeout`.
-    #[error("the map's lock was not free within {ms} ms (lockTimeout): a process holding it is stopped (SIGSTOP, a debugger, a frozen container) or stuck; nothing was changed in the shard it waited for (a call across shards keeps what it did in the shards before)")]
+    #[error("the map's lock was not free within {ms} ms (lockTimeout): a process holding it is stopped (SIGSTOP, a debugger, a frozen container) or stuck, or died where its death cannot be proved (then `npx shm-hashmap unlock NAME` breaks the lock); nothing was changed in the shard it waited for (a call across shards keeps what it did in the shards before)")]
     LockTimeout {
         /// The timeout that ran out, in ms.
         ms: u64,

@@ -384,17 +384,28 @@ impl<'m> Area<'m> {
         self.try_swap(me, v, new)
     }
 
-    /// Frees the lock whoever holds it, marked so that the next holder
-    /// repairs (`shm-hashmap unlock`). Returns the word it replaced.
-    pub fn break_lock(&self) -> u32 {
-        let old = self.pair.swap(u64::from(OWNER_DIED), Ordering::AcqRel);
-        wake(self.word_addr(), i32::MAX);
-        old as u32
+    /// Frees the lock, whoever holds it, if its (word, stamp) is still
+    /// `seen`, marked so that the next holder repairs (`shm-hashmap
+    /// unlock`); wakes every waiter. False if it changed meanwhile.
+    pub fn break_from(&self, seen: u64) -> bool {
+        let broke = self
+            .pair
+            .compare_exchange(
+                seen,
+                u64::from(OWNER_DIED),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        if broke {
+            wake(self.word_addr(), i32::MAX);
+        }
+        broke
     }
 
-    /// The lock word, as last written.
-    pub fn word(&self) -> u32 {
-        self.pair.load(Ordering::Relaxed) as u32
+    /// The (word, stamp) pair, as last written.
+    pub fn state(&self) -> u64 {
+        self.pair.load(Ordering::Acquire)
     }
 }
 

@@ -1007,14 +1007,30 @@ impl ShmMap {
         }
     }
 
-    /// Breaks shard `i`'s lock, whoever holds it, and leaves the shard
-    /// marked for repair (`shm-hashmap unlock`): the lock word becomes
-    /// `FUTEX_OWNER_DIED` with no owner, so the next operation on the shard
-    /// repairs it first, exactly as after a holder's death. Returns the
-    /// word it replaced. Never use it while the holder may still be
-    /// running: it would then write the shard alongside the next holder.
-    pub fn break_lock(&self, i: u64) -> Result<u32> {
+    /// Shard `i`'s lock word and the stamp of its hold (0 and 0: free),
+    /// as last written: what `shm-hashmap unlock` shows before it asks.
+    pub fn lock_state(&self, i: u64) -> Result<(u32, u32)> {
+        let v = Area::new(&self.mapping.region(), self.shard_hdr(i)?)?.state();
+        self.mapping.check(&self.name)?;
+        Ok((v as u32, (v >> 32) as u32))
+    }
+
+    /// Breaks shard `i`'s lock if its word and stamp are still `seen`, and
+    /// leaves the shard marked for repair (`shm-hashmap unlock`): the word
+    /// becomes `FUTEX_OWNER_DIED` with no holder, so the next operation on
+    /// the shard repairs it first, as after a holder's death. False if the
+    /// lock changed meanwhile. Only for a holder that is dead or stopped for
+    /// good: a running one would go on writing beside the next holder.
+    pub fn break_lock(&self, i: u64, seen: (u32, u32)) -> Result<bool> {
         self.read_only()?;
+        let area = Area::new(&self.mapping.region(), self.shard_hdr(i)?)?;
+        let broke = area.break_from(u64::from(seen.0) | (u64::from(seen.1) << 32));
+        self.mapping.check(&self.name)?;
+        Ok(broke)
+    }
+
+    /// The offset of shard `i`'s header; out of range is an error.
+    fn shard_hdr(&self, i: u64) -> Result<u64> {
         if i >= self.layout.shards {
             return Err(ErrorKind::OutOfRange(format!(
                 "shard {i} does not exist: the map has {} shard(s)",
@@ -1023,20 +1039,7 @@ impl ShmMap {
             .into());
         }
         self.mapping.check(&self.name)?;
-        let r = self.mapping.region();
-        let old = Area::new(&r, self.layout.shard(i).hdr)?.break_lock();
-        self.mapping.check(&self.name)?;
-        Ok(old)
-    }
-
-    /// Shard `i`'s lock word, as last written (0: free), for `ls`-like
-    /// reports and tests.
-    pub fn lock_word(&self, i: u64) -> Result<u32> {
-        let r = self.mapping.region();
-        let s = self.layout.shard(i.min(self.layout.shards - 1));
-        let w = Area::new(&r, s.hdr)?.word();
-        self.mapping.check(&self.name)?;
-        Ok(w)
+        Ok(self.layout.shard(i).hdr)
     }
 
     /// The raw mapped bytes, for tests that damage a segment on purpose.

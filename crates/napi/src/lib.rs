@@ -436,6 +436,47 @@ pub fn owner_state(name: String) -> String {
     .to_owned()
 }
 
+/** One shard's lock, as `shm-hashmap unlock` shows it. */
+#[napi(object)]
+pub struct LockState {
+    /** The shard. */
+    pub shard: u32,
+    /** The lock word: holder TID in bits 0-29, owner-died bit 30, waiters bit 31. */
+    pub word: u32,
+    /** The stamp of the current hold (0 when free). */
+    pub stamp: u32,
+}
+
+/// Each shard's lock of the map `name`, opened read-only, of any owner
+/// (for `unlock`).
+#[napi(catch_unwind)]
+pub fn lock_states(name: String) -> Result<Vec<LockState>> {
+    let m = ShmMap::inspect(&name).map_err(js_err)?;
+    (0..m.shards())
+        .map(|i| {
+            let (word, stamp) = m.lock_state(i).map_err(js_err)?;
+            Ok(LockState {
+                shard: i as u32,
+                word,
+                stamp,
+            })
+        })
+        .collect()
+}
+
+/// Breaks shard `shard`'s lock of the map `name` (one of ours) if its word
+/// and stamp are still those given, leaving the shard marked for repair;
+/// false if the lock changed meanwhile (for `unlock`).
+#[napi(catch_unwind)]
+pub fn break_lock(name: String, shard: u32, word: u32, stamp: u32) -> Result<bool> {
+    let m = ShmMap::open(&name, &Options::default()).map_err(js_err)?;
+    let broke = m
+        .break_lock(u64::from(shard), (word, stamp))
+        .map_err(js_err)?;
+    m.close().map_err(js_err)?;
+    Ok(broke)
+}
+
 /// Names of maps owned by `uid` whose creator is dead (see `prune`).
 #[napi(catch_unwind)]
 pub fn find_orphans(uid: u32) -> Result<Vec<String>> {
