@@ -2,7 +2,9 @@
 //! over every shard's lock area and header while other processes run every
 //! operation kills no process and gives only `ERR_HASHMAP_*` errors; a
 //! holder whose robust-list entry was forged, then SIGKILLed, is recovered
-//! from by the next operation.
+//! from by the next operation; so is one killed in another pid namespace,
+//! by the kernel's flag, or where that flag was scribbled away, by what
+//! `shm-hashmap unlock` does.
 
 use std::time::{Duration, Instant};
 
@@ -247,5 +249,116 @@ fn a_forged_killed_holder_is_recovered_from_by_the_next_operation() {
     }
     assert_eq!(m.stat().expect("stat").recoveries, 2 * forged.len() as u64);
     assert!(m.check().expect("check").problems.is_empty());
+    m.close().expect("close");
+}
+
+/// Whether this process may make a pid namespace (root, and `unshare`).
+fn can_unshare() -> bool {
+    rustix::process::geteuid().is_root()
+        && std::process::Command::new("unshare")
+            .args(["--pid", "--fork", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// In a holder started by the next test: holds shard 0 of the map named by
+/// `SHM_HASHMAP_TEST_HOLD`, says so on stdout, and waits to be killed.
+fn hold_as_child(name: &str) {
+    let m = ShmMap::open(name, &Options::default()).expect("open in the namespace");
+    let _guard = hold(&m, 0).expect("hold");
+    println!("held");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// Starts this test binary inside `unshare --pid --fork` as a holder of
+/// `name`'s lock; returns the namespace's first process (the holder) once
+/// it holds the lock, and the `unshare` child to reap.
+fn holder_in_a_pid_namespace(name: &str) -> (u32, std::process::Child) {
+    use std::io::BufRead;
+    let exe = std::env::current_exe().expect("test binary");
+    let mut unshare = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child"])
+        .arg(exe)
+        .args([
+            "a_holder_killed_in_another_pid_namespace_is_recovered",
+            "--exact",
+            "--nocapture",
+        ])
+        .env("SHM_HASHMAP_TEST_HOLD", name)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("unshare");
+    let out = unshare.stdout.take().expect("stdout");
+    let held = std::io::BufReader::new(out)
+        .lines()
+        .any(|l| l.is_ok_and(|l| l.trim() == "held"));
+    assert!(held, "the holder never took the lock");
+    let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", unshare.id()))
+        .expect("children of unshare");
+    let holder = children
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the namespace's first process");
+    (holder, unshare)
+}
+
+#[test]
+fn a_holder_killed_in_another_pid_namespace_is_recovered() {
+    if let Some(name) = std::env::var_os("SHM_HASHMAP_TEST_HOLD") {
+        hold_as_child(&name.to_string_lossy());
+        return;
+    }
+    if !can_unshare() {
+        eprintln!("skipped: a pid namespace (unshare --pid) needs root and util-linux's unshare");
+        return;
+    }
+    if std::env::var_os("SHM_HASHMAP_TEST_LIVENESS_ONLY").is_some() {
+        eprintln!(
+            "skipped: the kernel's flag needs a robust list, which liveness-only runs do without"
+        );
+        return;
+    }
+    let name = format!("shm-hashmap-lock-pidns-{}", std::process::id());
+    let _cleanup = Cleanup(name.clone());
+    let quick = Options {
+        lock_timeout: Some(Duration::from_millis(300)),
+        ..Options::default()
+    };
+    let m = ShmMap::create(Some(&name), 1 << 16, 100, 0, &quick).expect("create");
+    m.set(b"a", b"\x001").expect("set");
+    let r = raw_region(&m);
+    let at = m.layout().shard.at(sh::LOCK);
+    for erase_flag in [false, true] {
+        let before = m.stat().expect("stat").recoveries;
+        let (holder, mut unshare) = holder_in_a_pid_namespace(&name);
+        let held = r.u64(at).expect("lock");
+        assert_ne!(held as u32 & 0x3fff_ffff, 0, "held");
+        assert_ne!(
+            held as u32 & 0x3fff_ffff,
+            holder,
+            "the word holds the TID of the holder's own namespace"
+        );
+        // SAFETY: killing the namespace's first process, which we started.
+        unsafe { libc::kill(holder as i32, libc::SIGKILL) };
+        let _ = unshare.wait();
+        let flagged = r.u64(at).expect("lock") as u32;
+        assert_eq!(flagged & 0x7fff_ffff, 0x4000_0000, "the kernel's flag");
+        if erase_flag {
+            // The flag scribbled away: the record names another pid
+            // namespace, so the death cannot be proved here.
+            r.set_u64(at, held).expect("lock");
+            assert!(matches!(
+                m.set(b"a", b"\x002").map_err(|e| e.into_kind()),
+                Err(ErrorKind::LockTimeout { .. })
+            ));
+            // What `shm-hashmap unlock` does, from what it showed.
+            let seen = m.lock_state(0).expect("state");
+            assert!(m.break_lock(0, seen).expect("unlock"));
+        }
+        m.set(b"a", b"\x002").expect("the next operation recovers");
+        assert_eq!(m.stat().expect("stat").recoveries, before + 1);
+        assert!(m.check().expect("check").problems.is_empty());
+    }
     m.close().expect("close");
 }
