@@ -5,8 +5,8 @@
 //! Invariants:
 //! - the robust-list head is the libc's own, found with `get_robust_list`
 //!   (glibc registers it for every thread; musl only on a thread's first
-//!   robust lock, so on musl one private robust mutex is locked and unlocked
-//!   first); it lives in this thread's memory and is only ever touched by
+//!   lock of a robust process-shared mutex, so on musl one such mutex, in
+//!   thread memory, is locked and unlocked first); it lives in this thread's memory and is only ever touched by
 //!   this thread (and by the kernel when the thread exits);
 //! - nothing here reads a pointer from shared memory: the only value written
 //!   into the segment is our entry's `next`, taken from the head, and the
@@ -184,18 +184,21 @@ fn head() -> Result<Option<(usize, u64)>, i64> {
     }
 }
 
-/// musl registers a thread's robust list on its first robust lock, and
-/// would then replace a head we had registered: take and release one
-/// private robust mutex so that it registers its own, which we then use.
+/// musl registers a thread's robust list with the kernel on its first lock
+/// of a robust *process-shared* mutex (a private robust mutex it recovers
+/// by itself, without the kernel), and would then replace a head we had
+/// registered: take and release one such mutex, in this thread's memory,
+/// so that it registers its own head, which we then use.
 #[cfg(target_env = "musl")]
 fn register_musl_head() {
     let mut attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
     let mut m = std::mem::MaybeUninit::<libc::pthread_mutex_t>::uninit();
     // SAFETY: both objects are local, initialised before use, destroyed
-    // after; the mutex is private to this thread.
+    // after; nobody else ever sees the mutex.
     unsafe {
         libc::pthread_mutexattr_init(attr.as_mut_ptr());
         libc::pthread_mutexattr_setrobust(attr.as_mut_ptr(), libc::PTHREAD_MUTEX_ROBUST);
+        libc::pthread_mutexattr_setpshared(attr.as_mut_ptr(), libc::PTHREAD_PROCESS_SHARED);
         if libc::pthread_mutex_init(m.as_mut_ptr(), attr.as_ptr()) == 0 {
             if libc::pthread_mutex_lock(m.as_mut_ptr()) == 0 {
                 libc::pthread_mutex_unlock(m.as_mut_ptr());
