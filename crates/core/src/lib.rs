@@ -71,6 +71,13 @@ pub mod testing {
         m.hold(shard)
     }
 
+    /// Where this thread's robust-list entry goes, as its distance after the
+    /// lock word (the libc's `-futex_offset`), or `None` when locks run
+    /// liveness-only (no robust list).
+    pub fn robust_entry_offset() -> Option<u64> {
+        crate::robust::me().head.map(|(_, after)| after)
+    }
+
     /// The raw mapped bytes of `m`; the view borrows `m`.
     pub fn raw_region(m: &ShmMap) -> Region<'_> {
         m.raw_region()

@@ -422,7 +422,7 @@ fn mono_ns() -> u64 {
 /// time running out all return `Ok`; the caller looks again.
 fn wait(word: usize, val: u32, until_ns: u64) -> Result<()> {
     let at = libc::timespec {
-        tv_sec: (until_ns / 1_000_000_000).min(i64::MAX as u64 / 2) as libc::time_t,
+        tv_sec: (until_ns / 1_000_000_000).min(i64::MAX as u64 / 2) as _,
         tv_nsec: (until_ns % 1_000_000_000) as libc::c_long,
     };
     // SAFETY: FUTEX_WAIT_BITSET only reads the u32 at `word` (inside our
