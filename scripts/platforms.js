@@ -16,9 +16,10 @@
 // TTL/LRU and fuzz suites built for aarch64 and run through qemu. For
 // x86_64-musl also: the same suites natively, as static musl binaries.
 //
-// qemu-user does not implement set_robust_list, so a lock whose owner died is
-// never handed over under it: the tests that need that are skipped under qemu,
-// by name, and said so. Each emulated process is started from this (host)
+// qemu-user does not implement the robust list (get_robust_list is ENOSYS),
+// so the lock runs liveness-only there: a dead holder is found through its
+// owner record; the owner-death tests run under qemu too, and the crash test
+// with them. Each emulated process is started from this (host)
 // process with qemu-aarch64, never through binfmt_misc, and never with -L.
 //
 // Prints one line per target: ok, FAIL with the reason, or SKIP with the
@@ -43,11 +44,11 @@ const LIMIT = { build: 15 * 60_000, smoke: 3 * 60_000, torn: 3 * 60_000, cargoTe
 // minutes under qemu); PLATFORMS_FUZZ_CASES sets both.
 const FUZZ_CASES_QEMU = process.env.PLATFORMS_FUZZ_CASES ?? '20000'
 const FUZZ_CASES_NATIVE = process.env.PLATFORMS_FUZZ_CASES ?? '20000'
-// Core tests skipped under qemu, by name, with the reason.
+// Core tests skipped under qemu, by name, with the reason. qemu-user has no
+// robust list (get_robust_list is ENOSYS), so there the lock runs
+// liveness-only: a dead holder is found through its owner record, and the
+// owner-death tests run.
 const QEMU_SKIPS = {
-  // Needs the kernel's robust list (set_robust_list), which qemu-user does not
-  // implement: a dead owner's lock would never be handed over.
-  a_dead_lock_owner_is_recovered_from_by_the_next_operation: 'needs the kernel robust list',
   // Counts entries with a 500 ms TTL after scanning 10,100 of them, which may
   // take longer under emulation: a timing assumption, not a platform one.
   scan_size_clear_and_free_space: 'a timing test: its 500 ms TTL must outlast a scan that qemu slows down',
@@ -393,9 +394,9 @@ async function torn(rt, app, timeout) {
   return `two writers and a reader on one key, ${s.reads} reads, ${s.writes} writes, no torn value`
 }
 
-// The core crate's model, TTL/LRU and fuzz suites, built for `t`.
-async function coreSuites(t, { env, cargoArgs = [], skip, where }, timeout) {
-  const args = ['test', ...cargoArgs, '-p', 'shm-hashmap-core', '--target', t.triple, '--test', 'model', '--test', 'ttl_lru', '--test', 'fuzz']
+// The core crate's model, TTL/LRU and fuzz suites (or `suites`), built for `t`.
+async function coreSuites(t, { env, cargoArgs = [], skip, where, suites = ['model', 'ttl_lru', 'fuzz'] }, timeout) {
+  const args = ['test', ...cargoArgs, '-p', 'shm-hashmap-core', '--target', t.triple, ...suites.flatMap((s) => ['--test', s])]
   const r = await run('/usr/bin/cargo', [...args, '--', '--exact', ...Object.keys(skip).flatMap((n) => ['--skip', n])], { env, timeout })
   if (r.code !== 0) {
     const failed = [...`${r.stdout}`.matchAll(/^test (\S+) \.\.\. FAILED$/gm)].map((m) => m[1])
@@ -403,12 +404,16 @@ async function coreSuites(t, { env, cargoArgs = [], skip, where }, timeout) {
   }
   const passed = [...`${r.stdout}`.matchAll(/test result: ok\. (\d+) passed/g)].reduce((a, m) => a + Number(m[1]), 0)
   const skipped = Object.entries(skip).map(([n, w]) => `${n} (${w})`)
-  return `core suites model, ttl_lru, fuzz ${where} (FUZZ_CASES=${env.FUZZ_CASES}): ${passed} passed${skipped.length ? `, skipped ${skipped.join(', ')}` : ''}`
+  return `core suites ${suites.join(', ')} ${where}${suites.includes('fuzz') ? ` (FUZZ_CASES=${env.FUZZ_CASES})` : ''}: ${passed} passed${skipped.length ? `, skipped ${skipped.join(', ')}` : ''}`
 }
 
-// aarch64: each test binary runs through qemu-aarch64, cargo's target runner.
-const qemuSuites = (t, timeout) =>
-  coreSuites(t, { env: { ...cargoEnv(t), [`CARGO_TARGET_${envName(t.triple)}_RUNNER`]: t.qemu, FUZZ_CASES: FUZZ_CASES_QEMU }, skip: QEMU_SKIPS, where: 'under qemu' }, timeout)
+// aarch64: each test binary runs through qemu-aarch64, cargo's target runner;
+// then the named-step crash test (a SIGKILL at every step of a write), whose
+// recoveries there all go through the owner record, liveness-only.
+const qemuEnv = (t) => ({ ...cargoEnv(t), [`CARGO_TARGET_${envName(t.triple)}_RUNNER`]: t.qemu, FUZZ_CASES: FUZZ_CASES_QEMU })
+const qemuSuites = (t, timeout) => coreSuites(t, { env: qemuEnv(t), skip: QEMU_SKIPS, where: 'under qemu' }, timeout)
+const qemuCrash = (t, timeout) =>
+  coreSuites(t, { env: qemuEnv(t), cargoArgs: ['--features', 'crash-hook'], suites: ['crash'], skip: {}, where: 'under qemu (liveness-only lock)' }, timeout)
 
 // x86_64-musl: static test binaries, run natively, so musl's own robust
 // mutex meets the real kernel (owner death included). A static musl binary
@@ -489,8 +494,9 @@ async function main() {
           notes.push(await torn(rt, app, left(LIMIT.torn)))
           log(`--- ${n}: core crate suites under qemu`)
           notes.push(await qemuSuites(t, left(LIMIT.cargoTest)))
+          log(`--- ${n}: crash test under qemu`)
+          notes.push(await qemuCrash(t, left(LIMIT.cargoTest)))
         }
-        if (t.qemu) notes.push('skipped under qemu-user: owner-death recovery (qemu-user has no set_robust_list)')
       } catch (e) {
         status = e instanceof Skip ? 'SKIP' : 'FAIL'
         reason = e.message
