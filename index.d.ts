@@ -128,7 +128,11 @@ export interface NewOptions {
 
 /** Options of {@link openOrCreate}. */
 export interface OpenOrCreateOptions extends OpenOptions {
-  /** Permission bits if this call creates the segment. Default `0o600`. */
+  /**
+   * Permission bits if this call creates the segment. Default `0o600`. An
+   * existing segment whose bits grant more than these is refused with
+   * `ERR_HASHMAP_MODE`: every process of a shared map passes the same mode.
+   */
   mode?: number
   /** Eviction policy if this call creates the segment. Default `'none'`. */
   evict?: EvictPolicy
@@ -137,7 +141,10 @@ export interface OpenOrCreateOptions extends OpenOptions {
    * (another format version, after an upgrade): `'error'` (default) throws
    * `ERR_HASHMAP_INCOMPATIBLE`; `'recreate'` removes the old name and
    * creates a new map. Processes that still have the old map open keep it
-   * until they exit. A foreign owner is never replaced.
+   * until they exit. Only a segment with shm-hashmap's magic at its start,
+   * or one of our uid whose creator was killed before it finished (its
+   * header still zero), is replaced; a foreign owner, another program's
+   * segment, a hard-linked segment and an `ERR_HASHMAP_MODE` are never.
    */
   onIncompatible?: 'error' | 'recreate'
   /** {@inheritDoc NewOptions.shards} */
@@ -162,6 +169,7 @@ export type HashMapErrorCode =
   | 'ERR_HASHMAP_CORRUPT'
   | 'ERR_HASHMAP_LOCK_TIMEOUT'
   | 'ERR_HASHMAP_FOREIGN_OWNER'
+  | 'ERR_HASHMAP_MODE'
 
 /**
  * An error of the map (`code` is a {@link HashMapErrorCode}) or of the
@@ -399,9 +407,9 @@ export { create as new }
 /**
  * Attaches to an existing map by name, after checking its header (magic,
  * format version, lock ABI, sizes). It attaches only to a regular file owned
- * by this process's uid (or one named in `options.trustUids`), never through
- * a symlink.
- * @throws {HashMapError} `ENOENT`, `EACCES`, `ELOOP` (a symlink at the name), `ERR_HASHMAP_FOREIGN_OWNER`, `ERR_HASHMAP_INCOMPATIBLE`.
+ * by this process's uid (or one named in `options.trustUids`) with exactly
+ * one name, never through a symlink or a hard link.
+ * @throws {HashMapError} `ENOENT`, `EACCES`, `ELOOP` (a symlink at the name), `ERR_HASHMAP_FOREIGN_OWNER`, `ERR_HASHMAP_INCOMPATIBLE` (also for a segment with more than one hard link).
  */
 export declare function open<V extends Value = Value>(name: string, options?: OpenOptions): HashMap<V>
 
@@ -411,8 +419,9 @@ export declare function open<V extends Value = Value>(name: string, options?: Op
  * and initialises; the others attach when it is ready. Nobody owns the map:
  * it outlives every process until {@link unlink}. The sizes apply only if
  * this call creates it. It never attaches to another user's map (see
- * {@link open}).
- * @throws {HashMapError} `ELOOP`, `ERR_HASHMAP_FOREIGN_OWNER`, `ERR_HASHMAP_INCOMPATIBLE` (unless `onIncompatible: 'recreate'`).
+ * {@link open}), nor to one whose permission bits grant more than
+ * `options.mode` (default `0o600`).
+ * @throws {HashMapError} `ELOOP`, `ERR_HASHMAP_FOREIGN_OWNER`, `ERR_HASHMAP_MODE` (the segment's mode grants more than `options.mode`), `ERR_HASHMAP_INCOMPATIBLE` (unless `onIncompatible: 'recreate'` may replace it).
  */
 export declare function openOrCreate<V extends Value = Value>(name: string, memorySize: number, maxBuckets?: number, maxFreeBlocks?: number, options?: OpenOrCreateOptions): HashMap<V>
 

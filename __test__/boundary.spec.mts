@@ -360,3 +360,98 @@ asRoot('a FIFO planted at a name: open is ERR_HASHMAP_INCOMPATIBLE at once, and 
   const next = spawnSync(process.execPath, [fixture('new-one.cjs')], { timeout: 20_000 })
   t.is(next.status, 0, `new() hung or failed: ${next.signal ?? ''} ${next.stderr}`)
 })
+
+asRoot('a hard link to a 0o666 map, made by nobody under the name a private service opens, is refused, and the service never attaches (needs root and nobody)', (t) => {
+  const shared = uniqueName('hardlink-shared')
+  const privateName = uniqueName('hardlink-private')
+  t.teardown(() => cleanup(shared, privateName))
+  const a = hashmap.openOrCreate(shared, 1 << 16, 0, 0, { mode: 0o666 })
+  t.teardown(() => a.close())
+  a.set('owner', 'service A')
+  const linked = spawnSync('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', 'ln', `/dev/shm/${shared}`, `/dev/shm/${privateName}`])
+  t.is(linked.status, 0, String(linked.stderr))
+  for (const [what, call] of [
+    ['openOrCreate', () => hashmap.openOrCreate(privateName, 1 << 16)],
+    ['openOrCreate with mode 0o666', () => hashmap.openOrCreate(privateName, 1 << 16, 0, 0, { mode: 0o666 })],
+    ["openOrCreate with onIncompatible: 'recreate'", () => hashmap.openOrCreate(privateName, 1 << 16, 0, 0, { mode: 0o666, onIncompatible: 'recreate' })],
+    ['open', () => hashmap.open(privateName)],
+  ] as const) {
+    const err = t.throws(call, { instanceOf: HashMapError }, what)
+    t.is(err?.code, 'ERR_HASHMAP_INCOMPATIBLE', what)
+    t.regex(err!.message, /2 hard links/, what)
+  }
+  // Nothing was written through the link, and the map and both names stay.
+  t.is(a.get('owner'), 'service A')
+  t.is(a.size, 1)
+  t.true(shmExists(privateName))
+  t.true(shmExists(shared))
+})
+
+asRoot("openOrCreate refuses a map whose mode grants more than its own with ERR_HASHMAP_MODE, which 'recreate' never acts on; the same mode attaches (needs root for a nobody reader)", (t) => {
+  const name = uniqueName('mode')
+  t.teardown(() => cleanup(name))
+  const a = hashmap.openOrCreate(name, 1 << 16, 0, 0, { mode: 0o666 })
+  t.teardown(() => a.close())
+  a.set('session', 'secret')
+  for (const [what, options] of [
+    ['the default 0o600', {}],
+    ["onIncompatible: 'recreate'", { onIncompatible: 'recreate' as const }],
+    ['0o660', { mode: 0o660 }],
+  ] as const) {
+    const err = t.throws(() => hashmap.openOrCreate(name, 1 << 16, 0, 0, options), { instanceOf: HashMapError }, what)
+    t.is(err?.code, 'ERR_HASHMAP_MODE', what)
+    t.regex(err!.message, /mode 0o666/, what)
+    t.regex(err!.message, /options\.mode: 0o666/, what)
+  }
+  t.is(a.get('session'), 'secret', 'the live map was not replaced')
+  // open() keeps its owner check alone, and the same mode attaches.
+  const o = hashmap.open(name)
+  t.is(o.get('session'), 'secret')
+  o.close()
+  const same = hashmap.openOrCreate(name, 1 << 16, 0, 0, { mode: 0o666 })
+  t.is(same.get('session'), 'secret')
+  same.set('by', 'same mode')
+  same.close()
+  // A narrower map is fine: 0o600 grants nothing beyond 0o666.
+  const narrow = uniqueName('mode-narrow')
+  t.teardown(() => cleanup(narrow))
+  hashmap.openOrCreate(narrow, 4096).close()
+  hashmap.openOrCreate(narrow, 4096, 0, 0, { mode: 0o666 }).close()
+})
+
+test("onIncompatible: 'recreate' replaces an unfinished segment of ours, but never another program's file, whose bytes stay as they were", (t) => {
+  const foreign = uniqueName('recreate-foreign')
+  const zeroMagic = uniqueName('recreate-zero-magic')
+  const short = uniqueName('recreate-short')
+  const empty = uniqueName('recreate-empty')
+  const zeros = uniqueName('recreate-zeros')
+  const started = uniqueName('recreate-started')
+  t.teardown(() => cleanup(foreign, zeroMagic, short, empty, zeros, started))
+  const text = Buffer.from('another program keeps its state here\n'.repeat(400))
+  // Its first 8 bytes are zero, as a map's magic is before it is written,
+  // but the rest is not what a creator of ours writes.
+  const zeroed = Buffer.concat([Buffer.alloc(8), text])
+  const shortText = Buffer.from('a short file')
+  writeFileSync(`/dev/shm/${foreign}`, text, { mode: 0o600 })
+  writeFileSync(`/dev/shm/${zeroMagic}`, zeroed, { mode: 0o600 })
+  writeFileSync(`/dev/shm/${short}`, shortText, { mode: 0o600 })
+  for (const [name, bytes] of [[foreign, text], [zeroMagic, zeroed], [short, shortText]] as const) {
+    const err = t.throws(() => hashmap.openOrCreate(name, 1 << 16, 0, 0, { onIncompatible: 'recreate' }), { instanceOf: HashMapError }, name)
+    t.is(err?.code, 'ERR_HASHMAP_INCOMPATIBLE', name)
+    t.deepEqual(readFileSync(`/dev/shm/${name}`), bytes, `${name} is untouched`)
+  }
+  // What a creator killed mid-openOrCreate leaves: an empty file, a header of
+  // zeros, or one whose first fields it wrote before it died.
+  writeFileSync(`/dev/shm/${empty}`, Buffer.alloc(0), { mode: 0o600 })
+  writeFileSync(`/dev/shm/${zeros}`, Buffer.alloc(1 << 16), { mode: 0o600 })
+  const begun = Buffer.alloc(1 << 16)
+  begun.writeUInt32LE(512, 24) // the header size, the first field a creator writes
+  writeFileSync(`/dev/shm/${started}`, begun, { mode: 0o600 })
+  t.throws(() => hashmap.openOrCreate(zeros, 1 << 16), { code: 'ERR_HASHMAP_INCOMPATIBLE' }, 'without recreate')
+  for (const name of [empty, zeros, started]) {
+    const h = hashmap.openOrCreate(name, 1 << 16, 0, 0, { onIncompatible: 'recreate' })
+    h.set('k', name)
+    t.is(h.get('k'), name)
+    h.close()
+  }
+})

@@ -319,9 +319,42 @@ fn validate(r: &Region<'_>, name: &str, wait: Duration) -> Result<Layout> {
     Ok(l)
 }
 
-/// An attach that failed, with the identity of the segment it judged (so
-/// that `recreate_incompatible` removes only that one).
+/// An attach that failed, with the identity of the segment it judged if
+/// `recreate_incompatible` may replace it (so that it removes only that
+/// one): a segment with our magic at its start, or an unfinished one of our
+/// uid ([`unfinished`]). Anything else is never replaced.
 type AttachError = (Error, Option<Identity>);
+
+/// Whether the segment `fd` of `size` bytes is one that a creator of ours
+/// was killed while making: its magic is still zero (the creator writes it
+/// last), and every header field a creator writes before it is either
+/// still zero or what a creator of a segment of this size writes. Read with
+/// `pread`, never mapped. A segment of another program whose header is all
+/// zeros passes for one too: nothing tells the two apart.
+fn unfinished(fd: &std::os::fd::OwnedFd, size: u64) -> bool {
+    let mut h = vec![0u8; size.min(HEADER_SIZE) as usize];
+    if rustix::io::pread(fd, &mut h, 0).ok() != Some(h.len()) {
+        return false;
+    }
+    if h.len() < HEADER_SIZE as usize {
+        return h.iter().all(|&b| b == 0);
+    }
+    let u32_at = |off: u64| {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&h[off as usize..off as usize + 4]);
+        u64::from(u32::from_le_bytes(b))
+    };
+    let u64_at = |off: u64| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h[off as usize..off as usize + 8]);
+        u64::from_le_bytes(b)
+    };
+    h[hdr::MAGIC as usize..hdr::MAGIC as usize + 8] == [0u8; 8]
+        && u32_at(hdr::INIT_STATE) == 0
+        && matches!(u32_at(hdr::HEADER_SIZE), 0 | HEADER_SIZE)
+        && [0, size].contains(&u64_at(hdr::MEMORY_SIZE))
+        && [0, u64::from(FORMAT_VERSION)].contains(&u32_at(hdr::VERSION))
+}
 
 impl ShmMap {
     /// Creates a map (`hashmap.new`); the caller owns it. Without a name a
@@ -383,7 +416,7 @@ impl ShmMap {
     /// [`ShmMap::open`], waiting at most `wait` for a creator to finish.
     pub(crate) fn open_waiting(name: &str, opts: &Options, wait: Duration) -> Result<ShmMap> {
         shm::validate_name(name)?;
-        Self::attach(name, opts, true, wait).map_err(|(e, _)| e)
+        Self::attach(name, opts, true, wait, None).map_err(|(e, _)| e)
     }
 
     /// Attaches read-only, to a map of any owner, for inspection (`stat`,
@@ -391,17 +424,20 @@ impl ShmMap {
     /// validated by the write sequence instead.
     pub fn inspect(name: &str) -> Result<ShmMap> {
         shm::validate_name(name)?;
-        Self::attach(name, &Options::default(), false, INIT_WAIT).map_err(|(e, _)| e)
+        Self::attach(name, &Options::default(), false, INIT_WAIT, None).map_err(|(e, _)| e)
     }
 
+    /// Attaches to `name`. `max_mode`: refuse a segment whose permission
+    /// bits grant more than these (`open_or_create`, which would have made
+    /// it with them) with [`ErrorKind::Mode`].
     fn attach(
         name: &str,
         opts: &Options,
         write: bool,
         wait: Duration,
+        max_mode: Option<u32>,
     ) -> Result<ShmMap, AttachError> {
         let (fd, meta) = shm::open(name, write, wait).map_err(|e| (e, None))?;
-        let fail = |e| (e, Some(meta.id));
         let ours = rustix::process::geteuid().as_raw();
         if write && meta.uid != ours && !opts.trust_uids.contains(&meta.uid) {
             return Err((
@@ -414,17 +450,41 @@ impl ShmMap {
                 None,
             ));
         }
+        // Replaceable only if it is unfinished and ours, or has our magic.
+        let fail = |e, magic: bool| {
+            let ok = magic || (meta.uid == ours && unfinished(&fd, meta.size));
+            (e, ok.then_some(meta.id))
+        };
         if meta.size < HEADER_SIZE {
-            return Err(fail(incompatible(
-                name,
-                format!("it has {} bytes, fewer than a header", meta.size),
-            )));
+            return Err(fail(
+                incompatible(
+                    name,
+                    format!("it has {} bytes, fewer than a header", meta.size),
+                ),
+                false,
+            ));
         }
-        let mapping = Mapping::new(&fd, meta.size, name, write).map_err(fail)?;
+        let mapping = Mapping::new(&fd, meta.size, name, write).map_err(|e| (e, None))?;
         let r = mapping.region();
-        let layout = validate(&r, name, wait).map_err(fail)?;
-        let common = common(&r, &layout).map_err(fail)?;
-        mapping.check(name).map_err(fail)?;
+        let magic = || r.to_vec(hdr::MAGIC, 8).is_ok_and(|m| m == MAGIC);
+        let layout = validate(&r, name, wait).map_err(|e| fail(e, magic()))?;
+        let common = common(&r, &layout).map_err(|e| fail(e, magic()))?;
+        mapping.check(name).map_err(|e| (e, None))?;
+        if let Some(wanted) = max_mode {
+            let extra = meta.mode & 0o777 & !wanted;
+            if extra != 0 {
+                return Err((
+                    ErrorKind::Mode {
+                        name: name.to_owned(),
+                        mode: meta.mode & 0o777,
+                        wanted,
+                        extra,
+                    }
+                    .into(),
+                    None,
+                ));
+            }
+        }
         Ok(ShmMap {
             mapping,
             layout,
@@ -439,10 +499,13 @@ impl ShmMap {
 
     /// Opens `name`, or creates it if absent (`hashmap.openOrCreate`). Exactly
     /// one of many concurrent callers creates; the others wait until it is
-    /// initialised. Nobody owns the result: it lives until `unlink`. With
-    /// `recreate_incompatible`, a segment that is ours but unusable (another
-    /// format version) is unlinked and created anew; processes that have the
-    /// old one mapped keep it.
+    /// initialised. Nobody owns the result: it lives until `unlink`. It
+    /// attaches only to a segment whose permission bits grant no more than
+    /// `opts.mode` ([`ErrorKind::Mode`] otherwise). With
+    /// `recreate_incompatible`, a segment that is unusable but has our magic
+    /// (another format version), or one of our uid that a creator was killed
+    /// while making, is unlinked and created anew; processes that have the
+    /// old one mapped keep it. Anything else is left untouched.
     pub fn open_or_create(
         name: &str,
         memory_size: u64,
@@ -460,7 +523,7 @@ impl ShmMap {
                     {}
                 other => return other,
             }
-            match Self::attach(name, opts, true, INIT_WAIT) {
+            match Self::attach(name, opts, true, INIT_WAIT, Some(opts.mode & 0o777)) {
                 Err((e, _)) if matches!(e.kind(), ErrorKind::Os { errno, .. } if *errno == libc::ENOENT) => {
                     last = Some(e)
                 }

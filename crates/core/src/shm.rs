@@ -4,7 +4,11 @@
 //! - a segment is created with `O_CREAT | O_EXCL`, so exactly one process
 //!   creates each name; its mode is set with `fchmod` (umask does not apply);
 //! - every open uses `O_NOFOLLOW` (a symlink at the name is `ELOOP`) and
-//!   accepts only a regular file;
+//!   accepts only a regular file with exactly one name (`st_nlink == 1`): a
+//!   hard link is a second name for a segment, which its creator never chose
+//!   (a co-tenant who may write a 0666 map can link it under the name of
+//!   another service's private map); a segment whose name went while we
+//!   opened it (`st_nlink == 0`) is `ENOENT`;
 //! - its memory is reserved with `fallocate` before it is mapped, so a full
 //!   /dev/shm is `ENOSPC` at creation, never `SIGBUS` on a later write;
 //! - a [`Mapping`] owns one `MAP_SHARED` mapping, guarded against
@@ -81,6 +85,18 @@ fn meta(fd: &OwnedFd, name: &str) -> Result<Meta> {
             "'{name}' is not a usable shm-hashmap segment: it is not a regular file"
         ))
         .into());
+    }
+    match st.st_nlink {
+        1 => {}
+        0 => return Err(Error::os("shm_open", name, rustix::io::Errno::NOENT)),
+        n => {
+            return Err(ErrorKind::Incompatible(format!(
+                "'{name}' is not a usable shm-hashmap segment: it has {n} hard links, and a map has \
+                 exactly one name (another user may have linked someone else's map here); remove the \
+                 name with unlink() if it is yours"
+            ))
+            .into())
+        }
     }
     Ok(Meta {
         size: st.st_size as u64,

@@ -42,6 +42,7 @@ pub(crate) fn error_code(e: &CoreError) -> String {
         ErrorKind::Corrupt(_) => "ERR_HASHMAP_CORRUPT",
         ErrorKind::LockTimeout { .. } => "ERR_HASHMAP_LOCK_TIMEOUT",
         ErrorKind::ForeignOwner { .. } => "ERR_HASHMAP_FOREIGN_OWNER",
+        ErrorKind::Mode { .. } => "ERR_HASHMAP_MODE",
         ErrorKind::Os { errno, syscall, .. } => return format!("ERR_OS:{errno}:{syscall}"),
     }
     .to_owned()
