@@ -62,8 +62,13 @@ export interface Handle {
 /** `check()` of a map opened read-only, of any owner (for the CLI). */
 export declare function inspectCheck(name: string): CheckResult
 
-/** `stat()` of a map opened read-only, of any owner (for the CLI). */
-export declare function inspectStat(name: string): StatResult
+/**
+ * `stat()` of a map opened read-only, of any owner (for the CLI). With
+ * `timeout_ms`, a map still being created, or one whose writes overlap
+ * every read for that long, is `ERR_HASHMAP_INCOMPATIBLE` or
+ * `ERR_HASHMAP_LOCK_TIMEOUT` after that long (default: 3 s and 5 s).
+ */
+export declare function inspectStat(name: string, timeoutMs?: number | undefined | null): StatResult
 
 /** Parameters of `new`, `open` and `openOrCreate`, validated by index.js. */
 export interface MapOptions {

@@ -257,3 +257,50 @@ asRoot('stat and check read a map of another user; rm needs --uid naming its own
   t.is(done.out, `removed '${name}'\n`)
   t.false(shmExists(name))
 })
+
+test('ls shows a map whose writer is stopped mid-write as busy, after a short wait for each, instead of waiting out the lock timeout', async (t) => {
+  t.timeout(120_000)
+  const { createRequire } = await import('node:module')
+  const native = createRequire(import.meta.url)('../binding.js')
+  const maps = [0, 1, 2].map(() => hashmap.new(64 << 20, 0, 0, { name: uniqueName('cli-busy'), shards: 1 }))
+  const children = maps.map((h) => fork(fixture('big-writer.cjs'), [h.name, String(8 << 20)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+  t.teardown(() => {
+    for (const c of children) {
+      if (c.exitCode === null && c.signalCode === null) {
+        c.kill('SIGCONT')
+        c.kill('SIGKILL')
+      }
+    }
+    for (const h of maps) h.close()
+  })
+  await Promise.all(children.map((c) => new Promise((r) => c.once('message', r))))
+  const busy = (name: string) => {
+    try {
+      native.inspectStat(name, 50)
+      return false
+    } catch (e: any) {
+      return e.code === 'ERR_HASHMAP_LOCK_TIMEOUT'
+    }
+  }
+  // Stop each writer at random moments until it is caught inside a write.
+  for (const [i, c] of children.entries()) {
+    let caught = false
+    for (let attempt = 0; attempt < 100 && !caught; attempt++) {
+      c.kill('SIGSTOP')
+      await new Promise((r) => setTimeout(r, 10))
+      caught = busy(maps[i].name)
+      if (!caught) {
+        c.kill('SIGCONT')
+        await new Promise((r) => setTimeout(r, 3 + attempt))
+      }
+    }
+    t.true(caught, `writer ${i} was never caught inside a write`)
+  }
+  // Each of the three would hold ls up for the whole 5 s lock timeout.
+  const r = spawnSync(process.execPath, [bin, 'ls', '--json'], { encoding: 'utf8', timeout: 10_000 })
+  t.is(r.status, 0, `ls did not finish: ${r.signal ?? ''} ${r.stderr}`)
+  const rows = JSON.parse(r.stdout) as (LsRow & { busy?: boolean })[]
+  for (const h of maps) t.true(rows.find((row) => row.name === h.name)?.busy, h.name)
+  const text = spawnSync(process.execPath, [bin, 'ls'], { encoding: 'utf8', timeout: 10_000 })
+  for (const h of maps) t.regex(text.stdout, new RegExp(`${h.name}.*busy`))
+})

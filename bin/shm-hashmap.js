@@ -20,6 +20,10 @@ function validName(n) {
   }
 }
 const MAX_UID = 0xfffffffe // (uid_t)-1 means "no uid"
+// How long ls waits for each map, at most: one whose writer is stopped
+// mid-write (or whose creator is still making it) is shown as busy instead
+// of holding up the listing for the whole lock timeout.
+const LS_WAIT_MS = 250
 
 const HELP = `Usage: shm-hashmap <command> [options]
 
@@ -27,7 +31,8 @@ Inspect the shm-hashmap maps in /dev/shm.
 
 Commands:
   ls           list this library's maps: name, size, entries, owner pid and
-               whether it is alive, age
+               whether it is alive, age; a map whose writer is stopped
+               mid-write shows as busy after 250 ms
   stat NAME    a map's layout and usage, with usage bars
   check NAME   walk a map's structure; exit 1 if an invariant is broken
   rm NAME      remove a map's name (asks first); processes that have it open
@@ -159,7 +164,7 @@ function ls(json) {
       continue
     }
     try {
-      const s = native.inspectStat(name)
+      const s = native.inspectStat(name, LS_WAIT_MS)
       const state = s.owned ? ownerState(name) : 'nobody'
       rows.push({
         name,
@@ -173,14 +178,17 @@ function ls(json) {
         createdMs: s.createdMs,
       })
     } catch (e) {
-      rows.push({ name, uid: st.uid, error: errorCode(e) })
+      const code = errorCode(e)
+      if (code === 'ERR_HASHMAP_LOCK_TIMEOUT') rows.push({ name, uid: st.uid, busy: true })
+      else rows.push({ name, uid: st.uid, error: code })
     }
   }
   if (json) return console.log(JSON.stringify(rows, null, 2))
   if (rows.length === 0) return console.log('no shm-hashmap maps in /dev/shm')
   const table = [['NAME', 'SIZE', 'ENTRIES', 'OWNER', 'AGE']]
   for (const r of rows) {
-    if (r.error) table.push([r.name, '-', '-', `(${r.error})`, '-'])
+    if (r.busy) table.push([r.name, '-', '-', '(busy: a write is in progress or stopped)', '-'])
+    else if (r.error) table.push([r.name, '-', '-', `(${r.error})`, '-'])
     else table.push([r.name, bytes(r.memorySize), r.entries.toLocaleString('en'), ownerText(r.owned, r.ownerPid, r.ownerState), age(r.createdMs)])
   }
   const widths = table[0].map((_, c) => Math.max(...table.map((r) => String(r[c]).length)))

@@ -423,8 +423,20 @@ impl ShmMap {
     /// `check`): nothing is written, not even the lock, so reads are
     /// validated by the write sequence instead.
     pub fn inspect(name: &str) -> Result<ShmMap> {
+        Self::inspect_within(name, INIT_WAIT, DEFAULT_LOCK_TIMEOUT)
+    }
+
+    /// [`ShmMap::inspect`], waiting at most `init` for a creator to finish,
+    /// and letting each later read retry for at most `busy` while writes
+    /// overlap it (then [`ErrorKind::LockTimeout`]): a listing of many maps
+    /// must not wait out each one whose writer is stopped mid-write.
+    pub fn inspect_within(name: &str, init: Duration, busy: Duration) -> Result<ShmMap> {
         shm::validate_name(name)?;
-        Self::attach(name, &Options::default(), false, INIT_WAIT, None).map_err(|(e, _)| e)
+        let opts = Options {
+            lock_timeout: Some(busy),
+            ..Options::default()
+        };
+        Self::attach(name, &opts, false, init, None).map_err(|(e, _)| e)
     }
 
     /// Attaches to `name`. `max_mode`: refuse a segment whose permission

@@ -406,10 +406,20 @@ pub fn check(id: u32) -> Result<CheckResult> {
     with_map(id, |m| m.check()).map(check_result)
 }
 
-/// `stat()` of a map opened read-only, of any owner (for the CLI).
+/// `stat()` of a map opened read-only, of any owner (for the CLI). With
+/// `timeout_ms`, a map still being created, or one whose writes overlap
+/// every read for that long, is `ERR_HASHMAP_INCOMPATIBLE` or
+/// `ERR_HASHMAP_LOCK_TIMEOUT` after that long (default: 3 s and 5 s).
 #[napi(catch_unwind)]
-pub fn inspect_stat(name: String) -> Result<StatResult> {
-    ShmMap::inspect(&name)
+pub fn inspect_stat(name: String, timeout_ms: Option<u32>) -> Result<StatResult> {
+    let opened = match timeout_ms {
+        Some(ms) => {
+            let limit = Duration::from_millis(ms.into());
+            ShmMap::inspect_within(&name, limit, limit)
+        }
+        None => ShmMap::inspect(&name),
+    };
+    opened
         .and_then(|m| m.stat())
         .map(stat_result)
         .map_err(js_err)
