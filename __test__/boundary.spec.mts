@@ -2,7 +2,7 @@
 // can do to a segment gives an error, never a crash, a hang or a hijack.
 import test from 'ava'
 import { fork, spawn, spawnSync } from 'node:child_process'
-import { closeSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -454,4 +454,37 @@ test("onIncompatible: 'recreate' replaces an unfinished segment of ours, but nev
     t.is(h.get('k'), name)
     h.close()
   }
+})
+
+test('a SIGBUS sent with kill is not swallowed: a process with a map open dies by it as it would without the addon', async (t) => {
+  const h = hashmap.new(1 << 16)
+  t.teardown(() => h.close())
+  const child = fork(fixture('sigbus.cjs'), [h.name], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  t.teardown(() => child.kill('SIGKILL'))
+  await new Promise((r) => child.once('message', r))
+  const exit = new Promise<[number | null, string | null]>((r) => child.once('exit', (code, signal) => r([code, signal])))
+  child.kill('SIGBUS')
+  t.deepEqual(await exit, [null, 'SIGBUS'])
+})
+
+test("a SIGBUS sent with kill reaches a listener installed before the addon, and the truncation guard still catches a real fault afterwards", async (t) => {
+  const h = hashmap.new(1 << 20)
+  t.teardown(() => h.close())
+  for (let i = 0; i < 1000; i++) h.set(`k${i}`, 'x'.repeat(200))
+  const child = fork(fixture('sigbus.cjs'), [h.name, 'listen'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  t.teardown(() => child.kill('SIGKILL'))
+  const messages: any[] = []
+  const next = () => new Promise<any>((r) => (messages.length ? r(messages.shift()) : child.once('message', () => r(messages.shift()))))
+  child.on('message', (m) => messages.push(m))
+  t.is(await next(), 'ready')
+  child.kill('SIGBUS')
+  t.is(await next(), 'got SIGBUS')
+  truncateSync(`/dev/shm/${h.name}`, 4096)
+  child.send('get')
+  const got = await next()
+  t.is(got.code, 'ERR_HASHMAP_CORRUPT')
+  t.regex(got.message, /truncated/)
+  const exit = new Promise<[number | null, string | null]>((r) => child.once('exit', (code, signal) => r([code, signal])))
+  child.disconnect()
+  t.deepEqual(await exit, [0, null])
 })
