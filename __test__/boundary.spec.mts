@@ -488,3 +488,29 @@ test("a SIGBUS sent with kill reaches a listener installed before the addon, and
   child.disconnect()
   t.deepEqual(await exit, [0, null])
 })
+
+test('maps truncated under a process and then closed keep no memory charged to it: only their lock pages stay committed', async (t) => {
+  t.timeout(120_000)
+  const count = 12
+  const size = 64 << 20
+  const maps = Array.from({ length: count }, () => hashmap.new(size, 0, 0, { shards: 4 }))
+  t.teardown(() => {
+    for (const h of maps) h.close()
+  })
+  for (const h of maps) h.set('k', 'v')
+  const child = fork(fixture('retired.cjs'), maps.map((h) => h.name), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  t.teardown(() => child.kill('SIGKILL'))
+  const messages: any[] = []
+  const next = () => new Promise<any>((r) => (messages.length ? r(messages.shift()) : child.once('message', () => r(messages.shift()))))
+  child.on('message', (m) => messages.push(m))
+  t.is(await next(), 'ready')
+  for (const h of maps) truncateSync(`/dev/shm/${h.name}`, 4096)
+  child.send('go')
+  const { codes, before, after } = await next()
+  t.deepEqual(codes, maps.map(() => 'ERR_HASHMAP_CORRUPT'))
+  // Retired whole, they would add count × 64 MiB (768 MiB); their lock pages
+  // are 4 pages each. The rest of the margin is the process's own churn.
+  const grown = (after - before) * 1024
+  t.log(`${(grown / 2 ** 20).toFixed(2)} MiB more charged`)
+  t.true(grown < 64 << 20, `${(grown / 2 ** 20).toFixed(1)} MiB more charged after closing ${count} truncated 64 MiB maps`)
+})

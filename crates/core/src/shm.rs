@@ -12,7 +12,15 @@
 //! - its memory is reserved with `fallocate` before it is mapped, so a full
 //!   /dev/shm is `ENOSPC` at creation, never `SIGBUS` on a later write;
 //! - a [`Mapping`] owns one `MAP_SHARED` mapping, guarded against
-//!   truncation ([`fault`]), and unmaps it on drop.
+//!   truncation ([`fault`]), and unmaps it on drop;
+//! - a mapping whose segment was truncated is never unmapped but retired
+//!   ([`Mapping::drop`]): its lock areas ([`Mapping::keep_writable`]) become
+//!   private writable zeros, and the rest read-only zeros that commit no
+//!   memory. After that nothing of ours touches the range: no [`Region`]
+//!   outlives its `Mapping`, and the only writer left is libc or the kernel
+//!   following a robust-list link into a lock area, which stays writable. A
+//!   write anywhere else would be SIGSEGV, which the SIGBUS guard does not
+//!   catch; a read sees zeros.
 
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
@@ -203,6 +211,8 @@ pub struct Mapping {
     ptr: *mut u8,
     len: usize,
     guard: Option<fault::Guard>,
+    /// Byte ranges (offset, length) that stay writable when retired.
+    keep: Vec<(usize, usize)>,
 }
 
 impl Mapping {
@@ -227,9 +237,25 @@ impl Mapping {
             ptr: ptr.cast(),
             len,
             guard: None,
+            keep: Vec::new(),
         };
         m.guard = Some(fault::register(ptr as usize, len)?);
         Ok(m)
+    }
+
+    /// Names the byte ranges (offset, length) that libc or the kernel may
+    /// still write after the segment is truncated: the lock areas, which a
+    /// thread's robust list can point into. Ranges outside the mapping are
+    /// clipped.
+    pub fn keep_writable(&mut self, ranges: impl IntoIterator<Item = (u64, u64)>) {
+        self.keep = ranges
+            .into_iter()
+            .filter_map(|(off, len)| {
+                let off = usize::try_from(off).ok()?.min(self.len);
+                let len = usize::try_from(len).ok()?.min(self.len - off);
+                (len > 0).then_some((off, len))
+            })
+            .collect();
     }
 
     /// A bounds-checked view of the mapping, valid while `self` is borrowed.
@@ -252,24 +278,7 @@ impl Drop for Mapping {
     fn drop(&mut self) {
         let broken = self.guard.as_ref().is_some_and(|g| g.broken());
         if broken {
-            // The segment shrank while mapped. If that happened while this
-            // thread held the lock, libc could not unlock it (the mutex
-            // became zeros) and its robust list still points into this
-            // range: unmapping it would let libc write through a dangling
-            // pointer on the next lock. So the range stays mapped for good,
-            // as private zeros, which no fault can come from.
-            // SAFETY: the range is exactly our mapping, which nothing uses
-            // after this (Region borrows `self`); MAP_FIXED replaces it.
-            unsafe {
-                libc::mmap(
-                    self.ptr.cast(),
-                    self.len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                )
-            };
+            self.retire();
             self.guard = None;
             return;
         }
@@ -278,6 +287,49 @@ impl Drop for Mapping {
         // SAFETY: ptr/len are exactly what mmap returned, and no view of the
         // mapping outlives `self` (Region borrows it).
         let _ = unsafe { rustix::mm::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+impl Mapping {
+    /// The segment shrank while mapped. If that happened while a thread held
+    /// a lock, its robust list may still point into a lock area of this
+    /// range, and libc or the kernel may write there later: unmapping would
+    /// let them write into whatever is mapped here next. So the range stays
+    /// reserved for good: read-only private zeros, which commit no memory
+    /// (`MAP_NORESERVE`, and a private mapping without write access is not
+    /// charged), and private writable zeros over the pages of the lock areas
+    /// (a page per shard). No fault can come from either.
+    fn retire(&mut self) {
+        // SAFETY: the range is exactly our mapping, which nothing of ours
+        // uses after this (Region borrows `self`); MAP_FIXED replaces it.
+        unsafe {
+            libc::mmap(
+                self.ptr.cast(),
+                self.len,
+                libc::PROT_READ,
+                libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        let page = rustix::param::page_size();
+        for &(off, len) in &self.keep {
+            let start = off & !(page - 1);
+            let end = (off + len).next_multiple_of(page).min(self.len);
+            // SAFETY: start..end lies inside our retired range (page-aligned,
+            // clipped to its length), which MAP_FIXED replaces and nothing
+            // else aliases.
+            unsafe {
+                libc::mmap(
+                    self.ptr.add(start).cast(),
+                    end - start,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+        }
     }
 }
 
