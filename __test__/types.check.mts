@@ -142,3 +142,18 @@ export function wrongCalls(h: HashMap): void {
   calcRequiredMemorySize(0n)
   void s
 }
+
+// shm-hashmap/session is a store express-session's types accept.
+import session from 'express-session'
+import SessionStoreDefault, { SessionStore } from 'shm-hashmap/session'
+export function sessionStore(): void {
+  session({ store: new SessionStore({ name: 'x', prefix: 'sess:', ttl: 3600, evict: 'none' }), secret: 's' })
+  session({ store: new SessionStoreDefault(hashmap.new(1 << 20), { ttl: (s) => (s.cookie?.expires ? 60 : 3600) }), secret: 's' })
+  const p: Promise<number> = new SessionStore().length()
+  new SessionStore().get('sid', (err, sess) => sess?.cookie?.expires)
+  // @ts-expect-error: an unknown option
+  new SessionStore({ memorysize: 1 })
+  // @ts-expect-error: ttl is seconds or a function
+  new SessionStore({ ttl: '1d' })
+  void p
+}
