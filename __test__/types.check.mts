@@ -157,3 +157,16 @@ export function sessionStore(): void {
   new SessionStore({ ttl: '1d' })
   void p
 }
+
+// shm-hashmap/metrics takes prom-client's registries.
+import { Registry } from 'prom-client'
+import ClusterMetricsDefault, { ClusterMetrics } from 'shm-hashmap/metrics'
+export async function clusterMetrics(): Promise<string> {
+  const cm = new ClusterMetrics({ registry: new Registry(), name: 'm', timeout: 500 })
+  const type: string = cm.contentType
+  new ClusterMetricsDefault().close()
+  // @ts-expect-error: an unknown option
+  new ClusterMetrics({ timout: 5 })
+  void type
+  return cm.clusterMetrics()
+}
