@@ -17,7 +17,13 @@ export type Key = string | Uint8Array
  * or typed array, nested in any way (cycles included). It is stored as
  * MessagePack (msgpackr, structured clone), and `get` returns an equal
  * structure. Functions, symbols and class instances are refused with
- * `ERR_INVALID_ARG_TYPE`, at any depth.
+ * `ERR_INVALID_ARG_TYPE`, at any depth, and sparse arrays (whose holes would
+ * come back as `undefined`) with `ERR_INVALID_ARG_VALUE`.
+ *
+ * The value is read once: each property (getters included) and element is
+ * read a single time into a copy, which is checked and then encoded, so what
+ * is stored is exactly what was checked. A typed array's bytes are taken
+ * through the built-in accessors, not its own `buffer`/`byteOffset`/`byteLength`.
  */
 export type StructuredValue = null | object
 

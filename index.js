@@ -5,7 +5,7 @@
 // classes of the contract. The native loader is the generated ./binding.js.
 
 const { randomUUID } = require('node:crypto')
-const { getSystemErrorName } = require('node:util')
+const { getSystemErrorName, types } = require('node:util')
 
 if (process.platform !== 'linux') {
   // The lock needs robust process-shared mutexes, and the segments POSIX
@@ -82,21 +82,60 @@ function checkName(v, arg = 'name') {
   return v
 }
 
+// Every argument is read once, into a local, and what was checked is what
+// goes on: a getter, a Proxy or an own property that lies cannot show the
+// checks one thing and the addon or msgpackr another. A typed array's bytes
+// are found through the intrinsic accessors, taken here at load, never
+// through its own (possibly shadowed) `buffer`, `byteOffset`, `byteLength`.
+const { apply, getPrototypeOf } = Reflect
+const TypedArrayPrototype = getPrototypeOf(Uint8Array.prototype)
+const intrinsic = (proto, name) => Object.getOwnPropertyDescriptor(proto, name).get
+const taTag = intrinsic(TypedArrayPrototype, Symbol.toStringTag)
+const taBuffer = intrinsic(TypedArrayPrototype, 'buffer')
+const taByteOffset = intrinsic(TypedArrayPrototype, 'byteOffset')
+const taByteLength = intrinsic(TypedArrayPrototype, 'byteLength')
+const typedArraySet = TypedArrayPrototype.set
+// The typed array's name ('Uint8Array' for a Buffer too), or undefined for
+// anything else (a Proxy included): a brand check that runs no user code.
+const typedArrayTag = (v) => apply(taTag, v, [])
+/** A Buffer over the bytes of the typed array `view` (no copy). */
+function bytesOf(view) {
+  return Buffer.from(apply(taBuffer, view, []), apply(taByteOffset, view, []), apply(taByteLength, view, []))
+}
+
 // Keys that start with these bytes are the map's own (getOrSet's leases);
 // no string key can (0xFF is not UTF-8), and a binary one may not.
 const RESERVED = native.reservedKeyPrefix()
 
+// Checks a key and returns what to pass on: the key itself, or, for bytes
+// in a SharedArrayBuffer (which another thread may change between the check
+// and the addon's read), a copy of what was checked.
 function checkKey(key) {
   if (typeof key === 'string') {
     // A lone surrogate has no UTF-8: '\uD800' and '\uFFFD' would be one key.
     if (!key.isWellFormed()) {
       throw withCode(new TypeError(`The argument 'key' is invalid: ${describe(key)}. A string key must be well-formed UTF-16 (it has a lone surrogate)`), 'ERR_INVALID_ARG_VALUE')
     }
-  } else if (!(key instanceof Uint8Array)) {
-    throw invalidType('key', 'of type string or an instance of Buffer or Uint8Array', key)
-  } else if (key[0] === RESERVED[0] && Buffer.from(key.buffer, key.byteOffset, key.byteLength).subarray(0, RESERVED.length).equals(RESERVED)) {
+    return key
+  }
+  if (typedArrayTag(key) !== 'Uint8Array') throw invalidType('key', 'of type string or an instance of Buffer or Uint8Array', key)
+  let bytes = null
+  if (types.isSharedArrayBuffer(apply(taBuffer, key, []))) {
+    bytes = Buffer.from(bytesOf(key))
+    key = bytes
+  }
+  // An element of a typed array is its byte: no property can shadow it.
+  if (key[0] === RESERVED[0] && (bytes ?? bytesOf(key)).subarray(0, RESERVED.length).equals(RESERVED)) {
     throw withCode(new TypeError(`The argument 'key' is invalid: keys that start with the bytes ${RESERVED.toString('hex')} are reserved for the map's own use`), 'ERR_INVALID_ARG_VALUE')
   }
+  return key
+}
+
+// The length of `a`, an array or a Proxy of one (whose `length` can be anything), read once.
+function lengthOf(arg, expected, a) {
+  const n = a.length
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw invalidType(arg, expected, a)
+  return n
 }
 
 // Batches cross into the addon as arguments, not arrays (reading array
@@ -152,81 +191,154 @@ function getBatch(id, keys, from, to, out) {
 // iterator is never called.
 function checkKeys(keys) {
   if (!Array.isArray(keys)) throw invalidType('keys', 'an array of keys', keys)
-  const n = keys.length
+  const n = lengthOf('keys', 'an array of keys', keys)
   const out = []
-  for (let i = 0; i < n; i++) {
-    const k = keys[i]
-    checkKey(k)
-    out.push(k)
-  }
+  for (let i = 0; i < n; i++) out.push(checkKey(keys[i]))
   return out
 }
 
-// The key of `key`'s getOrSet lease.
+// The key of `key`'s getOrSet lease (`key` as checkKey returned it).
 function leaseKey(key) {
-  return Buffer.concat([RESERVED, typeof key === 'string' ? Buffer.from(key, 'utf8') : key])
+  return Buffer.concat([RESERVED, typeof key === 'string' ? Buffer.from(key, 'utf8') : bytesOf(key)])
 }
 
 const VALUE_TYPES = 'of type string, boolean, number or bigint, a Buffer or Uint8Array, null, or a plain object, array, Date, Map, Set or typed array'
 
-// Checks a value; true if it is structured (stored as MessagePack).
-function checkValue(val, arg = 'val') {
+// The flags of a value as the binding takes it: 0 for one stored as itself
+// (string, boolean, number, bigint, bytes), ValueFlags.Structured for one
+// stored as MessagePack. It looks at nothing but the value's type, so it
+// runs no user code; the structure is read by encodeStructured.
+function valueFlags(val, arg = 'val') {
   switch (typeof val) {
     case 'string':
     case 'boolean':
     case 'number':
     case 'bigint': // its int64 range is checked natively (ERR_OUT_OF_RANGE)
-      return false
+      return 0
     case 'object':
-      if (val instanceof Uint8Array) return false
-      checkStructured(val, arg)
-      return true
+      return val !== null && typedArrayTag(val) === 'Uint8Array' ? 0 : ValueFlags.Structured
     default:
       throw invalidType(arg, VALUE_TYPES, val)
   }
 }
 
-// Walks a structured value: msgpackr would silently turn a function into
-// undefined and a class instance into a plain object, so both are refused.
-// The common case (small, acyclic) is walked without a visited set; past a
-// depth of 64 the walk starts again, remembering what it has seen, which
-// ends on cycles too.
-function checkStructured(root, arg) {
-  if (!walk(root, arg, 0, null)) walk(root, arg, 0, new Set())
-}
-
-// False if it went deeper than it may without a visited set.
-function walk(v, arg, depth, seen) {
-  const t = typeof v
-  if (t === 'function' || t === 'symbol') throw invalidType(arg, `${VALUE_TYPES}, with no ${t} inside`, v)
-  if (t !== 'object' || v === null) return true
-  if (seen === null ? depth > 64 : seen.has(v)) return seen !== null
-  seen?.add(v)
-  if (v instanceof Date || (ArrayBuffer.isView(v) && !(v instanceof DataView))) return true
-  const proto = Object.getPrototypeOf(v)
-  if (proto === Object.prototype || proto === null || (proto === Array.prototype && Array.isArray(v))) {
-    for (const k in v) if (Object.hasOwn(v, k) && !walk(v[k], arg, depth + 1, seen)) return false
-    return true
-  }
-  if (v instanceof Map) {
-    for (const [k, x] of v) if (!walk(k, arg, depth + 1, seen) || !walk(x, arg, depth + 1, seen)) return false
-    return true
-  }
-  if (v instanceof Set) {
-    for (const x of v) if (!walk(x, arg, depth + 1, seen)) return false
-    return true
-  }
-  throw invalidType(arg, `${VALUE_TYPES}, with no class instance inside`, v)
-}
-
-// The value as the binding takes it: itself, or a structured value's MessagePack.
-function nativeValue(val, structured, arg = 'val') {
-  if (!structured) return val
+// A structured value's MessagePack. The value is read once, into a copy
+// made of what was checked (plain objects, dense arrays, Maps, Sets, Dates
+// and typed arrays of our own), and that copy is what msgpackr packs: a
+// getter or a Proxy cannot hand msgpackr a function (which it would drop) or
+// a class instance (which it would store as a plain object) after the check.
+function encodeStructured(val, arg = 'val') {
+  const copy = snapshot(val, arg)
   try {
-    return packr.pack(val)
+    return packr.pack(copy)
   } catch (e) {
     throw withCode(new TypeError(`The "${arg}" argument cannot be encoded: ${e.message}`), 'ERR_INVALID_ARG_TYPE')
   }
+}
+
+const TYPED_ARRAYS = new Map(
+  ['Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'Float16Array', 'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array']
+    .filter((name) => typeof globalThis[name] === 'function')
+    .map((name) => [name, globalThis[name]]),
+)
+const dateGetTime = Date.prototype.getTime
+const mapForEach = Map.prototype.forEach
+const mapSet = Map.prototype.set
+const setForEach = Set.prototype.forEach
+const setAdd = Set.prototype.add
+const hasOwn = Object.hasOwn
+const defineProperty = Object.defineProperty
+const objectKeys = Object.keys
+
+// A copy of a structured value, each part read once and checked as it is
+// read. Objects met again (shared or cyclic) map to the same copy, so
+// msgpackr's structured clone keeps them shared. Refused, at any depth:
+// functions, symbols, class instances and sparse arrays.
+function snapshot(root, arg) {
+  const st = { arg, copies: new Map() }
+  try {
+    return copyValue(root, st)
+  } catch (e) {
+    if (e instanceof RangeError && e.code === undefined) {
+      throw withCode(new TypeError(`The "${arg}" argument is invalid: it is nested too deeply to encode (${e.message})`), 'ERR_INVALID_ARG_VALUE')
+    }
+    throw e
+  }
+}
+
+function copyValue(v, st) {
+  const t = typeof v
+  if (t === 'function' || t === 'symbol') throw invalidType(st.arg, `${VALUE_TYPES}, with no ${t} inside`, v)
+  if (t !== 'object' || v === null) return v
+  const seen = st.copies.get(v)
+  if (seen !== undefined) return seen
+  if (Array.isArray(v)) {
+    if (getPrototypeOf(v) !== Array.prototype) throw classInstance(st.arg, v)
+    const n = lengthOf(st.arg, VALUE_TYPES, v)
+    const out = []
+    st.copies.set(v, out)
+    for (let i = 0; i < n; i++) {
+      const x = v[i]
+      if (x === undefined && !hasOwn(v, i)) throw sparseArray(st.arg, n, i)
+      out.push(copyValue(x, st))
+    }
+    return out
+  }
+  const proto = getPrototypeOf(v)
+  if (proto === Object.prototype || proto === null) {
+    const out = {}
+    st.copies.set(v, out)
+    for (const k of objectKeys(v)) {
+      const x = copyValue(v[k], st)
+      if (k === '__proto__') defineProperty(out, k, { value: x, writable: true, enumerable: true, configurable: true })
+      else out[k] = x
+    }
+    return out
+  }
+  const tag = typedArrayTag(v)
+  if (tag !== undefined) {
+    const src = bytesOf(v)
+    const out = Buffer.isBuffer(v) ? Buffer.allocUnsafe(src.length) : new (TYPED_ARRAYS.get(tag))(src.length / TYPED_ARRAYS.get(tag).BYTES_PER_ELEMENT)
+    apply(typedArraySet, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), [src])
+    st.copies.set(v, out)
+    return out
+  }
+  if (types.isDate(v)) {
+    const out = new Date(apply(dateGetTime, v, []))
+    st.copies.set(v, out)
+    return out
+  }
+  if (types.isMap(v)) {
+    // The entries first (Map.prototype.forEach runs no user code), then
+    // their copies: a getter inside cannot add entries to this copy.
+    const keys = []
+    const vals = []
+    apply(mapForEach, v, [(x, k) => (keys.push(k), vals.push(x))])
+    const out = new Map()
+    st.copies.set(v, out)
+    for (let i = 0; i < keys.length; i++) apply(mapSet, out, [copyValue(keys[i], st), copyValue(vals[i], st)])
+    return out
+  }
+  if (types.isSet(v)) {
+    const items = []
+    apply(setForEach, v, [(x) => items.push(x)])
+    const out = new Set()
+    st.copies.set(v, out)
+    for (let i = 0; i < items.length; i++) apply(setAdd, out, [copyValue(items[i], st)])
+    return out
+  }
+  throw classInstance(st.arg, v)
+}
+
+function classInstance(arg, v) {
+  return invalidType(arg, `${VALUE_TYPES}, with no class instance inside`, v)
+}
+
+function sparseArray(arg, length, at) {
+  return withCode(
+    new TypeError(`The "${arg}" argument is invalid: it holds a sparse array (length ${length}, a hole at index ${at}), which MessagePack cannot keep; store a dense array, an object or a Map`),
+    'ERR_INVALID_ARG_VALUE',
+  )
 }
 
 function options(v, allowed) {
@@ -275,28 +387,41 @@ function lockTimeoutArg(v) {
   return v
 }
 
+// The uids, checked, in an array of our own (read once, by index; the
+// caller's array is not passed on).
 function trustUidsArg(v) {
   if (v === undefined) return undefined
   if (!Array.isArray(v)) throw invalidType('options.trustUids', 'an array of uids', v)
-  for (const uid of v) {
+  const n = lengthOf('options.trustUids', 'an array of uids', v)
+  const out = []
+  for (let i = 0; i < n; i++) {
+    const uid = v[i]
     if (typeof uid !== 'number') throw invalidType('options.trustUids', 'an array of uids (numbers)', uid)
     if (!Number.isInteger(uid) || uid < 0 || uid > 0xffffffff) throw outOfRange('options.trustUids', 'uids from 0 to 4294967295', uid)
+    out.push(uid)
   }
-  return v
+  return out
 }
 
 // The options of new(), open() and openOrCreate(), each allowing its own
-// subset, as the binding takes them.
+// subset, as the binding takes them (and new()'s `name`), each read once.
 function mapOptions(opts, allowed) {
   const o = options(opts, allowed)
+  const out = {}
+  if (allowed.includes('name')) {
+    const name = o.name
+    out.name = name === undefined ? null : checkName(name, 'options.name')
+  }
+  const shards = o.shards
   return {
+    ...out,
     mode: mode(o.mode),
     evict: oneOf('options.evict', o.evict, Object.values(native.EvictPolicy)),
     lockTimeout: lockTimeoutArg(o.lockTimeout),
     trustUids: trustUidsArg(o.trustUids),
     onIncompatible: oneOf('options.onIncompatible', o.onIncompatible, Object.values(native.OnIncompatible)),
     // Its range (1 to 256) is checked natively.
-    shards: o.shards === undefined ? undefined : size('options.shards', o.shards),
+    shards: shards === undefined ? undefined : size('options.shards', shards),
   }
 }
 
@@ -309,7 +434,7 @@ function numArg(arg, v) {
 
 // Keys compared as bytes: a string and a Buffer of the same bytes are one key.
 function keyId(key) {
-  return typeof key === 'string' ? Buffer.from(key, 'utf8').toString('latin1') : Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')
+  return typeof key === 'string' ? Buffer.from(key, 'utf8').toString('latin1') : bytesOf(key).toString('latin1')
 }
 
 // getOrSet calls in flight in this process, by map name and key.
@@ -419,24 +544,24 @@ class HashMap {
   }
 
   #write(op, key, val, opts) {
-    checkKey(key)
-    const s = checkValue(val)
+    key = checkKey(key)
+    const flags = valueFlags(val)
     const ttl = writeOptions(opts)
-    const v = nativeValue(val, s)
-    return this.#run((id) => fast.set(id, key, v, ttl, op, s ? ValueFlags.Structured : 0))
+    const v = flags === 0 ? val : encodeStructured(val)
+    return this.#run((id) => fast.set(id, key, v, ttl, op, flags))
   }
 
   // set, get and del are the hot path: they repeat #run's two steps inline
   // rather than pass it a closure, which costs an allocation and a call on
   // every operation.
   set(key, val, opts) {
-    checkKey(key)
-    const s = checkValue(val)
+    key = checkKey(key)
+    const flags = valueFlags(val)
     const ttl = opts === undefined ? 0 : writeOptions(opts)
     if (this.#id === 0) throw closedError(this.#name)
-    const v = s ? nativeValue(val, s) : val
+    const v = flags === 0 ? val : encodeStructured(val)
     try {
-      fast.set(this.#id, key, v, ttl, SetOp.Set, s ? ValueFlags.Structured : 0)
+      fast.set(this.#id, key, v, ttl, SetOp.Set, flags)
     } catch (e) {
       throw translate(e)
     }
@@ -461,18 +586,18 @@ class HashMap {
   }
 
   compareAndSet(key, expected, val, opts) {
-    checkKey(key)
-    const se = expected !== undefined && checkValue(expected, 'expected')
-    const s = checkValue(val)
+    key = checkKey(key)
+    const se = expected !== undefined && valueFlags(expected, 'expected') !== 0
+    const s = valueFlags(val) !== 0
     const ttl = writeOptions(opts)
-    const e = nativeValue(expected, se, 'expected')
-    const v = nativeValue(val, s)
+    const e = se ? encodeStructured(expected, 'expected') : expected
+    const v = s ? encodeStructured(val) : val
     const flags = (s ? ValueFlags.Structured : 0) | (se ? ValueFlags.ExpectedStructured : 0)
     return this.#run((id) => fast.cas(id, key, e, v, ttl, flags))
   }
 
   incr(key, delta, init, initTtl) {
-    checkKey(key)
+    key = checkKey(key)
     numArg('delta', delta)
     if (init !== undefined) {
       numArg('init', init)
@@ -488,12 +613,14 @@ class HashMap {
   // is gone (released after a throw, or expired after a death) or when
   // their waitTimeout runs out. Calls in one process share one run.
   async getOrSet(key, fn, opts) {
-    checkKey(key)
+    key = checkKey(key)
     if (typeof fn !== 'function') throw invalidType('fn', 'of type function', fn)
     const o = options(opts, ['ttl', 'lockTtl', 'waitTimeout'])
     const ttl = ttlArg('options.ttl', o.ttl)
-    const lockTtl = o.lockTtl === undefined ? 10_000 : ttlArg('options.lockTtl', o.lockTtl) || 1
-    const waitTimeout = o.waitTimeout === undefined ? lockTtl + 5_000 : ttlArg('options.waitTimeout', o.waitTimeout)
+    const lockTtlOpt = o.lockTtl
+    const waitTimeoutOpt = o.waitTimeout
+    const lockTtl = lockTtlOpt === undefined ? 10_000 : ttlArg('options.lockTtl', lockTtlOpt) || 1
+    const waitTimeout = waitTimeoutOpt === undefined ? lockTtl + 5_000 : ttlArg('options.waitTimeout', waitTimeoutOpt)
     const hit = this.get(key)
     if (hit !== undefined) return hit
     const id = `${this.#name}\0${keyId(key)}`
@@ -529,8 +656,11 @@ class HashMap {
 
   async #compute(key, fn, ttl) {
     const val = await fn()
-    checkValue(val, 'the value fn returned')
-    if (this.add(key, val, { ttl })) return val instanceof Uint8Array && !Buffer.isBuffer(val) ? Buffer.from(val) : val
+    const flags = valueFlags(val, 'the value fn returned')
+    const v = flags === 0 ? val : encodeStructured(val, 'the value fn returned')
+    if (this.#run((id) => fast.set(id, key, v, ttl, SetOp.Add, flags))) {
+      return flags === 0 && typeof val === 'object' && !Buffer.isBuffer(val) ? Buffer.from(bytesOf(val)) : val
+    }
     // Another process stored first: its value wins.
     const theirs = this.get(key)
     return theirs === undefined ? val : theirs
@@ -548,21 +678,23 @@ class HashMap {
   }
 
   setMany(entries, opts) {
-    if (!Array.isArray(entries)) throw invalidType('entries', 'an array of [key, value] pairs', entries)
-    const n = entries.length
+    const expected = 'an array of [key, value] pairs'
+    if (!Array.isArray(entries)) throw invalidType('entries', expected, entries)
+    const n = lengthOf('entries', expected, entries)
     const pairs = new Array(2 * n)
     const structured = new Uint8Array(n)
     for (let i = 0; i < n; i++) {
       const e = entries[i]
-      if (!Array.isArray(e) || e.length !== 2) throw invalidType('entries', 'an array of [key, value] pairs', e)
-      checkKey(e[0])
-      const s = checkValue(e[1])
-      pairs[2 * i] = e[0]
-      pairs[2 * i + 1] = nativeValue(e[1], s)
-      structured[i] = s ? 1 : 0
+      if (!Array.isArray(e) || e.length !== 2) throw invalidType('entries', expected, e)
+      const key = e[0]
+      const val = e[1]
+      pairs[2 * i] = checkKey(key)
+      const flags = valueFlags(val)
+      pairs[2 * i + 1] = flags === 0 ? val : encodeStructured(val)
+      structured[i] = flags === 0 ? 0 : 1
     }
     const ttl = writeOptions(opts)
-    this.#batches(entries.length, 'written', (id, from, to) =>
+    this.#batches(n, 'written', (id, from, to) =>
       fast.setMany(id, ttl, structured.subarray(from, to), ...pairs.slice(2 * from, 2 * to)),
     )
     return true
@@ -592,7 +724,7 @@ class HashMap {
   }
 
   get(key) {
-    checkKey(key)
+    key = checkKey(key)
     if (this.#id === 0) throw closedError(this.#name)
     try {
       return fast.get(this.#id, key)
@@ -602,31 +734,31 @@ class HashMap {
   }
 
   has(key) {
-    checkKey(key)
+    key = checkKey(key)
     return this.#run((id) => fast.ttl(id, key)) !== -1
   }
 
   getStale(key) {
-    checkKey(key)
+    key = checkKey(key)
     const r = this.#run((id) => fast.getStale(id, key))
     return r === undefined ? undefined : { value: r[0], stale: r[1] }
   }
 
   ttl(key) {
-    checkKey(key)
+    key = checkKey(key)
     const t = this.#run((id) => fast.ttl(id, key))
     return t === -1 ? undefined : t
   }
 
   expire(key, ttl) {
-    checkKey(key)
+    key = checkKey(key)
     if (ttl === undefined) throw invalidType('ttl', 'of type number (milliseconds)', ttl)
     const ms = ttlArg('ttl', ttl)
     return this.#run((id) => fast.expire(id, key, ms))
   }
 
   del(key) {
-    checkKey(key)
+    key = checkKey(key)
     if (this.#id === 0) throw closedError(this.#name)
     try {
       fast.del(this.#id, key)
@@ -637,7 +769,7 @@ class HashMap {
   }
 
   delete(key) {
-    checkKey(key)
+    key = checkKey(key)
     return this.#run((id) => fast.del(id, key))
   }
 
@@ -753,8 +885,7 @@ function sizes(memorySize, maxBuckets, maxFreeBlocks) {
 
 function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
   const args = sizes(memorySize, maxBuckets, maxFreeBlocks)
-  const name = opts?.name === undefined ? null : checkName(opts.name, 'options.name')
-  const o = mapOptions(opts, ['name', 'mode', 'evict', 'lockTimeout', 'shards'])
+  const { name, ...o } = mapOptions(opts, ['name', 'mode', 'evict', 'lockTimeout', 'shards'])
   let h
   try {
     h = new HashMap(token, native.create(name, { ...args, ...o }))
