@@ -24,7 +24,151 @@ const native = require('./binding.js')
 const STRUCTURED = { structuredClone: true, mapsAsObjects: false }
 const packr = new Packr(STRUCTURED)
 const unpackr = new Unpackr(STRUCTURED)
-const fast = native.fastOps((bytes) => unpackr.unpack(bytes))
+const fast = native.fastOps(decodeStructured)
+
+// What one structured value may cost, in units of about 8 bytes of what
+// decoding it allocates: each value inside counts 1, a string of 2 or more
+// characters (UTF-8 bytes, when encoded) 4, and each array, object, Map,
+// Set, Date, Buffer or typed array 16 (an empty Map costs some 190 bytes).
+// Without a bound, 4 MiB of MessagePack nils decode to a 4-million-element
+// array (+40 MiB), and 1 MiB of empty maps to a million Maps (+190 MiB).
+// With it, a decode allocates at most about 24 MiB beyond the bytes of the
+// value itself. Encoding is held to the same bound, counted on the value
+// before it is packed and on the bytes after, so what set() accepts, get()
+// reads.
+const MAX_UNITS = 1 << 21
+const HEAVY = 16
+const STRING_UNITS = 4
+
+// Why the MessagePack `b` may not be unpacked, or null. One pass over its
+// tokens (headers, scalars, and strings, binaries and extensions skipped by
+// their lengths), no allocation: it refuses a header that runs past the
+// end, an array or map header claiming more elements than bytes remain (an
+// element takes at least one), and a value that would cost more than
+// MAX_UNITS. msgpackr's extensions that wrap the next value (a Set, a
+// record definition) are counted as values of their own, which only counts
+// more; its record references (0x40-0x7f once a record is defined) count
+// as objects.
+function msgpackProblem(b) {
+  const end = b.length
+  let p = 0
+  let pending = 0
+  let units = 0
+  let records = false
+  while (p < end) {
+    const t = b[p]
+    let head = 1
+    let body = 0
+    let count = 0
+    let cost = 1
+    let ext = -1
+    if (t <= 0x7f) {
+      if (t >= 0x40 && records) cost = HEAVY
+    } else if (t <= 0x8f) {
+      count = 2 * (t & 0x0f)
+      cost = HEAVY
+    } else if (t <= 0x9f) {
+      count = t & 0x0f
+      cost = HEAVY
+    } else if (t <= 0xbf) {
+      body = t & 0x1f
+      if (body >= 2) cost = STRING_UNITS
+    } else if (t >= 0xe0 || t <= 0xc3) {
+      // negative fixint, nil, (unused), false, true
+    } else {
+      // [bytes of the header, bytes of its length field]
+      const [h, l] = HEADERS[t - 0xc4]
+      head = h
+      if (p + head > end) return `it is truncated: the header at byte ${p} runs past its end (${end} bytes)`
+      const n = l === 0 ? 0 : l === 1 ? b[p + 1] : l === 2 ? b.readUInt16BE(p + 1) : b.readUInt32BE(p + 1)
+      if (t <= 0xc6) {
+        body = n // bin
+        cost = HEAVY
+      } else if (t <= 0xc9) {
+        body = n // ext
+        ext = b[p + head - 1]
+      } else if (t >= 0xd4 && t <= 0xd8) {
+        body = 1 << (t - 0xd4) // fixext
+        ext = b[p + 1]
+      } else if (t >= 0xd9 && t <= 0xdb) {
+        body = n // str
+        if (body >= 2) cost = STRING_UNITS
+      } else if (t === 0xdc || t === 0xdd) {
+        count = n
+        cost = HEAVY
+      } else if (t === 0xde || t === 0xdf) {
+        count = 2 * n
+        cost = HEAVY
+      }
+      if (ext !== -1) {
+        // fixext1 of type 0 is undefined; 0x72 defines a record.
+        if (ext === 0x72) records = true
+        if (!(t === 0xd4 && ext === 0)) cost = HEAVY
+      }
+    }
+    if (p + head + body > end) return `it is truncated: the value at byte ${p} runs past its end (${end} bytes)`
+    if (pending > 0) pending--
+    units += cost
+    if (units > MAX_UNITS) return `it would decode to more than a structured value may hold (${tooLargeRule})`
+    pending += count
+    p += head + body
+    if (pending > end - p) return `a header at byte ${p - head} claims ${count} elements, more than the ${end - p} bytes after it can hold`
+  }
+  if (pending > 0) return `it is truncated: ${pending} elements are missing at its end`
+  return null
+}
+
+// The headers from 0xc4 (bin8) to 0xdf (map32): [bytes, bytes of the length].
+const HEADERS = [
+  [2, 1], [3, 2], [5, 4], // bin8, bin16, bin32
+  [3, 1], [4, 2], [6, 4], // ext8, ext16, ext32 (length, then type)
+  [5, 0], [9, 0], // float32, float64
+  [2, 0], [3, 0], [5, 0], [9, 0], // uint8 to uint64
+  [2, 0], [3, 0], [5, 0], [9, 0], // int8 to int64
+  [2, 0], [2, 0], [2, 0], [2, 0], [2, 0], // fixext1 to fixext16 (type)
+  [2, 1], [3, 2], [5, 4], // str8, str16, str32
+  [3, 2], [5, 4], // array16, array32
+  [3, 2], [5, 4], // map16, map32
+]
+
+const tooLargeRule = `at most ${MAX_UNITS} units, where each value inside counts 1, a string of 2 or more characters ${STRING_UNITS}, and an array, object, Map, Set, Date, Buffer or typed array ${HEAVY}`
+
+// A stored structured value that cannot be decoded. The decoder returns one
+// in place of the value (it has no key to name), and counts it; each read
+// path that sees the count move finds it and throws ERR_HASHMAP_CORRUPT
+// naming the key.
+class Undecodable {
+  constructor(reason) {
+    this.reason = reason
+  }
+}
+let undecodable = 0
+
+function decodeStructured(bytes) {
+  let reason = msgpackProblem(bytes)
+  if (reason === null) {
+    try {
+      return unpackr.unpack(bytes)
+    } catch (e) {
+      reason = `MessagePack: ${e?.message ?? e}`
+    }
+  }
+  undecodable++
+  return new Undecodable(reason)
+}
+
+function describeKey(key) {
+  if (typeof key === 'string') return JSON.stringify(key.length > 60 ? `${key.slice(0, 57)}...` : key)
+  const hex = key.subarray(0, 32).toString('hex').replace(/(..)(?!$)/g, '$1 ')
+  return `<${hex}${key.length > 32 ? ' ...' : ''}> (${key.length} bytes)`
+}
+
+function corruptValue(key, bad) {
+  const err = new HashMapError('ERR_HASHMAP_CORRUPT', `the value stored under the key ${describeKey(key)} cannot be decoded: ${bad.reason}. Another process may have written garbage into the map; set or delete the key to replace it`)
+  err.key = key
+  Error.captureStackTrace?.(err, corruptValue)
+  return err
+}
 
 // set's operations and value flags, as the binding numbers them.
 const { SetOp, ValueFlags } = native
@@ -229,11 +373,30 @@ function valueFlags(val, arg = 'val') {
 // a class instance (which it would store as a plain object) after the check.
 function encodeStructured(val, arg = 'val') {
   const copy = snapshot(val, arg)
+  let bytes
   try {
-    return packr.pack(copy)
+    bytes = packr.pack(copy)
   } catch (e) {
     throw withCode(new TypeError(`The "${arg}" argument cannot be encoded: ${e.message}`), 'ERR_INVALID_ARG_TYPE')
   }
+  // The decoder's own check, so that what is stored can be read back.
+  if (msgpackProblem(bytes) !== null) throw tooLarge(arg)
+  return bytes
+}
+
+function tooLarge(arg) {
+  return withCode(new TypeError(`The "${arg}" argument is invalid: it holds more than a structured value may (${tooLargeRule}); split it, or store long runs of numbers as a typed array`), 'ERR_INVALID_ARG_VALUE')
+}
+
+// Spends `n` units of st's budget (see MAX_UNITS).
+function spend(st, n) {
+  st.units += n
+  if (st.units > MAX_UNITS) throw tooLarge(st.arg)
+}
+
+// Checks that `n` more values, 1 unit each at least, fit in st's budget.
+function room(st, n) {
+  if (st.units + n > MAX_UNITS) throw tooLarge(st.arg)
 }
 
 const TYPED_ARRAYS = new Map(
@@ -255,7 +418,7 @@ const objectKeys = Object.keys
 // msgpackr's structured clone keeps them shared. Refused, at any depth:
 // functions, symbols, class instances and sparse arrays.
 function snapshot(root, arg) {
-  const st = { arg, copies: new Map() }
+  const st = { arg, copies: new Map(), units: 0 }
   try {
     return copyValue(root, st)
   } catch (e) {
@@ -269,12 +432,21 @@ function snapshot(root, arg) {
 function copyValue(v, st) {
   const t = typeof v
   if (t === 'function' || t === 'symbol') throw invalidType(st.arg, `${VALUE_TYPES}, with no ${t} inside`, v)
-  if (t !== 'object' || v === null) return v
+  if (t !== 'object' || v === null) {
+    spend(st, t === 'string' && v.length >= 2 ? STRING_UNITS : 1)
+    return v
+  }
   const seen = st.copies.get(v)
-  if (seen !== undefined) return seen
+  if (seen !== undefined) {
+    spend(st, 1)
+    return seen
+  }
+  spend(st, HEAVY)
   if (Array.isArray(v)) {
     if (getPrototypeOf(v) !== Array.prototype) throw classInstance(st.arg, v)
     const n = lengthOf(st.arg, VALUE_TYPES, v)
+    // Before anything is read: an array of length 3e7 costs nothing here.
+    room(st, n)
     const out = []
     st.copies.set(v, out)
     for (let i = 0; i < n; i++) {
@@ -288,7 +460,9 @@ function copyValue(v, st) {
   if (proto === Object.prototype || proto === null) {
     const out = {}
     st.copies.set(v, out)
-    for (const k of objectKeys(v)) {
+    const keys = objectKeys(v)
+    room(st, keys.length)
+    for (const k of keys) {
       const x = copyValue(v[k], st)
       if (k === '__proto__') defineProperty(out, k, { value: x, writable: true, enumerable: true, configurable: true })
       else out[k] = x
@@ -314,6 +488,7 @@ function copyValue(v, st) {
     const keys = []
     const vals = []
     apply(mapForEach, v, [(x, k) => (keys.push(k), vals.push(x))])
+    room(st, 2 * keys.length)
     const out = new Map()
     st.copies.set(v, out)
     for (let i = 0; i < keys.length; i++) apply(mapSet, out, [copyValue(keys[i], st), copyValue(vals[i], st)])
@@ -322,6 +497,7 @@ function copyValue(v, st) {
   if (types.isSet(v)) {
     const items = []
     apply(setForEach, v, [(x) => items.push(x)])
+    room(st, items.length)
     const out = new Set()
     st.copies.set(v, out)
     for (let i = 0; i < items.length; i++) apply(setAdd, out, [copyValue(items[i], st)])
@@ -669,12 +845,17 @@ class HashMap {
   // Batches: one native call for many keys, each key its own operation.
   getMany(given) {
     const keys = checkKeys(given)
-    return this.#run((id) => {
+    const bad = undecodable
+    const out = this.#run((id) => {
       const n = keys.length
       const out = new Array(n)
       for (let i = 0; i < n; i += BATCH) getBatch(id, keys, i, Math.min(n, i + BATCH), out)
       return out
     })
+    if (undecodable !== bad) {
+      for (let i = 0; i < out.length; i++) if (out[i] instanceof Undecodable) throw corruptValue(keys[i], out[i])
+    }
+    return out
   }
 
   setMany(entries, opts) {
@@ -726,11 +907,15 @@ class HashMap {
   get(key) {
     key = checkKey(key)
     if (this.#id === 0) throw closedError(this.#name)
+    const bad = undecodable
+    let v
     try {
-      return fast.get(this.#id, key)
+      v = fast.get(this.#id, key)
     } catch (e) {
       throw translate(e)
     }
+    if (undecodable !== bad && v instanceof Undecodable) throw corruptValue(key, v)
+    return v
   }
 
   has(key) {
@@ -740,8 +925,11 @@ class HashMap {
 
   getStale(key) {
     key = checkKey(key)
+    const bad = undecodable
     const r = this.#run((id) => fast.getStale(id, key))
-    return r === undefined ? undefined : { value: r[0], stale: r[1] }
+    if (r === undefined) return undefined
+    if (undecodable !== bad && r[0] instanceof Undecodable) throw corruptValue(key, r[0])
+    return { value: r[0], stale: r[1] }
   }
 
   ttl(key) {
@@ -785,7 +973,9 @@ class HashMap {
     let n = 0
     for (;;) {
       // The native side stops at `max` entries and at about 1 MiB a batch.
+      const bad = undecodable
       const r = this.#run((id) => fast.scan(id, cursor, 4096, values, max === 0 ? 0 : max - n))
+      const someUndecodable = undecodable !== bad
       for (let i = 0; i < r.keys.length; i++) {
         const k = r.keys[i]
         const kid = k.toString('latin1')
@@ -793,6 +983,7 @@ class HashMap {
         if (seen.has(kid)) continue
         seen.add(kid)
         const key = buffers ? k : k.toString('utf8')
+        if (someUndecodable && r.values[i] instanceof Undecodable) throw corruptValue(key, r.values[i])
         yield values ? [key, r.values[i]] : key
         if (++n === max) return
       }

@@ -86,16 +86,21 @@ class KeyvShmHashmap extends EventEmitter {
     return keys.map((k) => this.#map.has(k))
   }
 
-  /** Removes this namespace's keys (all keys without a namespace). */
+  /**
+   * Removes this namespace's keys (all keys without a namespace). It reads
+   * keys only, never values, so a value that cannot be decoded (garbage
+   * written by another process) does not stop it.
+   */
   async clear() {
     const prefix = this.#prefix()
     if (prefix === '') {
       this.#map.clear()
       return
     }
-    const doomed = []
-    for (const [key] of this.#map) if (key.startsWith(prefix)) doomed.push(key)
-    for (const key of doomed) this.#map.del(key)
+    const p = Buffer.from(prefix)
+    for (const key of this.#map.keys(0, { buffers: true })) {
+      if (key.length >= p.length && key.compare(p, 0, p.length, 0, p.length) === 0) this.#map.del(key)
+    }
   }
 
   /** Yields `[key, value]` for the live keys of `namespace`. */
