@@ -10,7 +10,14 @@ const { EventEmitter } = require('node:events')
 
 const DEFAULT_MEMORY = 64 << 20
 
-const { adapterArgs, invalid, openByName } = require('../adapter.js')
+const { adapterArgs, invalid, mapKey, openByName, storeKey } = require('../adapter.js')
+
+// The map key of a Keyv key: itself if well-formed, else a binary form that
+// keeps it apart from every other string (see adapter.js) and that
+// iterator() turns back into it. Keyv hands over strings; anything else goes
+// to the map as it is, which refuses it.
+const keyOf = (key) => (typeof key === 'string' ? mapKey('', key) : key)
+const keysOf = (keys) => (Array.isArray(keys) ? keys.map(keyOf) : keys)
 
 // Keyv passes a TTL in ms (possibly fractional) or undefined.
 function ttlOf(ttl) {
@@ -45,15 +52,15 @@ class KeyvShmHashmap extends EventEmitter {
   }
 
   async get(key) {
-    return this.#map.get(key)
+    return this.#map.get(keyOf(key))
   }
 
   async getMany(keys) {
-    return this.#map.getMany(keys)
+    return this.#map.getMany(keysOf(keys))
   }
 
   async set(key, value, ttl) {
-    return this.#map.set(key, value, { ttl: ttlOf(ttl) })
+    return this.#map.set(keyOf(key), value, { ttl: ttlOf(ttl) })
   }
 
   /** One call into the map per run of entries that share a TTL (usually all of them). */
@@ -63,7 +70,7 @@ class KeyvShmHashmap extends EventEmitter {
       let j = i + 1
       while (j < entries.length && ttlOf(entries[j].ttl) === ttl) j++
       this.#map.setMany(
-        entries.slice(i, j).map((e) => [e.key, e.value]),
+        entries.slice(i, j).map((e) => [keyOf(e.key), e.value]),
         { ttl },
       )
       i = j
@@ -71,19 +78,19 @@ class KeyvShmHashmap extends EventEmitter {
   }
 
   async delete(key) {
-    return this.#map.delete(key)
+    return this.#map.delete(keyOf(key))
   }
 
   async deleteMany(keys) {
-    return keys.length > 0 && this.#map.delMany(keys) === keys.length
+    return keys.length > 0 && this.#map.delMany(keysOf(keys)) === keys.length
   }
 
   async has(key) {
-    return this.#map.has(key)
+    return this.#map.has(keyOf(key))
   }
 
   async hasMany(keys) {
-    return keys.map((k) => this.#map.has(k))
+    return keys.map((k) => this.#map.has(keyOf(k)))
   }
 
   /**
@@ -97,17 +104,23 @@ class KeyvShmHashmap extends EventEmitter {
       this.#map.clear()
       return
     }
-    const p = Buffer.from(prefix)
     for (const key of this.#map.keys(0, { buffers: true })) {
-      if (key.length >= p.length && key.compare(p, 0, p.length, 0, p.length) === 0) this.#map.del(key)
+      if (storeKey(key).startsWith(prefix)) this.#map.del(key)
     }
   }
 
-  /** Yields `[key, value]` for the live keys of `namespace`. */
+  /**
+   * Yields `[key, value]` for the live keys of `namespace`, each key the
+   * string Keyv stored it under. The keys are listed first (keys only), then
+   * each value is read; one removed meanwhile is skipped.
+   */
   async *iterator(namespace) {
     const prefix = this.#prefix(namespace)
-    for (const [key, value] of this.#map) {
-      if (key.startsWith(prefix)) yield [key, value]
+    for (const bytes of this.#map.keys(0, { buffers: true })) {
+      const key = storeKey(bytes)
+      if (!key.startsWith(prefix)) continue
+      const value = this.#map.get(bytes)
+      if (value !== undefined) yield [key, value]
     }
   }
 
