@@ -215,3 +215,24 @@ test('bad input through a getter still fails cleanly and changes nothing', (t) =
   t.is(h.get('k'), 'old')
   t.true(HashMapError.prototype instanceof Error)
 })
+
+test("the Keyv store's setMany reads each entry's key, value and ttl once", async (t) => {
+  const { default: KeyvShmHashmap } = await import('shm-hashmap/keyv')
+  const h = hashmap.new(1 << 16)
+  t.teardown(() => h.close())
+  const store = new KeyvShmHashmap(h)
+  const a: any = {}
+  const reads = [flipping(a, 'key', 'a', 'b'), flipping(a, 'value', 1, 2), flipping(a, 'ttl', 60_000, undefined)]
+  const b: any = {}
+  reads.push(flipping(b, 'ttl', undefined, 60_000))
+  b.key = 'c'
+  b.value = 3
+  await store.setMany([a, b])
+  t.deepEqual(
+    reads.map((r) => r.n),
+    [1, 1, 1, 1],
+  )
+  t.is(h.get('a'), 1)
+  t.true(h.ttl('a')! > 50_000)
+  t.is(h.ttl('c'), Infinity)
+})

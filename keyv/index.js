@@ -63,16 +63,23 @@ class KeyvShmHashmap extends EventEmitter {
     return this.#map.set(keyOf(key), value, { ttl: ttlOf(ttl) })
   }
 
-  /** One call into the map per run of entries that share a TTL (usually all of them). */
+  /**
+   * One call into the map per run of entries that share a TTL (usually all
+   * of them). Each entry's key, value and ttl are read once, first.
+   */
   async setMany(entries) {
-    for (let i = 0; i < entries.length; ) {
-      const ttl = ttlOf(entries[i].ttl)
+    const n = entries.length
+    const pairs = []
+    const ttls = []
+    for (let i = 0; i < n; i++) {
+      const { key, value, ttl } = entries[i]
+      pairs.push([keyOf(key), value])
+      ttls.push(ttlOf(ttl))
+    }
+    for (let i = 0; i < n; ) {
       let j = i + 1
-      while (j < entries.length && ttlOf(entries[j].ttl) === ttl) j++
-      this.#map.setMany(
-        entries.slice(i, j).map((e) => [keyOf(e.key), e.value]),
-        { ttl },
-      )
+      while (j < n && ttls[j] === ttls[i]) j++
+      this.#map.setMany(pairs.slice(i, j), { ttl: ttls[i] })
       i = j
     }
   }
