@@ -28,7 +28,8 @@ export type Key = string | Uint8Array
  * Its size is bounded so that decoding it never allocates without bound: at
  * most 2,097,152 units, where each value inside counts 1, a string of 2 or
  * more characters 4, and each array, object, `Map`, `Set`, `Date`, `Buffer`
- * or typed array 16. A larger value is refused with `ERR_INVALID_ARG_VALUE`
+ * or typed array 16; and arrays, objects, `Map`s and `Set`s nest at most 256
+ * deep. A larger or deeper value is refused with `ERR_INVALID_ARG_VALUE`
  * before it is encoded; a stored one that exceeds the bound or is not valid
  * MessagePack is `ERR_HASHMAP_CORRUPT` on read.
  */

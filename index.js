@@ -37,6 +37,10 @@ const fast = native.fastOps(decodeStructured)
 // before it is packed and on the bytes after, so what set() accepts, get()
 // reads.
 const MAX_UNITS = 1 << 21
+// How deep arrays, objects, Maps and Sets may nest in one structured value.
+// msgpackr decodes by recursion, and runs out of stack some 700 Sets deep;
+// set() refuses what get() could not decode.
+const MAX_DEPTH = 256
 const HEAVY = 16
 const STRING_UNITS = 4
 
@@ -159,8 +163,9 @@ function decodeStructured(bytes) {
 
 function describeKey(key) {
   if (typeof key === 'string') return JSON.stringify(key.length > 60 ? `${key.slice(0, 57)}...` : key)
-  const hex = key.subarray(0, 32).toString('hex').replace(/(..)(?!$)/g, '$1 ')
-  return `<${hex}${key.length > 32 ? ' ...' : ''}> (${key.length} bytes)`
+  const bytes = bytesOf(key)
+  const hex = bytes.subarray(0, 32).toString('hex').replace(/(..)(?!$)/g, '$1 ')
+  return `<${hex}${bytes.length > 32 ? ' ...' : ''}> (${bytes.length} bytes)`
 }
 
 function corruptValue(key, bad) {
@@ -418,11 +423,12 @@ const objectKeys = Object.keys
 // msgpackr's structured clone keeps them shared. Refused, at any depth:
 // functions, symbols, class instances and sparse arrays.
 function snapshot(root, arg) {
-  const st = { arg, copies: new Map(), units: 0 }
+  const st = { arg, copies: new Map(), units: 0, depth: 0 }
   try {
     return copyValue(root, st)
   } catch (e) {
-    if (e instanceof RangeError && e.code === undefined) {
+    // The engine's own stack overflow, not an error a getter threw.
+    if (e instanceof RangeError && e.code === undefined && /call stack/i.test(e.message)) {
       throw withCode(new TypeError(`The "${arg}" argument is invalid: it is nested too deeply to encode (${e.message})`), 'ERR_INVALID_ARG_VALUE')
     }
     throw e
@@ -442,6 +448,15 @@ function copyValue(v, st) {
     return seen
   }
   spend(st, HEAVY)
+  if (++st.depth > MAX_DEPTH) {
+    throw withCode(new TypeError(`The "${st.arg}" argument is invalid: it is nested more than ${MAX_DEPTH} deep, which MessagePack could not decode again`), 'ERR_INVALID_ARG_VALUE')
+  }
+  const out = copyObject(v, st)
+  st.depth--
+  return out
+}
+
+function copyObject(v, st) {
   if (Array.isArray(v)) {
     if (getPrototypeOf(v) !== Array.prototype) throw classInstance(st.arg, v)
     const n = lengthOf(st.arg, VALUE_TYPES, v)

@@ -141,3 +141,30 @@ test('an array that is too large or sparse is refused before it is packed, with 
   h.set('k', million)
   t.deepEqual(h.get('k'), million)
 })
+
+test('set refuses a value nested deeper than get could decode (msgpackr recurses); 256 levels round-trip', (t) => {
+  const h = hashmap.new(MiB)
+  t.teardown(() => h.close())
+  // Each level an object and an array: 2 levels.
+  const nest = (n: number) => {
+    let v: unknown = 'leaf'
+    for (let i = 0; i < n; i++) v = { x: [v] }
+    return v as object
+  }
+  // Whatever depth set() accepts, get() reads back.
+  for (let n = 100; n <= 1500; n += 50) {
+    let stored = true
+    try {
+      h.set('deep', nest(n))
+    } catch (e: any) {
+      stored = false
+      t.is(e.code, 'ERR_INVALID_ARG_VALUE', `${n} levels: ${e.message}`)
+      t.regex(e.message, /nested more than 256/)
+    }
+    if (stored) t.notThrows(() => h.get('deep'), `${n} levels were stored`)
+    h.del('deep')
+  }
+  h.set('deep', nest(128))
+  t.deepEqual(h.get('deep'), nest(128))
+  t.throws(() => h.set('deep', nest(129)), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' })
+})
