@@ -1,7 +1,48 @@
 'use strict'
 // What the Keyv store (./keyv) and the rate-limit store (./rate-limit) share:
-// their `(mapOrName?, options?)` arguments, and opening a map by name.
+// their `(mapOrName?, options?)` arguments, opening a map by name, and the
+// map key of a string they are handed.
+const { createHash } = require('node:crypto')
 const hashmap = require('./index.js')
+
+// The map refuses a string key with a lone surrogate (it has no UTF-8, and
+// '\uD800' would otherwise alias '\uFFFD'), but Keyv and express-rate-limit
+// hand over whatever string the app made, often from user input. A store
+// must take every one, and must never let two strings share an entry.
+//
+// A well-formed key keeps its plain form: the string `prefix + key`, whose
+// UTF-8 never holds the byte 0xFE. Any other key is stored as bytes: the
+// prefix's UTF-8, then 0xFE (so it can be neither a plain key nor another
+// prefix's key), then a kind byte and the key's UTF-16 code units, which
+// keep every string apart ('u', little-endian, lossless), or, past `maxBytes`
+// of them, their SHA-256 ('h', 32 bytes). A key whose UTF-8 passes
+// `maxBytes` is hashed the same way. None starts with 0xFF, the first byte
+// of the map's reserved keys.
+const MARK = 0xfe
+const UNITS = 0x75 // 'u'
+const HASHED = 0x68 // 'h'
+
+/**
+ * The map key of the store key `key` under `prefix` (a well-formed string):
+ * `prefix + key` if `key` is well-formed and its UTF-8 is at most `maxBytes`,
+ * else the bytes described above.
+ */
+function mapKey(prefix, key, maxBytes = Infinity) {
+  if (key.isWellFormed() && (key.length * 3 <= maxBytes || Buffer.byteLength(key) <= maxBytes)) return prefix + key
+  const units = Buffer.from(key, 'utf16le')
+  const head = Buffer.from(prefix, 'utf8')
+  if (units.length <= maxBytes) return Buffer.concat([head, Buffer.from([MARK, UNITS]), units])
+  return Buffer.concat([head, Buffer.from([MARK, HASHED]), createHash('sha256').update(units).digest()])
+}
+
+/**
+ * The string `prefix + key` that a map key of {@link mapKey} with an empty
+ * prefix (and no `maxBytes`) came from; other bytes are read as UTF-8.
+ */
+function storeKey(bytes) {
+  if (bytes[0] === MARK && bytes[1] === UNITS && bytes.length % 2 === 0) return bytes.toString('utf16le', 2)
+  return bytes.toString('utf8')
+}
 
 /** An error of Node's kind: `Type` with `code`. */
 function invalid(message, code, Type = TypeError) {
@@ -36,4 +77,4 @@ function openByName(name, o, memorySize, evict) {
   return hashmap.openOrCreate(name, o.memorySize ?? memorySize, o.maxBuckets ?? 0, 0, { ...pass, evict })
 }
 
-module.exports = { adapterArgs, invalid, openByName }
+module.exports = { adapterArgs, invalid, mapKey, openByName, storeKey }

@@ -17,7 +17,21 @@ export type Key = string | Uint8Array
  * or typed array, nested in any way (cycles included). It is stored as
  * MessagePack (msgpackr, structured clone), and `get` returns an equal
  * structure. Functions, symbols and class instances are refused with
- * `ERR_INVALID_ARG_TYPE`, at any depth.
+ * `ERR_INVALID_ARG_TYPE`, at any depth, and sparse arrays (whose holes would
+ * come back as `undefined`) with `ERR_INVALID_ARG_VALUE`.
+ *
+ * The value is read once: each property (getters included) and element is
+ * read a single time into a copy, which is checked and then encoded, so what
+ * is stored is exactly what was checked. A typed array's bytes are taken
+ * through the built-in accessors, not its own `buffer`/`byteOffset`/`byteLength`.
+ *
+ * Its size is bounded so that decoding it never allocates without bound: at
+ * most 2,097,152 units, where each value inside counts 1, a string of 2 or
+ * more characters 4, and each array, object, `Map`, `Set`, `Date`, `Buffer`
+ * or typed array 16; and arrays, objects, `Map`s and `Set`s nest at most 256
+ * deep. A larger or deeper value is refused with `ERR_INVALID_ARG_VALUE`
+ * before it is encoded; a stored one that exceeds the bound or is not valid
+ * MessagePack is `ERR_HASHMAP_CORRUPT` on read.
  */
 export type StructuredValue = null | object
 
@@ -187,6 +201,12 @@ export declare class HashMapError extends Error {
   readonly written?: number
   /** Set by {@link HashMap.delMany}: how many live entries were removed before the removal that failed. */
   readonly removed?: number
+  /**
+   * Set with `ERR_HASHMAP_CORRUPT` for a stored value that cannot be decoded:
+   * the key it is stored under (a string, or a Buffer where the read was of
+   * Buffer keys). The message names it too.
+   */
+  readonly key?: Key
   /** Negative errno, for operating-system failures. */
   readonly errno?: number
   /** The failing system call, for operating-system failures. */
@@ -289,7 +309,11 @@ export declare class HashMap<V extends Value = Value> {
    * @returns how many live entries were removed.
    */
   delMany(keys: readonly Key[]): number
-  /** The value stored under `key`, of the type it was set with, or `undefined` (also once it has expired). */
+  /**
+   * The value stored under `key`, of the type it was set with, or `undefined` (also once it has expired).
+   * @throws {HashMapError} `ERR_HASHMAP_CORRUPT` naming the key if the stored value cannot be decoded
+   * (garbage written by another process); so do `getStale`, `getMany`, `entries`, iteration and `getOrSet`.
+   */
   get(key: Key): Stored<V> | undefined
   /** Whether `key` holds a live (unexpired) value. */
   has(key: Key): boolean

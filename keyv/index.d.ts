@@ -26,7 +26,11 @@ export interface KeyvShmHashmapOptions {
  * A Keyv store on shm-hashmap. Give it a name (the map is opened, or
  * created with {@link KeyvShmHashmapOptions}, as by `openOrCreate`, and
  * outlives the processes until `hashmap.unlink(name)`), or a map you opened.
- * Keyv's TTLs become the map's TTLs; `clear()` removes only this namespace.
+ * Keyv's TTLs become the map's TTLs; `clear()` removes only this namespace,
+ * reading keys only. Any string is a key, and two strings never share an
+ * entry: a key with a lone UTF-16 surrogate (which the map refuses as a
+ * string key) is stored as bytes (`0xFE`, `u`, its UTF-16 code units), and
+ * {@link KeyvShmHashmap.iterator} gives it back as it was.
  *
  * @example
  * ```js
@@ -60,9 +64,9 @@ export declare class KeyvShmHashmap extends EventEmitter {
   has(key: string): Promise<boolean>
   /** {@link KeyvShmHashmap.has} for several keys. */
   hasMany(keys: string[]): Promise<boolean[]>
-  /** Removes this namespace's keys, or every key when there is no namespace. */
+  /** Removes this namespace's keys, or every key when there is no namespace. Reads no values, so one that cannot be decoded does not stop it. */
   clear(): Promise<void>
-  /** Yields `[key, value]` for the live keys of `namespace`, batch by batch. */
+  /** Yields `[key, value]` for the live keys of `namespace`: the keys are listed first, then each value is read (one removed meanwhile is skipped). */
   iterator(namespace?: string): AsyncGenerator<[string, StoredValue], void>
   /** Detaches from the map if this store opened it by name. */
   disconnect(): Promise<void>
