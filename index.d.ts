@@ -85,6 +85,54 @@ export interface GetOrSetOptions extends WriteOptions {
   waitTimeout?: number
 }
 
+/** Options of {@link HashMap.tryLock}. */
+export interface TryLockOptions {
+  /**
+   * How long, in ms, the lock is held unless extended or released: a holder
+   * that dies (SIGKILL) loses it then. At least 1. Default `30000`.
+   */
+  ttl?: number
+}
+
+/** Options of {@link HashMap.lock} and {@link HashMap.withLock}. */
+export interface LockOptions extends TryLockOptions {
+  /** Longest wait, in ms, for another holder's lock. Default `ttl + 5000`. */
+  waitTimeout?: number
+}
+
+/**
+ * A lock taken with {@link HashMap.tryLock}, {@link HashMap.lock} or
+ * {@link HashMap.withLock}. `using lock = h.tryLock(key)` releases it at the
+ * end of the block.
+ */
+export declare class Lock {
+  private constructor()
+  /** The key locked. */
+  readonly key: Key
+  /**
+   * The fencing number of this acquisition: it grows by one with every
+   * acquisition of the key, in every process, and never goes back (even
+   * across `clear()`; only a shard that repair gave up on loses it). Pass it
+   * to whatever the lock guards, which refuses a smaller one than it has
+   * seen: a holder that stalled past its `ttl` is then refused.
+   */
+  readonly token: number
+  /**
+   * Releases the lock if it is still this holder's.
+   * @returns `false` if its `ttl` had passed (another process may have taken
+   * it, and its lock is left alone) or it was released already.
+   */
+  release(): boolean
+  /**
+   * Holds the lock for `ttl` ms from now, if it is still this holder's and
+   * its `ttl` has not passed.
+   * @returns `false` if it has not.
+   */
+  extend(ttl: number): boolean
+  /** Releases the lock, as {@link Lock.release}. */
+  [Symbol.dispose](): void
+}
+
 /** What {@link HashMap.getStale} returns. */
 export interface StaleResult<T = StoredValue> {
   /** The value, even if it has expired. */
@@ -262,6 +310,34 @@ export declare class HashMap<V extends Value = Value> {
    * @returns `true` if it stored.
    */
   compareAndSet(key: Key, expected: V | undefined, val: V, options?: WriteOptions): boolean
+  /**
+   * Removes `key` only if its live value equals `expected`, type included
+   * (as {@link HashMap.compareAndSet} compares). One lock hold, so a
+   * release of the form "delete it if it is still mine" cannot race.
+   * @returns `true` if it removed the key.
+   */
+  compareAndDelete(key: Key, expected: V): boolean
+  /**
+   * Takes the lock named `key` if nobody holds it, without waiting. Locks
+   * live in the map's reserved key space: they are not keys of the map
+   * (`keys()`, `size` and iteration skip them), are never evicted, and are
+   * kept by `clear()`. A holder that dies loses the lock when its `ttl`
+   * passes.
+   * @returns The {@link Lock}, or `undefined` if another holder has it.
+   */
+  tryLock(key: Key, options?: TryLockOptions): Lock | undefined
+  /**
+   * Takes the lock named `key`, waiting with backoff while another holder
+   * has it, for at most `waitTimeout`.
+   * @throws {HashMapError} `ERR_HASHMAP_LOCK_TIMEOUT` if it was held all that time.
+   */
+  lock(key: Key, options?: LockOptions): Promise<Lock>
+  /**
+   * Runs `fn` holding the lock named `key` (taken as {@link HashMap.lock}
+   * does), and releases it in `finally`.
+   * @returns What `fn` returns.
+   */
+  withLock<T>(key: Key, fn: (lock: Lock) => T | Promise<T>, options?: LockOptions): Promise<T>
   /**
    * Adds `delta` to the number (or bigint) under `key` and returns the new
    * value, in one lock hold; the entry keeps its TTL. An absent key starts at
@@ -470,6 +546,8 @@ declare const hashmap: {
   unlink: typeof unlink
   /** {@inheritDoc HashMap} */
   HashMap: typeof HashMap
+  /** {@inheritDoc Lock} */
+  Lock: typeof Lock
   /** {@inheritDoc HashMapError} */
   HashMapError: typeof HashMapError
 }

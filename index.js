@@ -4,7 +4,7 @@
 // one native call per operation, and turns native error codes into the error
 // classes of the contract. The native loader is the generated ./binding.js.
 
-const { randomUUID } = require('node:crypto')
+const { tryAcquire } = require('./lib/locks.js')
 const { getSystemErrorName, types } = require('node:util')
 
 if (process.platform !== 'linux') {
@@ -346,9 +346,13 @@ function checkKeys(keys) {
   return out
 }
 
-// The key of `key`'s getOrSet lease (`key` as checkKey returned it).
-function leaseKey(key) {
-  return Buffer.concat([RESERVED, typeof key === 'string' ? Buffer.from(key, 'utf8') : bytesOf(key)])
+// Reserved keys of the map's own entries for `key` (as checkKey returned
+// it): a kind byte after the reserved prefix keeps getOrSet's leases and the
+// locks of tryLock/lock/withLock apart.
+const LEASE = 0x4c // 'L'
+const LOCK = 0x4b // 'K'
+function reservedKey(kind, key) {
+  return Buffer.concat([RESERVED, Buffer.of(kind), typeof key === 'string' ? Buffer.from(key, 'utf8') : bytesOf(key)])
 }
 
 const VALUE_TYPES = 'of type string, boolean, number or bigint, a Buffer or Uint8Array, null, or a plain object, array, Date, Map, Set or typed array'
@@ -550,6 +554,20 @@ function ttlArg(arg, v) {
   return v
 }
 
+// tryLock's { ttl } and lock's/withLock's { ttl, waitTimeout }: a lock is
+// held 30 s unless extended, and a wait lasts at most ttl + 5 s by default.
+const LOCK_TTL = 30_000
+const AGES = 2 ** 52
+function lockOptions(v, waiting) {
+  const o = options(v, waiting ? ['ttl', 'waitTimeout'] : ['ttl'])
+  const ttlGiven = o.ttl
+  const waitGiven = waiting ? o.waitTimeout : undefined
+  const ttl = ttlGiven === undefined ? LOCK_TTL : ttlArg('options.ttl', ttlGiven)
+  if (ttl === 0) throw outOfRange('options.ttl', 'a safe integer >= 1 (milliseconds a lock is held unless extended)', ttlGiven)
+  const waitTimeout = waitGiven === undefined ? ttl + 5_000 : ttlArg('options.waitTimeout', waitGiven)
+  return { ttl, waitTimeout }
+}
+
 function writeOptions(v) {
   return ttlArg('options.ttl', options(v, ['ttl']).ttl)
 }
@@ -697,6 +715,41 @@ function closedError(name) {
 
 const token = Symbol('shm-hashmap.internal')
 
+/** A lock taken with tryLock, lock or withLock (see index.d.ts). */
+class Lock {
+  #held
+  #key
+  constructor(t, key, held) {
+    if (t !== token) throw new TypeError('Lock is not constructed directly; use h.tryLock(), h.lock() or h.withLock()')
+    this.#key = key
+    this.#held = held
+  }
+
+  /** The key locked. */
+  get key() {
+    return this.#key
+  }
+
+  /** The fencing number of this acquisition: it grows with every acquisition of the key. */
+  get token() {
+    return this.#held.token
+  }
+
+  release() {
+    return this.#held.release()
+  }
+
+  extend(ttl) {
+    const ms = ttlArg('ttl', ttl)
+    if (ms === 0) throw outOfRange('ttl', 'a safe integer >= 1 (milliseconds)', ttl)
+    return this.#held.extend(ms)
+  }
+
+  [disposeSymbol]() {
+    this.#held.release()
+  }
+}
+
 /** One process's attachment to a shared map (see index.d.ts). */
 class HashMap {
   // The map's id in the native registry; 0 once closed (ids are reused).
@@ -824,24 +877,79 @@ class HashMap {
   }
 
   async #computeOnce(key, fn, ttl, lockTtl, waitTimeout) {
-    const lease = leaseKey(key)
-    const token = `${process.pid}:${randomUUID()}`
+    const lease = reservedKey(LEASE, key)
     const deadline = Date.now() + waitTimeout
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
       const hit = this.get(key)
       if (hit !== undefined) return hit
-      // The lease key is reserved, so it goes to the binding directly.
-      if (this.#run((id) => fast.set(id, lease, token, lockTtl, SetOp.Add, 0))) {
+      // The lease is a lock of the reserved key space (lib/locks.js).
+      const held = this.#tryLockAt(lease, key, lockTtl)
+      if (held !== undefined) {
         try {
           // Stored between our get and our lease: nothing to compute.
           const again = this.get(key)
           return again !== undefined ? again : await this.#compute(key, fn, ttl)
         } finally {
-          this.#run((id) => fast.get(id, lease) === token && fast.del(id, lease))
+          held.release()
         }
       }
       if (Date.now() >= deadline) return this.#compute(key, fn, ttl)
       await new Promise((resolve) => setTimeout(resolve, delay))
+    }
+  }
+
+  // Locks with an owner token (lib/locks.js), under reserved keys, which go
+  // to the binding directly.
+  #tryLockAt(at, key, ttl) {
+    const corrupt = (v) => new HashMapError('ERR_HASHMAP_CORRUPT', `hashmap corrupt: the lock entry of key ${describeKey(key)} holds ${describe(v)}, not a lock`)
+    // A lock entry outlives its holders (its token must never go back), but
+    // carries a TTL of ages, so that `size` counts entries (skipping the
+    // map's own) instead of trusting the entry counter.
+    const ops = {
+      get: () => this.#run((id) => fast.get(id, at)),
+      add: (v) => this.#run((id) => fast.set(id, at, v, AGES, SetOp.SafeAdd, 0)),
+      cas: (old, v) => this.#run((id) => fast.cas(id, at, old, v, AGES, 0)),
+    }
+    const got = tryAcquire(ops, ttl, corrupt)
+    return got === undefined ? undefined : new Lock(token, key, got)
+  }
+
+  compareAndDelete(key, expected) {
+    key = checkKey(key)
+    if (expected === undefined) throw invalidType('expected', VALUE_TYPES, expected)
+    const se = valueFlags(expected, 'expected') !== 0
+    const e = se ? encodeStructured(expected, 'expected') : expected
+    return this.#run((id) => fast.cad(id, key, e, se ? ValueFlags.ExpectedStructured : 0))
+  }
+
+  tryLock(key, opts) {
+    key = checkKey(key)
+    const { ttl } = lockOptions(opts, false)
+    return this.#tryLockAt(reservedKey(LOCK, key), key, ttl)
+  }
+
+  async lock(key, opts) {
+    key = checkKey(key)
+    const { ttl, waitTimeout } = lockOptions(opts, true)
+    const at = reservedKey(LOCK, key)
+    const deadline = Date.now() + waitTimeout
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      const held = this.#tryLockAt(at, key, ttl)
+      if (held !== undefined) return held
+      if (Date.now() >= deadline) {
+        throw new HashMapError('ERR_HASHMAP_LOCK_TIMEOUT', `the lock ${describeKey(key)} was held by another holder for all of waitTimeout (${waitTimeout} ms)`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay + Math.random() * delay, Math.max(1, deadline - Date.now()))))
+    }
+  }
+
+  async withLock(key, fn, opts) {
+    if (typeof fn !== 'function') throw invalidType('fn', 'of type function', fn)
+    const held = await this.lock(key, opts)
+    try {
+      return await fn(held)
+    } finally {
+      held.release()
     }
   }
 
@@ -1140,6 +1248,7 @@ const hashmap = {
   unlink,
   HashMap,
   HashMapError,
+  Lock,
 }
 hashmap.default = hashmap
 module.exports = hashmap

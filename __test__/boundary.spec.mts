@@ -91,7 +91,7 @@ test('a segment truncated again and again while its user holds the lock: that pr
   const res = await run('truncated-locked.cjs', [name], (child) => {
     child.on('message', async (m) => {
       if (m !== 'ready') return
-      for (let i = 0; i < 150 && child.exitCode === null; i++) {
+      for (let i = 0; i < 3000 && child.exitCode === null; i++) {
         try {
           const fd = openSync(`/dev/shm/${name}`, 'r+')
           ftruncateSync(fd, 0)

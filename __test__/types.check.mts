@@ -170,3 +170,22 @@ export async function clusterMetrics(): Promise<string> {
   void type
   return cm.clusterMetrics()
 }
+
+// Locks and compareAndDelete.
+import { Lock } from 'shm-hashmap'
+export async function locks(h: HashMap<string>): Promise<number> {
+  const l: Lock | undefined = h.tryLock('job', { ttl: 1000 })
+  const ok: boolean | undefined = l?.release()
+  const t: number = await h.withLock('job', async (lock) => lock.token, { ttl: 500, waitTimeout: 100 })
+  const held: Lock = await h.lock('job')
+  held.extend(1000)
+  held[Symbol.dispose]()
+  const removed: boolean = h.compareAndDelete('k', 'v')
+  // @ts-expect-error: a lock's options are ttl (and waitTimeout when waiting)
+  h.tryLock('job', { waitTimeout: 5 })
+  // @ts-expect-error: compareAndDelete compares with a value of the map's type
+  h.compareAndDelete('k', 5)
+  void ok
+  void removed
+  return t
+}

@@ -1001,7 +1001,12 @@ impl ShmMap {
         for i in 0..self.layout.shards {
             self.locked_with(i, true, |t, seq| {
                 let _writing = seq.write();
-                t.clear()?;
+                // A shard that repair gave up on is wiped whole, reserved
+                // entries included; so is one whose damage shows part-way.
+                let damaged = t.r.u32(t.l.at(sh::STATUS))? != 0;
+                if damaged || t.clear_keeping_reserved().is_err() {
+                    t.clear()?;
+                }
                 t.r.set_u32(t.l.at(sh::STATUS), 0)
             })?;
         }
@@ -1028,6 +1033,14 @@ impl ShmMap {
     pub fn del(&self, key: &[u8]) -> Result<bool> {
         let (i, h) = self.route(key);
         self.write(i, |t| t.del(key, h))
+    }
+
+    /// `h.compareAndDelete`: removes `key` only if its live value equals
+    /// `expected` (type byte first), atomically under its shard's lock;
+    /// false if it did not.
+    pub fn compare_and_delete(&self, key: &[u8], expected: &[u8]) -> Result<bool> {
+        let (i, h) = self.route(key);
+        self.write(i, |t| t.del_if_equals(key, h, expected))
     }
 
     /// Walks the whole structure, one shard per lock hold. A shard that a
