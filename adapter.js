@@ -70,11 +70,33 @@ function adapterArgs(mapOrName, options) {
   return { name: mapOrName ?? undefined, o }
 }
 
-/** Opens (or creates) the map `name` with the adapter options that pass through to openOrCreate. */
-function openByName(name, o, memorySize, evict) {
-  const pass = {}
-  for (const k of ['mode', 'lockTimeout', 'onIncompatible']) if (o[k] !== undefined) pass[k] = o[k]
-  return hashmap.openOrCreate(name, o.memorySize ?? memorySize, o.maxBuckets ?? 0, 0, { ...pass, evict })
+/** The options of openOrCreate that a store passes through when it opens a map by name. */
+const OPEN_OPTIONS = ['memorySize', 'maxBuckets', 'mode', 'lockTimeout', 'onIncompatible', 'shards']
+
+/**
+ * Refuses an option `store` does not know, as new/open/openOrCreate do:
+ * a TypeError (`ERR_INVALID_ARG_VALUE`) naming it and the allowed ones.
+ */
+function checkOptions(o, allowed, store) {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) {
+      throw invalid(`The argument 'options' of ${store} has an unknown property "${k}"; allowed: ${allowed.join(', ')}`, 'ERR_INVALID_ARG_VALUE')
+    }
+  }
 }
 
-module.exports = { adapterArgs, invalid, mapKey, openByName, storeKey }
+/**
+ * Opens (or creates) the map `name` with the adapter options that pass
+ * through to openOrCreate. A store's default layout is dense: one entry per
+ * `entryBytes` of memory unless `maxBuckets` says otherwise, so that a
+ * large value still fits one shard's data area.
+ */
+function openByName(name, o, memorySize, evict, entryBytes) {
+  const pass = {}
+  for (const k of ['mode', 'lockTimeout', 'onIncompatible', 'shards']) if (o[k] !== undefined) pass[k] = o[k]
+  const memory = o.memorySize ?? memorySize
+  const buckets = o.maxBuckets ?? (typeof memory === 'number' && memory > 0 ? Math.max(1, Math.floor(memory / entryBytes)) : 0)
+  return hashmap.openOrCreate(name, memory, buckets, 0, { ...pass, evict })
+}
+
+module.exports = { OPEN_OPTIONS, adapterArgs, checkOptions, invalid, mapKey, openByName, storeKey }

@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events'
-import type { EvictPolicy, HashMap, StoredValue, Value } from '../index.js'
+import type { EvictPolicy, HashMap, OpenOrCreateOptions, StoredValue, Value } from '../index.js'
 
 /** Options of {@link KeyvShmHashmap}. */
 export interface KeyvShmHashmapOptions {
@@ -14,12 +14,23 @@ export interface KeyvShmHashmapOptions {
   namespace?: string
   /** Bytes of shared memory if this store creates the map. Default 64 MiB. */
   memorySize?: number
-  /** Most entries if this store creates the map. Default `floor(memorySize / 32)`. */
+  /**
+   * Most entries if this store creates the map. Default `floor(memorySize / 512)`: a dense
+   * table, which leaves each shard's data area room for values of megabytes (about 4 MB
+   * with the defaults). A value larger than one shard's data area is refused
+   * (`ERR_HASHMAP_NO_SPACE`, naming the sizes); `shards: 1` gives it the whole area.
+   */
   maxBuckets?: number
   /** What a full map does if this store creates it. Default `'lru'`: a cache evicts. */
   evict?: EvictPolicy
-  /** Permission bits if this store creates the map. Default `0o600`. */
+  /** Permission bits if this store creates the map (every process passes the same). Default `0o600`. */
   mode?: number
+  /** Shards if this store creates the map, as for `hashmap.openOrCreate`. Default: by size. */
+  shards?: number
+  /** How long to wait for the map's lock, in ms, as for `hashmap.openOrCreate`. Default `5000`. */
+  lockTimeout?: OpenOrCreateOptions['lockTimeout']
+  /** What to do with a map of another format version under the name, as for `hashmap.openOrCreate`. Default `'error'`. */
+  onIncompatible?: OpenOrCreateOptions['onIncompatible']
 }
 
 /**
@@ -38,7 +49,11 @@ export interface KeyvShmHashmapOptions {
  * ```
  */
 export declare class KeyvShmHashmap extends EventEmitter {
-  /** @param mapOrName A map name (default `'keyv-shm-hashmap'`) or an open {@link HashMap}. */
+  /**
+   * @param mapOrName A map name, or an open {@link HashMap}. Default: a name unique to the app,
+   * `shm-hashmap-keyv-<package name>-<hash of the main script's directory>`, the same for
+   * every instance of one app. An unknown option is a `TypeError` (`ERR_INVALID_ARG_VALUE`).
+   */
   constructor(mapOrName?: string | HashMap, options?: KeyvShmHashmapOptions)
   /** @param options Options, with the default map name. */
   constructor(options: KeyvShmHashmapOptions)

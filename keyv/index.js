@@ -9,8 +9,12 @@
 const { EventEmitter } = require('node:events')
 
 const DEFAULT_MEMORY = 64 << 20
+/** Bytes an entry is assumed to take, for the default entry count: a dense table leaves each shard room for large values. */
+const ENTRY_BYTES = 512
 
-const { adapterArgs, invalid, mapKey, openByName, storeKey } = require('../adapter.js')
+const { OPEN_OPTIONS, adapterArgs, checkOptions, invalid, mapKey, openByName, storeKey } = require('../adapter.js')
+const { appMapName } = require('../lib/app-name.js')
+const OPTIONS = ['namespace', 'evict', ...OPEN_OPTIONS]
 
 // The map key of a Keyv key: itself if well-formed, else a binary form that
 // keeps it apart from every other string (see adapter.js) and that
@@ -33,8 +37,9 @@ class KeyvShmHashmap extends EventEmitter {
   constructor(mapOrName, options) {
     super()
     const { map, name, o } = adapterArgs(mapOrName, options)
+    checkOptions(o, OPTIONS, 'KeyvShmHashmap')
     if (o.namespace !== undefined && typeof o.namespace !== 'string') throw invalid('The "options.namespace" argument must be of type string', 'ERR_INVALID_ARG_TYPE')
-    this.#map = map ?? openByName(name ?? 'keyv-shm-hashmap', o, DEFAULT_MEMORY, o.evict ?? 'lru')
+    this.#map = map ?? openByName(name ?? appMapName('keyv'), o, DEFAULT_MEMORY, o.evict ?? 'lru', ENTRY_BYTES)
     this.#ownsHandle = map === undefined
     /** Keyv reads `opts`; `dialect` and `url` let Keyv offer `keyv.iterator()`. */
     this.opts = { dialect: 'shm-hashmap', url: `shm-hashmap://${this.#map.name}` }

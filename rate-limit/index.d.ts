@@ -22,8 +22,10 @@ export interface RateLimitStoreOptions {
    * Size it with `hashmap.calcRequiredMemorySize(0, maxClients, 0, keyBytes + 9)`.
    */
   memorySize?: number
-  /** Most counters if this store creates the map. Default `floor(memorySize / 32)`. */
+  /** Most counters if this store creates the map. Default `floor(memorySize / 128)` (a dense table). */
   maxBuckets?: number
+  /** Shards if this store creates the map, as for `hashmap.openOrCreate`. Default: by size. */
+  shards?: number
   /** Permission bits if this store creates the map. Default `0o600`. */
   mode?: number
   /** How long to wait for the map's lock, in ms, as for `hashmap.openOrCreate`. */
@@ -56,7 +58,9 @@ export interface RateLimitStoreOptions {
  */
 export declare class RateLimitStore implements Store {
   /**
-   * @param mapOrName A map name (default `'shm-hashmap-rate-limit'`) or an open {@link HashMap} made with `evict: 'none'`.
+   * @param mapOrName A map name, or an open {@link HashMap} made with `evict: 'none'`. Default: a
+   * name unique to the app, `shm-hashmap-rate-limit-<package name>-<hash of the main script's
+   * directory>`. An unknown option is a `TypeError` (`ERR_INVALID_ARG_VALUE`).
    * @throws {TypeError} `ERR_INVALID_ARG_VALUE` if the map evicts.
    */
   constructor(mapOrName?: string | HashMap, options?: RateLimitStoreOptions)

@@ -12,8 +12,9 @@
 
 const hashmap = require('../index.js')
 
-const DEFAULT_NAME = 'shm-hashmap-rate-limit'
 const DEFAULT_MEMORY = 16 << 20
+/** Bytes a counter is assumed to take, for the default entry count (a dense table). */
+const ENTRY_BYTES = 128
 const DEFAULT_PREFIX = 'rl:'
 const DEFAULT_WINDOW = 60_000
 // Client keys longer than this in UTF-8 (or, with a lone surrogate, in
@@ -22,7 +23,9 @@ const DEFAULT_WINDOW = 60_000
 const MAX_KEY_BYTES = 256
 const FULL = new Set(['ERR_HASHMAP_NO_SPACE', 'ERR_HASHMAP_NO_BUCKET', 'ERR_HASHMAP_NO_FREE_BLOCK'])
 
-const { adapterArgs, invalid, mapKey, openByName } = require('../adapter.js')
+const { OPEN_OPTIONS, adapterArgs, checkOptions, invalid, mapKey, openByName } = require('../adapter.js')
+const { appMapName } = require('../lib/app-name.js')
+const OPTIONS = ['prefix', ...OPEN_OPTIONS]
 
 /** A store for express-rate-limit on shm-hashmap (see index.d.ts). */
 class RateLimitStore {
@@ -32,6 +35,7 @@ class RateLimitStore {
 
   constructor(mapOrName, options) {
     const { map, name: given, o } = adapterArgs(mapOrName, options)
+    checkOptions(o, OPTIONS, 'RateLimitStore')
     if (o.prefix !== undefined && typeof o.prefix !== 'string') throw invalid('The "options.prefix" argument must be of type string', 'ERR_INVALID_ARG_TYPE')
     if (o.prefix !== undefined && !o.prefix.isWellFormed()) {
       throw invalid(`The argument 'options.prefix' is invalid: ${JSON.stringify(o.prefix)} has a lone UTF-16 surrogate`, 'ERR_INVALID_ARG_VALUE')
@@ -43,8 +47,8 @@ class RateLimitStore {
       this.#map = map
       this.#ownsHandle = false
     } else {
-      const name = given ?? DEFAULT_NAME
-      this.#map = openByName(name, o, DEFAULT_MEMORY, 'none')
+      const name = given ?? appMapName('rate-limit')
+      this.#map = openByName(name, o, DEFAULT_MEMORY, 'none', ENTRY_BYTES)
       this.#ownsHandle = true
       if (this.#map.stat().evict !== 'none') {
         const evict = this.#map.stat().evict
