@@ -38,6 +38,45 @@ export type StructuredValue = null | object
 /** A value `set` accepts. A `bigint` must fit in int64. */
 export type Value = string | boolean | number | bigint | Uint8Array | StructuredValue
 
+/**
+ * `T` as the map can store it, or `never` where a part of it cannot be
+ * stored: a function (a method included) or a symbol at any depth, or a
+ * class instance whose private or protected members TypeScript can see
+ * (its structure then differs from a plain object's). Used by
+ * {@link ValueShape}; a map's value type must satisfy it.
+ */
+export type Storable<T> = T extends string | number | boolean | bigint | null | undefined | Uint8Array | Date | ArrayBufferView
+  ? T
+  : T extends (...args: never[]) => unknown
+    ? never
+    : T extends symbol
+      ? never
+      : T extends ReadonlyMap<infer K, infer W>
+        ? ReadonlyMap<Storable<K>, Storable<W>>
+        : T extends ReadonlySet<infer E>
+          ? ReadonlySet<Storable<E>>
+          : T extends readonly unknown[]
+            ? { [I in keyof T]: Storable<T[I]> }
+            : T extends object
+              ? { [K in keyof T]: T[K] } extends T
+                ? { [K in keyof T]: Storable<T[K]> }
+                : never
+              : never
+
+/**
+ * What the writes of a `HashMap<V>` take: `V` if every property of `V`, at
+ * any depth, is {@link Storable}, else `never`, so that storing into a
+ * `HashMap<Product>` does not compile when `Product` has a method, or holds
+ * a function, a symbol or a class instance with private members. (A
+ * top-level class with private members, or a top-level function type, is
+ * not caught here; the map refuses them at run time, with
+ * `ERR_INVALID_ARG_TYPE`.)
+ */
+export type Checked<V> = [V] extends [{ [K in keyof V]: Storable<V[K]> }] ? V : never
+
+/** `unknown` if a map of `V` may hold `N`'s type (`number` or `bigint`), so that `incr` applies; else `never`. */
+export type Counts<V, N> = N extends V ? unknown : never
+
 /** A value `get` returns: the JS type that was set (bytes come back as a Buffer, structured values as an equal structure). */
 export type StoredValue = string | boolean | number | bigint | Buffer | StructuredValue
 
@@ -83,6 +122,14 @@ export interface GetOrSetOptions extends WriteOptions {
    * itself. Default `lockTtl + 5000`.
    */
   waitTimeout?: number
+  /**
+   * Stale-while-revalidate, in ms: while one process runs `fn` for an entry
+   * that expired at most `staleTtl` ago, the others are served that expired
+   * value ({@link HashMap.getStale}) instead of waiting. An expired entry
+   * lasts until a write needs its room or `flushExpired` runs, so under
+   * memory pressure there may be none to serve. Default `0` (wait).
+   */
+  staleTtl?: number
 }
 
 /** Options of {@link HashMap.tryLock}. */
@@ -284,32 +331,32 @@ export declare class HashMap<V extends Value = Value> {
    * @returns `true`
    * @throws {HashMapError} `ERR_HASHMAP_NO_SPACE`, `ERR_HASHMAP_NO_BUCKET`, `ERR_HASHMAP_NO_FREE_BLOCK`, `ERR_HASHMAP_CLOSED`; the old value stays.
    */
-  set(key: Key, val: V, options?: WriteOptions): true
+  set(key: Key, val: Checked<V>, options?: WriteOptions): true
   /**
    * {@link HashMap.set} that never evicts, even on an `evict: 'lru'` map: a
    * full map throws instead (expired entries are still reclaimed).
    * @returns `true`
    */
-  safeSet(key: Key, val: V, options?: WriteOptions): true
+  safeSet(key: Key, val: Checked<V>, options?: WriteOptions): true
   /**
    * Stores `val` only if `key` is absent (or expired), in one lock hold.
    * @returns `true` if it stored, `false` if the key was present.
    */
-  add(key: Key, val: V, options?: WriteOptions): boolean
+  add(key: Key, val: Checked<V>, options?: WriteOptions): boolean
   /** {@link HashMap.add} that never evicts. */
-  safeAdd(key: Key, val: V, options?: WriteOptions): boolean
+  safeAdd(key: Key, val: Checked<V>, options?: WriteOptions): boolean
   /**
    * Stores `val` only if `key` is present and live, in one lock hold.
    * @returns `true` if it stored, `false` if the key was absent.
    */
-  replace(key: Key, val: V, options?: WriteOptions): boolean
+  replace(key: Key, val: Checked<V>, options?: WriteOptions): boolean
   /**
    * Stores `val` only if the stored value equals `expected`, type included
    * (the number `1` is not the bigint `1n` nor the string `'1'`; bytes compare
    * byte by byte). `expected` `undefined` means "only if absent". One lock hold.
    * @returns `true` if it stored.
    */
-  compareAndSet(key: Key, expected: V | undefined, val: V, options?: WriteOptions): boolean
+  compareAndSet(key: Key, expected: V | undefined, val: Checked<V>, options?: WriteOptions): boolean
   /**
    * Removes `key` only if its live value equals `expected`, type included
    * (as {@link HashMap.compareAndSet} compares). One lock hold, so a
@@ -346,10 +393,12 @@ export declare class HashMap<V extends Value = Value> {
    * @returns The new value, or `undefined` if the key is absent and no `init` was given.
    * @throws {HashMapError} `ERR_HASHMAP_NOT_A_NUMBER` if the value is not a number or bigint, or not of `delta`'s type.
    * @throws {RangeError} `ERR_OUT_OF_RANGE` if a bigint result leaves int64 (the value stays).
+   * Only on a map whose value type admits `number` (or `bigint`): it does not
+   * compile on a `HashMap<Product>`.
    */
-  incr(key: Key, delta: number, init?: number, initTtl?: number): number | undefined
-  /** {@inheritDoc HashMap.(incr:1)} */
-  incr(key: Key, delta: bigint, init?: bigint, initTtl?: number): bigint | undefined
+  incr(this: HashMap<V> & Counts<V, number>, key: Key, delta: number, init?: number, initTtl?: number): number | undefined
+  /** {@inheritDoc HashMap.(incr:1)} Only on a map whose value type admits `bigint`. */
+  incr(this: HashMap<V> & Counts<V, bigint>, key: Key, delta: bigint, init?: bigint, initTtl?: number): bigint | undefined
   /**
    * The value under `key`; if absent, runs `fn` and stores its result with
    * {@link HashMap.add} semantics. `fn` runs in at most one process at a
@@ -359,8 +408,14 @@ export declare class HashMap<V extends Value = Value> {
    * and the error reaches only this caller; if its process dies, another
    * takes over when the lease expires. Concurrent calls in one process
    * share one run of `fn`.
+   *
+   * If `fn` gives `undefined` (a database's "not found"), the result is
+   * `undefined` and nothing is stored; the processes that waited on that
+   * run get `undefined` too, rather than each running `fn` in turn.
    */
-  getOrSet(key: Key, fn: () => V | Promise<V>, options?: GetOrSetOptions): Promise<Stored<V>>
+  getOrSet(key: Key, fn: () => Checked<V> | Promise<Checked<V>>, options?: GetOrSetOptions): Promise<Stored<V>>
+  /** {@inheritDoc HashMap.(getOrSet:1)} */
+  getOrSet(key: Key, fn: () => Checked<V> | undefined | Promise<Checked<V> | undefined>, options?: GetOrSetOptions): Promise<Stored<V> | undefined>
   /**
    * The values of `keys`, in order (`undefined` for an absent key), in one
    * call into the addon. Each key is its own read, not a snapshot.
@@ -375,7 +430,7 @@ export declare class HashMap<V extends Value = Value> {
    * how many.
    * @returns `true`
    */
-  setMany(entries: readonly (readonly [Key, V])[], options?: WriteOptions): true
+  setMany(entries: readonly (readonly [Key, Checked<V>])[], options?: WriteOptions): true
   /**
    * Removes each key in order, in one call into the addon and one hold of a
    * shard's lock for each run of consecutive keys of that shard; each is its

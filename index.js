@@ -4,7 +4,7 @@
 // one native call per operation, and turns native error codes into the error
 // classes of the contract. The native loader is the generated ./binding.js.
 
-const { tryAcquire } = require('./lib/locks.js')
+const { nowMs, peek, tryAcquire } = require('./lib/locks.js')
 const { getSystemErrorName, types } = require('node:util')
 
 if (process.platform !== 'linux') {
@@ -558,6 +558,18 @@ function ttlArg(arg, v) {
 // held 30 s unless extended, and a wait lasts at most ttl + 5 s by default.
 const LOCK_TTL = 30_000
 const AGES = 2 ** 52
+// How long a getOrSet round that gave undefined tells its waiters so.
+const UNDEFINED_FOR = 2_000
+
+function lockCorrupt(key) {
+  return (v) => new HashMapError('ERR_HASHMAP_CORRUPT', `hashmap corrupt: the lock entry of key ${describeKey(key)} holds ${describe(v)}, not a lock`)
+}
+
+// Whether the lease `state` says the round `waitedOn` (or a later one)
+// ended with fn giving undefined, a moment ago.
+function endedUndefined(state, waitedOn) {
+  return state.deadline === 0 && state.token >= waitedOn && state.owner.startsWith('U') && Number(state.owner.slice(1)) >= nowMs()
+}
 function lockOptions(v, waiting) {
   const o = options(v, waiting ? ['ttl', 'waitTimeout'] : ['ttl'])
   const ttlGiven = o.ttl
@@ -859,10 +871,11 @@ class HashMap {
   async getOrSet(key, fn, opts) {
     key = checkKey(key)
     if (typeof fn !== 'function') throw invalidType('fn', 'of type function', fn)
-    const o = options(opts, ['ttl', 'lockTtl', 'waitTimeout'])
+    const o = options(opts, ['ttl', 'lockTtl', 'waitTimeout', 'staleTtl'])
     const ttl = ttlArg('options.ttl', o.ttl)
     const lockTtlOpt = o.lockTtl
     const waitTimeoutOpt = o.waitTimeout
+    const staleTtl = ttlArg('options.staleTtl', o.staleTtl)
     const lockTtl = lockTtlOpt === undefined ? 10_000 : ttlArg('options.lockTtl', lockTtlOpt) || 1
     const waitTimeout = waitTimeoutOpt === undefined ? lockTtl + 5_000 : ttlArg('options.waitTimeout', waitTimeoutOpt)
     const hit = this.get(key)
@@ -870,47 +883,71 @@ class HashMap {
     const id = `${this.#name}\0${keyId(key)}`
     let pending = inflight.get(id)
     if (pending === undefined) {
-      pending = this.#computeOnce(key, fn, ttl, lockTtl, waitTimeout).finally(() => inflight.delete(id))
+      pending = this.#computeOnce(key, fn, { ttl, lockTtl, waitTimeout, staleTtl }).finally(() => inflight.delete(id))
       inflight.set(id, pending)
     }
     return pending
   }
 
-  async #computeOnce(key, fn, ttl, lockTtl, waitTimeout) {
+  // One round of getOrSet across processes. The process that takes the
+  // key's lease (a lock of lib/locks.js) runs fn; the others poll for the
+  // value with backoff, and take over when the lease is free (released
+  // after a throw, or expired after a death) or when their waitTimeout runs
+  // out. A round whose fn gave undefined leaves that outcome in the lease
+  // for a moment, so its waiters give undefined too instead of each running
+  // fn in turn. With staleTtl, a waiter is served a value that expired at
+  // most staleTtl ago instead of waiting.
+  async #computeOnce(key, fn, { ttl, lockTtl, waitTimeout, staleTtl }) {
     const lease = reservedKey(LEASE, key)
+    const ops = this.#lockOps(lease)
+    const corrupt = lockCorrupt(key)
     const deadline = Date.now() + waitTimeout
+    let waitedOn
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
       const hit = this.get(key)
       if (hit !== undefined) return hit
-      // The lease is a lock of the reserved key space (lib/locks.js).
-      const held = this.#tryLockAt(lease, key, lockTtl)
+      if (waitedOn !== undefined && endedUndefined(peek(ops, corrupt), waitedOn)) return undefined
+      const held = tryAcquire(ops, lockTtl, corrupt)
       if (held !== undefined) {
+        let outcome
         try {
           // Stored between our get and our lease: nothing to compute.
           const again = this.get(key)
-          return again !== undefined ? again : await this.#compute(key, fn, ttl)
+          if (again !== undefined) return again
+          const val = await this.#compute(key, fn, ttl)
+          if (val === undefined) outcome = `U${nowMs() + UNDEFINED_FOR}`
+          return val
         } finally {
-          held.release()
+          held.release(outcome)
         }
+      }
+      waitedOn ??= peek(ops, corrupt).token
+      if (staleTtl > 0) {
+        const r = this.#run((id) => fast.getStale(id, key))
+        if (r !== undefined && r[1] && r[2] <= staleTtl && !(r[0] instanceof Undecodable)) return r[0]
       }
       if (Date.now() >= deadline) return this.#compute(key, fn, ttl)
       await new Promise((resolve) => setTimeout(resolve, delay))
     }
   }
 
-  // Locks with an owner token (lib/locks.js), under reserved keys, which go
-  // to the binding directly.
-  #tryLockAt(at, key, ttl) {
-    const corrupt = (v) => new HashMapError('ERR_HASHMAP_CORRUPT', `hashmap corrupt: the lock entry of key ${describeKey(key)} holds ${describe(v)}, not a lock`)
-    // A lock entry outlives its holders (its token must never go back), but
-    // carries a TTL of ages, so that `size` counts entries (skipping the
-    // map's own) instead of trusting the entry counter.
-    const ops = {
+  // What a lock entry is read and written with, under its reserved key,
+  // which goes to the binding directly. A lock entry outlives its holders
+  // (its token must never go back), but carries a TTL of ages, so that
+  // `size` counts entries (skipping the map's own) instead of trusting the
+  // entry counter.
+  #lockOps(at) {
+    return {
       get: () => this.#run((id) => fast.get(id, at)),
       add: (v) => this.#run((id) => fast.set(id, at, v, AGES, SetOp.SafeAdd, 0)),
       cas: (old, v) => this.#run((id) => fast.cas(id, at, old, v, AGES, 0)),
     }
-    const got = tryAcquire(ops, ttl, corrupt)
+  }
+
+  // Locks with an owner token (lib/locks.js), under reserved keys, which go
+  // to the binding directly.
+  #tryLockAt(at, key, ttl) {
+    const got = tryAcquire(this.#lockOps(at), ttl, lockCorrupt(key))
     return got === undefined ? undefined : new Lock(token, key, got)
   }
 
@@ -955,6 +992,8 @@ class HashMap {
 
   async #compute(key, fn, ttl) {
     const val = await fn()
+    // "Not found": nothing to store.
+    if (val === undefined) return undefined
     const flags = valueFlags(val, 'the value fn returned')
     const v = flags === 0 ? val : encodeStructured(val, 'the value fn returned')
     if (this.#run((id) => fast.set(id, key, v, ttl, SetOp.Add, flags))) {

@@ -59,15 +59,19 @@ function tryAcquire(ops, ttl, corrupt) {
   let released = false
   return {
     token,
-    /** Frees the lock if it is still ours; false if it had expired (and maybe been taken). */
-    release() {
+    /**
+     * Frees the lock if it is still ours; false if it had expired (and maybe
+     * been taken). `outcome` (no colons), if given, is left in the freed
+     * entry for those who waited on this round to read ({@link peek}).
+     */
+    release(outcome = '') {
       if (released) return false
       released = true
       const mine = parse(held, corrupt)
       const inTime = mine.deadline > nowMs()
       // Ours still, expired or not: free it, keeping the token. Taken by
       // another: their value differs, and the cas leaves it alone.
-      return ops.cas(held, text(token, 0, '')) && inTime
+      return ops.cas(held, text(token, 0, outcome)) && inTime
     },
     /** Moves the deadline to `ms` from now, if the lock is still ours and held. */
     extend(ms) {
@@ -80,4 +84,12 @@ function tryAcquire(ops, ttl, corrupt) {
   }
 }
 
-module.exports = { tryAcquire, nowMs }
+/**
+ * The state of the lock entry that `ops` reads: `{ token, deadline, owner }`
+ * (`owner` is the outcome a releaser left, once `deadline` is 0).
+ */
+function peek(ops, corrupt) {
+  return parse(ops.get(), corrupt)
+}
+
+module.exports = { nowMs, peek, tryAcquire }

@@ -909,7 +909,16 @@ impl ShmMap {
 
     /// `h.getStale`: the value even if expired; `Some(stale)` if present.
     pub fn get_stale(&self, key: &[u8], out: &mut Vec<u8>) -> Result<Option<bool>> {
-        Ok(self.lookup(key, Some(out))?.map(|f| f.stale))
+        Ok(self.get_stale_aged(key, out)?.map(|age| age.is_some()))
+    }
+
+    /// [`ShmMap::get_stale`], saying how long ago it expired: `Some(None)`
+    /// if present and live, `Some(Some(ms))` if it expired `ms` ago.
+    pub fn get_stale_aged(&self, key: &[u8], out: &mut Vec<u8>) -> Result<Option<Option<u64>>> {
+        let now = now_ms();
+        Ok(self
+            .lookup(key, Some(out))?
+            .map(|f| f.stale.then(|| now.saturating_sub(f.expires))))
     }
 
     /// `h.ttl`: `None` if absent or expired, `Some(None)` without expiry,

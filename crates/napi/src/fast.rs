@@ -687,19 +687,21 @@ fn incr(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value>
     })
 }
 
-/// `getStale(id, key)`: `[value, stale]`, or undefined.
+/// `getStale(id, key)`: `[value, stale, msSinceExpiry]` (0 when live), or
+/// undefined.
 fn get_stale(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
     on_map::<2>(env, info, |e, key, _| {
-        let Some(stale) = e
+        let Some(age) = e
             .map
-            .get_stale(key, &mut e.scratch)
+            .get_stale_aged(key, &mut e.scratch)
             .map_err(|err| core_err(env, err))?
         else {
             return Ok(undefined(env));
         };
         let value = decode(env, &e.scratch)?;
-        let flag = bool_value(env, stale)?;
-        array(env, &[value, flag])
+        let flag = bool_value(env, age.is_some())?;
+        let ago = double_value(env, age.unwrap_or(0) as f64)?;
+        array(env, &[value, flag, ago])
     })
 }
 
