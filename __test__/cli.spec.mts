@@ -355,5 +355,5 @@ test('ls shows which processes have each map mapped', async (t) => {
   t.teardown(() => child.kill('SIGKILL'))
   await new Promise((r) => child.once('message', r))
   const rows = JSON.parse(cli('ls', '--json').out) as (LsRow & { processes: number[] })[]
-  t.deepEqual(rows.find((r) => r.name === h.name)?.processes.sort(), [process.pid, child.pid!].sort((a, b) => a - b))
+  t.deepEqual(rows.find((r) => r.name === h.name)?.processes.sort((a, b) => a - b), [process.pid, child.pid!].sort((a, b) => a - b))
 })
