@@ -303,6 +303,25 @@ asRoot("orphans: a live creator in its own pid namespace and /proc is never judg
   t.is((JSON.parse(own.stdout) as { name: string; ownerState: string }[]).find((m) => m.name === name)?.ownerState, 'alive')
 })
 
+// Time namespaces need root, Linux 5.6 and util-linux 2.36; the test is skipped, by its title, without them.
+const timeNamespaces = process.getuid?.() === 0 && spawnSync('unshare', ['--time', '--fork', '--boottime', '1000', 'true']).status === 0
+;(timeNamespaces ? test : test.skip)('orphans: a live creator is never judged dead by a process in another time namespace, whose /proc shows start times shifted (needs root and time namespaces: unshare --time)', async (t) => {
+  const live = await asNobody('orphan.cjs', [uniqueName('orphan-timens')])
+  t.teardown(() => {
+    live.child.disconnect()
+    cleanup(live.name)
+  })
+  const nobody = ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups']
+  const shifted = (...args: string[]) => spawnSync('unshare', ['--time', '--fork', '--boottime', '1000', ...nobody, process.execPath, ...args], { encoding: 'utf8' })
+  const next = shifted(fixture('new-one.cjs'))
+  t.is(next.status, 0, next.stderr)
+  t.true(shmExists(live.name), 'a new() in another time namespace left the live creator’s map')
+  const cli = fileURLToPath(new URL('../bin/shm-hashmap.js', import.meta.url))
+  const ls = shifted(cli, 'ls', '--json')
+  t.is(ls.status, 0, ls.stderr)
+  t.is((JSON.parse(ls.stdout) as { name: string; ownerState: string }[]).find((m) => m.name === live.name)?.ownerState, 'alive')
+})
+
 test('a new() that fails changes nothing in /dev/shm', (t) => {
   const name = uniqueName('failing')
   const before = readdir()
