@@ -322,6 +322,34 @@ const timeNamespaces = process.getuid?.() === 0 && spawnSync('unshare', ['--time
   t.is((JSON.parse(ls.stdout) as { name: string; ownerState: string }[]).find((m) => m.name === live.name)?.ownerState, 'alive')
 })
 
+test("onIncompatible: 'recreate' never replaces a segment whose creator is still making it (it holds the segment's flock), however slow", async (t) => {
+  const name = uniqueName('recreate-slow-creator')
+  t.teardown(() => cleanup(name))
+  // What a slow creator looks like from outside: a segment of zeros (no
+  // magic yet) whose flock it holds. flock(1) stands in for it.
+  writeFileSync(`/dev/shm/${name}`, Buffer.alloc(1 << 16), { mode: 0o600 })
+  const creator = spawn('flock', ['--exclusive', '--close', `/dev/shm/${name}`, 'sleep', '60'], { stdio: 'ignore', detached: true })
+  // The whole group: flock and its sleep.
+  const stop = () => {
+    try {
+      process.kill(-creator.pid!, 'SIGKILL')
+    } catch {}
+  }
+  t.teardown(stop)
+  await sleep(200)
+  const err = t.throws(() => hashmap.openOrCreate(name, 1 << 16, 0, 0, { onIncompatible: 'recreate' }), { instanceOf: HashMapError })
+  t.is(err?.code, 'ERR_HASHMAP_INCOMPATIBLE')
+  t.deepEqual(readFileSync(`/dev/shm/${name}`), Buffer.alloc(1 << 16), 'left as it was')
+  // Once the creator is gone (killed: the kernel drops its lock), it is recreated.
+  const gone = new Promise((r) => creator.once('exit', r))
+  stop()
+  await gone
+  const h = hashmap.openOrCreate(name, 1 << 16, 0, 0, { onIncompatible: 'recreate' })
+  h.set('k', 'v')
+  t.is(h.get('k'), 'v')
+  h.close()
+})
+
 test('a new() that fails changes nothing in /dev/shm', (t) => {
   const name = uniqueName('failing')
   const before = readdir()

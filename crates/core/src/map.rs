@@ -332,12 +332,16 @@ fn validate(r: &Region<'_>, name: &str, wait: Duration) -> Result<Layout> {
 type AttachError = (Error, Option<Identity>);
 
 /// Whether the segment `fd` of `size` bytes is one that a creator of ours
-/// was killed while making: its magic is still zero (the creator writes it
-/// last), and every header field a creator writes before it is either
-/// still zero or what a creator of a segment of this size writes. Read with
+/// was killed while making: no creator holds its `flock` (a slow creator
+/// still does), its magic is still zero (the creator writes it last), and
+/// every header field a creator writes before it is either still zero or
+/// what a creator of a segment of this size writes. Read with
 /// `pread`, never mapped. A segment of another program whose header is all
 /// zeros passes for one too: nothing tells the two apart.
 fn unfinished(fd: &std::os::fd::OwnedFd, size: u64) -> bool {
+    if shm::creator_at_work(fd) {
+        return false;
+    }
     let mut h = vec![0u8; size.min(HEADER_SIZE) as usize];
     if rustix::io::pread(fd, &mut h, 0).ok() != Some(h.len()) {
         return false;

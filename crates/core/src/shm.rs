@@ -122,7 +122,11 @@ fn open_flags(write: bool) -> OFlags {
 }
 
 /// Creates a new segment of `size` bytes with `mode`, reserving its memory.
-/// Fails with `EEXIST` if the name exists (a symlink included).
+/// Fails with `EEXIST` if the name exists (a symlink included). The
+/// returned descriptor holds an exclusive `flock` on the segment until it
+/// is closed: the creator keeps it open until the map is initialised, so
+/// that nobody judges a segment unfinished ([`creator_at_work`]) while its
+/// creator is merely slow.
 pub fn create(name: &str, size: u64, mode: u32) -> Result<(OwnedFd, Identity)> {
     let p = path(name);
     let fd = rustix::fs::open(
@@ -131,7 +135,13 @@ pub fn create(name: &str, size: u64, mode: u32) -> Result<(OwnedFd, Identity)> {
         Mode::from_raw_mode(mode & 0o777),
     )
     .map_err(|e| Error::os("shm_open", name, e))?;
+    // Which file we made: only that one is removed on failure, even if
+    // someone else removed the name and made another meanwhile.
+    let st = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", name, e))?;
+    let made = (st.st_dev, st.st_ino);
     let reserve = || -> Result<Identity> {
+        rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .map_err(|e| Error::os("flock", name, e))?;
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode & 0o777))
             .map_err(|e| Error::os("fchmod", name, e))?;
         rustix::fs::ftruncate(&fd, size).map_err(|e| Error::os("ftruncate", name, e))?;
@@ -142,9 +152,22 @@ pub fn create(name: &str, size: u64, mode: u32) -> Result<(OwnedFd, Identity)> {
     match reserve() {
         Ok(id) => Ok((fd, id)),
         Err(e) => {
-            let _ = rustix::fs::unlink(p.as_str());
+            let _ = unlink_if(name, made);
             Err(e)
         }
+    }
+}
+
+/// Whether the creator of the segment open as `fd` is still making it: it
+/// holds the exclusive `flock` that [`create`] takes. A creator that was
+/// killed holds nothing (the kernel drops the lock with its descriptor).
+pub fn creator_at_work(fd: &OwnedFd) -> bool {
+    match rustix::fs::flock(fd, rustix::fs::FlockOperation::NonBlockingLockShared) {
+        Ok(()) => {
+            let _ = rustix::fs::flock(fd, rustix::fs::FlockOperation::Unlock);
+            false
+        }
+        Err(_) => true,
     }
 }
 
