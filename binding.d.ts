@@ -47,7 +47,7 @@ export declare const enum EvictPolicy {
 }
 
 /** The raw functions of the keyed operations (see `fast.rs`). */
-export declare function fastOps(decodeStructured: unknown): { get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: SetOp, flags?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number, flags?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean; scan(id: number, cursor: number, count: number, values: boolean, max: number): { next: number; slots: number; keys: Buffer[]; values: Array<string | boolean | number | bigint | Buffer> }; getMany(id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, ...keys: Array<string | Uint8Array>): unknown[]; getManyJoined(id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, joined: string, n: number): unknown[]; setMany(id: number, keys: Array<string | Uint8Array>, values: unknown[], structured: boolean[], ttl: number): [number] | [number, string, string]; delMany(id: number, keys: Array<string | Uint8Array>): [number] | [number, string, string]; batch: number; absent: number; other: number }
+export declare function fastOps(decodeStructured: unknown): { get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: SetOp, flags?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number, flags?: number): boolean; cad(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array, flags?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean, number] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean; scan(id: number, cursor: number, count: number, values: boolean, max: number): { next: number; slots: number; keys: Buffer[]; values: Array<string | boolean | number | bigint | Buffer> }; getMany(id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, ...keys: Array<string | Uint8Array>): unknown[]; getManyJoined(id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, joined: string, n: number): unknown[]; setMany(id: number, keys: Array<string | Uint8Array>, values: unknown[], structured: boolean[], ttl: number): [number] | [number, string, string]; delMany(id: number, keys: Array<string | Uint8Array>): [number] | [number, string, string]; batch: number; absent: number; other: number }
 
 /** Names of maps owned by `uid` whose creator is dead (see `prune`). */
 export declare function findOrphans(uid: number): Array<string>
@@ -69,8 +69,13 @@ export interface Handle {
 /** `check()` of a map opened read-only, of any owner (for the CLI). */
 export declare function inspectCheck(name: string): CheckResult
 
-/** `stat()` of a map opened read-only, of any owner (for the CLI). */
-export declare function inspectStat(name: string): StatResult
+/**
+ * `stat()` of a map opened read-only, of any owner (for the CLI). With
+ * `timeout_ms`, a map still being created, or one whose writes overlap
+ * every read for that long, is `ERR_HASHMAP_INCOMPATIBLE` or
+ * `ERR_HASHMAP_LOCK_TIMEOUT` after that long (default: 3 s and 5 s).
+ */
+export declare function inspectStat(name: string, timeoutMs?: number | undefined | null): StatResult
 
 /** One shard's lock, as `shm-hashmap unlock` shows it.  */
 export interface LockState {

@@ -17,12 +17,65 @@ export type Key = string | Uint8Array
  * or typed array, nested in any way (cycles included). It is stored as
  * MessagePack (msgpackr, structured clone), and `get` returns an equal
  * structure. Functions, symbols and class instances are refused with
- * `ERR_INVALID_ARG_TYPE`, at any depth.
+ * `ERR_INVALID_ARG_TYPE`, at any depth, and sparse arrays (whose holes would
+ * come back as `undefined`) with `ERR_INVALID_ARG_VALUE`.
+ *
+ * The value is read once: each property (getters included) and element is
+ * read a single time into a copy, which is checked and then encoded, so what
+ * is stored is exactly what was checked. A typed array's bytes are taken
+ * through the built-in accessors, not its own `buffer`/`byteOffset`/`byteLength`.
+ *
+ * Its size is bounded so that decoding it never allocates without bound: at
+ * most 2,097,152 units, where each value inside counts 1, a string of 2 or
+ * more characters 4, and each array, object, `Map`, `Set`, `Date`, `Buffer`
+ * or typed array 16; and arrays, objects, `Map`s and `Set`s nest at most 256
+ * deep. A larger or deeper value is refused with `ERR_INVALID_ARG_VALUE`
+ * before it is encoded; a stored one that exceeds the bound or is not valid
+ * MessagePack is `ERR_HASHMAP_CORRUPT` on read.
  */
 export type StructuredValue = null | object
 
 /** A value `set` accepts. A `bigint` must fit in int64. */
 export type Value = string | boolean | number | bigint | Uint8Array | StructuredValue
+
+/**
+ * `T` as the map can store it, or `never` where a part of it cannot be
+ * stored: a function (a method included) or a symbol at any depth, or a
+ * class instance whose private or protected members TypeScript can see
+ * (its structure then differs from a plain object's). Used by
+ * {@link ValueShape}; a map's value type must satisfy it.
+ */
+export type Storable<T> = T extends string | number | boolean | bigint | null | undefined | Uint8Array | Date | ArrayBufferView
+  ? T
+  : T extends (...args: never[]) => unknown
+    ? never
+    : T extends symbol
+      ? never
+      : T extends ReadonlyMap<infer K, infer W>
+        ? ReadonlyMap<Storable<K>, Storable<W>>
+        : T extends ReadonlySet<infer E>
+          ? ReadonlySet<Storable<E>>
+          : T extends readonly unknown[]
+            ? { [I in keyof T]: Storable<T[I]> }
+            : T extends object
+              ? { [K in keyof T]: T[K] } extends T
+                ? { [K in keyof T]: Storable<T[K]> }
+                : never
+              : never
+
+/**
+ * What the writes of a `HashMap<V>` take: `V` if every property of `V`, at
+ * any depth, is {@link Storable}, else `never`, so that storing into a
+ * `HashMap<Product>` does not compile when `Product` has a method, or holds
+ * a function, a symbol or a class instance with private members. (A
+ * top-level class with private members, or a top-level function type, is
+ * not caught here; the map refuses them at run time, with
+ * `ERR_INVALID_ARG_TYPE`.)
+ */
+export type Checked<V> = [V] extends [{ [K in keyof V]: Storable<V[K]> }] ? V : never
+
+/** `unknown` if a map of `V` may hold `N`'s type (`number` or `bigint`), so that `incr` applies; else `never`. */
+export type Counts<V, N> = N extends V ? unknown : never
 
 /** A value `get` returns: the JS type that was set (bytes come back as a Buffer, structured values as an equal structure). */
 export type StoredValue = string | boolean | number | bigint | Buffer | StructuredValue
@@ -69,6 +122,62 @@ export interface GetOrSetOptions extends WriteOptions {
    * itself. Default `lockTtl + 5000`.
    */
   waitTimeout?: number
+  /**
+   * Stale-while-revalidate, in ms: while one process runs `fn` for an entry
+   * that expired at most `staleTtl` ago, the others are served that expired
+   * value ({@link HashMap.getStale}) instead of waiting. An expired entry
+   * lasts until a write needs its room or `flushExpired` runs, so under
+   * memory pressure there may be none to serve. Default `0` (wait).
+   */
+  staleTtl?: number
+}
+
+/** Options of {@link HashMap.tryLock}. */
+export interface TryLockOptions {
+  /**
+   * How long, in ms, the lock is held unless extended or released: a holder
+   * that dies (SIGKILL) loses it then. At least 1. Default `30000`.
+   */
+  ttl?: number
+}
+
+/** Options of {@link HashMap.lock} and {@link HashMap.withLock}. */
+export interface LockOptions extends TryLockOptions {
+  /** Longest wait, in ms, for another holder's lock. Default `ttl + 5000`. */
+  waitTimeout?: number
+}
+
+/**
+ * A lock taken with {@link HashMap.tryLock}, {@link HashMap.lock} or
+ * {@link HashMap.withLock}. `using lock = h.tryLock(key)` releases it at the
+ * end of the block.
+ */
+export declare class Lock {
+  private constructor()
+  /** The key locked. */
+  readonly key: Key
+  /**
+   * The fencing number of this acquisition: it grows by one with every
+   * acquisition of the key, in every process, and never goes back (even
+   * across `clear()`; only a shard that repair gave up on loses it). Pass it
+   * to whatever the lock guards, which refuses a smaller one than it has
+   * seen: a holder that stalled past its `ttl` is then refused.
+   */
+  readonly token: number
+  /**
+   * Releases the lock if it is still this holder's.
+   * @returns `false` if its `ttl` had passed (another process may have taken
+   * it, and its lock is left alone) or it was released already.
+   */
+  release(): boolean
+  /**
+   * Holds the lock for `ttl` ms from now, if it is still this holder's and
+   * its `ttl` has not passed.
+   * @returns `false` if it has not.
+   */
+  extend(ttl: number): boolean
+  /** Releases the lock, as {@link Lock.release}. */
+  [Symbol.dispose](): void
 }
 
 /** What {@link HashMap.getStale} returns. */
@@ -128,7 +237,11 @@ export interface NewOptions {
 
 /** Options of {@link openOrCreate}. */
 export interface OpenOrCreateOptions extends OpenOptions {
-  /** Permission bits if this call creates the segment. Default `0o600`. */
+  /**
+   * Permission bits if this call creates the segment. Default `0o600`. An
+   * existing segment whose bits grant more than these is refused with
+   * `ERR_HASHMAP_MODE`: every process of a shared map passes the same mode.
+   */
   mode?: number
   /** Eviction policy if this call creates the segment. Default `'none'`. */
   evict?: EvictPolicy
@@ -137,7 +250,10 @@ export interface OpenOrCreateOptions extends OpenOptions {
    * (another format version, after an upgrade): `'error'` (default) throws
    * `ERR_HASHMAP_INCOMPATIBLE`; `'recreate'` removes the old name and
    * creates a new map. Processes that still have the old map open keep it
-   * until they exit. A foreign owner is never replaced.
+   * until they exit. Only a segment with shm-hashmap's magic at its start,
+   * or one of our uid whose creator was killed before it finished (its
+   * header still zero), is replaced; a foreign owner, another program's
+   * segment, a hard-linked segment and an `ERR_HASHMAP_MODE` are never.
    */
   onIncompatible?: 'error' | 'recreate'
   /** {@inheritDoc NewOptions.shards} */
@@ -162,6 +278,7 @@ export type HashMapErrorCode =
   | 'ERR_HASHMAP_CORRUPT'
   | 'ERR_HASHMAP_LOCK_TIMEOUT'
   | 'ERR_HASHMAP_FOREIGN_OWNER'
+  | 'ERR_HASHMAP_MODE'
 
 /**
  * An error of the map (`code` is a {@link HashMapErrorCode}) or of the
@@ -179,6 +296,12 @@ export declare class HashMapError extends Error {
   readonly written?: number
   /** Set by {@link HashMap.delMany}: how many live entries were removed before the removal that failed. */
   readonly removed?: number
+  /**
+   * Set with `ERR_HASHMAP_CORRUPT` for a stored value that cannot be decoded:
+   * the key it is stored under (a string, or a Buffer where the read was of
+   * Buffer keys). The message names it too.
+   */
+  readonly key?: Key
   /** Negative errno, for operating-system failures. */
   readonly errno?: number
   /** The failing system call, for operating-system failures. */
@@ -208,32 +331,60 @@ export declare class HashMap<V extends Value = Value> {
    * @returns `true`
    * @throws {HashMapError} `ERR_HASHMAP_NO_SPACE`, `ERR_HASHMAP_NO_BUCKET`, `ERR_HASHMAP_NO_FREE_BLOCK`, `ERR_HASHMAP_CLOSED`; the old value stays.
    */
-  set(key: Key, val: V, options?: WriteOptions): true
+  set(key: Key, val: Checked<V>, options?: WriteOptions): true
   /**
    * {@link HashMap.set} that never evicts, even on an `evict: 'lru'` map: a
    * full map throws instead (expired entries are still reclaimed).
    * @returns `true`
    */
-  safeSet(key: Key, val: V, options?: WriteOptions): true
+  safeSet(key: Key, val: Checked<V>, options?: WriteOptions): true
   /**
    * Stores `val` only if `key` is absent (or expired), in one lock hold.
    * @returns `true` if it stored, `false` if the key was present.
    */
-  add(key: Key, val: V, options?: WriteOptions): boolean
+  add(key: Key, val: Checked<V>, options?: WriteOptions): boolean
   /** {@link HashMap.add} that never evicts. */
-  safeAdd(key: Key, val: V, options?: WriteOptions): boolean
+  safeAdd(key: Key, val: Checked<V>, options?: WriteOptions): boolean
   /**
    * Stores `val` only if `key` is present and live, in one lock hold.
    * @returns `true` if it stored, `false` if the key was absent.
    */
-  replace(key: Key, val: V, options?: WriteOptions): boolean
+  replace(key: Key, val: Checked<V>, options?: WriteOptions): boolean
   /**
    * Stores `val` only if the stored value equals `expected`, type included
    * (the number `1` is not the bigint `1n` nor the string `'1'`; bytes compare
    * byte by byte). `expected` `undefined` means "only if absent". One lock hold.
    * @returns `true` if it stored.
    */
-  compareAndSet(key: Key, expected: V | undefined, val: V, options?: WriteOptions): boolean
+  compareAndSet(key: Key, expected: V | undefined, val: Checked<V>, options?: WriteOptions): boolean
+  /**
+   * Removes `key` only if its live value equals `expected`, type included
+   * (as {@link HashMap.compareAndSet} compares). One lock hold, so a
+   * release of the form "delete it if it is still mine" cannot race.
+   * @returns `true` if it removed the key.
+   */
+  compareAndDelete(key: Key, expected: V): boolean
+  /**
+   * Takes the lock named `key` if nobody holds it, without waiting. Locks
+   * live in the map's reserved key space: they are not keys of the map
+   * (`keys()`, `size` and iteration skip them), are never evicted, and are
+   * kept by `clear()`. A holder that dies loses the lock when its `ttl`
+   * passes.
+   * @returns The {@link Lock}, or `undefined` if another holder has it.
+   */
+  tryLock(key: Key, options?: TryLockOptions): Lock | undefined
+  /**
+   * Takes the lock named `key`, waiting with backoff while another holder
+   * has it, for at most `waitTimeout`.
+   * @throws {HashMapError} `ERR_HASHMAP_LOCK_TIMEOUT` if it was held all that time.
+   */
+  lock(key: Key, options?: LockOptions): Promise<Lock>
+  /**
+   * Runs `fn` holding the lock named `key` (taken as {@link HashMap.lock}
+   * does), and releases it in `finally`.
+   * @returns What `fn` returns.
+   */
+  withLock<T>(key: Key, fn: (lock: Lock) => T | Promise<T>, options?: LockOptions): Promise<T>
   /**
    * Adds `delta` to the number (or bigint) under `key` and returns the new
    * value, in one lock hold; the entry keeps its TTL. An absent key starts at
@@ -242,10 +393,12 @@ export declare class HashMap<V extends Value = Value> {
    * @returns The new value, or `undefined` if the key is absent and no `init` was given.
    * @throws {HashMapError} `ERR_HASHMAP_NOT_A_NUMBER` if the value is not a number or bigint, or not of `delta`'s type.
    * @throws {RangeError} `ERR_OUT_OF_RANGE` if a bigint result leaves int64 (the value stays).
+   * Only on a map whose value type admits `number` (or `bigint`): it does not
+   * compile on a `HashMap<Product>`.
    */
-  incr(key: Key, delta: number, init?: number, initTtl?: number): number | undefined
-  /** {@inheritDoc HashMap.(incr:1)} */
-  incr(key: Key, delta: bigint, init?: bigint, initTtl?: number): bigint | undefined
+  incr(this: HashMap<V> & Counts<V, number>, key: Key, delta: number, init?: number, initTtl?: number): number | undefined
+  /** {@inheritDoc HashMap.(incr:1)} Only on a map whose value type admits `bigint`. */
+  incr(this: HashMap<V> & Counts<V, bigint>, key: Key, delta: bigint, init?: bigint, initTtl?: number): bigint | undefined
   /**
    * The value under `key`; if absent, runs `fn` and stores its result with
    * {@link HashMap.add} semantics. `fn` runs in at most one process at a
@@ -255,8 +408,14 @@ export declare class HashMap<V extends Value = Value> {
    * and the error reaches only this caller; if its process dies, another
    * takes over when the lease expires. Concurrent calls in one process
    * share one run of `fn`.
+   *
+   * If `fn` gives `undefined` (a database's "not found"), the result is
+   * `undefined` and nothing is stored; the processes that waited on that
+   * run get `undefined` too, rather than each running `fn` in turn.
    */
-  getOrSet(key: Key, fn: () => V | Promise<V>, options?: GetOrSetOptions): Promise<Stored<V>>
+  getOrSet(key: Key, fn: () => Checked<V> | Promise<Checked<V>>, options?: GetOrSetOptions): Promise<Stored<V>>
+  /** {@inheritDoc HashMap.(getOrSet:1)} */
+  getOrSet(key: Key, fn: () => Checked<V> | undefined | Promise<Checked<V> | undefined>, options?: GetOrSetOptions): Promise<Stored<V> | undefined>
   /**
    * The values of `keys`, in order (`undefined` for an absent key), in one
    * call into the addon. Each key is its own read, not a snapshot.
@@ -271,7 +430,7 @@ export declare class HashMap<V extends Value = Value> {
    * how many.
    * @returns `true`
    */
-  setMany(entries: readonly (readonly [Key, V])[], options?: WriteOptions): true
+  setMany(entries: readonly (readonly [Key, Checked<V>])[], options?: WriteOptions): true
   /**
    * Removes each key in order, in one call into the addon and one hold of a
    * shard's lock for each run of consecutive keys of that shard; each is its
@@ -281,7 +440,11 @@ export declare class HashMap<V extends Value = Value> {
    * @returns how many live entries were removed.
    */
   delMany(keys: readonly Key[]): number
-  /** The value stored under `key`, of the type it was set with, or `undefined` (also once it has expired). */
+  /**
+   * The value stored under `key`, of the type it was set with, or `undefined` (also once it has expired).
+   * @throws {HashMapError} `ERR_HASHMAP_CORRUPT` naming the key if the stored value cannot be decoded
+   * (garbage written by another process); so do `getStale`, `getMany`, `entries`, iteration and `getOrSet`.
+   */
   get(key: Key): Stored<V> | undefined
   /** Whether `key` holds a live (unexpired) value. */
   has(key: Key): boolean
@@ -399,9 +562,9 @@ export { create as new }
 /**
  * Attaches to an existing map by name, after checking its header (magic,
  * format version, lock ABI, sizes). It attaches only to a regular file owned
- * by this process's uid (or one named in `options.trustUids`), never through
- * a symlink.
- * @throws {HashMapError} `ENOENT`, `EACCES`, `ELOOP` (a symlink at the name), `ERR_HASHMAP_FOREIGN_OWNER`, `ERR_HASHMAP_INCOMPATIBLE`.
+ * by this process's uid (or one named in `options.trustUids`) with exactly
+ * one name, never through a symlink or a hard link.
+ * @throws {HashMapError} `ENOENT`, `EACCES`, `ELOOP` (a symlink at the name), `ERR_HASHMAP_FOREIGN_OWNER`, `ERR_HASHMAP_INCOMPATIBLE` (also for a segment with more than one hard link).
  */
 export declare function open<V extends Value = Value>(name: string, options?: OpenOptions): HashMap<V>
 
@@ -411,8 +574,9 @@ export declare function open<V extends Value = Value>(name: string, options?: Op
  * and initialises; the others attach when it is ready. Nobody owns the map:
  * it outlives every process until {@link unlink}. The sizes apply only if
  * this call creates it. It never attaches to another user's map (see
- * {@link open}).
- * @throws {HashMapError} `ELOOP`, `ERR_HASHMAP_FOREIGN_OWNER`, `ERR_HASHMAP_INCOMPATIBLE` (unless `onIncompatible: 'recreate'`).
+ * {@link open}), nor to one whose permission bits grant more than
+ * `options.mode` (default `0o600`).
+ * @throws {HashMapError} `ELOOP`, `ERR_HASHMAP_FOREIGN_OWNER`, `ERR_HASHMAP_MODE` (the segment's mode grants more than `options.mode`), `ERR_HASHMAP_INCOMPATIBLE` (unless `onIncompatible: 'recreate'` may replace it).
  */
 export declare function openOrCreate<V extends Value = Value>(name: string, memorySize: number, maxBuckets?: number, maxFreeBlocks?: number, options?: OpenOrCreateOptions): HashMap<V>
 
@@ -437,6 +601,8 @@ declare const hashmap: {
   unlink: typeof unlink
   /** {@inheritDoc HashMap} */
   HashMap: typeof HashMap
+  /** {@inheritDoc Lock} */
+  Lock: typeof Lock
   /** {@inheritDoc HashMapError} */
   HashMapError: typeof HashMapError
 }

@@ -4,8 +4,8 @@
 // one native call per operation, and turns native error codes into the error
 // classes of the contract. The native loader is the generated ./binding.js.
 
-const { randomUUID } = require('node:crypto')
-const { getSystemErrorName } = require('node:util')
+const { nowMs, peek, tryAcquire } = require('./lib/locks.js')
+const { getSystemErrorName, types } = require('node:util')
 
 if (process.platform !== 'linux') {
   // The lock needs robust process-shared mutexes, and the segments POSIX
@@ -24,7 +24,156 @@ const native = require('./binding.js')
 const STRUCTURED = { structuredClone: true, mapsAsObjects: false }
 const packr = new Packr(STRUCTURED)
 const unpackr = new Unpackr(STRUCTURED)
-const fast = native.fastOps((bytes) => unpackr.unpack(bytes))
+const fast = native.fastOps(decodeStructured)
+
+// What one structured value may cost, in units of about 8 bytes of what
+// decoding it allocates: each value inside counts 1, a string of 2 or more
+// characters (UTF-8 bytes, when encoded) 4, and each array, object, Map,
+// Set, Date, Buffer or typed array 16 (an empty Map costs some 190 bytes).
+// Without a bound, 4 MiB of MessagePack nils decode to a 4-million-element
+// array (+40 MiB), and 1 MiB of empty maps to a million Maps (+190 MiB).
+// With it, a decode allocates at most about 24 MiB beyond the bytes of the
+// value itself. Encoding is held to the same bound, counted on the value
+// before it is packed and on the bytes after, so what set() accepts, get()
+// reads.
+const MAX_UNITS = 1 << 21
+// How deep arrays, objects, Maps and Sets may nest in one structured value.
+// msgpackr decodes by recursion, and runs out of stack some 700 Sets deep;
+// set() refuses what get() could not decode.
+const MAX_DEPTH = 256
+const HEAVY = 16
+const STRING_UNITS = 4
+
+// Why the MessagePack `b` may not be unpacked, or null. One pass over its
+// tokens (headers, scalars, and strings, binaries and extensions skipped by
+// their lengths), no allocation: it refuses a header that runs past the
+// end, an array or map header claiming more elements than bytes remain (an
+// element takes at least one), and a value that would cost more than
+// MAX_UNITS. msgpackr's extensions that wrap the next value (a Set, a
+// record definition) are counted as values of their own, which only counts
+// more; its record references (0x40-0x7f once a record is defined) count
+// as objects.
+function msgpackProblem(b) {
+  const end = b.length
+  let p = 0
+  let pending = 0
+  let units = 0
+  let records = false
+  while (p < end) {
+    const t = b[p]
+    let head = 1
+    let body = 0
+    let count = 0
+    let cost = 1
+    let ext = -1
+    if (t <= 0x7f) {
+      if (t >= 0x40 && records) cost = HEAVY
+    } else if (t <= 0x8f) {
+      count = 2 * (t & 0x0f)
+      cost = HEAVY
+    } else if (t <= 0x9f) {
+      count = t & 0x0f
+      cost = HEAVY
+    } else if (t <= 0xbf) {
+      body = t & 0x1f
+      if (body >= 2) cost = STRING_UNITS
+    } else if (t >= 0xe0 || t <= 0xc3) {
+      // negative fixint, nil, (unused), false, true
+    } else {
+      // [bytes of the header, bytes of its length field]
+      const [h, l] = HEADERS[t - 0xc4]
+      head = h
+      if (p + head > end) return `it is truncated: the header at byte ${p} runs past its end (${end} bytes)`
+      const n = l === 0 ? 0 : l === 1 ? b[p + 1] : l === 2 ? b.readUInt16BE(p + 1) : b.readUInt32BE(p + 1)
+      if (t <= 0xc6) {
+        body = n // bin
+        cost = HEAVY
+      } else if (t <= 0xc9) {
+        body = n // ext
+        ext = b[p + head - 1]
+      } else if (t >= 0xd4 && t <= 0xd8) {
+        body = 1 << (t - 0xd4) // fixext
+        ext = b[p + 1]
+      } else if (t >= 0xd9 && t <= 0xdb) {
+        body = n // str
+        if (body >= 2) cost = STRING_UNITS
+      } else if (t === 0xdc || t === 0xdd) {
+        count = n
+        cost = HEAVY
+      } else if (t === 0xde || t === 0xdf) {
+        count = 2 * n
+        cost = HEAVY
+      }
+      if (ext !== -1) {
+        // fixext1 of type 0 is undefined; 0x72 defines a record.
+        if (ext === 0x72) records = true
+        if (!(t === 0xd4 && ext === 0)) cost = HEAVY
+      }
+    }
+    if (p + head + body > end) return `it is truncated: the value at byte ${p} runs past its end (${end} bytes)`
+    if (pending > 0) pending--
+    units += cost
+    if (units > MAX_UNITS) return `it would decode to more than a structured value may hold (${tooLargeRule})`
+    pending += count
+    p += head + body
+    if (pending > end - p) return `a header at byte ${p - head} claims ${count} elements, more than the ${end - p} bytes after it can hold`
+  }
+  if (pending > 0) return `it is truncated: ${pending} elements are missing at its end`
+  return null
+}
+
+// The headers from 0xc4 (bin8) to 0xdf (map32): [bytes, bytes of the length].
+const HEADERS = [
+  [2, 1], [3, 2], [5, 4], // bin8, bin16, bin32
+  [3, 1], [4, 2], [6, 4], // ext8, ext16, ext32 (length, then type)
+  [5, 0], [9, 0], // float32, float64
+  [2, 0], [3, 0], [5, 0], [9, 0], // uint8 to uint64
+  [2, 0], [3, 0], [5, 0], [9, 0], // int8 to int64
+  [2, 0], [2, 0], [2, 0], [2, 0], [2, 0], // fixext1 to fixext16 (type)
+  [2, 1], [3, 2], [5, 4], // str8, str16, str32
+  [3, 2], [5, 4], // array16, array32
+  [3, 2], [5, 4], // map16, map32
+]
+
+const tooLargeRule = `at most ${MAX_UNITS} units, where each value inside counts 1, a string of 2 or more characters ${STRING_UNITS}, and an array, object, Map, Set, Date, Buffer or typed array ${HEAVY}`
+
+// A stored structured value that cannot be decoded. The decoder returns one
+// in place of the value (it has no key to name), and counts it; each read
+// path that sees the count move finds it and throws ERR_HASHMAP_CORRUPT
+// naming the key.
+class Undecodable {
+  constructor(reason) {
+    this.reason = reason
+  }
+}
+let undecodable = 0
+
+function decodeStructured(bytes) {
+  let reason = msgpackProblem(bytes)
+  if (reason === null) {
+    try {
+      return unpackr.unpack(bytes)
+    } catch (e) {
+      reason = `MessagePack: ${e?.message ?? e}`
+    }
+  }
+  undecodable++
+  return new Undecodable(reason)
+}
+
+function describeKey(key) {
+  if (typeof key === 'string') return JSON.stringify(key.length > 60 ? `${key.slice(0, 57)}...` : key)
+  const bytes = bytesOf(key)
+  const hex = bytes.subarray(0, 32).toString('hex').replace(/(..)(?!$)/g, '$1 ')
+  return `<${hex}${bytes.length > 32 ? ' ...' : ''}> (${bytes.length} bytes)`
+}
+
+function corruptValue(key, bad) {
+  const err = new HashMapError('ERR_HASHMAP_CORRUPT', `the value stored under the key ${describeKey(key)} cannot be decoded: ${bad.reason}. Another process may have written garbage into the map; set or delete the key to replace it`)
+  err.key = key
+  Error.captureStackTrace?.(err, corruptValue)
+  return err
+}
 
 // set's operations and value flags, as the binding numbers them.
 const { SetOp, ValueFlags } = native
@@ -82,21 +231,60 @@ function checkName(v, arg = 'name') {
   return v
 }
 
+// Every argument is read once, into a local, and what was checked is what
+// goes on: a getter, a Proxy or an own property that lies cannot show the
+// checks one thing and the addon or msgpackr another. A typed array's bytes
+// are found through the intrinsic accessors, taken here at load, never
+// through its own (possibly shadowed) `buffer`, `byteOffset`, `byteLength`.
+const { apply, getPrototypeOf } = Reflect
+const TypedArrayPrototype = getPrototypeOf(Uint8Array.prototype)
+const intrinsic = (proto, name) => Object.getOwnPropertyDescriptor(proto, name).get
+const taTag = intrinsic(TypedArrayPrototype, Symbol.toStringTag)
+const taBuffer = intrinsic(TypedArrayPrototype, 'buffer')
+const taByteOffset = intrinsic(TypedArrayPrototype, 'byteOffset')
+const taByteLength = intrinsic(TypedArrayPrototype, 'byteLength')
+const typedArraySet = TypedArrayPrototype.set
+// The typed array's name ('Uint8Array' for a Buffer too), or undefined for
+// anything else (a Proxy included): a brand check that runs no user code.
+const typedArrayTag = (v) => apply(taTag, v, [])
+/** A Buffer over the bytes of the typed array `view` (no copy). */
+function bytesOf(view) {
+  return Buffer.from(apply(taBuffer, view, []), apply(taByteOffset, view, []), apply(taByteLength, view, []))
+}
+
 // Keys that start with these bytes are the map's own (getOrSet's leases);
 // no string key can (0xFF is not UTF-8), and a binary one may not.
 const RESERVED = native.reservedKeyPrefix()
 
+// Checks a key and returns what to pass on: the key itself, or, for bytes
+// in a SharedArrayBuffer (which another thread may change between the check
+// and the addon's read), a copy of what was checked.
 function checkKey(key) {
   if (typeof key === 'string') {
     // A lone surrogate has no UTF-8: '\uD800' and '\uFFFD' would be one key.
     if (!key.isWellFormed()) {
       throw withCode(new TypeError(`The argument 'key' is invalid: ${describe(key)}. A string key must be well-formed UTF-16 (it has a lone surrogate)`), 'ERR_INVALID_ARG_VALUE')
     }
-  } else if (!(key instanceof Uint8Array)) {
-    throw invalidType('key', 'of type string or an instance of Buffer or Uint8Array', key)
-  } else if (key[0] === RESERVED[0] && Buffer.from(key.buffer, key.byteOffset, key.byteLength).subarray(0, RESERVED.length).equals(RESERVED)) {
+    return key
+  }
+  if (typedArrayTag(key) !== 'Uint8Array') throw invalidType('key', 'of type string or an instance of Buffer or Uint8Array', key)
+  let bytes = null
+  if (types.isSharedArrayBuffer(apply(taBuffer, key, []))) {
+    bytes = Buffer.from(bytesOf(key))
+    key = bytes
+  }
+  // An element of a typed array is its byte: no property can shadow it.
+  if (key[0] === RESERVED[0] && (bytes ?? bytesOf(key)).subarray(0, RESERVED.length).equals(RESERVED)) {
     throw withCode(new TypeError(`The argument 'key' is invalid: keys that start with the bytes ${RESERVED.toString('hex')} are reserved for the map's own use`), 'ERR_INVALID_ARG_VALUE')
   }
+  return key
+}
+
+// The length of `a`, an array or a Proxy of one (whose `length` can be anything), read once.
+function lengthOf(arg, expected, a) {
+  const n = a.length
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw invalidType(arg, expected, a)
+  return n
 }
 
 // Batches cross into the addon as arguments, not arrays (reading array
@@ -152,81 +340,200 @@ function getBatch(id, keys, from, to, out) {
 // iterator is never called.
 function checkKeys(keys) {
   if (!Array.isArray(keys)) throw invalidType('keys', 'an array of keys', keys)
-  const n = keys.length
+  const n = lengthOf('keys', 'an array of keys', keys)
   const out = []
-  for (let i = 0; i < n; i++) {
-    const k = keys[i]
-    checkKey(k)
-    out.push(k)
-  }
+  for (let i = 0; i < n; i++) out.push(checkKey(keys[i]))
   return out
 }
 
-// The key of `key`'s getOrSet lease.
-function leaseKey(key) {
-  return Buffer.concat([RESERVED, typeof key === 'string' ? Buffer.from(key, 'utf8') : key])
+// Reserved keys of the map's own entries for `key` (as checkKey returned
+// it): a kind byte after the reserved prefix keeps getOrSet's leases and the
+// locks of tryLock/lock/withLock apart.
+const LEASE = 0x4c // 'L'
+const LOCK = 0x4b // 'K'
+function reservedKey(kind, key) {
+  return Buffer.concat([RESERVED, Buffer.of(kind), typeof key === 'string' ? Buffer.from(key, 'utf8') : bytesOf(key)])
 }
 
 const VALUE_TYPES = 'of type string, boolean, number or bigint, a Buffer or Uint8Array, null, or a plain object, array, Date, Map, Set or typed array'
 
-// Checks a value; true if it is structured (stored as MessagePack).
-function checkValue(val, arg = 'val') {
+// The flags of a value as the binding takes it: 0 for one stored as itself
+// (string, boolean, number, bigint, bytes), ValueFlags.Structured for one
+// stored as MessagePack. It looks at nothing but the value's type, so it
+// runs no user code; the structure is read by encodeStructured.
+function valueFlags(val, arg = 'val') {
   switch (typeof val) {
     case 'string':
     case 'boolean':
     case 'number':
     case 'bigint': // its int64 range is checked natively (ERR_OUT_OF_RANGE)
-      return false
+      return 0
     case 'object':
-      if (val instanceof Uint8Array) return false
-      checkStructured(val, arg)
-      return true
+      return val !== null && typedArrayTag(val) === 'Uint8Array' ? 0 : ValueFlags.Structured
     default:
       throw invalidType(arg, VALUE_TYPES, val)
   }
 }
 
-// Walks a structured value: msgpackr would silently turn a function into
-// undefined and a class instance into a plain object, so both are refused.
-// The common case (small, acyclic) is walked without a visited set; past a
-// depth of 64 the walk starts again, remembering what it has seen, which
-// ends on cycles too.
-function checkStructured(root, arg) {
-  if (!walk(root, arg, 0, null)) walk(root, arg, 0, new Set())
-}
-
-// False if it went deeper than it may without a visited set.
-function walk(v, arg, depth, seen) {
-  const t = typeof v
-  if (t === 'function' || t === 'symbol') throw invalidType(arg, `${VALUE_TYPES}, with no ${t} inside`, v)
-  if (t !== 'object' || v === null) return true
-  if (seen === null ? depth > 64 : seen.has(v)) return seen !== null
-  seen?.add(v)
-  if (v instanceof Date || (ArrayBuffer.isView(v) && !(v instanceof DataView))) return true
-  const proto = Object.getPrototypeOf(v)
-  if (proto === Object.prototype || proto === null || (proto === Array.prototype && Array.isArray(v))) {
-    for (const k in v) if (Object.hasOwn(v, k) && !walk(v[k], arg, depth + 1, seen)) return false
-    return true
-  }
-  if (v instanceof Map) {
-    for (const [k, x] of v) if (!walk(k, arg, depth + 1, seen) || !walk(x, arg, depth + 1, seen)) return false
-    return true
-  }
-  if (v instanceof Set) {
-    for (const x of v) if (!walk(x, arg, depth + 1, seen)) return false
-    return true
-  }
-  throw invalidType(arg, `${VALUE_TYPES}, with no class instance inside`, v)
-}
-
-// The value as the binding takes it: itself, or a structured value's MessagePack.
-function nativeValue(val, structured, arg = 'val') {
-  if (!structured) return val
+// A structured value's MessagePack. The value is read once, into a copy
+// made of what was checked (plain objects, dense arrays, Maps, Sets, Dates
+// and typed arrays of our own), and that copy is what msgpackr packs: a
+// getter or a Proxy cannot hand msgpackr a function (which it would drop) or
+// a class instance (which it would store as a plain object) after the check.
+function encodeStructured(val, arg = 'val') {
+  const copy = snapshot(val, arg)
+  let bytes
   try {
-    return packr.pack(val)
+    bytes = packr.pack(copy)
   } catch (e) {
     throw withCode(new TypeError(`The "${arg}" argument cannot be encoded: ${e.message}`), 'ERR_INVALID_ARG_TYPE')
   }
+  // The decoder's own check, so that what is stored can be read back.
+  if (msgpackProblem(bytes) !== null) throw tooLarge(arg)
+  return bytes
+}
+
+function tooLarge(arg) {
+  return withCode(new TypeError(`The "${arg}" argument is invalid: it holds more than a structured value may (${tooLargeRule}); split it, or store long runs of numbers as a typed array`), 'ERR_INVALID_ARG_VALUE')
+}
+
+// Spends `n` units of st's budget (see MAX_UNITS).
+function spend(st, n) {
+  st.units += n
+  if (st.units > MAX_UNITS) throw tooLarge(st.arg)
+}
+
+// Checks that `n` more values, 1 unit each at least, fit in st's budget.
+function room(st, n) {
+  if (st.units + n > MAX_UNITS) throw tooLarge(st.arg)
+}
+
+const TYPED_ARRAYS = new Map(
+  ['Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'Float16Array', 'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array']
+    .filter((name) => typeof globalThis[name] === 'function')
+    .map((name) => [name, globalThis[name]]),
+)
+const dateGetTime = Date.prototype.getTime
+const mapForEach = Map.prototype.forEach
+const mapSet = Map.prototype.set
+const setForEach = Set.prototype.forEach
+const setAdd = Set.prototype.add
+const hasOwn = Object.hasOwn
+const defineProperty = Object.defineProperty
+const objectKeys = Object.keys
+
+// A copy of a structured value, each part read once and checked as it is
+// read. Objects met again (shared or cyclic) map to the same copy, so
+// msgpackr's structured clone keeps them shared. Refused, at any depth:
+// functions, symbols, class instances and sparse arrays.
+function snapshot(root, arg) {
+  const st = { arg, copies: new Map(), units: 0, depth: 0 }
+  try {
+    return copyValue(root, st)
+  } catch (e) {
+    // The engine's own stack overflow, not an error a getter threw.
+    if (e instanceof RangeError && e.code === undefined && /call stack/i.test(e.message)) {
+      throw withCode(new TypeError(`The "${arg}" argument is invalid: it is nested too deeply to encode (${e.message})`), 'ERR_INVALID_ARG_VALUE')
+    }
+    throw e
+  }
+}
+
+function copyValue(v, st) {
+  const t = typeof v
+  if (t === 'function' || t === 'symbol') throw invalidType(st.arg, `${VALUE_TYPES}, with no ${t} inside`, v)
+  if (t !== 'object' || v === null) {
+    spend(st, t === 'string' && v.length >= 2 ? STRING_UNITS : 1)
+    return v
+  }
+  const seen = st.copies.get(v)
+  if (seen !== undefined) {
+    spend(st, 1)
+    return seen
+  }
+  spend(st, HEAVY)
+  if (++st.depth > MAX_DEPTH) {
+    throw withCode(new TypeError(`The "${st.arg}" argument is invalid: it is nested more than ${MAX_DEPTH} deep, which MessagePack could not decode again`), 'ERR_INVALID_ARG_VALUE')
+  }
+  const out = copyObject(v, st)
+  st.depth--
+  return out
+}
+
+function copyObject(v, st) {
+  if (Array.isArray(v)) {
+    if (getPrototypeOf(v) !== Array.prototype) throw classInstance(st.arg, v)
+    const n = lengthOf(st.arg, VALUE_TYPES, v)
+    // Before anything is read: an array of length 3e7 costs nothing here.
+    room(st, n)
+    const out = []
+    st.copies.set(v, out)
+    for (let i = 0; i < n; i++) {
+      const x = v[i]
+      if (x === undefined && !hasOwn(v, i)) throw sparseArray(st.arg, n, i)
+      out.push(copyValue(x, st))
+    }
+    return out
+  }
+  const proto = getPrototypeOf(v)
+  if (proto === Object.prototype || proto === null) {
+    const out = {}
+    st.copies.set(v, out)
+    const keys = objectKeys(v)
+    room(st, keys.length)
+    for (const k of keys) {
+      const x = copyValue(v[k], st)
+      if (k === '__proto__') defineProperty(out, k, { value: x, writable: true, enumerable: true, configurable: true })
+      else out[k] = x
+    }
+    return out
+  }
+  const tag = typedArrayTag(v)
+  if (tag !== undefined) {
+    const src = bytesOf(v)
+    const out = Buffer.isBuffer(v) ? Buffer.allocUnsafe(src.length) : new (TYPED_ARRAYS.get(tag))(src.length / TYPED_ARRAYS.get(tag).BYTES_PER_ELEMENT)
+    apply(typedArraySet, new Uint8Array(out.buffer, out.byteOffset, out.byteLength), [src])
+    st.copies.set(v, out)
+    return out
+  }
+  if (types.isDate(v)) {
+    const out = new Date(apply(dateGetTime, v, []))
+    st.copies.set(v, out)
+    return out
+  }
+  if (types.isMap(v)) {
+    // The entries first (Map.prototype.forEach runs no user code), then
+    // their copies: a getter inside cannot add entries to this copy.
+    const keys = []
+    const vals = []
+    apply(mapForEach, v, [(x, k) => (keys.push(k), vals.push(x))])
+    room(st, 2 * keys.length)
+    const out = new Map()
+    st.copies.set(v, out)
+    for (let i = 0; i < keys.length; i++) apply(mapSet, out, [copyValue(keys[i], st), copyValue(vals[i], st)])
+    return out
+  }
+  if (types.isSet(v)) {
+    const items = []
+    apply(setForEach, v, [(x) => items.push(x)])
+    room(st, items.length)
+    const out = new Set()
+    st.copies.set(v, out)
+    for (let i = 0; i < items.length; i++) apply(setAdd, out, [copyValue(items[i], st)])
+    return out
+  }
+  throw classInstance(st.arg, v)
+}
+
+function classInstance(arg, v) {
+  return invalidType(arg, `${VALUE_TYPES}, with no class instance inside`, v)
+}
+
+function sparseArray(arg, length, at) {
+  return withCode(
+    new TypeError(`The "${arg}" argument is invalid: it holds a sparse array (length ${length}, a hole at index ${at}), which MessagePack cannot keep; store a dense array, an object or a Map`),
+    'ERR_INVALID_ARG_VALUE',
+  )
 }
 
 function options(v, allowed) {
@@ -245,6 +552,32 @@ function ttlArg(arg, v) {
   if (typeof v !== 'number') throw invalidType(arg, 'of type number (milliseconds)', v)
   if (!Number.isSafeInteger(v) || v < 0) throw outOfRange(arg, 'a safe integer >= 0 (milliseconds; 0 means no expiry)', v)
   return v
+}
+
+// tryLock's { ttl } and lock's/withLock's { ttl, waitTimeout }: a lock is
+// held 30 s unless extended, and a wait lasts at most ttl + 5 s by default.
+const LOCK_TTL = 30_000
+const AGES = 2 ** 52
+// How long a getOrSet round that gave undefined tells its waiters so.
+const UNDEFINED_FOR = 2_000
+
+function lockCorrupt(key) {
+  return (v) => new HashMapError('ERR_HASHMAP_CORRUPT', `hashmap corrupt: the lock entry of key ${describeKey(key)} holds ${describe(v)}, not a lock`)
+}
+
+// Whether the lease `state` says the round `waitedOn` (or a later one)
+// ended with fn giving undefined, a moment ago.
+function endedUndefined(state, waitedOn) {
+  return state.deadline === 0 && state.token >= waitedOn && state.owner.startsWith('U') && Number(state.owner.slice(1)) >= nowMs()
+}
+function lockOptions(v, waiting) {
+  const o = options(v, waiting ? ['ttl', 'waitTimeout'] : ['ttl'])
+  const ttlGiven = o.ttl
+  const waitGiven = waiting ? o.waitTimeout : undefined
+  const ttl = ttlGiven === undefined ? LOCK_TTL : ttlArg('options.ttl', ttlGiven)
+  if (ttl === 0) throw outOfRange('options.ttl', 'a safe integer >= 1 (milliseconds a lock is held unless extended)', ttlGiven)
+  const waitTimeout = waitGiven === undefined ? ttl + 5_000 : ttlArg('options.waitTimeout', waitGiven)
+  return { ttl, waitTimeout }
 }
 
 function writeOptions(v) {
@@ -275,28 +608,41 @@ function lockTimeoutArg(v) {
   return v
 }
 
+// The uids, checked, in an array of our own (read once, by index; the
+// caller's array is not passed on).
 function trustUidsArg(v) {
   if (v === undefined) return undefined
   if (!Array.isArray(v)) throw invalidType('options.trustUids', 'an array of uids', v)
-  for (const uid of v) {
+  const n = lengthOf('options.trustUids', 'an array of uids', v)
+  const out = []
+  for (let i = 0; i < n; i++) {
+    const uid = v[i]
     if (typeof uid !== 'number') throw invalidType('options.trustUids', 'an array of uids (numbers)', uid)
     if (!Number.isInteger(uid) || uid < 0 || uid > 0xffffffff) throw outOfRange('options.trustUids', 'uids from 0 to 4294967295', uid)
+    out.push(uid)
   }
-  return v
+  return out
 }
 
 // The options of new(), open() and openOrCreate(), each allowing its own
-// subset, as the binding takes them.
+// subset, as the binding takes them (and new()'s `name`), each read once.
 function mapOptions(opts, allowed) {
   const o = options(opts, allowed)
+  const out = {}
+  if (allowed.includes('name')) {
+    const name = o.name
+    out.name = name === undefined ? null : checkName(name, 'options.name')
+  }
+  const shards = o.shards
   return {
+    ...out,
     mode: mode(o.mode),
     evict: oneOf('options.evict', o.evict, Object.values(native.EvictPolicy)),
     lockTimeout: lockTimeoutArg(o.lockTimeout),
     trustUids: trustUidsArg(o.trustUids),
     onIncompatible: oneOf('options.onIncompatible', o.onIncompatible, Object.values(native.OnIncompatible)),
     // Its range (1 to 256) is checked natively.
-    shards: o.shards === undefined ? undefined : size('options.shards', o.shards),
+    shards: shards === undefined ? undefined : size('options.shards', shards),
   }
 }
 
@@ -309,7 +655,7 @@ function numArg(arg, v) {
 
 // Keys compared as bytes: a string and a Buffer of the same bytes are one key.
 function keyId(key) {
-  return typeof key === 'string' ? Buffer.from(key, 'utf8').toString('latin1') : Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1')
+  return typeof key === 'string' ? Buffer.from(key, 'utf8').toString('latin1') : bytesOf(key).toString('latin1')
 }
 
 // getOrSet calls in flight in this process, by map name and key.
@@ -381,6 +727,41 @@ function closedError(name) {
 
 const token = Symbol('shm-hashmap.internal')
 
+/** A lock taken with tryLock, lock or withLock (see index.d.ts). */
+class Lock {
+  #held
+  #key
+  constructor(t, key, held) {
+    if (t !== token) throw new TypeError('Lock is not constructed directly; use h.tryLock(), h.lock() or h.withLock()')
+    this.#key = key
+    this.#held = held
+  }
+
+  /** The key locked. */
+  get key() {
+    return this.#key
+  }
+
+  /** The fencing number of this acquisition: it grows with every acquisition of the key. */
+  get token() {
+    return this.#held.token
+  }
+
+  release() {
+    return this.#held.release()
+  }
+
+  extend(ttl) {
+    const ms = ttlArg('ttl', ttl)
+    if (ms === 0) throw outOfRange('ttl', 'a safe integer >= 1 (milliseconds)', ttl)
+    return this.#held.extend(ms)
+  }
+
+  [disposeSymbol]() {
+    this.#held.release()
+  }
+}
+
 /** One process's attachment to a shared map (see index.d.ts). */
 class HashMap {
   // The map's id in the native registry; 0 once closed (ids are reused).
@@ -419,24 +800,24 @@ class HashMap {
   }
 
   #write(op, key, val, opts) {
-    checkKey(key)
-    const s = checkValue(val)
+    key = checkKey(key)
+    const flags = valueFlags(val)
     const ttl = writeOptions(opts)
-    const v = nativeValue(val, s)
-    return this.#run((id) => fast.set(id, key, v, ttl, op, s ? ValueFlags.Structured : 0))
+    const v = flags === 0 ? val : encodeStructured(val)
+    return this.#run((id) => fast.set(id, key, v, ttl, op, flags))
   }
 
   // set, get and del are the hot path: they repeat #run's two steps inline
   // rather than pass it a closure, which costs an allocation and a call on
   // every operation.
   set(key, val, opts) {
-    checkKey(key)
-    const s = checkValue(val)
+    key = checkKey(key)
+    const flags = valueFlags(val)
     const ttl = opts === undefined ? 0 : writeOptions(opts)
     if (this.#id === 0) throw closedError(this.#name)
-    const v = s ? nativeValue(val, s) : val
+    const v = flags === 0 ? val : encodeStructured(val)
     try {
-      fast.set(this.#id, key, v, ttl, SetOp.Set, s ? ValueFlags.Structured : 0)
+      fast.set(this.#id, key, v, ttl, SetOp.Set, flags)
     } catch (e) {
       throw translate(e)
     }
@@ -461,18 +842,18 @@ class HashMap {
   }
 
   compareAndSet(key, expected, val, opts) {
-    checkKey(key)
-    const se = expected !== undefined && checkValue(expected, 'expected')
-    const s = checkValue(val)
+    key = checkKey(key)
+    const se = expected !== undefined && valueFlags(expected, 'expected') !== 0
+    const s = valueFlags(val) !== 0
     const ttl = writeOptions(opts)
-    const e = nativeValue(expected, se, 'expected')
-    const v = nativeValue(val, s)
+    const e = se ? encodeStructured(expected, 'expected') : expected
+    const v = s ? encodeStructured(val) : val
     const flags = (s ? ValueFlags.Structured : 0) | (se ? ValueFlags.ExpectedStructured : 0)
     return this.#run((id) => fast.cas(id, key, e, v, ttl, flags))
   }
 
   incr(key, delta, init, initTtl) {
-    checkKey(key)
+    key = checkKey(key)
     numArg('delta', delta)
     if (init !== undefined) {
       numArg('init', init)
@@ -488,49 +869,136 @@ class HashMap {
   // is gone (released after a throw, or expired after a death) or when
   // their waitTimeout runs out. Calls in one process share one run.
   async getOrSet(key, fn, opts) {
-    checkKey(key)
+    key = checkKey(key)
     if (typeof fn !== 'function') throw invalidType('fn', 'of type function', fn)
-    const o = options(opts, ['ttl', 'lockTtl', 'waitTimeout'])
+    const o = options(opts, ['ttl', 'lockTtl', 'waitTimeout', 'staleTtl'])
     const ttl = ttlArg('options.ttl', o.ttl)
-    const lockTtl = o.lockTtl === undefined ? 10_000 : ttlArg('options.lockTtl', o.lockTtl) || 1
-    const waitTimeout = o.waitTimeout === undefined ? lockTtl + 5_000 : ttlArg('options.waitTimeout', o.waitTimeout)
+    const lockTtlOpt = o.lockTtl
+    const waitTimeoutOpt = o.waitTimeout
+    const staleTtl = ttlArg('options.staleTtl', o.staleTtl)
+    const lockTtl = lockTtlOpt === undefined ? 10_000 : ttlArg('options.lockTtl', lockTtlOpt) || 1
+    const waitTimeout = waitTimeoutOpt === undefined ? lockTtl + 5_000 : ttlArg('options.waitTimeout', waitTimeoutOpt)
     const hit = this.get(key)
     if (hit !== undefined) return hit
     const id = `${this.#name}\0${keyId(key)}`
     let pending = inflight.get(id)
     if (pending === undefined) {
-      pending = this.#computeOnce(key, fn, ttl, lockTtl, waitTimeout).finally(() => inflight.delete(id))
+      pending = this.#computeOnce(key, fn, { ttl, lockTtl, waitTimeout, staleTtl }).finally(() => inflight.delete(id))
       inflight.set(id, pending)
     }
     return pending
   }
 
-  async #computeOnce(key, fn, ttl, lockTtl, waitTimeout) {
-    const lease = leaseKey(key)
-    const token = `${process.pid}:${randomUUID()}`
+  // One round of getOrSet across processes. The process that takes the
+  // key's lease (a lock of lib/locks.js) runs fn; the others poll for the
+  // value with backoff, and take over when the lease is free (released
+  // after a throw, or expired after a death) or when their waitTimeout runs
+  // out. A round whose fn gave undefined leaves that outcome in the lease
+  // for a moment, so its waiters give undefined too instead of each running
+  // fn in turn. With staleTtl, a waiter is served a value that expired at
+  // most staleTtl ago instead of waiting.
+  async #computeOnce(key, fn, { ttl, lockTtl, waitTimeout, staleTtl }) {
+    const lease = reservedKey(LEASE, key)
+    const ops = this.#lockOps(lease)
+    const corrupt = lockCorrupt(key)
     const deadline = Date.now() + waitTimeout
+    let waitedOn
     for (let delay = 2; ; delay = Math.min(delay * 2, 50)) {
       const hit = this.get(key)
       if (hit !== undefined) return hit
-      // The lease key is reserved, so it goes to the binding directly.
-      if (this.#run((id) => fast.set(id, lease, token, lockTtl, SetOp.Add, 0))) {
+      if (waitedOn !== undefined && endedUndefined(peek(ops, corrupt), waitedOn)) return undefined
+      const held = tryAcquire(ops, lockTtl, corrupt)
+      if (held !== undefined) {
+        let outcome
         try {
           // Stored between our get and our lease: nothing to compute.
           const again = this.get(key)
-          return again !== undefined ? again : await this.#compute(key, fn, ttl)
+          if (again !== undefined) return again
+          const val = await this.#compute(key, fn, ttl)
+          if (val === undefined) outcome = `U${nowMs() + UNDEFINED_FOR}`
+          return val
         } finally {
-          this.#run((id) => fast.get(id, lease) === token && fast.del(id, lease))
+          held.release(outcome)
         }
+      }
+      waitedOn ??= peek(ops, corrupt).token
+      if (staleTtl > 0) {
+        const r = this.#run((id) => fast.getStale(id, key))
+        if (r !== undefined && r[1] && r[2] <= staleTtl && !(r[0] instanceof Undecodable)) return r[0]
       }
       if (Date.now() >= deadline) return this.#compute(key, fn, ttl)
       await new Promise((resolve) => setTimeout(resolve, delay))
     }
   }
 
+  // What a lock entry is read and written with, under its reserved key,
+  // which goes to the binding directly. A lock entry outlives its holders
+  // (its token must never go back), but carries a TTL of ages, so that
+  // `size` counts entries (skipping the map's own) instead of trusting the
+  // entry counter.
+  #lockOps(at) {
+    return {
+      get: () => this.#run((id) => fast.get(id, at)),
+      add: (v) => this.#run((id) => fast.set(id, at, v, AGES, SetOp.SafeAdd, 0)),
+      cas: (old, v) => this.#run((id) => fast.cas(id, at, old, v, AGES, 0)),
+    }
+  }
+
+  // Locks with an owner token (lib/locks.js), under reserved keys, which go
+  // to the binding directly.
+  #tryLockAt(at, key, ttl) {
+    const got = tryAcquire(this.#lockOps(at), ttl, lockCorrupt(key))
+    return got === undefined ? undefined : new Lock(token, key, got)
+  }
+
+  compareAndDelete(key, expected) {
+    key = checkKey(key)
+    if (expected === undefined) throw invalidType('expected', VALUE_TYPES, expected)
+    const se = valueFlags(expected, 'expected') !== 0
+    const e = se ? encodeStructured(expected, 'expected') : expected
+    return this.#run((id) => fast.cad(id, key, e, se ? ValueFlags.ExpectedStructured : 0))
+  }
+
+  tryLock(key, opts) {
+    key = checkKey(key)
+    const { ttl } = lockOptions(opts, false)
+    return this.#tryLockAt(reservedKey(LOCK, key), key, ttl)
+  }
+
+  async lock(key, opts) {
+    key = checkKey(key)
+    const { ttl, waitTimeout } = lockOptions(opts, true)
+    const at = reservedKey(LOCK, key)
+    const deadline = Date.now() + waitTimeout
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      const held = this.#tryLockAt(at, key, ttl)
+      if (held !== undefined) return held
+      if (Date.now() >= deadline) {
+        throw new HashMapError('ERR_HASHMAP_LOCK_TIMEOUT', `the lock ${describeKey(key)} was held by another holder for all of waitTimeout (${waitTimeout} ms)`)
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(delay + Math.random() * delay, Math.max(1, deadline - Date.now()))))
+    }
+  }
+
+  async withLock(key, fn, opts) {
+    if (typeof fn !== 'function') throw invalidType('fn', 'of type function', fn)
+    const held = await this.lock(key, opts)
+    try {
+      return await fn(held)
+    } finally {
+      held.release()
+    }
+  }
+
   async #compute(key, fn, ttl) {
     const val = await fn()
-    checkValue(val, 'the value fn returned')
-    if (this.add(key, val, { ttl })) return val instanceof Uint8Array && !Buffer.isBuffer(val) ? Buffer.from(val) : val
+    // "Not found": nothing to store.
+    if (val === undefined) return undefined
+    const flags = valueFlags(val, 'the value fn returned')
+    const v = flags === 0 ? val : encodeStructured(val, 'the value fn returned')
+    if (this.#run((id) => fast.set(id, key, v, ttl, SetOp.Add, flags))) {
+      return flags === 0 && typeof val === 'object' && !Buffer.isBuffer(val) ? Buffer.from(bytesOf(val)) : val
+    }
     // Another process stored first: its value wins.
     const theirs = this.get(key)
     return theirs === undefined ? val : theirs
@@ -539,30 +1007,37 @@ class HashMap {
   // Batches: one native call for many keys, each key its own operation.
   getMany(given) {
     const keys = checkKeys(given)
-    return this.#run((id) => {
+    const bad = undecodable
+    const out = this.#run((id) => {
       const n = keys.length
       const out = new Array(n)
       for (let i = 0; i < n; i += BATCH) getBatch(id, keys, i, Math.min(n, i + BATCH), out)
       return out
     })
+    if (undecodable !== bad) {
+      for (let i = 0; i < out.length; i++) if (out[i] instanceof Undecodable) throw corruptValue(keys[i], out[i])
+    }
+    return out
   }
 
   setMany(entries, opts) {
-    if (!Array.isArray(entries)) throw invalidType('entries', 'an array of [key, value] pairs', entries)
-    const n = entries.length
+    const expected = 'an array of [key, value] pairs'
+    if (!Array.isArray(entries)) throw invalidType('entries', expected, entries)
+    const n = lengthOf('entries', expected, entries)
     const pairs = new Array(2 * n)
     const structured = new Uint8Array(n)
     for (let i = 0; i < n; i++) {
       const e = entries[i]
-      if (!Array.isArray(e) || e.length !== 2) throw invalidType('entries', 'an array of [key, value] pairs', e)
-      checkKey(e[0])
-      const s = checkValue(e[1])
-      pairs[2 * i] = e[0]
-      pairs[2 * i + 1] = nativeValue(e[1], s)
-      structured[i] = s ? 1 : 0
+      if (!Array.isArray(e) || e.length !== 2) throw invalidType('entries', expected, e)
+      const key = e[0]
+      const val = e[1]
+      pairs[2 * i] = checkKey(key)
+      const flags = valueFlags(val)
+      pairs[2 * i + 1] = flags === 0 ? val : encodeStructured(val)
+      structured[i] = flags === 0 ? 0 : 1
     }
     const ttl = writeOptions(opts)
-    this.#batches(entries.length, 'written', (id, from, to) =>
+    this.#batches(n, 'written', (id, from, to) =>
       fast.setMany(id, ttl, structured.subarray(from, to), ...pairs.slice(2 * from, 2 * to)),
     )
     return true
@@ -592,41 +1067,48 @@ class HashMap {
   }
 
   get(key) {
-    checkKey(key)
+    key = checkKey(key)
     if (this.#id === 0) throw closedError(this.#name)
+    const bad = undecodable
+    let v
     try {
-      return fast.get(this.#id, key)
+      v = fast.get(this.#id, key)
     } catch (e) {
       throw translate(e)
     }
+    if (undecodable !== bad && v instanceof Undecodable) throw corruptValue(key, v)
+    return v
   }
 
   has(key) {
-    checkKey(key)
+    key = checkKey(key)
     return this.#run((id) => fast.ttl(id, key)) !== -1
   }
 
   getStale(key) {
-    checkKey(key)
+    key = checkKey(key)
+    const bad = undecodable
     const r = this.#run((id) => fast.getStale(id, key))
-    return r === undefined ? undefined : { value: r[0], stale: r[1] }
+    if (r === undefined) return undefined
+    if (undecodable !== bad && r[0] instanceof Undecodable) throw corruptValue(key, r[0])
+    return { value: r[0], stale: r[1] }
   }
 
   ttl(key) {
-    checkKey(key)
+    key = checkKey(key)
     const t = this.#run((id) => fast.ttl(id, key))
     return t === -1 ? undefined : t
   }
 
   expire(key, ttl) {
-    checkKey(key)
+    key = checkKey(key)
     if (ttl === undefined) throw invalidType('ttl', 'of type number (milliseconds)', ttl)
     const ms = ttlArg('ttl', ttl)
     return this.#run((id) => fast.expire(id, key, ms))
   }
 
   del(key) {
-    checkKey(key)
+    key = checkKey(key)
     if (this.#id === 0) throw closedError(this.#name)
     try {
       fast.del(this.#id, key)
@@ -637,7 +1119,7 @@ class HashMap {
   }
 
   delete(key) {
-    checkKey(key)
+    key = checkKey(key)
     return this.#run((id) => fast.del(id, key))
   }
 
@@ -653,7 +1135,9 @@ class HashMap {
     let n = 0
     for (;;) {
       // The native side stops at `max` entries and at about 1 MiB a batch.
+      const bad = undecodable
       const r = this.#run((id) => fast.scan(id, cursor, 4096, values, max === 0 ? 0 : max - n))
+      const someUndecodable = undecodable !== bad
       for (let i = 0; i < r.keys.length; i++) {
         const k = r.keys[i]
         const kid = k.toString('latin1')
@@ -661,6 +1145,7 @@ class HashMap {
         if (seen.has(kid)) continue
         seen.add(kid)
         const key = buffers ? k : k.toString('utf8')
+        if (someUndecodable && r.values[i] instanceof Undecodable) throw corruptValue(key, r.values[i])
         yield values ? [key, r.values[i]] : key
         if (++n === max) return
       }
@@ -753,8 +1238,7 @@ function sizes(memorySize, maxBuckets, maxFreeBlocks) {
 
 function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
   const args = sizes(memorySize, maxBuckets, maxFreeBlocks)
-  const name = opts?.name === undefined ? null : checkName(opts.name, 'options.name')
-  const o = mapOptions(opts, ['name', 'mode', 'evict', 'lockTimeout', 'shards'])
+  const { name, ...o } = mapOptions(opts, ['name', 'mode', 'evict', 'lockTimeout', 'shards'])
   let h
   try {
     h = new HashMap(token, native.create(name, { ...args, ...o }))
@@ -803,6 +1287,7 @@ const hashmap = {
   unlink,
   HashMap,
   HashMapError,
+  Lock,
 }
 hashmap.default = hashmap
 module.exports = hashmap

@@ -3,6 +3,6 @@
 import hashmap from './index.js'
 
 const create = hashmap.new
-export const { calcRequiredMemorySize, open, openOrCreate, unlink, HashMap, HashMapError } = hashmap
+export const { calcRequiredMemorySize, open, openOrCreate, unlink, HashMap, HashMapError, Lock } = hashmap
 export { create as new }
 export default hashmap

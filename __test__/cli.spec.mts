@@ -37,7 +37,7 @@ test('ls lists our maps with size, entries, owner liveness and age, and skips ot
   t.is(r.code, 0, r.err)
   const line = r.out.split('\n').find((l) => l.startsWith(owned.name + ' '))
   t.truthy(line, r.out)
-  t.regex(line!, new RegExp(`1\\.0 MiB\\s+42\\s+${process.pid} \\(alive\\)\\s+\\d+s`))
+  t.regex(line!, new RegExp(`1\\.0 MiB\\s+42\\s+${process.pid} \\(alive\\)\\s+(\\d+,)*${process.pid}(,\\d+)*( \\+\\d+)?\\s+\\d+s`))
   t.regex(r.out.split('\n').find((l) => l.startsWith(shared.name + ' ')) ?? '', /none \(openOrCreate\)/)
   const json = JSON.parse(cli('ls', '--json').out) as LsRow[]
   t.like(json.find((x) => x.name === owned.name), { entries: 42, ownerAlive: true, ownerPid: process.pid, ownerState: 'alive' })
@@ -97,7 +97,7 @@ test('rm removes with --yes, refuses without a terminal to ask on, and reports a
 })
 
 test('bad usage exits 2 with the usage text', (t) => {
-  for (const args of [[], ['frobnicate'], ['stat'], ['ls', 'extra'], ['stat', 'a', 'b'], ['ls', '--bogus'], ['prune', 'extra'], ['stat', 'a', '--uid', '0'], ['rm', 'a', '--uid', 'root'], ['prune', '--uid', '-1'], ['prune', '--uid']]) {
+  for (const args of [[], ['frobnicate'], ['stat'], ['ls', 'extra'], ['stat', 'a', 'b'], ['ls', '--bogus'], ['prune', 'extra'], ['stat', 'a', '--uid', '0'], ['rm', 'a', '--uid', 'root'], ['prune', '--uid', '-1'], ['prune', '--uid'], ['get', 'a'], ['get', 'a', 'k', 'extra'], ['ttl', 'a'], ['del', 'a'], ['keys', 'a', '--limit', 'x'], ['get', 'a', 'k', '--prefix', 'p'], ['clear', 'a', 'b'], ['rm', 'a', 'b/c']]) {
     const r = cli(...args)
     t.is(r.code, 2, args.join(' '))
     t.regex(r.err, /Usage: shm-hashmap <command>/, args.join(' '))
@@ -293,4 +293,105 @@ test('unlock breaks a lock whose holder is alive but stuck, asks first, and leav
   t.is(recoveriesOf(), recoveries + 1, 'the next operation repaired the shard')
   t.true(h.check().ok)
   t.regex(cli('unlock', h.name, '-y').out, /no shard of .* is locked/)
+  t.deepEqual(JSON.parse(cli('unlock', h.name, '-y', '--json').out), { name: h.name, unlocked: [], changed: [] })
+})
+
+test('ls shows a map whose writer is stopped mid-write as busy, after a short wait for each, instead of waiting out the lock timeout', async (t) => {
+  t.timeout(120_000)
+  const { createRequire } = await import('node:module')
+  const native = createRequire(import.meta.url)('../binding.js')
+  const maps = [0, 1, 2].map(() => hashmap.new(64 << 20, 0, 0, { name: uniqueName('cli-busy'), shards: 1 }))
+  const children = maps.map((h) => fork(fixture('big-writer.cjs'), [h.name, String(8 << 20)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }))
+  t.teardown(() => {
+    for (const c of children) {
+      if (c.exitCode === null && c.signalCode === null) {
+        c.kill('SIGCONT')
+        c.kill('SIGKILL')
+      }
+    }
+    for (const h of maps) h.close()
+  })
+  await Promise.all(children.map((c) => new Promise((r) => c.once('message', r))))
+  const busy = (name: string) => {
+    try {
+      native.inspectStat(name, 50)
+      return false
+    } catch (e: any) {
+      return e.code === 'ERR_HASHMAP_LOCK_TIMEOUT'
+    }
+  }
+  // Stop each writer at random moments until it is caught inside a write.
+  for (const [i, c] of children.entries()) {
+    let caught = false
+    for (let attempt = 0; attempt < 100 && !caught; attempt++) {
+      c.kill('SIGSTOP')
+      await new Promise((r) => setTimeout(r, 10))
+      caught = busy(maps[i].name)
+      if (!caught) {
+        c.kill('SIGCONT')
+        await new Promise((r) => setTimeout(r, 3 + attempt))
+      }
+    }
+    t.true(caught, `writer ${i} was never caught inside a write`)
+  }
+  // Each of the three would hold ls up for the whole 5 s lock timeout.
+  const r = spawnSync(process.execPath, [bin, 'ls', '--json'], { encoding: 'utf8', timeout: 10_000 })
+  t.is(r.status, 0, `ls did not finish: ${r.signal ?? ''} ${r.stderr}`)
+  const rows = JSON.parse(r.stdout) as (LsRow & { busy?: boolean })[]
+  for (const h of maps) t.true(rows.find((row) => row.name === h.name)?.busy, h.name)
+  const text = spawnSync(process.execPath, [bin, 'ls'], { encoding: 'utf8', timeout: 10_000 })
+  for (const h of maps) t.regex(text.stdout, new RegExp(`${h.name}.*busy`))
+})
+
+test('get, keys, ttl, del and clear read and write a map of the caller, with --json, and rm takes several names', (t) => {
+  const name = uniqueName('cli-data')
+  const other = uniqueName('cli-data')
+  t.teardown(() => cleanup(name, other))
+  const h = hashmap.openOrCreate(name, 1 << 20)
+  hashmap.openOrCreate(other, 4096).close()
+  h.set('user:1', 'ada')
+  h.set('user:2', { n: 2n, at: new Date(0), tags: new Set(['a']) }, { ttl: 60_000 })
+  h.set('bytes', Buffer.from([1, 2, 3]))
+  const lock = h.tryLock('job', { ttl: 60_000 })
+  t.is(cli('get', name, 'user:1').out, 'ada\n')
+  t.regex(cli('get', name, 'user:2').out, /n: 2n/)
+  t.deepEqual(JSON.parse(cli('get', name, 'user:2', '--json').out).value, { n: { bigint: '2' }, at: { date: '1970-01-01T00:00:00.000Z' }, tags: { set: ['a'] } })
+  t.deepEqual(JSON.parse(cli('get', name, 'bytes', '--json').out).value, { bytes: Buffer.from([1, 2, 3]).toString('base64') })
+  const absent = cli('get', name, 'nope')
+  t.is(absent.code, 1)
+  t.is(absent.out, '(absent)\n')
+  t.deepEqual(JSON.parse(cli('keys', name, '--json').out), ['bytes', 'user:1', 'user:2'], 'sorted, and the lock is not a key')
+  t.deepEqual(JSON.parse(cli('keys', name, '--prefix', 'user:', '--limit', '1', '--json').out), ['user:1'])
+  const limited = cli('keys', name, '--limit', '2')
+  t.is(limited.out, 'bytes\nuser:1\n')
+  t.regex(limited.err, /2 of 3 keys/)
+  const ttl = JSON.parse(cli('ttl', name, 'user:2', '--json').out)
+  t.true(ttl.ttlMs > 50_000 && ttl.ttlMs <= 60_000)
+  t.is(cli('ttl', name, 'user:1').out, 'no expiry\n')
+  t.is(cli('ttl', name, 'nope').code, 1)
+  t.deepEqual(JSON.parse(cli('del', name, 'user:1', 'nope', '--json').out), { name, removed: ['user:1'] })
+  t.is(h.get('user:1'), undefined)
+  const refused = cli('clear', name)
+  t.is(refused.code, 2, 'clear asks first, and there is no terminal to ask on')
+  t.is(h.size, 2)
+  t.is(cli('clear', name, '--yes').code, 0)
+  t.is(h.size, 0)
+  t.is(h.tryLock('job'), undefined, 'clear keeps the lock')
+  lock!.release()
+  h.close()
+  t.deepEqual(JSON.parse(cli('rm', name, other, '--yes', '--json').out), { removed: [name, other] })
+  t.false(shmExists(name))
+  t.false(shmExists(other))
+  t.is(cli('get', name, 'k').code, 1)
+})
+
+test('ls shows which processes have each map mapped', async (t) => {
+  const h = hashmap.new(1 << 16, 0, 0, { name: uniqueName('cli-mapped') })
+  t.teardown(() => h.close())
+  // A process that opens the map and waits.
+  const child = fork(fixture('sigbus.cjs'), [h.name], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+  t.teardown(() => child.kill('SIGKILL'))
+  await new Promise((r) => child.once('message', r))
+  const rows = JSON.parse(cli('ls', '--json').out) as (LsRow & { processes: number[] })[]
+  t.deepEqual(rows.find((r) => r.name === h.name)?.processes.sort((a, b) => a - b), [process.pid, child.pid!].sort((a, b) => a - b))
 })

@@ -223,6 +223,9 @@ asRoot('another user: EACCES on a 0600 map; a 0666 map is still refused as forei
   t.is(shared.get('nobody'), undefined)
   t.is(asNobody(shared.name, `h.open(${q(shared.name)}, { trustUids: [0] })`), 'opened')
   t.is(shared.get('nobody'), 'was here')
+  // The two-user recipe with openOrCreate: the trusting user passes the same mode.
+  t.is(asNobody(shared.name, `h.openOrCreate(${q(shared.name)}, 4096, 0, 0, { trustUids: [0] })`), 'ERR_HASHMAP_MODE')
+  t.is(asNobody(shared.name, `h.openOrCreate(${q(shared.name)}, 4096, 0, 0, { trustUids: [0], mode: 0o666 })`), 'opened')
 })
 
 asRoot('a segment chowned to another user is ERR_HASHMAP_FOREIGN_OWNER for open and openOrCreate, unless trusted (needs root)', (t) => {

@@ -91,3 +91,38 @@ test('two processes share one Keyv cache by name', async (t) => {
   t.true(store.map.ttl('app:from-child')! > 50_000, 'with the TTL the child gave it')
   await store.disconnect()
 })
+
+test('any string Keyv hands over is a key of its own: lone surrogates are not merged with U+FFFD, and come back from iterator() as they were', async (t) => {
+  const h = hashmap.new(1 << 20)
+  t.teardown(() => h.close())
+  const store = new KeyvShmHashmap(h)
+  for (const [k, v] of [
+    ['a\uD800', 1],
+    ['a\uFFFD', 2],
+    ['a\uDC00', 3],
+  ] as const) {
+    t.true(await store.set(k, v))
+  }
+  t.is(await store.get('a\uD800'), 1)
+  t.is(await store.get('a\uFFFD'), 2)
+  t.deepEqual(await store.getMany(['a\uDC00', 'a\uD800', 'b\uD800']), [3, 1, undefined])
+  t.deepEqual(await store.hasMany(['a\uD800', 'b\uD800']), [true, false])
+  t.true(await store.has('a\uDC00'))
+  t.true(await store.delete('a\uDC00'))
+  t.false(await store.has('a\uDC00'))
+  t.is(await store.get('a\uFFFD'), 2, 'deleting one left the other')
+
+  const keyv = new Keyv({ store, namespace: 'ns' })
+  await keyv.set('x\uDC00', 'lone')
+  await keyv.set('x\uFFFD', 'replacement')
+  t.is(await keyv.get('x\uDC00'), 'lone')
+  t.is(await keyv.get('x\uFFFD'), 'replacement')
+  const seen = []
+  for await (const [k] of store.iterator('ns')) seen.push(k)
+  t.deepEqual(seen.sort(), ['ns:x\uDC00', 'ns:x\uFFFD'])
+  await keyv.clear()
+  t.is(await keyv.get('x\uDC00'), undefined)
+  t.is(await store.get('a\uD800'), 1, "clear() of a namespace leaves other keys")
+  t.true(await store.deleteMany(['a\uD800', 'a\uFFFD']))
+  t.deepEqual(h.keys(), [])
+})

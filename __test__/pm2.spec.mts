@@ -7,6 +7,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import hashmap from 'shm-hashmap'
 import { cleanup, uniqueName } from './helpers.mjs'
+import { hit, scrapesAreExact } from './metrics-scrape.mjs'
 
 // PM2 for real: the examples/pm2 app in cluster mode with 2 instances,
 // sharing a counter map through openOrCreate, across a `pm2 reload`.
@@ -96,4 +97,36 @@ test('PM2 cluster mode: 2 instances share one map, and it survives pm2 reload', 
   t.true(Object.values(counts).every((v) => typeof v === 'number'))
   h.close()
   t.true(hashmap.unlink(name))
+})
+
+test('PM2 cluster mode: prom-client metrics of 2 instances, every scrape on either reports exactly the requests served so far', async (t) => {
+  t.timeout(120_000)
+  const home = mkdtempSync(path.join(tmpdir(), 'pm2-home-'))
+  const name = uniqueName('pm2-metrics')
+  const port = await freePort()
+  const env = { ...process.env, PM2_HOME: home, PORT: String(port), MAP_NAME: name }
+  const pm2 = (...args: string[]) => execFileSync(process.execPath, [pm2Bin, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => {
+    try {
+      pm2('delete', 'all')
+    } catch {}
+    try {
+      pm2('kill')
+    } catch {}
+    rmSync(home, { recursive: true, force: true })
+    cleanup(name)
+  })
+  pm2('start', path.join(root, 'examples/pm2/metrics.config.cjs'))
+  // Until both instances answer; these requests count too.
+  let served = 0
+  const pids = await until('both instances serving', async () => {
+    const seen = new Set<number>()
+    for (let i = 0; i < 10; i++) {
+      seen.add((await hit(port, '/work')).pid)
+      served++
+    }
+    if (seen.size < 2) throw new Error(`only ${seen.size} instance answered`)
+    return [...seen]
+  })
+  await scrapesAreExact(t, port, served, pids)
 })

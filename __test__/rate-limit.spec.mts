@@ -204,3 +204,83 @@ test('node:cluster, 2 workers with express-rate-limit (limit 5) on one store: 12
   primary.send('exit')
   t.is(await exited, 0)
 })
+
+/** An express app with express-rate-limit keyed on `req.body.user`, failing open on store errors. */
+async function userKeyedApp(t: { teardown(fn: () => void): void }, store: RateLimitStore, limit: number) {
+  const express = (await import('express')).default
+  const { rateLimit } = await import('express-rate-limit')
+  const app = express()
+  app.use(express.json({ limit: '1mb' }))
+  app.use(
+    rateLimit({
+      windowMs: 60_000,
+      limit,
+      store,
+      passOnStoreError: true,
+      keyGenerator: (req) => req.body.user,
+      // The store's errors would be logged; a test that sees one fails on its counts.
+      logger: { error() {}, warn() {} } as never,
+    }),
+  )
+  app.post('/', (_req, res) => res.send('ok'))
+  const server = app.listen(0, '127.0.0.1')
+  await new Promise((r) => server.once('listening', r))
+  t.teardown(() => {
+    server.closeAllConnections()
+    server.close()
+  })
+  const { port } = server.address() as { port: number }
+  return async (user: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user }) })
+    await res.arrayBuffer()
+    return res.status
+  }
+}
+
+test('keys from user input: "bob\\ud800" is limited, apart from "bob\\ufffd"; a 100 KB key is limited and stored as a short hash', async (t) => {
+  const s = store(t)
+  const post = await userKeyedApp(t, s, 2)
+  const lone = 'bob\uD800'
+  t.deepEqual([await post(lone), await post(lone), await post(lone)], [200, 200, 429], 'a lone surrogate does not bypass the limit')
+  t.is(await post('bob\uFFFD'), 200, 'U+FFFD has a counter of its own')
+  t.is((await s.get(lone))?.totalHits, 3)
+  t.is((await s.get('bob\uFFFD'))?.totalHits, 1)
+  const big = 'k'.repeat(100_000)
+  const other = 'k'.repeat(99_999) + 'j'
+  t.deepEqual([await post(big), await post(big), await post(big)], [200, 200, 429], 'a 100 KB key is limited')
+  t.is(await post(other), 200, 'a 100 KB key that differs in its last character has a counter of its own')
+  t.is((await s.get(big))?.totalHits, 3)
+  t.is((await s.get(other))?.totalHits, 1)
+  // Well-formed short keys keep their plain stored form; no stored key is long.
+  t.is(s.map.get('rl:bob\uFFFD'), 1)
+  const lengths = s.map.keys(0, { buffers: true }).map((k) => k.length)
+  t.true(Math.max(...lengths) <= 'rl:'.length + 258, `stored key lengths ${lengths}`)
+  // decrement and resetKey find the same counters.
+  await s.decrement(lone)
+  t.is((await s.get(lone))?.totalHits, 2)
+  await s.resetKey(big)
+  t.is(await s.get(big), undefined)
+  t.is((await s.get(other))?.totalHits, 1)
+  await s.resetAll()
+  t.deepEqual(s.map.keys(), [], 'resetAll removes the encoded keys too')
+})
+
+test('distinct client keys never share a counter, whatever their form, and a store cannot take a prefix with a lone surrogate', async (t) => {
+  const s = store(t)
+  const keys = ['a\uD800', 'a\uDC00', 'a\uFFFD', '\uD800a', 'a', 'a\uD800\uDC00', 'x'.repeat(300), 'x'.repeat(301), '\uD800'.repeat(200), '\uD800'.repeat(201), '\uDC00'.repeat(128), '\uDC00'.repeat(129)]
+  for (const [i, k] of keys.entries()) for (let n = 0; n <= i; n++) await s.increment(k)
+  for (const [i, k] of keys.entries()) t.is((await s.get(k))?.totalHits, i + 1, JSON.stringify(k.slice(0, 10)))
+  // 'a\uD800\uDC00' is a surrogate pair, the well-formed 'a\u{10000}': one string, one counter.
+  t.is((await s.get('a\u{10000}'))?.totalHits, 6)
+  t.is(s.map.get('rl:a\u{10000}'), 6)
+  t.throws(() => new RateLimitStore(s.map, { prefix: 'p\uD800' }), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' })
+})
+
+test('resetAll forgets every counter of its prefix, not only the first 1024 keys it lists', async (t) => {
+  const s = store(t)
+  for (let i = 0; i < 1500; i++) await s.increment(`client-${i}`)
+  await s.increment('bob\uD800')
+  s.map.set('other:keep', 1)
+  await s.resetAll()
+  t.deepEqual(s.map.keys(0), ['other:keep'])
+})

@@ -5,11 +5,12 @@ import { fork, type ChildProcess } from 'node:child_process'
 import hashmap from 'shm-hashmap'
 import { fixture } from './helpers.mjs'
 
-type Result = { value?: { computedBy: number; isDate: boolean }; error?: string }
+type Result = { value?: { computedBy: number; isDate: boolean }; error?: string; undefined?: true; plain?: string }
 
 /** Starts a stampede.cjs process; resolves when it is ready. */
-function start(name: string, mode: string, ms: number, lockTtl: number) {
-  const child = fork(fixture('stampede.cjs'), [name, mode, String(ms), String(lockTtl)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+function start(name: string, mode: string, ms: number, lockTtl: number, staleTtl?: number) {
+  const args = [name, mode, String(ms), String(lockTtl), ...(staleTtl === undefined ? [] : [String(staleTtl)])]
+  const child = fork(fixture('stampede.cjs'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const computing = new Promise<void>((resolve) => child.on('message', (m) => m === 'computing' && resolve()))
   const result = new Promise<Result | undefined>((resolve) => {
     child.on('message', (m) => typeof m === 'object' && resolve(m as Result))
@@ -88,4 +89,42 @@ test('bad getOrSet options and reserved keys are refused and change nothing', as
   }
   await t.throwsAsync(h.getOrSet(reserved, fn), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' })
   t.is(h.size, 0)
+})
+
+test('fn gives undefined ("not found"): nothing is stored, and the processes that waited on that round get undefined too, without running fn each in turn', async (t) => {
+  const h = hashmap.new(1 << 16)
+  t.teardown(() => h.close())
+  const ps = Array.from({ length: 6 }, () => start(h.name, 'undefined', 300, 10_000))
+  t.teardown(() => killAll(ps.map((p) => p.child)))
+  await Promise.all(ps.map((p) => p.ready))
+  for (const p of ps) p.go()
+  const results = await Promise.all(ps.map((p) => p.result))
+  t.deepEqual(results, ps.map(() => ({ undefined: true })))
+  t.is(h.get('runs'), 1, 'fn ran once for the round')
+  t.is(h.get('hot'), undefined, 'nothing was stored')
+  t.deepEqual(h.keys(), ['runs'])
+})
+
+test('staleTtl: while one process recomputes an expired entry, the others are served the stale value instead of waiting; one without staleTtl waits for the new value', async (t) => {
+  const h = hashmap.new(1 << 16)
+  t.teardown(() => h.close())
+  h.set('hot', 'old', { ttl: 30 })
+  await new Promise((r) => setTimeout(r, 80))
+  t.is(h.get('hot'), undefined, 'expired')
+  const computer = start(h.name, 'value', 1500, 10_000, 60_000)
+  const stale = [0, 1, 2].map(() => start(h.name, 'value', 100, 10_000, 60_000))
+  const tooOld = start(h.name, 'value', 100, 10_000, 1)
+  const waiter = start(h.name, 'value', 100, 10_000)
+  t.teardown(() => killAll([computer, ...stale, tooOld, waiter].map((p) => p.child)))
+  await Promise.all([computer, ...stale, tooOld, waiter].map((p) => p.ready))
+  computer.go()
+  await computer.computing
+  for (const p of [...stale, tooOld, waiter]) p.go()
+  const served = await Promise.all(stale.map((p) => p.result))
+  t.deepEqual(served, stale.map(() => ({ plain: 'old' })), 'served stale while the computer was still computing')
+  t.is(h.get('runs'), 1, 'and nobody else ran fn')
+  const fresh = await computer.result
+  t.is(fresh?.value?.isDate, true)
+  for (const p of [tooOld, waiter]) t.deepEqual((await p.result)?.value, fresh?.value, 'those without a usable staleTtl waited for it')
+  t.is(h.get('runs'), 1)
 })

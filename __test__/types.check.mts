@@ -142,3 +142,105 @@ export function wrongCalls(h: HashMap): void {
   calcRequiredMemorySize(0n)
   void s
 }
+
+// shm-hashmap/session is a store express-session's types accept.
+import session from 'express-session'
+import SessionStoreDefault, { SessionStore } from 'shm-hashmap/session'
+export function sessionStore(): void {
+  session({ store: new SessionStore({ name: 'x', prefix: 'sess:', ttl: 3600, evict: 'none' }), secret: 's' })
+  session({ store: new SessionStoreDefault(hashmap.new(1 << 20), { ttl: (s) => (s.cookie?.expires ? 60 : 3600) }), secret: 's' })
+  const p: Promise<number> = new SessionStore().length()
+  new SessionStore().get('sid', (err, sess) => sess?.cookie?.expires)
+  // @ts-expect-error: an unknown option
+  new SessionStore({ memorysize: 1 })
+  // @ts-expect-error: ttl is seconds or a function
+  new SessionStore({ ttl: '1d' })
+  void p
+}
+
+// shm-hashmap/metrics takes prom-client's registries.
+import { Registry } from 'prom-client'
+import ClusterMetricsDefault, { ClusterMetrics } from 'shm-hashmap/metrics'
+export async function clusterMetrics(): Promise<string> {
+  const cm = new ClusterMetrics({ registry: new Registry(), name: 'm', timeout: 500 })
+  const type: string = cm.contentType
+  new ClusterMetricsDefault().close()
+  // @ts-expect-error: an unknown option
+  new ClusterMetrics({ timout: 5 })
+  void type
+  return cm.clusterMetrics()
+}
+
+// Locks and compareAndDelete.
+import { Lock } from 'shm-hashmap'
+export async function locks(h: HashMap<string>): Promise<number> {
+  const l: Lock | undefined = h.tryLock('job', { ttl: 1000 })
+  const ok: boolean | undefined = l?.release()
+  const t: number = await h.withLock('job', async (lock) => lock.token, { ttl: 500, waitTimeout: 100 })
+  const held: Lock = await h.lock('job')
+  held.extend(1000)
+  held[Symbol.dispose]()
+  const removed: boolean = h.compareAndDelete('k', 'v')
+  // @ts-expect-error: a lock's options are ttl (and waitTimeout when waiting)
+  h.tryLock('job', { waitTimeout: 5 })
+  // @ts-expect-error: compareAndDelete compares with a value of the map's type
+  h.compareAndDelete('k', 5)
+  void ok
+  void removed
+  return t
+}
+
+// Value types: what incr, the writes and getOrSet take. Cases covered:
+// - incr on a map of numbers, of bigints, or of the default Value compiles;
+//   on a map of objects, or a number incr on a bigint map, it does not;
+// - a value type with a method, a nested function, a nested symbol, or a
+//   nested class instance with private (# or TypeScript private) members
+//   cannot be written; a plain interface or class, Dates, Maps, Sets,
+//   arrays and typed arrays nested in it can;
+// - getOrSet's fn may give undefined, and its result then admits undefined.
+interface Product { name: string; price: number; tags?: string[]; at: Date; seen: Map<string, Set<number>>; bytes: Uint8Array }
+interface WithMethod { name: string; total(): number }
+interface Nested { a: { b: { c: () => void } } }
+interface WithSymbol { s: symbol }
+class Secret { #pin = 1; shown = 2 }
+class Hidden { private pin = 1; shown = 2 }
+class PlainClass { shown = 2 }
+export async function valueTypes(
+  counts: HashMap<number>,
+  big: HashMap<bigint>,
+  products: HashMap<Product>,
+  methods: HashMap<WithMethod>,
+  nested: HashMap<Nested>,
+  symbols: HashMap<WithSymbol>,
+  secrets: HashMap<{ inner: Secret }>,
+  hidden: HashMap<{ inner: Hidden }>,
+  plain: HashMap<{ inner: PlainClass }>,
+  any: HashMap,
+): Promise<void> {
+  counts.incr('n', 1)
+  big.incr('n', 1n)
+  any.incr('n', 1)
+  any.incr('n', 1n)
+  // @ts-expect-error: incr on a map of objects
+  products.incr('n', 1)
+  // @ts-expect-error: a number delta on a map of bigints
+  big.incr('n', 1)
+  products.set('p', { name: 'x', price: 1, at: new Date(), seen: new Map([['a', new Set([1])]]), bytes: new Uint8Array(2) })
+  plain.set('p', { inner: new PlainClass() })
+  // @ts-expect-error: a method
+  methods.set('m', { name: 'x', total: () => 1 })
+  // @ts-expect-error: a nested function
+  nested.set('n', { a: { b: { c: () => {} } } })
+  // @ts-expect-error: a symbol
+  symbols.set('s', { s: Symbol('x') })
+  // @ts-expect-error: a class instance with # private members
+  secrets.set('s', { inner: new Secret() })
+  // @ts-expect-error: a class instance with private members
+  hidden.set('h', { inner: new Hidden() })
+  // @ts-expect-error: and the other writes alike
+  methods.setMany([['m', { name: 'x', total: () => 1 }]])
+  const maybe: Product | undefined = await products.getOrSet('p', async () => undefined)
+  const sure: Product = await products.getOrSet('p', async () => ({ name: 'x', price: 1, at: new Date(), seen: new Map(), bytes: new Uint8Array() }), { staleTtl: 1000 })
+  void maybe
+  void sure
+}

@@ -3,7 +3,8 @@
 // npx shm-hashmap <command>: inspect the shm-hashmap maps in /dev/shm.
 const fs = require('node:fs')
 const readline = require('node:readline')
-const { getSystemErrorName, parseArgs } = require('node:util')
+const util = require('node:util')
+const { getSystemErrorName, parseArgs } = util
 // ls, stat and check open maps read-only through the binding, so that they
 // work on maps of any owner; the public open() refuses foreign segments.
 const native = require('../binding.js')
@@ -20,32 +21,47 @@ function validName(n) {
   }
 }
 const MAX_UID = 0xfffffffe // (uid_t)-1 means "no uid"
+// How long ls waits for each map, at most: one whose writer is stopped
+// mid-write (or whose creator is still making it) is shown as busy instead
+// of holding up the listing for the whole lock timeout.
+const LS_WAIT_MS = 250
 
 const HELP = `Usage: shm-hashmap <command> [options]
 
 Inspect the shm-hashmap maps in /dev/shm.
 
 Commands:
-  ls           list this library's maps: name, size, entries, owner pid and
-               whether it is alive, age
-  stat NAME    a map's layout and usage, with usage bars
-  check NAME   walk a map's structure; exit 1 if an invariant is broken
-  rm NAME      remove a map's name (asks first); processes that have it open
-               keep it
-  prune        remove your maps whose creating process is dead (asks first)
-  unlock NAME  break the lock of a shard whose holder is dead or stopped for
-               good and could not be proved dead (asks first); the next
-               operation on the shard repairs it
+  ls             list this library's maps: name, size, entries, owner pid
+                 and whether it is alive, the processes that have it mapped,
+                 age; a map whose writer is stopped mid-write shows as busy
+                 after 250 ms
+  stat NAME      a map's layout and usage, with usage bars
+  check NAME     walk a map's structure; exit 1 if an invariant is broken
+  get NAME KEY   a key's value (exit 1 if absent)
+  keys NAME      a map's keys (--prefix P, --limit N; default 1000)
+  ttl NAME KEY   a key's remaining time to live (exit 1 if absent)
+  del NAME KEY...
+                 remove keys
+  clear NAME     remove every key (asks first); locks and leases stay
+  rm NAME...     remove maps' names (asks first); processes that have them
+                 open keep them
+  prune          remove your maps whose creating process is dead (asks first)
+  unlock NAME    break the lock of a shard whose holder is dead or stopped
+                 for good and could not be proved dead (asks first); the
+                 next operation on the shard repairs it
 
-ls, stat and check read maps of any owner; rm and prune act only on your
-own maps unless --uid N names their owner; unlock only on your own maps.
+ls, stat and check read maps of any owner; get, keys and ttl only read;
+del, clear and unlock write. rm and prune act only on your own maps unless
+--uid N names their owner.
 
 Options:
-  --json       machine-readable output (ls, stat, check)
-  -y, --yes    rm, prune or unlock without asking
-  --shard N    unlock shard N only (default: every locked shard)
-  --uid N      rm or prune maps owned by uid N instead of yours
-  -h, --help   show this help
+  --json         machine-readable output (every command)
+  -y, --yes      rm, clear, prune or unlock without asking
+  --uid N        rm or prune maps owned by uid N instead of yours
+  --prefix P     keys: only keys that start with P
+  --limit N      keys: at most N keys (0: all)
+  --shard N      unlock: shard N only (default: every locked shard)
+  -h, --help     show this help
 `
 
 function fail(message, code = 1) {
@@ -146,7 +162,41 @@ function inspect(fn, name) {
   }
 }
 
+/**
+ * The pids that have each segment of /dev/shm mapped, by name, from the
+ * /proc/PID/maps the caller may read (its own processes; every one for root).
+ */
+function mappedBy() {
+  const by = new Map()
+  let pids
+  try {
+    pids = fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p))
+  } catch {
+    return by
+  }
+  for (const pid of pids) {
+    let maps
+    try {
+      maps = fs.readFileSync(`/proc/${pid}/maps`, 'utf8')
+    } catch {
+      continue
+    }
+    const seen = new Set()
+    for (const line of maps.split('\n')) {
+      const at = line.indexOf(`${SHM}/`)
+      if (at < 0) continue
+      const name = line.slice(at + SHM.length + 1).replace(/ \(deleted\)$/, '')
+      if (seen.has(name)) continue
+      seen.add(name)
+      if (!by.has(name)) by.set(name, [])
+      by.get(name).push(Number(pid))
+    }
+  }
+  return by
+}
+
 function ls(json) {
+  const mapped = mappedBy()
   const rows = []
   for (const name of fs.readdirSync(SHM).sort()) {
     let st
@@ -163,7 +213,7 @@ function ls(json) {
       continue
     }
     try {
-      const s = native.inspectStat(name)
+      const s = native.inspectStat(name, LS_WAIT_MS)
       const state = s.owned ? ownerState(name) : 'nobody'
       rows.push({
         name,
@@ -175,17 +225,22 @@ function ls(json) {
         ownerAlive: state === 'alive' ? true : state === 'dead' ? false : null,
         ownerState: state,
         createdMs: s.createdMs,
+        processes: mapped.get(name) ?? [],
       })
     } catch (e) {
-      rows.push({ name, uid: st.uid, error: errorCode(e) })
+      const code = errorCode(e)
+      if (code === 'ERR_HASHMAP_LOCK_TIMEOUT') rows.push({ name, uid: st.uid, busy: true })
+      else rows.push({ name, uid: st.uid, error: code })
     }
   }
   if (json) return console.log(JSON.stringify(rows, null, 2))
   if (rows.length === 0) return console.log('no shm-hashmap maps in /dev/shm')
-  const table = [['NAME', 'SIZE', 'ENTRIES', 'OWNER', 'AGE']]
+  const table = [['NAME', 'SIZE', 'ENTRIES', 'OWNER', 'MAPPED BY', 'AGE']]
+  const procs = (pids) => (pids.length === 0 ? '-' : pids.length <= 3 ? pids.join(',') : `${pids.slice(0, 3).join(',')} +${pids.length - 3}`)
   for (const r of rows) {
-    if (r.error) table.push([r.name, '-', '-', `(${r.error})`, '-'])
-    else table.push([r.name, bytes(r.memorySize), r.entries.toLocaleString('en'), ownerText(r.owned, r.ownerPid, r.ownerState), age(r.createdMs)])
+    if (r.busy) table.push([r.name, '-', '-', '(busy: a write is in progress or stopped)', '-', '-'])
+    else if (r.error) table.push([r.name, '-', '-', `(${r.error})`, '-', '-'])
+    else table.push([r.name, bytes(r.memorySize), r.entries.toLocaleString('en'), ownerText(r.owned, r.ownerPid, r.ownerState), procs(r.processes), age(r.createdMs)])
   }
   const widths = table[0].map((_, c) => Math.max(...table.map((r) => String(r[c]).length)))
   for (const r of table) console.log(r.map((v, c) => String(v).padEnd(widths[c])).join('  ').trimEnd())
@@ -271,27 +326,127 @@ function vet(name, uid, uidGiven) {
   return { dev: st.dev, ino: st.ino }
 }
 
-async function rm(name, yes, uid, uidGiven) {
-  const id = vet(name, uid, uidGiven)
-  if (!yes && !(await confirm(`Remove the map '${name}'? Processes that have it open keep it.`, `not removing '${name}'`))) {
+async function rm(names, yes, uid, uidGiven, json) {
+  const ids = names.map((name) => vet(name, uid, uidGiven))
+  const what = names.length === 1 ? `the map '${names[0]}'` : `${names.length} maps (${names.join(', ')})`
+  if (!yes && !(await confirm(`Remove ${what}? Processes that have them open keep them.`, `not removing ${what}`))) {
+    if (json) return console.log(JSON.stringify({ removed: [] }))
     return console.log('not removed')
   }
-  // The name must still be the file that was checked (and maybe asked about).
-  let now
-  try {
-    now = fs.lstatSync(`${SHM}/${name}`)
-  } catch (e) {
-    if (e.code === 'ENOENT') fail(`no map named '${name}'`)
-    fail(`${name}: ${e.message}`)
+  const removed = []
+  for (const [i, name] of names.entries()) {
+    // The name must still be the file that was checked (and maybe asked about).
+    let now
+    try {
+      now = fs.lstatSync(`${SHM}/${name}`)
+    } catch (e) {
+      if (e.code === 'ENOENT') fail(`no map named '${name}'`)
+      fail(`${name}: ${e.message}`)
+    }
+    if (now.dev !== ids[i].dev || now.ino !== ids[i].ino) fail(`not removing '${name}': it was replaced meanwhile`, 2)
+    try {
+      fs.unlinkSync(`${SHM}/${name}`)
+    } catch (e) {
+      if (e.code === 'ENOENT') fail(`no map named '${name}'`)
+      fail(`${name}: ${e.message}`)
+    }
+    removed.push(name)
+    if (!json) console.log(`removed '${name}'`)
   }
-  if (now.dev !== id.dev || now.ino !== id.ino) fail(`not removing '${name}': it was replaced meanwhile`, 2)
+  if (json) console.log(JSON.stringify({ removed }))
+}
+
+/**
+ * Opens the map `name` for get, keys, ttl, del and clear, as `open` does,
+ * trusting its owner: the caller named it. Exits with a one-line reason if
+ * it cannot.
+ */
+function openMap(name) {
+  const hashmap = require('../index.js')
+  let owner
   try {
-    fs.unlinkSync(`${SHM}/${name}`)
+    owner = fs.lstatSync(`${SHM}/${name}`).uid
+  } catch {}
+  try {
+    return hashmap.open(name, { trustUids: owner === undefined ? [] : [owner], lockTimeout: 2000 })
   } catch (e) {
-    if (e.code === 'ENOENT') fail(`no map named '${name}'`)
-    fail(`${name}: ${e.message}`)
+    fail(explain(name, e))
   }
-  console.log(`removed '${name}'`)
+}
+
+/** A value as JSON can carry it: bigints, bytes, Maps and Sets tagged. */
+function jsonValue(v) {
+  if (typeof v === 'bigint') return { bigint: String(v) }
+  if (v instanceof Uint8Array) return { bytes: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64') }
+  if (v instanceof Map) return { map: [...v].map(([k, x]) => [jsonValue(k), jsonValue(x)]) }
+  if (v instanceof Set) return { set: [...v].map(jsonValue) }
+  if (v instanceof Date) return { date: v.toISOString() }
+  if (typeof v === 'number' && !Number.isFinite(v)) return { number: String(v) }
+  if (Array.isArray(v)) return v.map(jsonValue)
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonValue(x)]))
+  return v
+}
+
+/** Runs `f` on the map `name`, closing it after; map errors exit with their reason. */
+function withMap(name, f) {
+  const h = openMap(name)
+  try {
+    return f(h)
+  } catch (e) {
+    fail(explain(name, e))
+  } finally {
+    h.close()
+  }
+}
+
+function get(name, key, json) {
+  const v = withMap(name, (h) => h.get(key))
+  if (json) console.log(JSON.stringify({ name, key, found: v !== undefined, value: v === undefined ? null : jsonValue(v) }))
+  else if (v === undefined) console.log('(absent)')
+  else if (typeof v === 'string') console.log(v)
+  else console.log(util.inspect(v, { depth: null, colors: false, maxArrayLength: null, maxStringLength: null, breakLength: 100 }))
+  if (v === undefined) process.exitCode = 1
+}
+
+function keys(name, prefix, limit, json) {
+  const all = withMap(name, (h) => h.keys(0))
+  const matching = (prefix === undefined ? all : all.filter((k) => k.startsWith(prefix))).sort()
+  const chosen = limit === 0 ? matching : matching.slice(0, limit)
+  if (json) return console.log(JSON.stringify(chosen))
+  for (const k of chosen) console.log(k)
+  if (matching.length > chosen.length) process.stderr.write(`(${chosen.length} of ${matching.length} keys; --limit 0 lists all)\n`)
+}
+
+function ttl(name, key, json) {
+  const t = withMap(name, (h) => h.ttl(key))
+  if (json) console.log(JSON.stringify({ name, key, found: t !== undefined, ttlMs: t === undefined || t === Infinity ? null : t }))
+  else if (t === undefined) console.log('(absent)')
+  else if (t === Infinity) console.log('no expiry')
+  else console.log(`${t} ms`)
+  if (t === undefined) process.exitCode = 1
+}
+
+function del(name, given, json) {
+  const removed = withMap(name, (h) => given.filter((k) => h.delete(k)))
+  if (json) return console.log(JSON.stringify({ name, removed }))
+  console.log(`removed ${removed.length} of ${given.length} key(s)`)
+}
+
+async function clear(name, yes, json) {
+  const h = openMap(name)
+  try {
+    const n = h.size
+    if (!yes && !(await confirm(`Remove all ${n.toLocaleString('en')} key(s) of '${name}'? Every process that has it open sees it empty.`, `not clearing '${name}'`))) {
+      return console.log('nothing removed')
+    }
+    h.clear()
+    if (json) console.log(JSON.stringify({ name, cleared: n }))
+    else console.log(`cleared '${name}' (${n.toLocaleString('en')} key(s))`)
+  } catch (e) {
+    fail(explain(name, e))
+  } finally {
+    h.close()
+  }
 }
 
 async function prune(yes, uid) {
@@ -327,7 +482,8 @@ function lockText(l) {
   return `held by thread ${tid}${waiters}`
 }
 
-async function unlock(name, yes, shardText) {
+async function unlock(name, yes, shardText, json) {
+  const say = (text) => json || console.log(text)
   let states
   try {
     states = native.lockStates(name)
@@ -342,14 +498,18 @@ async function unlock(name, yes, shardText) {
     chosen = [states[Number(shardText)]]
   } else {
     chosen = states.filter((l) => (l.word & TID_MASK) !== 0)
-    if (chosen.length === 0) return console.log(`no shard of '${name}' is locked`)
+    if (chosen.length === 0) {
+      if (json) return console.log(JSON.stringify({ name, unlocked: [], changed: [] }))
+      return console.log(`no shard of '${name}' is locked`)
+    }
   }
-  for (const l of chosen) console.log(`shard ${l.shard}: ${lockText(l)}`)
+  for (const l of chosen) say(`shard ${l.shard}: ${lockText(l)}`)
   const question =
     `Break the lock of ${chosen.length === 1 ? `shard ${chosen[0].shard}` : `${chosen.length} shards`} of '${name}'? ` +
     'Only if its holder is dead or stopped for good: a running holder would go on writing beside the next one.'
   if (!yes && !(await confirm(question, `not unlocking '${name}'`))) return console.log('nothing unlocked')
-  let changed = 0
+  const unlocked = []
+  const changed = []
   for (const l of chosen) {
     let broke
     try {
@@ -358,18 +518,35 @@ async function unlock(name, yes, shardText) {
       fail(explain(name, e))
     }
     if (broke) {
-      console.log(`unlocked shard ${l.shard} of '${name}'; the next operation on it repairs it`)
+      unlocked.push(l.shard)
+      say(`unlocked shard ${l.shard} of '${name}'; the next operation on it repairs it`)
     } else {
-      changed++
-      console.log(`shard ${l.shard} of '${name}': its lock changed meanwhile, so it was left alone (run unlock again to see it now)`)
+      changed.push(l.shard)
+      say(`shard ${l.shard} of '${name}': its lock changed meanwhile, so it was left alone (run unlock again to see it now)`)
     }
   }
-  if (changed > 0) process.exitCode = 1
+  if (json) console.log(JSON.stringify({ name, unlocked, changed }))
+  if (changed.length > 0) process.exitCode = 1
 }
 
 function parseUid(text) {
   if (!/^\d{1,10}$/.test(text) || Number(text) > MAX_UID) fail(`--uid wants a user id (a number from 0 to ${MAX_UID}), not '${text}'\n\n${HELP}`, 2)
   return Number(text)
+}
+
+/** The commands, with the positional arguments each takes after the map name. */
+const COMMANDS = {
+  ls: { name: false },
+  prune: { name: false },
+  stat: { name: true, args: 0 },
+  check: { name: true, args: 0 },
+  get: { name: true, args: 1, argName: 'KEY' },
+  ttl: { name: true, args: 1, argName: 'KEY' },
+  keys: { name: true, args: 0 },
+  clear: { name: true, args: 0 },
+  unlock: { name: true, args: 0 },
+  del: { name: true, args: 'some', argName: 'KEY' },
+  rm: { name: true, args: 'names' },
 }
 
 async function main() {
@@ -381,6 +558,8 @@ async function main() {
         json: { type: 'boolean' },
         yes: { type: 'boolean', short: 'y' },
         uid: { type: 'string' },
+        prefix: { type: 'string' },
+        limit: { type: 'string' },
         shard: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -392,22 +571,45 @@ async function main() {
   const [command, name, ...extra] = positionals
   if (values.help || command === 'help') return process.stdout.write(HELP)
   if (!command) fail(`missing command\n\n${HELP}`, 2)
-  const needsName = ['stat', 'check', 'rm', 'unlock'].includes(command)
-  if (!needsName && command !== 'ls' && command !== 'prune') fail(`unknown command '${command}'\n\n${HELP}`, 2)
-  if (needsName && !name) fail(`${command} needs a map name\n\n${HELP}`, 2)
-  if (extra.length > 0 || (!needsName && name)) fail(`too many arguments for ${command}\n\n${HELP}`, 2)
-  if (name !== undefined && !validName(name)) {
-    fail(`'${name}' is not a map name: 1 to 254 characters of [A-Za-z0-9._-], not only dots\n\n${HELP}`, 2)
+  const spec = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined
+  if (spec === undefined) fail(`unknown command '${command}'\n\n${HELP}`, 2)
+  if (spec.name && !name) fail(`${command} needs a map name\n\n${HELP}`, 2)
+  if (!spec.name && name) fail(`too many arguments for ${command}\n\n${HELP}`, 2)
+  if (typeof spec.args === 'number' && extra.length > spec.args) fail(`too many arguments for ${command}\n\n${HELP}`, 2)
+  if ((spec.args === 'some' || (typeof spec.args === 'number' && spec.args > 0)) && extra.length < 1) fail(`${command} needs a ${spec.argName}\n\n${HELP}`, 2)
+  const names = spec.args === 'names' ? [name, ...extra] : name === undefined ? [] : [name]
+  for (const n of names) {
+    if (!validName(n)) fail(`'${n}' is not a map name: 1 to 254 characters of [A-Za-z0-9._-], not only dots\n\n${HELP}`, 2)
   }
   if (values.uid !== undefined && command !== 'rm' && command !== 'prune') fail(`--uid is for rm and prune only\n\n${HELP}`, 2)
+  if ((values.prefix !== undefined || values.limit !== undefined) && command !== 'keys') fail(`--prefix and --limit are for keys only\n\n${HELP}`, 2)
   if (values.shard !== undefined && command !== 'unlock') fail(`--shard is for unlock only\n\n${HELP}`, 2)
+  if (values.limit !== undefined && !/^\d{1,9}$/.test(values.limit)) fail(`--limit wants a count (0 for all), not '${values.limit}'\n\n${HELP}`, 2)
   const uid = values.uid === undefined ? process.geteuid() : parseUid(values.uid)
-  if (command === 'ls') return ls(values.json)
-  if (command === 'stat') return stat(name, values.json)
-  if (command === 'check') return check(name, values.json)
-  if (command === 'prune') return prune(values.yes, uid)
-  if (command === 'unlock') return unlock(name, values.yes, values.shard)
-  return rm(name, values.yes, uid, values.uid !== undefined)
+  switch (command) {
+    case 'ls':
+      return ls(values.json)
+    case 'stat':
+      return stat(name, values.json)
+    case 'check':
+      return check(name, values.json)
+    case 'prune':
+      return prune(values.yes, uid)
+    case 'get':
+      return get(name, extra[0], values.json)
+    case 'ttl':
+      return ttl(name, extra[0], values.json)
+    case 'keys':
+      return keys(name, values.prefix, values.limit === undefined ? 1000 : Number(values.limit), values.json)
+    case 'del':
+      return del(name, extra, values.json)
+    case 'clear':
+      return clear(name, values.yes, values.json)
+    case 'unlock':
+      return unlock(name, values.yes, values.shard, values.json)
+    default:
+      return rm(names, values.yes, uid, values.uid !== undefined, values.json)
+  }
 }
 
 main()

@@ -9,8 +9,19 @@
 const { EventEmitter } = require('node:events')
 
 const DEFAULT_MEMORY = 64 << 20
+/** Bytes an entry is assumed to take, for the default entry count: a dense table leaves each shard room for large values. */
+const ENTRY_BYTES = 512
 
-const { adapterArgs, invalid, openByName } = require('../adapter.js')
+const { OPEN_OPTIONS, adapterArgs, checkOptions, invalid, mapKey, openByName, storeKey } = require('../adapter.js')
+const { appMapName } = require('../lib/app-name.js')
+const OPTIONS = ['namespace', 'evict', ...OPEN_OPTIONS]
+
+// The map key of a Keyv key: itself if well-formed, else a binary form that
+// keeps it apart from every other string (see adapter.js) and that
+// iterator() turns back into it. Keyv hands over strings; anything else goes
+// to the map as it is, which refuses it.
+const keyOf = (key) => (typeof key === 'string' ? mapKey('', key) : key)
+const keysOf = (keys) => (Array.isArray(keys) ? keys.map(keyOf) : keys)
 
 // Keyv passes a TTL in ms (possibly fractional) or undefined.
 function ttlOf(ttl) {
@@ -26,8 +37,9 @@ class KeyvShmHashmap extends EventEmitter {
   constructor(mapOrName, options) {
     super()
     const { map, name, o } = adapterArgs(mapOrName, options)
+    checkOptions(o, OPTIONS, 'KeyvShmHashmap')
     if (o.namespace !== undefined && typeof o.namespace !== 'string') throw invalid('The "options.namespace" argument must be of type string', 'ERR_INVALID_ARG_TYPE')
-    this.#map = map ?? openByName(name ?? 'keyv-shm-hashmap', o, DEFAULT_MEMORY, o.evict ?? 'lru')
+    this.#map = map ?? openByName(name ?? appMapName('keyv'), o, DEFAULT_MEMORY, o.evict ?? 'lru', ENTRY_BYTES)
     this.#ownsHandle = map === undefined
     /** Keyv reads `opts`; `dialect` and `url` let Keyv offer `keyv.iterator()`. */
     this.opts = { dialect: 'shm-hashmap', url: `shm-hashmap://${this.#map.name}` }
@@ -45,64 +57,82 @@ class KeyvShmHashmap extends EventEmitter {
   }
 
   async get(key) {
-    return this.#map.get(key)
+    return this.#map.get(keyOf(key))
   }
 
   async getMany(keys) {
-    return this.#map.getMany(keys)
+    return this.#map.getMany(keysOf(keys))
   }
 
   async set(key, value, ttl) {
-    return this.#map.set(key, value, { ttl: ttlOf(ttl) })
+    return this.#map.set(keyOf(key), value, { ttl: ttlOf(ttl) })
   }
 
-  /** One call into the map per run of entries that share a TTL (usually all of them). */
+  /**
+   * One call into the map per run of entries that share a TTL (usually all
+   * of them). Each entry's key, value and ttl are read once, first.
+   */
   async setMany(entries) {
-    for (let i = 0; i < entries.length; ) {
-      const ttl = ttlOf(entries[i].ttl)
+    const n = entries.length
+    const pairs = []
+    const ttls = []
+    for (let i = 0; i < n; i++) {
+      const { key, value, ttl } = entries[i]
+      pairs.push([keyOf(key), value])
+      ttls.push(ttlOf(ttl))
+    }
+    for (let i = 0; i < n; ) {
       let j = i + 1
-      while (j < entries.length && ttlOf(entries[j].ttl) === ttl) j++
-      this.#map.setMany(
-        entries.slice(i, j).map((e) => [e.key, e.value]),
-        { ttl },
-      )
+      while (j < n && ttls[j] === ttls[i]) j++
+      this.#map.setMany(pairs.slice(i, j), { ttl: ttls[i] })
       i = j
     }
   }
 
   async delete(key) {
-    return this.#map.delete(key)
+    return this.#map.delete(keyOf(key))
   }
 
   async deleteMany(keys) {
-    return keys.length > 0 && this.#map.delMany(keys) === keys.length
+    return keys.length > 0 && this.#map.delMany(keysOf(keys)) === keys.length
   }
 
   async has(key) {
-    return this.#map.has(key)
+    return this.#map.has(keyOf(key))
   }
 
   async hasMany(keys) {
-    return keys.map((k) => this.#map.has(k))
+    return keys.map((k) => this.#map.has(keyOf(k)))
   }
 
-  /** Removes this namespace's keys (all keys without a namespace). */
+  /**
+   * Removes this namespace's keys (all keys without a namespace). It reads
+   * keys only, never values, so a value that cannot be decoded (garbage
+   * written by another process) does not stop it.
+   */
   async clear() {
     const prefix = this.#prefix()
     if (prefix === '') {
       this.#map.clear()
       return
     }
-    const doomed = []
-    for (const [key] of this.#map) if (key.startsWith(prefix)) doomed.push(key)
-    for (const key of doomed) this.#map.del(key)
+    for (const key of this.#map.keys(0, { buffers: true })) {
+      if (storeKey(key).startsWith(prefix)) this.#map.del(key)
+    }
   }
 
-  /** Yields `[key, value]` for the live keys of `namespace`. */
+  /**
+   * Yields `[key, value]` for the live keys of `namespace`, each key the
+   * string Keyv stored it under. The keys are listed first (keys only), then
+   * each value is read; one removed meanwhile is skipped.
+   */
   async *iterator(namespace) {
     const prefix = this.#prefix(namespace)
-    for (const [key, value] of this.#map) {
-      if (key.startsWith(prefix)) yield [key, value]
+    for (const bytes of this.#map.keys(0, { buffers: true })) {
+      const key = storeKey(bytes)
+      if (!key.startsWith(prefix)) continue
+      const value = this.#map.get(bytes)
+      if (value !== undefined) yield [key, value]
     }
   }
 

@@ -12,15 +12,20 @@ import type { HashMap, OpenOrCreateOptions } from '../index.js'
 
 /** Options of {@link RateLimitStore}. */
 export interface RateLimitStoreOptions {
-  /** Prepended to every client key, so that several limiters can share one map. Default `'rl:'`. */
+  /**
+   * Prepended to every client key, so that several limiters can share one map. Default `'rl:'`.
+   * A prefix with a lone UTF-16 surrogate is refused (`TypeError` `ERR_INVALID_ARG_VALUE`).
+   */
   prefix?: string
   /**
    * Bytes of shared memory if this store creates the map. Default 16 MiB.
    * Size it with `hashmap.calcRequiredMemorySize(0, maxClients, 0, keyBytes + 9)`.
    */
   memorySize?: number
-  /** Most counters if this store creates the map. Default `floor(memorySize / 32)`. */
+  /** Most counters if this store creates the map. Default `floor(memorySize / 128)` (a dense table). */
   maxBuckets?: number
+  /** Shards if this store creates the map, as for `hashmap.openOrCreate`. Default: by size. */
+  shards?: number
   /** Permission bits if this store creates the map. Default `0o600`. */
   mode?: number
   /** How long to wait for the map's lock, in ms, as for `hashmap.openOrCreate`. */
@@ -36,6 +41,12 @@ export interface RateLimitStoreOptions {
  * `hashmap.unlink(name)`), or a map you opened with `evict: 'none'`.
  *
  * Each client is one entry: its hit count, with the window as its TTL.
+ * Any string is a client key, and two strings never share a counter: a
+ * well-formed key of up to 256 bytes of UTF-8 is stored as `prefix + key`;
+ * a key with a lone surrogate is stored as bytes (the prefix, `0xFE`, `u`,
+ * its UTF-16 code units), and a longer one as the prefix, `0xFE`, `h` and the
+ * SHA-256 of its code units, so user input cannot make `increment` throw or
+ * a counter large.
  * Counters are never evicted; when the map is full, {@link RateLimitStore.increment}
  * throws `ERR_HASHMAP_NO_SPACE` or `ERR_HASHMAP_NO_BUCKET`, and express-rate-limit's
  * `passOnStoreError` decides whether the request is let through.
@@ -47,7 +58,9 @@ export interface RateLimitStoreOptions {
  */
 export declare class RateLimitStore implements Store {
   /**
-   * @param mapOrName A map name (default `'shm-hashmap-rate-limit'`) or an open {@link HashMap} made with `evict: 'none'`.
+   * @param mapOrName A map name, or an open {@link HashMap} made with `evict: 'none'`. Default: a
+   * name unique to the app, `shm-hashmap-rate-limit-<package name>-<hash of the main script's
+   * directory>`. An unknown option is a `TypeError` (`ERR_INVALID_ARG_VALUE`).
    * @throws {TypeError} `ERR_INVALID_ARG_VALUE` if the map evicts.
    */
   constructor(mapOrName?: string | HashMap, options?: RateLimitStoreOptions)
@@ -79,7 +92,7 @@ export declare class RateLimitStore implements Store {
   decrement(key: string): Promise<void>
   /** Forgets the client's hits: its next request starts a new window. */
   resetKey(key: string): Promise<void>
-  /** Forgets every counter of this prefix (every entry of the map if the prefix is empty). */
+  /** Forgets every counter of this prefix, in plain or binary form (every entry of the map if the prefix is empty). */
   resetAll(): Promise<void>
   /** Detaches from the map if this store opened it by name. The counters stay for the other processes. */
   shutdown(): Promise<void>

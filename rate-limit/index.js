@@ -12,13 +12,20 @@
 
 const hashmap = require('../index.js')
 
-const DEFAULT_NAME = 'shm-hashmap-rate-limit'
 const DEFAULT_MEMORY = 16 << 20
+/** Bytes a counter is assumed to take, for the default entry count (a dense table). */
+const ENTRY_BYTES = 128
 const DEFAULT_PREFIX = 'rl:'
 const DEFAULT_WINDOW = 60_000
+// Client keys longer than this in UTF-8 (or, with a lone surrogate, in
+// UTF-16) are stored as their SHA-256: a key from user input cannot make a
+// counter large, or fill the map with few clients.
+const MAX_KEY_BYTES = 256
 const FULL = new Set(['ERR_HASHMAP_NO_SPACE', 'ERR_HASHMAP_NO_BUCKET', 'ERR_HASHMAP_NO_FREE_BLOCK'])
 
-const { adapterArgs, invalid, openByName } = require('../adapter.js')
+const { OPEN_OPTIONS, adapterArgs, checkOptions, invalid, mapKey, openByName } = require('../adapter.js')
+const { appMapName } = require('../lib/app-name.js')
+const OPTIONS = ['prefix', ...OPEN_OPTIONS]
 
 /** A store for express-rate-limit on shm-hashmap (see index.d.ts). */
 class RateLimitStore {
@@ -28,7 +35,11 @@ class RateLimitStore {
 
   constructor(mapOrName, options) {
     const { map, name: given, o } = adapterArgs(mapOrName, options)
+    checkOptions(o, OPTIONS, 'RateLimitStore')
     if (o.prefix !== undefined && typeof o.prefix !== 'string') throw invalid('The "options.prefix" argument must be of type string', 'ERR_INVALID_ARG_TYPE')
+    if (o.prefix !== undefined && !o.prefix.isWellFormed()) {
+      throw invalid(`The argument 'options.prefix' is invalid: ${JSON.stringify(o.prefix)} has a lone UTF-16 surrogate`, 'ERR_INVALID_ARG_VALUE')
+    }
     if (map !== undefined) {
       if (map.stat().evict !== 'none') {
         throw invalid(`the map '${map.name}' evicts (evict: '${map.stat().evict}'); a rate-limit store needs a map made with evict: 'none', or an evicted counter gives its client a fresh limit`, 'ERR_INVALID_ARG_VALUE')
@@ -36,8 +47,8 @@ class RateLimitStore {
       this.#map = map
       this.#ownsHandle = false
     } else {
-      const name = given ?? DEFAULT_NAME
-      this.#map = openByName(name, o, DEFAULT_MEMORY, 'none')
+      const name = given ?? appMapName('rate-limit')
+      this.#map = openByName(name, o, DEFAULT_MEMORY, 'none', ENTRY_BYTES)
       this.#ownsHandle = true
       if (this.#map.stat().evict !== 'none') {
         const evict = this.#map.stat().evict
@@ -70,8 +81,12 @@ class RateLimitStore {
     this.#windowMs = Math.ceil(ms)
   }
 
+  // The map key of a client key: `prefix + key` for a well-formed key of at
+  // most MAX_KEY_BYTES, else a binary key that no other client key shares
+  // (see adapter.js): a lone surrogate in user input must not make
+  // increment throw, which passOnStoreError would turn into no limit.
   #key(key) {
-    return this.prefix + key
+    return mapKey(this.prefix, typeof key === 'string' ? key : String(key), MAX_KEY_BYTES)
   }
 
   // The reset time of a live counter: now plus what is left of its TTL. A
@@ -133,8 +148,11 @@ class RateLimitStore {
       this.#map.clear()
       return
     }
-    for (const key of this.#map.keys()) {
-      if (key.startsWith(this.prefix)) this.#map.del(key)
+    // Every key (not keys()'s default 1024), as bytes: a client key stored
+    // in binary form starts with the prefix's bytes too.
+    const p = Buffer.from(this.prefix)
+    for (const key of this.#map.keys(0, { buffers: true })) {
+      if (key.length >= p.length && key.compare(p, 0, p.length, 0, p.length) === 0) this.#map.del(key)
     }
   }
 

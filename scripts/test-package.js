@@ -5,7 +5,8 @@
 // no Rust toolchain on PATH and no path into this source tree, and there runs a
 // CJS script, an ESM script and a TypeScript file (checked with tsc --strict
 // against the shipped index.d.ts, then run). Each uses new/open/set/get/del/
-// stat/close across two processes, and the keyv and rate-limit subpaths.
+// stat/close across two processes, and the keyv, rate-limit, session and
+// metrics subpaths.
 const { execFileSync, spawnSync } = require('node:child_process')
 const { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } = require('node:fs')
 const os = require('node:os')
@@ -55,7 +56,9 @@ try {
   console.log(`installing ${main} and ${platform} into an empty project`)
   // express-rate-limit (an optional peer) and the express types its own types
   // need, at the versions the tests use, for the shm-hashmap/rate-limit subpath.
-  const erl = ['express-rate-limit', '@types/express'].map((d) => `${d}@${pkg.devDependencies[d]}`)
+  // express-session and prom-client (optional peers too) for the session and
+  // metrics subpaths.
+  const erl = ['express-rate-limit', '@types/express', 'express-session', '@types/express-session', 'prom-client'].map((d) => `${d}@${pkg.devDependencies[d]}`)
   run('npm', ['install', '--no-audit', '--no-fund', path.join(work, main), path.join(work, platform), 'typescript@5', '@types/node@20', ...erl], { cwd: app, env })
   const installed = readdirSync(path.join(app, 'node_modules/shm-hashmap'))
   if (installed.some((f) => f.endsWith('.node'))) throw new Error('the main package must not carry the addon')
@@ -95,18 +98,38 @@ if (process.argv[2] === 'child') {
   h.del('parent')
   if (h.get('parent') !== undefined || h.stat().usage.usedBuckets !== 1) throw new Error('del or stat')
   if (!(h.close() === true && hashmap.HashMapError)) throw new Error('close')
-  rateLimited.then(() => console.log('ok'))
+  const sessions = hashmap.new(1 << 16)
+  const store = new SessionStore(sessions)
+  const cookie = { expires: new Date(Date.now() + 60000), originalMaxAge: 60000 }
+  const metricsMap = hashmap.new(1 << 20)
+  const metrics = new ClusterMetrics({ map: metricsMap, timeout: 100 })
+  const stored = store.set('sid', { cookie, user: 'ada' }).then(async () => {
+    const back = await store.get('sid')
+    if (back?.user !== 'ada' || !(back.cookie?.expires instanceof Date)) throw new Error('shm-hashmap/session')
+    const text = await metrics.clusterMetrics()
+    if (!text.includes('shm_hashmap_cluster_metrics_processes 1')) throw new Error('shm-hashmap/metrics')
+    metrics.close()
+    metricsMap.close()
+    sessions.close()
+  })
+  Promise.all([rateLimited, stored]).then(() => console.log('ok'))
 }
 `
-  writeFileSync(path.join(app, 'cjs.cjs'), scenario("const hashmap = require('shm-hashmap')\nconst { KeyvShmHashmap } = require('shm-hashmap/keyv')\nconst { RateLimitStore } = require('shm-hashmap/rate-limit')", '__filename'))
+  writeFileSync(
+    path.join(app, 'cjs.cjs'),
+    scenario(
+      "const hashmap = require('shm-hashmap')\nconst { KeyvShmHashmap } = require('shm-hashmap/keyv')\nconst { RateLimitStore } = require('shm-hashmap/rate-limit')\nconst { SessionStore } = require('shm-hashmap/session')\nconst { ClusterMetrics } = require('shm-hashmap/metrics')",
+      '__filename',
+    ),
+  )
   writeFileSync(
     path.join(app, 'esm.mjs'),
-    scenario("import hashmap from 'shm-hashmap'\nimport KeyvShmHashmap from 'shm-hashmap/keyv'\nimport RateLimitStore from 'shm-hashmap/rate-limit'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)", 'new URL(import.meta.url).pathname'),
+    scenario("import hashmap from 'shm-hashmap'\nimport KeyvShmHashmap from 'shm-hashmap/keyv'\nimport RateLimitStore from 'shm-hashmap/rate-limit'\nimport SessionStore from 'shm-hashmap/session'\nimport ClusterMetrics from 'shm-hashmap/metrics'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)", 'new URL(import.meta.url).pathname'),
   )
   writeFileSync(
     path.join(app, 'ts.mts'),
     scenario(
-      "import hashmap, { type HashMap } from 'shm-hashmap'\nimport { KeyvShmHashmap } from 'shm-hashmap/keyv'\nimport { RateLimitStore, type RateLimitStoreOptions } from 'shm-hashmap/rate-limit'\nimport type { Store } from 'express-rate-limit'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)\nconst typed: (n: number) => HashMap = (n) => hashmap.new(n)\nvoid typed\nconst asStore = (name: string, o: RateLimitStoreOptions): Store => new RateLimitStore(name, o)\nvoid asStore",
+      "import hashmap, { type HashMap } from 'shm-hashmap'\nimport { KeyvShmHashmap } from 'shm-hashmap/keyv'\nimport { RateLimitStore, type RateLimitStoreOptions } from 'shm-hashmap/rate-limit'\nimport type { Store } from 'express-rate-limit'\nimport { SessionStore } from 'shm-hashmap/session'\nimport { ClusterMetrics } from 'shm-hashmap/metrics'\nimport session from 'express-session'\nimport { Registry } from 'prom-client'\nconst withSessions = () => session({ store: new SessionStore({ name: 'x' }), secret: 's' })\nvoid withSessions\nconst withRegistry = () => new ClusterMetrics({ registry: new Registry() })\nvoid withRegistry\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)\nconst typed: (n: number) => HashMap = (n) => hashmap.new(n)\nvoid typed\nconst asStore = (name: string, o: RateLimitStoreOptions): Store => new RateLimitStore(name, o)\nvoid asStore",
       'new URL(import.meta.url).pathname',
     ),
   )

@@ -30,6 +30,7 @@ pub const STEPS: &[&str] = &[
     "evict:victim",
     "evict:done",
     "clear:retracted",
+    "clear:removed",
 ];
 
 #[cfg(feature = "crash-hook")]

@@ -105,6 +105,21 @@ pub enum ErrorKind {
         /// This process's effective uid.
         ours: u32,
     },
+    /// `open_or_create` found a segment whose permission bits grant more
+    /// than the mode it would have created it with. Never
+    /// [`ErrorKind::Incompatible`]: recreating acts on that, and this map is
+    /// valid and may be live.
+    #[error("'{name}' has mode {mode:#o}, which grants {extra:#o} beyond this openOrCreate's mode {wanted:#o}, so other users may read or write it. If every process of this map means that, pass options.mode: {mode:#o} to each; otherwise remove the name with unlink() and let openOrCreate make it again")]
+    Mode {
+        /// The segment's name.
+        name: String,
+        /// Its permission bits.
+        mode: u32,
+        /// The mode `open_or_create` was given.
+        wanted: u32,
+        /// The bits it grants beyond that.
+        extra: u32,
+    },
     /// An operating-system call failed.
     #[error("{syscall} failed for '{name}': {message}")]
     Os {

@@ -120,7 +120,12 @@ impl Table<'_> {
             if w != 0 && Some(doff) != protect {
                 let bit = self.access(i)?;
                 let expired = self.is_expired(self.expires(doff)?);
-                if !expired && step < slots && bit.load(Ordering::Relaxed) != 0 {
+                // A live reserved entry (a lock, a lease, a fencing counter)
+                // is never a victim: evicting a held lock would let a
+                // second process take it.
+                if !expired && self.is_reserved(doff, &self.record(doff)?)? {
+                    // skip it
+                } else if !expired && step < slots && bit.load(Ordering::Relaxed) != 0 {
                     bit.store(0, Ordering::Relaxed);
                 } else {
                     point("evict:victim");
@@ -139,6 +144,60 @@ impl Table<'_> {
             hand = if hand + 1 == slots { 0 } else { hand + 1 };
         }
         self.r.set_u64(self.l.at(sh::HAND), hand)?;
+        Ok(false)
+    }
+
+    /// Removes every entry but the live reserved ones (locks, leases,
+    /// fencing counters): with none, as [`Self::clear`]; else one `del` at a
+    /// time, so a crash part-way leaves a
+    /// sound map holding a subset, as every `del` does. A deletion may shift
+    /// a later entry of its cluster into the slot just emptied, so a slot is
+    /// looked at again after each removal, and the table is walked until a
+    /// walk removes nothing. On error the caller falls back to [`Self::clear`].
+    pub fn clear_keeping_reserved(&self) -> Result<()> {
+        let slots = self.l.slots;
+        if !self.has_live_reserved()? {
+            return self.clear();
+        }
+        for _ in 0..4 {
+            let mut removed = false;
+            let mut i = 0;
+            let mut budget = slots.saturating_mul(2);
+            while i < slots && budget > 0 {
+                budget -= 1;
+                let w = self.slot(i)?;
+                if w != 0 {
+                    let doff = Self::doff_of(w);
+                    let live = !self.is_expired(self.expires(doff)?);
+                    if !(live && self.is_reserved(doff, &self.record(doff)?)?) {
+                        self.remove_entry(i, doff)?;
+                        point("clear:removed");
+                        removed = true;
+                        continue;
+                    }
+                }
+                i += 1;
+            }
+            if !removed {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether any live entry has a reserved key.
+    fn has_live_reserved(&self) -> Result<bool> {
+        for i in 0..self.l.slots {
+            let w = self.slot(i)?;
+            if w != 0 {
+                let doff = Self::doff_of(w);
+                if !self.is_expired(self.expires(doff)?)
+                    && self.is_reserved(doff, &self.record(doff)?)?
+                {
+                    return Ok(true);
+                }
+            }
+        }
         Ok(false)
     }
 

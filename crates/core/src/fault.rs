@@ -6,9 +6,11 @@
 //! acts only on faults inside those ranges maps a private zero page over the
 //! faulting page (the access then completes, reading zeros) and marks the
 //! mapping broken. The map checks that mark around every operation and
-//! fails with `ERR_HASHMAP_CORRUPT`, naming truncation. A fault anywhere else
-//! goes to the handler that was installed before ours, or to the default
-//! action.
+//! fails with `ERR_HASHMAP_CORRUPT`, naming truncation. A fault anywhere
+//! else, and every SIGBUS that is not a fault (`kill -BUS`, whose `si_code`
+//! is not positive and whose `si_addr` means nothing), goes to the handler
+//! that was installed before ours, or to the default action, which ends the
+//! process by SIGBUS as it would without us.
 //!
 //! Invariants:
 //! - the table is a fixed array of atomics: the handler reads it without
@@ -16,10 +18,12 @@
 //!   [`Guard`]'s drop change it under a mutex (never from the handler);
 //! - a range is entered before its mapping is used and removed before it is
 //!   unmapped, so the handler never patches memory that is not ours;
+//! - the handler acts only on synchronous faults (`si_code > 0`) inside
+//!   registered ranges;
 //! - the handler is installed once per process, after the previous handler
-//!   is saved; it never returns for a fault it did not fix unless the
-//!   default action has been restored, so the fault recurs and ends the
-//!   process as it would have without us.
+//!   is saved, and is never uninstalled while the process goes on: it
+//!   restores the default action only on the way to ending the process
+//!   (it re-raises a signal that was sent; a fault it did not fix recurs).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once, OnceLock};
@@ -123,6 +127,22 @@ fn install() {
 
 extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo_t for an SA_SIGINFO handler.
+    let code = unsafe { (*info).si_code };
+    // A positive si_code is the kernel's, for a fault of this thread's own
+    // access; kill, tgkill and sigqueue give SI_USER (0) or a negative code,
+    // and their si_addr is no address at all.
+    let fault = code > 0;
+    if fault && patch(info) {
+        return;
+    }
+    pass_on(sig, info, ctx, fault);
+}
+
+/// Patches the faulting page if it lies in one of our ranges; true if it
+/// did, and the access can be retried.
+fn patch(info: *mut libc::siginfo_t) -> bool {
+    // SAFETY: the kernel passes a valid siginfo_t for an SA_SIGINFO handler,
+    // and for a fault (si_code > 0) si_addr is the faulting address.
     let addr = unsafe { (*info).si_addr() } as usize;
     let page = PAGE.load(Ordering::Relaxed);
     for r in RANGES.iter() {
@@ -143,31 +163,55 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
                     0,
                 )
             };
-            if p != libc::MAP_FAILED {
-                return;
-            }
-            break;
+            return p != libc::MAP_FAILED;
         }
     }
-    match PREVIOUS.get() {
-        Some(prev) if prev.sa_sigaction != libc::SIG_DFL && prev.sa_sigaction != libc::SIG_IGN => {
-            if prev.sa_flags & libc::SA_SIGINFO != 0 {
-                // SAFETY: the previous handler was installed with SA_SIGINFO,
-                // so it has this signature; we pass it our own arguments.
-                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                    unsafe { std::mem::transmute(prev.sa_sigaction) };
-                f(sig, info, ctx);
-            } else {
-                // SAFETY: without SA_SIGINFO the handler takes the signal only.
-                let f: extern "C" fn(libc::c_int) =
-                    unsafe { std::mem::transmute(prev.sa_sigaction) };
-                f(sig);
-            }
+    false
+}
+
+/// What the process would have done without us: the previous handler, or
+/// the default action (the process ends by SIGBUS), or nothing for an
+/// ignored signal that is not a fault. Our handler stays installed in every
+/// case but the default action, which ends the process.
+fn pass_on(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void, fault: bool) {
+    let prev = PREVIOUS.get();
+    let handler = prev.map_or(libc::SIG_DFL, |p| p.sa_sigaction);
+    if handler == libc::SIG_IGN && !fault {
+        return;
+    }
+    if let Some(prev) = prev.filter(|_| handler != libc::SIG_DFL && handler != libc::SIG_IGN) {
+        if prev.sa_flags & libc::SA_SIGINFO != 0 {
+            // SAFETY: the previous handler was installed with SA_SIGINFO,
+            // so it has this signature; we pass it our own arguments.
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                unsafe { std::mem::transmute(handler) };
+            f(sig, info, ctx);
+        } else {
+            // SAFETY: without SA_SIGINFO the handler takes the signal only.
+            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(handler) };
+            f(sig);
         }
-        _ => {
-            // SAFETY: restoring the default action is async-signal-safe; the
-            // faulting access then repeats and ends the process with SIGBUS.
-            unsafe { libc::signal(libc::SIGBUS, libc::SIG_DFL) };
+        return;
+    }
+    // The default action (also for a fault that was ignored, which the
+    // kernel would not ignore): end the process by SIGBUS.
+    // SAFETY: sigaction, sigemptyset, sigaddset, pthread_sigmask and raise
+    // are async-signal-safe; `dfl` and `set` are local, fully initialised
+    // structs.
+    unsafe {
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut dfl.sa_mask);
+        libc::sigaction(libc::SIGBUS, &dfl, std::ptr::null_mut());
+        if !fault {
+            // A signal sent by kill: nothing repeats it, so send it again,
+            // unblocked, and the default action ends the process now.
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGBUS);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::raise(libc::SIGBUS);
         }
     }
+    // A fault returns and repeats the access, which the default action ends.
 }

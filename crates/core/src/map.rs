@@ -10,8 +10,9 @@
 //!   only the key's shard, and nothing every operation writes is shared
 //!   between shards;
 //! - every write runs under its shard's lock, inside an odd write sequence
-//!   (`sh::SEQ`, a seqlock); a lock acquired from a dead owner is repaired
-//!   (and the sequence made even again) before `pthread_mutex_consistent`, and
+//!   (`sh::SEQ`, a seqlock); a lock acquired from a dead owner (an
+//!   [`OwnerDied`] token) is repaired, and the sequence made even again,
+//!   before it becomes a [`Held`] lock that anything else may run under, and
 //!   a failed repair marks the shard corrupt, so every later operation on it
 //!   refuses to run; the other shards are not touched;
 //! - operations across keys (`clear`, scans, `size`, `flushExpired`, `stat`,
@@ -227,6 +228,12 @@ fn stored_fields(l: &Layout) -> [(u64, u64); 11] {
     ]
 }
 
+/// The shard headers, where each shard's lock lives: what a thread's robust
+/// list may point into, kept writable if the segment is retired.
+fn lock_areas(l: &Layout) -> impl Iterator<Item = (u64, u64)> + '_ {
+    (0..l.shards).map(|i| (l.shard(i).hdr, crate::layout::SHARD_HEADER_SIZE))
+}
+
 /// What the shards share, read from a validated header.
 fn common(r: &Region<'_>, l: &Layout) -> Result<Common> {
     Ok(Common {
@@ -324,9 +331,46 @@ fn validate(r: &Region<'_>, name: &str, wait: Duration) -> Result<Layout> {
     Ok(l)
 }
 
-/// An attach that failed, with the identity of the segment it judged (so
-/// that `recreate_incompatible` removes only that one).
+/// An attach that failed, with the identity of the segment it judged if
+/// `recreate_incompatible` may replace it (so that it removes only that
+/// one): a segment with our magic at its start, or an unfinished one of our
+/// uid ([`unfinished`]). Anything else is never replaced.
 type AttachError = (Error, Option<Identity>);
+
+/// Whether the segment `fd` of `size` bytes is one that a creator of ours
+/// was killed while making: no creator holds its `flock` (a slow creator
+/// still does), its magic is still zero (the creator writes it last), and
+/// every header field a creator writes before it is either still zero or
+/// what a creator of a segment of this size writes. Read with
+/// `pread`, never mapped. A segment of another program whose header is all
+/// zeros passes for one too: nothing tells the two apart.
+fn unfinished(fd: &std::os::fd::OwnedFd, size: u64) -> bool {
+    if shm::creator_at_work(fd) {
+        return false;
+    }
+    let mut h = vec![0u8; size.min(HEADER_SIZE) as usize];
+    if rustix::io::pread(fd, &mut h, 0).ok() != Some(h.len()) {
+        return false;
+    }
+    if h.len() < HEADER_SIZE as usize {
+        return h.iter().all(|&b| b == 0);
+    }
+    let u32_at = |off: u64| {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&h[off as usize..off as usize + 4]);
+        u64::from(u32::from_le_bytes(b))
+    };
+    let u64_at = |off: u64| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h[off as usize..off as usize + 8]);
+        u64::from_le_bytes(b)
+    };
+    h[hdr::MAGIC as usize..hdr::MAGIC as usize + 8] == [0u8; 8]
+        && u32_at(hdr::INIT_STATE) == 0
+        && matches!(u32_at(hdr::HEADER_SIZE), 0 | HEADER_SIZE)
+        && [0, size].contains(&u64_at(hdr::MEMORY_SIZE))
+        && [0, u64::from(FORMAT_VERSION)].contains(&u32_at(hdr::VERSION))
+}
 
 impl ShmMap {
     /// Creates a map (`hashmap.new`); the caller owns it. Without a name a
@@ -355,7 +399,8 @@ impl ShmMap {
 
     fn create_named(name: String, layout: Layout, opts: &Options, flags: u32) -> Result<ShmMap> {
         let (fd, id) = shm::create(&name, layout.memory_size, opts.mode)?;
-        let made = Mapping::new(&fd, layout.memory_size, &name, true).and_then(|mapping| {
+        let made = Mapping::new(&fd, layout.memory_size, &name, true).and_then(|mut mapping| {
+            mapping.keep_writable(lock_areas(&layout));
             let r = mapping.region();
             init_segment(&r, &layout, &name, flags, opts.policy)?;
             let common = common(&r, &layout)?;
@@ -388,25 +433,40 @@ impl ShmMap {
     /// [`ShmMap::open`], waiting at most `wait` for a creator to finish.
     pub(crate) fn open_waiting(name: &str, opts: &Options, wait: Duration) -> Result<ShmMap> {
         shm::validate_name(name)?;
-        Self::attach(name, opts, true, wait).map_err(|(e, _)| e)
+        Self::attach(name, opts, true, wait, None).map_err(|(e, _)| e)
     }
 
     /// Attaches read-only, to a map of any owner, for inspection (`stat`,
     /// `check`): nothing is written, not even the lock, so reads are
     /// validated by the write sequence instead.
     pub fn inspect(name: &str) -> Result<ShmMap> {
-        shm::validate_name(name)?;
-        Self::attach(name, &Options::default(), false, INIT_WAIT).map_err(|(e, _)| e)
+        Self::inspect_within(name, INIT_WAIT, DEFAULT_LOCK_TIMEOUT)
     }
 
+    /// [`ShmMap::inspect`], waiting at most `init` for a creator to finish,
+    /// and letting each later read retry for at most `busy` while writes
+    /// overlap it (then [`ErrorKind::LockTimeout`]): a listing of many maps
+    /// must not wait out each one whose writer is stopped mid-write.
+    pub fn inspect_within(name: &str, init: Duration, busy: Duration) -> Result<ShmMap> {
+        shm::validate_name(name)?;
+        let opts = Options {
+            lock_timeout: Some(busy),
+            ..Options::default()
+        };
+        Self::attach(name, &opts, false, init, None).map_err(|(e, _)| e)
+    }
+
+    /// Attaches to `name`. `max_mode`: refuse a segment whose permission
+    /// bits grant more than these (`open_or_create`, which would have made
+    /// it with them) with [`ErrorKind::Mode`].
     fn attach(
         name: &str,
         opts: &Options,
         write: bool,
         wait: Duration,
+        max_mode: Option<u32>,
     ) -> Result<ShmMap, AttachError> {
         let (fd, meta) = shm::open(name, write, wait).map_err(|e| (e, None))?;
-        let fail = |e| (e, Some(meta.id));
         let ours = rustix::process::geteuid().as_raw();
         if write && meta.uid != ours && !opts.trust_uids.contains(&meta.uid) {
             return Err((
@@ -419,17 +479,42 @@ impl ShmMap {
                 None,
             ));
         }
+        // Replaceable only if it is unfinished and ours, or has our magic.
+        let fail = |e, magic: bool| {
+            let ok = magic || (meta.uid == ours && unfinished(&fd, meta.size));
+            (e, ok.then_some(meta.id))
+        };
         if meta.size < HEADER_SIZE {
-            return Err(fail(incompatible(
-                name,
-                format!("it has {} bytes, fewer than a header", meta.size),
-            )));
+            return Err(fail(
+                incompatible(
+                    name,
+                    format!("it has {} bytes, fewer than a header", meta.size),
+                ),
+                false,
+            ));
         }
-        let mapping = Mapping::new(&fd, meta.size, name, write).map_err(fail)?;
+        let mut mapping = Mapping::new(&fd, meta.size, name, write).map_err(|e| (e, None))?;
         let r = mapping.region();
-        let layout = validate(&r, name, wait).map_err(fail)?;
-        let common = common(&r, &layout).map_err(fail)?;
-        mapping.check(name).map_err(fail)?;
+        let magic = || r.to_vec(hdr::MAGIC, 8).is_ok_and(|m| m == MAGIC);
+        let layout = validate(&r, name, wait).map_err(|e| fail(e, magic()))?;
+        let common = common(&r, &layout).map_err(|e| fail(e, magic()))?;
+        mapping.check(name).map_err(|e| (e, None))?;
+        mapping.keep_writable(lock_areas(&layout));
+        if let Some(wanted) = max_mode {
+            let extra = meta.mode & 0o777 & !wanted;
+            if extra != 0 {
+                return Err((
+                    ErrorKind::Mode {
+                        name: name.to_owned(),
+                        mode: meta.mode & 0o777,
+                        wanted,
+                        extra,
+                    }
+                    .into(),
+                    None,
+                ));
+            }
+        }
         Ok(ShmMap {
             mapping,
             layout,
@@ -444,10 +529,13 @@ impl ShmMap {
 
     /// Opens `name`, or creates it if absent (`hashmap.openOrCreate`). Exactly
     /// one of many concurrent callers creates; the others wait until it is
-    /// initialised. Nobody owns the result: it lives until `unlink`. With
-    /// `recreate_incompatible`, a segment that is ours but unusable (another
-    /// format version) is unlinked and created anew; processes that have the
-    /// old one mapped keep it.
+    /// initialised. Nobody owns the result: it lives until `unlink`. It
+    /// attaches only to a segment whose permission bits grant no more than
+    /// `opts.mode` ([`ErrorKind::Mode`] otherwise). With
+    /// `recreate_incompatible`, a segment that is unusable but has our magic
+    /// (another format version), or one of our uid that a creator was killed
+    /// while making, is unlinked and created anew; processes that have the
+    /// old one mapped keep it. Anything else is left untouched.
     pub fn open_or_create(
         name: &str,
         memory_size: u64,
@@ -465,7 +553,7 @@ impl ShmMap {
                     {}
                 other => return other,
             }
-            match Self::attach(name, opts, true, INIT_WAIT) {
+            match Self::attach(name, opts, true, INIT_WAIT, Some(opts.mode & 0o777)) {
                 Err((e, _)) if matches!(e.kind(), ErrorKind::Os { errno, .. } if *errno == libc::ENOENT) => {
                     last = Some(e)
                 }
@@ -832,7 +920,16 @@ impl ShmMap {
 
     /// `h.getStale`: the value even if expired; `Some(stale)` if present.
     pub fn get_stale(&self, key: &[u8], out: &mut Vec<u8>) -> Result<Option<bool>> {
-        Ok(self.lookup(key, Some(out))?.map(|f| f.stale))
+        Ok(self.get_stale_aged(key, out)?.map(|age| age.is_some()))
+    }
+
+    /// [`ShmMap::get_stale`], saying how long ago it expired: `Some(None)`
+    /// if present and live, `Some(Some(ms))` if it expired `ms` ago.
+    pub fn get_stale_aged(&self, key: &[u8], out: &mut Vec<u8>) -> Result<Option<Option<u64>>> {
+        let now = now_ms();
+        Ok(self
+            .lookup(key, Some(out))?
+            .map(|f| f.stale.then(|| now.saturating_sub(f.expires))))
     }
 
     /// `h.ttl`: `None` if absent or expired, `Some(None)` without expiry,
@@ -924,7 +1021,12 @@ impl ShmMap {
         for i in 0..self.layout.shards {
             self.locked_with(i, true, |t, seq, held| {
                 let _writing = seq.write(held);
-                t.clear()?;
+                // A shard that repair gave up on is wiped whole, reserved
+                // entries included; so is one whose damage shows part-way.
+                let damaged = t.r.u32(t.l.at(sh::STATUS))? != 0;
+                if damaged || t.clear_keeping_reserved().is_err() {
+                    t.clear()?;
+                }
                 t.r.set_u32(t.l.at(sh::STATUS), 0)
             })?;
         }
@@ -951,6 +1053,14 @@ impl ShmMap {
     pub fn del(&self, key: &[u8]) -> Result<bool> {
         let (i, h) = self.route(key);
         self.write(i, |t| t.del(key, h))
+    }
+
+    /// `h.compareAndDelete`: removes `key` only if its live value equals
+    /// `expected` (type byte first), atomically under its shard's lock;
+    /// false if it did not.
+    pub fn compare_and_delete(&self, key: &[u8], expected: &[u8]) -> Result<bool> {
+        let (i, h) = self.route(key);
+        self.write(i, |t| t.del_if_equals(key, h, expected))
     }
 
     /// Walks the whole structure, one shard per lock hold. A shard that a

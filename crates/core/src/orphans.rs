@@ -16,7 +16,11 @@
 //!   with `nsenter --pid` but kept another namespace's `/proc` would
 //!   otherwise look a live creator up under the wrong numbering;
 //! - only `ESRCH` from `kill(pid, 0)`, or a start time that differs, proves
-//!   a death; a `/proc` entry that cannot be read (`hidepid`) is unknown;
+//!   a death; a `/proc` entry that cannot be read (`hidepid`) is unknown, and
+//!   so is a recorded start time of 0;
+//! - start times are counted from the host's boot: `/proc` shows them
+//!   shifted by the reader's time namespace's boot-time offset, which is
+//!   taken off, so a creator and a judge in different time namespaces agree;
 //! - headers are read with `pread` into a local buffer, never mapped, so a
 //!   segment that shrinks meanwhile cannot fault us;
 //! - a name is removed only if it still refers to the file that was judged,
@@ -63,8 +67,35 @@ fn u64_at(h: &[u8], off: u64) -> u64 {
     u64::from_le_bytes(field(h, off))
 }
 
-/// Start time (clock ticks after boot) of process `pid` ("self" for ours);
-/// `None` if there is no such process.
+/// This process's time namespace's boot-time offset, in clock ticks: what
+/// the kernel adds to every start time it shows this process in
+/// `/proc/PID/stat` (0 outside a time namespace, or if unreadable).
+fn boottime_offset_ticks() -> i128 {
+    let mut s = String::new();
+    let read = std::fs::File::open("/proc/self/timens_offsets")
+        .and_then(|f| f.take(4096).read_to_string(&mut s));
+    if read.is_err() {
+        return 0;
+    }
+    let hz = i128::from(rustix::param::clock_ticks_per_second());
+    s.lines()
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            if f.next()? != "boottime" {
+                return None;
+            }
+            let secs: i128 = f.next()?.parse().ok()?;
+            let nanos: i128 = f.next()?.parse().ok()?;
+            Some(secs * hz + nanos * hz / 1_000_000_000)
+        })
+        .unwrap_or(0)
+}
+
+/// Start time of process `pid` ("self" for ours), in clock ticks after the
+/// host's boot: `/proc/PID/stat` field 22 shows it shifted by the reader's
+/// time namespace's boot-time offset, which is taken off again, so that
+/// processes in different time namespaces record and judge alike. `None` if
+/// there is no such process (or it cannot be read).
 fn start_time_of(pid: &str) -> Option<u64> {
     let mut s = String::new();
     std::fs::File::open(format!("/proc/{pid}/stat"))
@@ -74,10 +105,11 @@ fn start_time_of(pid: &str) -> Option<u64> {
         .ok()?;
     // The command name (field 2) may hold spaces and ')': skip past the last.
     let rest = &s[s.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let seen: u64 = rest.split_whitespace().nth(19)?.parse().ok()?;
+    u64::try_from(i128::from(seen) - boottime_offset_ticks()).ok()
 }
 
-/// This process's start time, clock ticks after boot (0 if unknown).
+/// This process's start time, clock ticks after the host's boot (0 if unknown).
 pub fn self_start_time() -> u64 {
     start_time_of("self").unwrap_or(0)
 }
@@ -139,7 +171,13 @@ pub fn owner_of(h: &[u8]) -> Owner {
 /// be judged here (another pid namespace, a `/proc` not of ours, a zero
 /// field, an entry hidden from us).
 pub fn judge(pid: u32, start_time: u64, pid_ns: u64) -> Owner {
-    if pid == 0 || pid > i32::MAX as u32 || pid_ns == 0 || pid_ns != self_pid_ns() || !own_proc() {
+    if pid == 0
+        || pid > i32::MAX as u32
+        || start_time == 0
+        || pid_ns == 0
+        || pid_ns != self_pid_ns()
+        || !own_proc()
+    {
         return Owner::Unknown;
     }
     let Some(p) = rustix::process::Pid::from_raw(pid as i32) else {
@@ -264,6 +302,7 @@ mod tests {
         );
         assert_eq!(judge(0, start, ns), Owner::Unknown);
         assert_eq!(judge(u32::MAX, start, ns), Owner::Unknown);
+        assert_eq!(judge(me, 0, ns), Owner::Unknown, "no start time recorded");
         // pid_max is at most 2^22: no process has this pid.
         assert_eq!(judge((1 << 22) + 1, start, ns), Owner::Dead);
     }

@@ -259,11 +259,6 @@ impl<'m> Region<'m> {
         })?;
         Ok(())
     }
-
-    /// Raw pointer to `off`, for the mutex; bounds-checked for `n` bytes.
-    pub fn ptr(&self, off: u64, n: u64, align: u64) -> Result<*mut u8> {
-        self.at(off, n, align)
-    }
 }
 
 #[cfg(test)]

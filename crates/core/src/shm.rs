@@ -4,11 +4,23 @@
 //! - a segment is created with `O_CREAT | O_EXCL`, so exactly one process
 //!   creates each name; its mode is set with `fchmod` (umask does not apply);
 //! - every open uses `O_NOFOLLOW` (a symlink at the name is `ELOOP`) and
-//!   accepts only a regular file;
+//!   accepts only a regular file with exactly one name (`st_nlink == 1`): a
+//!   hard link is a second name for a segment, which its creator never chose
+//!   (a co-tenant who may write a 0666 map can link it under the name of
+//!   another service's private map); a segment whose name went while we
+//!   opened it (`st_nlink == 0`) is `ENOENT`;
 //! - its memory is reserved with `fallocate` before it is mapped, so a full
 //!   /dev/shm is `ENOSPC` at creation, never `SIGBUS` on a later write;
 //! - a [`Mapping`] owns one `MAP_SHARED` mapping, guarded against
-//!   truncation ([`fault`]), and unmaps it on drop.
+//!   truncation ([`fault`]), and unmaps it on drop;
+//! - a mapping whose segment was truncated is never unmapped but retired
+//!   ([`Mapping::drop`]): its lock areas ([`Mapping::keep_writable`]) become
+//!   private writable zeros, and the rest read-only zeros that commit no
+//!   memory. After that nothing of ours touches the range: no [`Region`]
+//!   outlives its `Mapping`, and the only writer left is libc or the kernel
+//!   following a robust-list link into a lock area, which stays writable. A
+//!   write anywhere else would be SIGSEGV, which the SIGBUS guard does not
+//!   catch; a read sees zeros.
 
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
@@ -82,6 +94,18 @@ fn meta(fd: &OwnedFd, name: &str) -> Result<Meta> {
         ))
         .into());
     }
+    match st.st_nlink {
+        1 => {}
+        0 => return Err(Error::os("shm_open", name, rustix::io::Errno::NOENT)),
+        n => {
+            return Err(ErrorKind::Incompatible(format!(
+                "'{name}' is not a usable shm-hashmap segment: it has {n} hard links, and a map has \
+                 exactly one name (another user may have linked someone else's map here); remove the \
+                 name with unlink() if it is yours"
+            ))
+            .into())
+        }
+    }
     Ok(Meta {
         size: st.st_size as u64,
         uid: st.st_uid,
@@ -98,7 +122,11 @@ fn open_flags(write: bool) -> OFlags {
 }
 
 /// Creates a new segment of `size` bytes with `mode`, reserving its memory.
-/// Fails with `EEXIST` if the name exists (a symlink included).
+/// Fails with `EEXIST` if the name exists (a symlink included). The
+/// returned descriptor holds an exclusive `flock` on the segment until it
+/// is closed: the creator keeps it open until the map is initialised, so
+/// that nobody judges a segment unfinished ([`creator_at_work`]) while its
+/// creator is merely slow.
 pub fn create(name: &str, size: u64, mode: u32) -> Result<(OwnedFd, Identity)> {
     let p = path(name);
     let fd = rustix::fs::open(
@@ -107,7 +135,13 @@ pub fn create(name: &str, size: u64, mode: u32) -> Result<(OwnedFd, Identity)> {
         Mode::from_raw_mode(mode & 0o777),
     )
     .map_err(|e| Error::os("shm_open", name, e))?;
+    // Which file we made: only that one is removed on failure, even if
+    // someone else removed the name and made another meanwhile.
+    let st = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", name, e))?;
+    let made = (st.st_dev, st.st_ino);
     let reserve = || -> Result<Identity> {
+        rustix::fs::flock(&fd, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .map_err(|e| Error::os("flock", name, e))?;
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode & 0o777))
             .map_err(|e| Error::os("fchmod", name, e))?;
         rustix::fs::ftruncate(&fd, size).map_err(|e| Error::os("ftruncate", name, e))?;
@@ -118,9 +152,22 @@ pub fn create(name: &str, size: u64, mode: u32) -> Result<(OwnedFd, Identity)> {
     match reserve() {
         Ok(id) => Ok((fd, id)),
         Err(e) => {
-            let _ = rustix::fs::unlink(p.as_str());
+            let _ = unlink_if(name, made);
             Err(e)
         }
+    }
+}
+
+/// Whether the creator of the segment open as `fd` is still making it: it
+/// holds the exclusive `flock` that [`create`] takes. A creator that was
+/// killed holds nothing (the kernel drops the lock with its descriptor).
+pub fn creator_at_work(fd: &OwnedFd) -> bool {
+    match rustix::fs::flock(fd, rustix::fs::FlockOperation::NonBlockingLockShared) {
+        Ok(()) => {
+            let _ = rustix::fs::flock(fd, rustix::fs::FlockOperation::Unlock);
+            false
+        }
+        Err(_) => true,
     }
 }
 
@@ -187,6 +234,8 @@ pub struct Mapping {
     ptr: *mut u8,
     len: usize,
     guard: Option<fault::Guard>,
+    /// Byte ranges (offset, length) that stay writable when retired.
+    keep: Vec<(usize, usize)>,
 }
 
 impl Mapping {
@@ -211,9 +260,25 @@ impl Mapping {
             ptr: ptr.cast(),
             len,
             guard: None,
+            keep: Vec::new(),
         };
         m.guard = Some(fault::register(ptr as usize, len)?);
         Ok(m)
+    }
+
+    /// Names the byte ranges (offset, length) that libc or the kernel may
+    /// still write after the segment is truncated: the lock areas, which a
+    /// thread's robust list can point into. Ranges outside the mapping are
+    /// clipped.
+    pub fn keep_writable(&mut self, ranges: impl IntoIterator<Item = (u64, u64)>) {
+        self.keep = ranges
+            .into_iter()
+            .filter_map(|(off, len)| {
+                let off = usize::try_from(off).ok()?.min(self.len);
+                let len = usize::try_from(len).ok()?.min(self.len - off);
+                (len > 0).then_some((off, len))
+            })
+            .collect();
     }
 
     /// A bounds-checked view of the mapping, valid while `self` is borrowed.
@@ -236,24 +301,7 @@ impl Drop for Mapping {
     fn drop(&mut self) {
         let broken = self.guard.as_ref().is_some_and(|g| g.broken());
         if broken {
-            // The segment shrank while mapped. If that happened while this
-            // thread held the lock, libc could not unlock it (the mutex
-            // became zeros) and its robust list still points into this
-            // range: unmapping it would let libc write through a dangling
-            // pointer on the next lock. So the range stays mapped for good,
-            // as private zeros, which no fault can come from.
-            // SAFETY: the range is exactly our mapping, which nothing uses
-            // after this (Region borrows `self`); MAP_FIXED replaces it.
-            unsafe {
-                libc::mmap(
-                    self.ptr.cast(),
-                    self.len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                )
-            };
+            self.retire();
             self.guard = None;
             return;
         }
@@ -262,6 +310,49 @@ impl Drop for Mapping {
         // SAFETY: ptr/len are exactly what mmap returned, and no view of the
         // mapping outlives `self` (Region borrows it).
         let _ = unsafe { rustix::mm::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+impl Mapping {
+    /// The segment shrank while mapped. If that happened while a thread held
+    /// a lock, its robust list may still point into a lock area of this
+    /// range, and libc or the kernel may write there later: unmapping would
+    /// let them write into whatever is mapped here next. So the range stays
+    /// reserved for good: read-only private zeros, which commit no memory
+    /// (`MAP_NORESERVE`, and a private mapping without write access is not
+    /// charged), and private writable zeros over the pages of the lock areas
+    /// (a page per shard). No fault can come from either.
+    fn retire(&mut self) {
+        // SAFETY: the range is exactly our mapping, which nothing of ours
+        // uses after this (Region borrows `self`); MAP_FIXED replaces it.
+        unsafe {
+            libc::mmap(
+                self.ptr.cast(),
+                self.len,
+                libc::PROT_READ,
+                libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        let page = rustix::param::page_size();
+        for &(off, len) in &self.keep {
+            let start = off & !(page - 1);
+            let end = (off + len).next_multiple_of(page).min(self.len);
+            // SAFETY: start..end lies inside our retired range (page-aligned,
+            // clipped to its length), which MAP_FIXED replaces and nothing
+            // else aliases.
+            unsafe {
+                libc::mmap(
+                    self.ptr.add(start).cast(),
+                    end - start,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+        }
     }
 }
 

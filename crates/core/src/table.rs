@@ -466,6 +466,21 @@ impl<'a> Table<'a> {
         Ok(())
     }
 
+    /// Removes `key` only if it is live and its value equals `want` (type
+    /// byte included); false otherwise. On error nothing changed.
+    pub fn del_if_equals(&self, key: &[u8], h: u64, want: &[u8]) -> Result<bool> {
+        point("del:locked");
+        match self.find(key, h)? {
+            Probe::Found { slot, doff }
+                if !self.is_expired(self.expires(doff)?) && self.value_equals(doff, want)? =>
+            {
+                self.remove_entry(slot, doff)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// Removes `key`; false if it was absent or expired. On error nothing changed.
     pub fn del(&self, key: &[u8], h: u64) -> Result<bool> {
         point("del:locked");

@@ -266,6 +266,13 @@ fn a_kill_in_expiry_eviction_and_clear_keeps_the_map_sound() {
         let mut reached = 0;
         for _ in 0..50 {
             m.clear().expect("clear");
+            // A held lock (a reserved key), which clear keeps: its clear then
+            // removes the other entries one by one.
+            let lock = b"\xff\x00shm-hashmap:lock".to_vec();
+            if step == "clear:removed" {
+                m.put(&lock, b"\x00owner", 0, Cond::Always, true)
+                    .expect("lock");
+            }
             let mut model = HashMap::new();
             let mut short = Vec::new();
             let fresh = (format!("k{next}").into_bytes(), value(&mut rng));
@@ -306,7 +313,7 @@ fn a_kill_in_expiry_eviction_and_clear_keeps_the_map_sound() {
                 crash::arm(step);
                 match step {
                     "expire:stored" => m.expire(&target, 60_000).is_ok(),
-                    "clear:retracted" => m.clear().is_ok(),
+                    "clear:retracted" | "clear:removed" => m.clear().is_ok(),
                     // A new key in a full map: reclaims the expired, or evicts.
                     _ => m.set(&fresh.0, &fresh.1).is_ok(),
                 }
@@ -318,9 +325,21 @@ fn a_kill_in_expiry_eviction_and_clear_keeps_the_map_sound() {
                 u64::from(outcome == Outcome::Killed),
                 "{step}: repairs and deaths differ"
             );
-            let may_vanish =
-                |_: &[u8]| matches!(step, "evict:victim" | "evict:done" | "clear:retracted");
+            let may_vanish = |_: &[u8]| {
+                matches!(
+                    step,
+                    "evict:victim" | "evict:done" | "clear:retracted" | "clear:removed"
+                )
+            };
             let now = assert_subset(&m, &model, Some(&fresh), may_vanish, step);
+            if step == "clear:removed" {
+                let mut held = Vec::new();
+                assert!(
+                    m.get(&lock, &mut held).expect("get"),
+                    "{step}: clear removed a lock"
+                );
+                assert_eq!(held, b"\x00owner");
+            }
             if step.starts_with("evict:") {
                 // One eviction makes room for one entry: at most one is gone.
                 assert!(

@@ -412,3 +412,78 @@ fn random_lru_ttl_ops_stay_a_sound_subset() -> Result<(), Error> {
     assert_sound(&m);
     Ok(())
 }
+
+/// A reserved key (the map's own: a lock, a lease, a fencing counter).
+fn reserved(name: &str) -> Vec<u8> {
+    let mut k = shm_hashmap_core::layout::RESERVED_KEY_PREFIX.to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+#[test]
+fn lru_eviction_never_takes_a_live_reserved_entry() -> Result<(), Error> {
+    let (m, _c) = map("lru-reserved", 1 << 16, 64, Policy::Lru);
+    let locks: Vec<Vec<u8>> = (0..8).map(|i| reserved(&format!("lock{i}"))).collect();
+    for k in &locks {
+        assert!(m.put(k, &s("owner"), 0, Cond::IfAbsent, true)?);
+    }
+    // Many more user keys than fit: each new one evicts an older one.
+    for i in 0..2000 {
+        m.set(format!("user{i}").as_bytes(), &s(&"x".repeat(i % 200)))?;
+    }
+    assert!(m.stat()?.evictions > 0);
+    let mut out = Vec::new();
+    for k in &locks {
+        assert!(m.get(k, &mut out)?, "a held lock was evicted");
+    }
+    assert_sound(&m);
+    // A map of nothing but live reserved entries has nothing to evict.
+    let (full, _c2) = map("lru-reserved-full", 1 << 16, 16, Policy::Lru);
+    let mut n = 0;
+    while full
+        .put(&reserved(&format!("l{n}")), &s("o"), 0, Cond::Always, true)
+        .is_ok()
+    {
+        n += 1;
+    }
+    let err = full.set(b"user", &s("v")).expect_err("nothing to evict");
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::NoBucket { .. } | ErrorKind::NoSpace { .. }
+        ),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn clear_keeps_live_reserved_entries_and_drops_the_rest() -> Result<(), Error> {
+    let (m, _c) = map("clear-reserved", 1 << 18, 0, Policy::None);
+    let lock = reserved("lock");
+    let fence = reserved("fence");
+    let stale = reserved("stale");
+    m.put(&lock, &s("owner"), 60_000, Cond::Always, true)?;
+    m.put(&fence, &s("7"), 0, Cond::Always, true)?;
+    m.put(&stale, &s("gone"), 30, Cond::Always, true)?;
+    for i in 0..3000 {
+        m.set(format!("k{i}").as_bytes(), &s("v"))?;
+    }
+    sleep(Duration::from_millis(60));
+    m.clear()?;
+    let mut out = Vec::new();
+    assert!(m.get(&lock, &mut out)? && out == s("owner"));
+    assert!(m.get(&fence, &mut out)? && out == s("7"));
+    assert!(!m.get(&stale, &mut out)?, "an expired reserved entry goes");
+    assert!(!m.get(b"k1", &mut out)?);
+    assert_eq!(m.stat()?.used_buckets, 2);
+    assert_sound(&m);
+    // With no reserved entry it is the whole-table clear.
+    m.del(&lock)?;
+    m.del(&fence)?;
+    m.set(b"a", &s("b"))?;
+    m.clear()?;
+    assert_eq!(m.stat()?.used_buckets, 0);
+    assert_sound(&m);
+    Ok(())
+}

@@ -654,6 +654,20 @@ fn cas(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> 
     })
 }
 
+/// `cad(id, key, expected, flags?)`: removes `key` only if its live value
+/// equals `expected`; whether it did.
+fn cad(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
+    on_map::<4>(env, info, |e, key, rest| {
+        let flags = ms_of(env, rest[1])?;
+        encode(env, rest[0], &mut e.aux, flags & EXPECTED_STRUCTURED != 0)?;
+        let removed = e
+            .map
+            .compare_and_delete(key, &e.aux)
+            .map_err(|err| core_err(env, err))?;
+        bool_value(env, removed)
+    })
+}
+
 /// `incr(id, key, delta, init?, initTtl?)`: the new value, or undefined.
 fn incr(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
     on_map::<5>(env, info, |e, key, rest| {
@@ -673,19 +687,21 @@ fn incr(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value>
     })
 }
 
-/// `getStale(id, key)`: `[value, stale]`, or undefined.
+/// `getStale(id, key)`: `[value, stale, msSinceExpiry]` (0 when live), or
+/// undefined.
 fn get_stale(env: sys::napi_env, info: sys::napi_callback_info) -> R<sys::napi_value> {
     on_map::<2>(env, info, |e, key, _| {
-        let Some(stale) = e
+        let Some(age) = e
             .map
-            .get_stale(key, &mut e.scratch)
+            .get_stale_aged(key, &mut e.scratch)
             .map_err(|err| core_err(env, err))?
         else {
             return Ok(undefined(env));
         };
         let value = decode(env, &e.scratch)?;
-        let flag = bool_value(env, stale)?;
-        array(env, &[value, flag])
+        let flag = bool_value(env, age.is_some())?;
+        let ago = double_value(env, age.unwrap_or(0) as f64)?;
+        array(env, &[value, flag, ago])
     })
 }
 
@@ -1125,6 +1141,7 @@ callback!(get_cb, get);
 callback!(set_cb, set);
 callback!(del_cb, del);
 callback!(cas_cb, cas);
+callback!(cad_cb, cad);
 callback!(incr_cb, incr);
 callback!(get_stale_cb, get_stale);
 callback!(ttl_cb, ttl);
@@ -1153,11 +1170,12 @@ pub fn make(env: sys::napi_env, decoder: sys::napi_value) -> napi::Result<sys::n
     if unsafe { sys::napi_create_object(env, &mut obj) } != sys::Status::napi_ok {
         return Err(fail("napi_create_object"));
     }
-    let fns: [(&std::ffi::CStr, sys::napi_callback); 13] = [
+    let fns: [(&std::ffi::CStr, sys::napi_callback); 14] = [
         (c"get", Some(get_cb)),
         (c"set", Some(set_cb)),
         (c"del", Some(del_cb)),
         (c"cas", Some(cas_cb)),
+        (c"cad", Some(cad_cb)),
         (c"incr", Some(incr_cb)),
         (c"getStale", Some(get_stale_cb)),
         (c"ttl", Some(ttl_cb)),

@@ -42,6 +42,7 @@ pub(crate) fn error_code(e: &CoreError) -> String {
         ErrorKind::Corrupt(_) => "ERR_HASHMAP_CORRUPT",
         ErrorKind::LockTimeout { .. } => "ERR_HASHMAP_LOCK_TIMEOUT",
         ErrorKind::ForeignOwner { .. } => "ERR_HASHMAP_FOREIGN_OWNER",
+        ErrorKind::Mode { .. } => "ERR_HASHMAP_MODE",
         ErrorKind::Os { errno, syscall, .. } => return format!("ERR_OS:{errno}:{syscall}"),
     }
     .to_owned()
@@ -405,10 +406,20 @@ pub fn check(id: u32) -> Result<CheckResult> {
     with_map(id, |m| m.check()).map(check_result)
 }
 
-/// `stat()` of a map opened read-only, of any owner (for the CLI).
+/// `stat()` of a map opened read-only, of any owner (for the CLI). With
+/// `timeout_ms`, a map still being created, or one whose writes overlap
+/// every read for that long, is `ERR_HASHMAP_INCOMPATIBLE` or
+/// `ERR_HASHMAP_LOCK_TIMEOUT` after that long (default: 3 s and 5 s).
 #[napi(catch_unwind)]
-pub fn inspect_stat(name: String) -> Result<StatResult> {
-    ShmMap::inspect(&name)
+pub fn inspect_stat(name: String, timeout_ms: Option<u32>) -> Result<StatResult> {
+    let opened = match timeout_ms {
+        Some(ms) => {
+            let limit = Duration::from_millis(ms.into());
+            ShmMap::inspect_within(&name, limit, limit)
+        }
+        None => ShmMap::inspect(&name),
+    };
+    opened
         .and_then(|m| m.stat())
         .map(stat_result)
         .map_err(js_err)
@@ -534,7 +545,7 @@ pub fn free_space(id: u32) -> Result<f64> {
 /// The raw functions of the keyed operations (see `fast.rs`).
 #[napi(
     catch_unwind,
-    ts_return_type = "{ get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: SetOp, flags?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number, flags?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean; scan(id: number, cursor: number, count: number, values: boolean, max: number): { next: number; slots: number; keys: Buffer[]; values: Array<string | boolean | number | bigint | Buffer> }; getMany(id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, ...keys: Array<string | Uint8Array>): unknown[]; getManyJoined(id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, joined: string, n: number): unknown[]; setMany(id: number, keys: Array<string | Uint8Array>, values: unknown[], structured: boolean[], ttl: number): [number] | [number, string, string]; delMany(id: number, keys: Array<string | Uint8Array>): [number] | [number, string, string]; batch: number; absent: number; other: number }"
+    ts_return_type = "{ get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: SetOp, flags?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number, flags?: number): boolean; cad(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array, flags?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean, number] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean; scan(id: number, cursor: number, count: number, values: boolean, max: number): { next: number; slots: number; keys: Buffer[]; values: Array<string | boolean | number | bigint | Buffer> }; getMany(id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, ...keys: Array<string | Uint8Array>): unknown[]; getManyJoined(id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, joined: string, n: number): unknown[]; setMany(id: number, keys: Array<string | Uint8Array>, values: unknown[], structured: boolean[], ttl: number): [number] | [number, string, string]; delMany(id: number, keys: Array<string | Uint8Array>): [number] | [number, string, string]; batch: number; absent: number; other: number }"
 )]
 pub fn fast_ops<'env>(
     env: &'env Env,
