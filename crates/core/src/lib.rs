@@ -33,10 +33,12 @@
 #![cfg(target_os = "linux")]
 
 mod alloc;
+mod attach;
 pub mod crash;
 mod error;
 mod evict;
 mod fault;
+mod guard;
 pub mod layout;
 mod lock;
 mod map;

@@ -48,8 +48,8 @@
 //!   frees;
 //! - acquiring returns a [`Held`] guard that unlocks on drop; when the
 //!   previous holder died, an [`OwnerDied`] token instead, which only the
-//!   repair (`map.rs`'s `owner_failed`, with a [`Repaired`] proof) turns into
-//!   a `Held`; dropped unrepaired, it releases the lock with bit 30 set, so
+//!   repair (`guard.rs`'s `owner_failed`, with a `Repaired` proof only that
+//!   module can make) turns into a `Held`; dropped unrepaired, it releases the lock with bit 30 set, so
 //!   the next holder repairs.
 
 use std::sync::atomic::{fence, AtomicU64, Ordering};
@@ -97,17 +97,6 @@ const LIVENESS_FIRST: Duration = Duration::from_millis(10);
 /// How often it asks again after that.
 const LIVENESS_EVERY: Duration = Duration::from_millis(100);
 
-/// Proof that a shard was repaired (or marked corrupt) after its lock's
-/// holder died. Only the repair makes one.
-pub struct Repaired(());
-
-impl Repaired {
-    /// Made only by the repair function, after it has repaired the shard.
-    pub(crate) fn after_repair() -> Repaired {
-        Repaired(())
-    }
-}
-
 /// How the lock was acquired.
 pub enum Acquired<'m> {
     /// The previous holder released it normally.
@@ -137,7 +126,7 @@ pub struct OwnerDied<'m>(Held<'m>);
 
 impl<'m> OwnerDied<'m> {
     /// The lock, now that the shard is repaired.
-    pub fn repaired(mut self, _proof: Repaired) -> Held<'m> {
+    pub fn repaired(mut self, _proof: crate::guard::Repaired) -> Held<'m> {
         self.0.release_to = 0;
         self.0
     }

@@ -1,49 +1,35 @@
-//! [`ShmMap`]: a named segment, mapped, with its lock and table.
+//! [`ShmMap`]: a named segment, mapped, with its lock and table; this
+//! module holds the operations. Attaching and validating a segment is
+//! `attach.rs`, running under a shard's lock (and repairing first) is
+//! `guard.rs`.
 //!
 //! Invariants:
-//! - a segment is trusted only after [`validate`] has recomputed its layout
-//!   from the stored parameters and found every stored offset equal to it;
-//! - an opener waits for the creator's release store of `INIT_STATE` before
-//!   it reads anything else, so nobody sees a half-initialised map;
 //! - a map is split into shards (`layout.rs`), each with its own lock, write
 //!   sequence, table, allocator and counters; an operation on a key touches
 //!   only the key's shard, and nothing every operation writes is shared
 //!   between shards;
 //! - every write runs under its shard's lock, inside an odd write sequence
-//!   (`sh::SEQ`, a seqlock); a lock acquired from a dead owner (an
-//!   [`OwnerDied`] token) is repaired, and the sequence made even again,
-//!   before it becomes a [`Held`] lock that anything else may run under, and
-//!   a failed repair marks the shard corrupt, so every later operation on it
-//!   refuses to run; the other shards are not touched;
+//!   (`sh::SEQ`, a seqlock), through `guard.rs`, which repairs a shard whose
+//!   holder died before anything else runs under its lock;
 //! - operations across keys (`clear`, scans, `size`, `flushExpired`, `stat`,
 //!   `check`) go shard by shard: each shard is a consistent cut, the whole
 //!   is not;
-//! - `get` first reads without the lock ([`SeqLock`]): it takes a result only
+//! - `get` first reads without the lock ([`crate::seqlock::SeqLock`]): it takes a result only
 //!   if the sequence was even and unchanged across the whole lookup and copy,
 //!   and otherwise falls back to the locked path. Every access it makes is
 //!   bounds-checked and atomic, so a read racing a writer can only be wrong,
 //!   never unsafe, and a wrong read is always discarded;
-//! - every lock wait is bounded by the handle's `lock_timeout`
-//!   ([`ErrorKind::LockTimeout`]), unless it is `None`;
-//! - a handle attaches only to a regular file, never through a symlink, and
-//!   only to a segment owned by our uid or one of `trust_uids`;
 //! - a segment truncated under us is caught by [`crate::fault`]; every call
-//!   on it then fails with `ERR_HASHMAP_CORRUPT`;
-//! - an owner's `close()` removes the name only if it still refers to the
-//!   segment it created.
+//!   on it then fails with `ERR_HASHMAP_CORRUPT`.
 
 use std::ops::Range;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::evict::ScanEntry;
-use crate::layout::{hdr, sh, shard_of, Layout, Policy, Shard, FORMAT_VERSION, HEADER_SIZE, MAGIC};
-use crate::lock::{Acquired, Area, Held, OwnerDied, Repaired, LOCK_ABI};
-use crate::orphans;
+use crate::layout::{hdr, sh, shard_of, Layout, Policy};
 use crate::region::Region;
-use crate::seqlock::SeqLock;
-use crate::shm::{self, Identity, Mapping};
+use crate::shm::{Identity, Mapping};
 use crate::table::{hash, now_ms, CheckReport, Common, Found, Table};
 use crate::write::{Cond, Num, Put};
 
@@ -52,8 +38,6 @@ const OPTIMISTIC_TRIES: usize = 4;
 /// How many keys ahead `get_many` prefetches a home slot (a record half as far).
 const PREFETCH_AHEAD: usize = 16;
 
-/// How long `open` waits for another process to finish creating a segment.
-const INIT_WAIT: Duration = Duration::from_secs(3);
 /// Header flag: made by `new()`, so its creator owns the name.
 pub(crate) const FLAG_OWNED: u32 = 1;
 /// Slots a batched scan looks at per lock hold.
@@ -86,7 +70,7 @@ pub struct Options {
     /// Other uids whose segments we attach to.
     pub trust_uids: Vec<u32>,
     /// `open_or_create`: replace a segment of another format (or otherwise
-    /// unusable) instead of failing with [`ErrorKind::Incompatible`].
+    /// unusable) instead of failing with [`crate::ErrorKind::Incompatible`].
     pub recreate_incompatible: bool,
     /// Shards of a map we create; `None` for the default of its size.
     pub shards: Option<u64>,
@@ -139,444 +123,17 @@ pub struct Stat {
 /// A hashmap in a named shared-memory segment.
 #[derive(Debug)]
 pub struct ShmMap {
-    mapping: Mapping,
-    layout: Layout,
-    common: Common,
-    name: String,
-    owner: bool,
-    id: Identity,
-    lock_timeout: Option<Duration>,
-    writable: bool,
-}
-
-fn unique_name() -> Result<String> {
-    let mut bytes = [0u8; 8];
-    rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty())
-        .map_err(|e| Error::os("getrandom", "", e))?;
-    let pid = rustix::process::getpid().as_raw_nonzero().get();
-    Ok(format!(
-        "shm-hashmap-{pid}-{:016x}",
-        u64::from_le_bytes(bytes)
-    ))
-}
-
-fn init_segment(r: &Region<'_>, l: &Layout, name: &str, flags: u32, policy: Policy) -> Result<()> {
-    lock_fits(name)?;
-    let mut seed = [0u8; 16];
-    rustix::rand::getrandom(&mut seed, rustix::rand::GetRandomFlags::empty())
-        .map_err(|e| Error::os("getrandom", "", e))?;
-    let word = |i: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&seed[i..i + 8]);
-        u64::from_le_bytes(w)
-    };
-    r.set_u32(hdr::HEADER_SIZE, HEADER_SIZE as u32)?;
-    r.set_u32(hdr::PAGE_SIZE, crate::layout::page_size() as u32)?;
-    r.set_u64(hdr::MEMORY_SIZE, l.memory_size)?;
-    r.set_u64(hdr::MAX_BUCKETS, l.max_buckets)?;
-    r.set_u64(hdr::MAX_FREE_BLOCKS, l.max_free_blocks)?;
-    r.set_u64(hdr::SEED, word(0))?;
-    r.set_u64(hdr::SEED + 8, word(8))?;
-    for (off, v) in stored_fields(l) {
-        r.set_u64(off, v)?;
-    }
-    r.set_u32(hdr::POLICY, policy as u32)?;
-    r.set_u32(
-        hdr::CREATOR_PID,
-        rustix::process::getpid().as_raw_nonzero().get() as u32,
-    )?;
-    r.set_u64(hdr::START_TIME, orphans::self_start_time())?;
-    r.set_u32(hdr::PROC_PID, orphans::self_proc_pid())?;
-    r.set_u64(hdr::PID_NS, orphans::self_pid_ns())?;
-    r.set_u32(hdr::FLAGS, flags)?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    r.set_u64(hdr::CREATED_MS, now)?;
-    let full = name.as_bytes();
-    let n = full.len().min(hdr::NAME_MAX as usize);
-    r.write(hdr::NAME, &[n as u8])?;
-    r.write(hdr::NAME + 1, &full[..n])?;
-    let common = common(r, l)?;
-    // Each lock area is zero, as ftruncate left it: free, no owner record.
-    for i in 0..l.shards {
-        Table::new(r, l.shard(i), common).init()?;
-    }
-    r.set_u32(hdr::VERSION, FORMAT_VERSION)?;
-    r.set_u32(hdr::LOCK_ABI, LOCK_ABI)?;
-    r.write(hdr::MAGIC, &MAGIC)?;
-    r.atomic_u32(hdr::INIT_STATE)?.store(1, Ordering::Release);
-    Ok(())
-}
-
-/// The header fields that a layout determines, beside the parameters it
-/// is computed from: written at creation, compared on every open.
-fn stored_fields(l: &Layout) -> [(u64, u64); 11] {
-    let s = &l.shard;
-    [
-        (hdr::SHARDS, l.shards),
-        (hdr::SHARD_SIZE, l.shard_size),
-        (hdr::SHARD_MAX_BUCKETS, s.max_buckets),
-        (hdr::SHARD_MAX_FREE_BLOCKS, s.max_free_blocks),
-        (hdr::SLOTS, s.slots),
-        (hdr::FL_COUNT, s.fl_count),
-        (hdr::INDEX_OFF, s.index_off - s.hdr),
-        (hdr::TABLE_OFF, s.table_off - s.hdr),
-        (hdr::ACCESS_OFF, s.access_off - s.hdr),
-        (hdr::DATA_OFF, s.data_off - s.hdr),
-        (hdr::DATA_SIZE, s.data_size),
-    ]
-}
-
-/// The shard headers, where each shard's lock lives: what a thread's robust
-/// list may point into, kept writable if the segment is retired.
-fn lock_areas(l: &Layout) -> impl Iterator<Item = (u64, u64)> + '_ {
-    (0..l.shards).map(|i| (l.shard(i).hdr, crate::layout::SHARD_HEADER_SIZE))
-}
-
-/// What the shards share, read from a validated header.
-fn common(r: &Region<'_>, l: &Layout) -> Result<Common> {
-    Ok(Common {
-        seed: (r.u64(hdr::SEED)?, r.u64(hdr::SEED + 8)?),
-        policy: Policy::from_u32(r.u32(hdr::POLICY)?).unwrap_or_default(),
-        shards: l.shards,
-    })
-}
-
-fn incompatible(name: &str, why: impl std::fmt::Display) -> Error {
-    ErrorKind::Incompatible(format!(
-        "'{name}' is not a usable shm-hashmap segment: {why}"
-    ))
-    .into()
-}
-
-/// Refuses a map when this libc's robust-list entry would not fit in the
-/// lock area's list room.
-fn lock_fits(name: &str) -> Result<()> {
-    match crate::robust::me().bad_offset {
-        Some(off) => Err(incompatible(
-            name,
-            format!("this libc's robust-list futex_offset {off} does not fit the lock area"),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// Waits for the creator to finish, then checks the header against the
-/// layout its parameters imply.
-fn validate(r: &Region<'_>, name: &str, wait: Duration) -> Result<Layout> {
-    if r.len() < HEADER_SIZE {
-        return Err(incompatible(name, format!("it has only {} bytes", r.len())));
-    }
-    let deadline = Instant::now() + wait;
-    loop {
-        let magic = r.to_vec(hdr::MAGIC, 8)?;
-        if magic == MAGIC && r.atomic_u32(hdr::INIT_STATE)?.load(Ordering::Acquire) == 1 {
-            break;
-        }
-        if magic != MAGIC && magic != [0u8; 8] {
-            return Err(incompatible(
-                name,
-                "it does not start with the shm-hashmap magic",
-            ));
-        }
-        if Instant::now() >= deadline {
-            return Err(incompatible(
-                name,
-                "it was never initialised (its creator may have died); remove it with unlink()",
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    lock_fits(name)?;
-    let version = r.u32(hdr::VERSION)?;
-    if version != FORMAT_VERSION {
-        return Err(incompatible(
-            name,
-            format!("format version {version}; this build reads version {FORMAT_VERSION}"),
-        ));
-    }
-    let abi = r.u32(hdr::LOCK_ABI)?;
-    if abi != LOCK_ABI {
-        return Err(incompatible(
-            name,
-            format!(
-                "lock ABI {abi:#x}; this build's is {LOCK_ABI:#x} (another architecture or lock protocol)"
-            ),
-        ));
-    }
-    let memory = r.u64(hdr::MEMORY_SIZE)?;
-    if r.u32(hdr::HEADER_SIZE)? as u64 != HEADER_SIZE || memory != r.len() {
-        return Err(incompatible(name, "its header does not match its size"));
-    }
-    let l = Layout::from_parts(
-        memory,
-        r.u64(hdr::MAX_BUCKETS)?,
-        r.u64(hdr::MAX_FREE_BLOCKS)?,
-        r.u64(hdr::SHARDS)?,
-    )
-    .map_err(|e| incompatible(name, e))?;
-    for (off, want) in stored_fields(&l) {
-        if r.u64(off)? != want {
-            return Err(incompatible(
-                name,
-                format!("header field at {off} is inconsistent"),
-            ));
-        }
-    }
-    let p = r.u32(hdr::POLICY)?;
-    if Policy::from_u32(p).is_none() {
-        return Err(incompatible(name, format!("unknown eviction policy {p}")));
-    }
-    Ok(l)
-}
-
-/// An attach that failed, with the identity of the segment it judged if
-/// `recreate_incompatible` may replace it (so that it removes only that
-/// one): a segment with our magic at its start, or an unfinished one of our
-/// uid ([`unfinished`]). Anything else is never replaced.
-type AttachError = (Error, Option<Identity>);
-
-/// Whether the segment `fd` of `size` bytes is one that a creator of ours
-/// was killed while making: no creator holds its `flock` (a slow creator
-/// still does), its magic is still zero (the creator writes it last), and
-/// every header field a creator writes before it is either still zero or
-/// what a creator of a segment of this size writes. Read with
-/// `pread`, never mapped. A segment of another program whose header is all
-/// zeros passes for one too: nothing tells the two apart.
-fn unfinished(fd: &std::os::fd::OwnedFd, size: u64) -> bool {
-    if shm::creator_at_work(fd) {
-        return false;
-    }
-    let mut h = vec![0u8; size.min(HEADER_SIZE) as usize];
-    if rustix::io::pread(fd, &mut h, 0).ok() != Some(h.len()) {
-        return false;
-    }
-    if h.len() < HEADER_SIZE as usize {
-        return h.iter().all(|&b| b == 0);
-    }
-    let u32_at = |off: u64| {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(&h[off as usize..off as usize + 4]);
-        u64::from(u32::from_le_bytes(b))
-    };
-    let u64_at = |off: u64| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&h[off as usize..off as usize + 8]);
-        u64::from_le_bytes(b)
-    };
-    h[hdr::MAGIC as usize..hdr::MAGIC as usize + 8] == [0u8; 8]
-        && u32_at(hdr::INIT_STATE) == 0
-        && matches!(u32_at(hdr::HEADER_SIZE), 0 | HEADER_SIZE)
-        && [0, size].contains(&u64_at(hdr::MEMORY_SIZE))
-        && [0, u64::from(FORMAT_VERSION)].contains(&u32_at(hdr::VERSION))
+    pub(crate) mapping: Mapping,
+    pub(crate) layout: Layout,
+    pub(crate) common: Common,
+    pub(crate) name: String,
+    pub(crate) owner: bool,
+    pub(crate) id: Identity,
+    pub(crate) lock_timeout: Option<Duration>,
+    pub(crate) writable: bool,
 }
 
 impl ShmMap {
-    /// Creates a map (`hashmap.new`); the caller owns it. Without a name a
-    /// unique one is made. An existing name is `EEXIST`. After it succeeds,
-    /// the names of orphaned maps of our uid are removed (at most once a
-    /// minute; see [`crate::orphans`]).
-    pub fn create(
-        name: Option<&str>,
-        memory_size: u64,
-        max_buckets: u64,
-        max_free_blocks: u64,
-        opts: &Options,
-    ) -> Result<ShmMap> {
-        let layout = Layout::new(memory_size, max_buckets, max_free_blocks, opts.shards)?;
-        let name = match name {
-            Some(n) => {
-                shm::validate_name(n)?;
-                n.to_owned()
-            }
-            None => unique_name()?,
-        };
-        let m = Self::create_named(name, layout, opts, FLAG_OWNED)?;
-        orphans::prune_now_and_then();
-        Ok(m)
-    }
-
-    fn create_named(name: String, layout: Layout, opts: &Options, flags: u32) -> Result<ShmMap> {
-        let (fd, id) = shm::create(&name, layout.memory_size, opts.mode)?;
-        let made = Mapping::new(&fd, layout.memory_size, &name, true).and_then(|mut mapping| {
-            mapping.keep_writable(lock_areas(&layout));
-            let r = mapping.region();
-            init_segment(&r, &layout, &name, flags, opts.policy)?;
-            let common = common(&r, &layout)?;
-            Ok((mapping, common))
-        });
-        match made {
-            Ok((mapping, common)) => Ok(ShmMap {
-                mapping,
-                layout,
-                common,
-                owner: flags & FLAG_OWNED != 0,
-                name,
-                id,
-                lock_timeout: opts.lock_timeout,
-                writable: true,
-            }),
-            Err(e) => {
-                let _ = shm::unlink_if(&name, id);
-                Err(e)
-            }
-        }
-    }
-
-    /// Attaches to an existing map by name (`hashmap.open`), waiting up to
-    /// 3 s for a creator that is still initialising it.
-    pub fn open(name: &str, opts: &Options) -> Result<ShmMap> {
-        Self::open_waiting(name, opts, INIT_WAIT)
-    }
-
-    /// [`ShmMap::open`], waiting at most `wait` for a creator to finish.
-    pub(crate) fn open_waiting(name: &str, opts: &Options, wait: Duration) -> Result<ShmMap> {
-        shm::validate_name(name)?;
-        Self::attach(name, opts, true, wait, None).map_err(|(e, _)| e)
-    }
-
-    /// Attaches read-only, to a map of any owner, for inspection (`stat`,
-    /// `check`): nothing is written, not even the lock, so reads are
-    /// validated by the write sequence instead.
-    pub fn inspect(name: &str) -> Result<ShmMap> {
-        Self::inspect_within(name, INIT_WAIT, DEFAULT_LOCK_TIMEOUT)
-    }
-
-    /// [`ShmMap::inspect`], waiting at most `init` for a creator to finish,
-    /// and letting each later read retry for at most `busy` while writes
-    /// overlap it (then [`ErrorKind::LockTimeout`]): a listing of many maps
-    /// must not wait out each one whose writer is stopped mid-write.
-    pub fn inspect_within(name: &str, init: Duration, busy: Duration) -> Result<ShmMap> {
-        shm::validate_name(name)?;
-        let opts = Options {
-            lock_timeout: Some(busy),
-            ..Options::default()
-        };
-        Self::attach(name, &opts, false, init, None).map_err(|(e, _)| e)
-    }
-
-    /// Attaches to `name`. `max_mode`: refuse a segment whose permission
-    /// bits grant more than these (`open_or_create`, which would have made
-    /// it with them) with [`ErrorKind::Mode`].
-    fn attach(
-        name: &str,
-        opts: &Options,
-        write: bool,
-        wait: Duration,
-        max_mode: Option<u32>,
-    ) -> Result<ShmMap, AttachError> {
-        let (fd, meta) = shm::open(name, write, wait).map_err(|e| (e, None))?;
-        let ours = rustix::process::geteuid().as_raw();
-        if write && meta.uid != ours && !opts.trust_uids.contains(&meta.uid) {
-            return Err((
-                ErrorKind::ForeignOwner {
-                    name: name.to_owned(),
-                    uid: meta.uid,
-                    ours,
-                }
-                .into(),
-                None,
-            ));
-        }
-        // Replaceable only if it is unfinished and ours, or has our magic.
-        let fail = |e, magic: bool| {
-            let ok = magic || (meta.uid == ours && unfinished(&fd, meta.size));
-            (e, ok.then_some(meta.id))
-        };
-        if meta.size < HEADER_SIZE {
-            return Err(fail(
-                incompatible(
-                    name,
-                    format!("it has {} bytes, fewer than a header", meta.size),
-                ),
-                false,
-            ));
-        }
-        let mut mapping = Mapping::new(&fd, meta.size, name, write).map_err(|e| (e, None))?;
-        let r = mapping.region();
-        let magic = || r.to_vec(hdr::MAGIC, 8).is_ok_and(|m| m == MAGIC);
-        let layout = validate(&r, name, wait).map_err(|e| fail(e, magic()))?;
-        let common = common(&r, &layout).map_err(|e| fail(e, magic()))?;
-        mapping.check(name).map_err(|e| (e, None))?;
-        mapping.keep_writable(lock_areas(&layout));
-        if let Some(wanted) = max_mode {
-            let extra = meta.mode & 0o777 & !wanted;
-            if extra != 0 {
-                return Err((
-                    ErrorKind::Mode {
-                        name: name.to_owned(),
-                        mode: meta.mode & 0o777,
-                        wanted,
-                        extra,
-                    }
-                    .into(),
-                    None,
-                ));
-            }
-        }
-        Ok(ShmMap {
-            mapping,
-            layout,
-            common,
-            name: name.to_owned(),
-            owner: false,
-            id: meta.id,
-            lock_timeout: opts.lock_timeout,
-            writable: write,
-        })
-    }
-
-    /// Opens `name`, or creates it if absent (`hashmap.openOrCreate`). Exactly
-    /// one of many concurrent callers creates; the others wait until it is
-    /// initialised. Nobody owns the result: it lives until `unlink`. It
-    /// attaches only to a segment whose permission bits grant no more than
-    /// `opts.mode` ([`ErrorKind::Mode`] otherwise). With
-    /// `recreate_incompatible`, a segment that is unusable but has our magic
-    /// (another format version), or one of our uid that a creator was killed
-    /// while making, is unlinked and created anew; processes that have the
-    /// old one mapped keep it. Anything else is left untouched.
-    pub fn open_or_create(
-        name: &str,
-        memory_size: u64,
-        max_buckets: u64,
-        max_free_blocks: u64,
-        opts: &Options,
-    ) -> Result<ShmMap> {
-        shm::validate_name(name)?;
-        let layout = Layout::new(memory_size, max_buckets, max_free_blocks, opts.shards)?;
-        let mut last = None;
-        // A name can vanish between our EEXIST and our open (unlink); retry.
-        for _ in 0..8 {
-            match Self::create_named(name.to_owned(), layout, opts, 0) {
-                Err(e) if matches!(e.kind(), ErrorKind::Os { errno, .. } if *errno == libc::EEXIST) =>
-                    {}
-                other => return other,
-            }
-            match Self::attach(name, opts, true, INIT_WAIT, Some(opts.mode & 0o777)) {
-                Err((e, _)) if matches!(e.kind(), ErrorKind::Os { errno, .. } if *errno == libc::ENOENT) => {
-                    last = Some(e)
-                }
-                Err((e, Some(id)))
-                    if matches!(e.kind(), ErrorKind::Incompatible(_))
-                        && opts.recreate_incompatible =>
-                {
-                    shm::unlink_if(name, id)?;
-                    last = Some(e);
-                }
-                other => return other.map_err(|(e, _)| e),
-            }
-        }
-        Err(last.unwrap_or_else(|| incompatible(name, "it kept vanishing while opened")))
-    }
-
-    /// Removes a name (`hashmap.unlink`); false if it did not exist. Processes
-    /// that have it open keep using it.
-    pub fn unlink(name: &str) -> Result<bool> {
-        shm::validate_name(name)?;
-        shm::unlink(name)
-    }
-
     /// The segment's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -602,133 +159,6 @@ impl ShmMap {
     fn route(&self, key: &[u8]) -> (u64, u64) {
         let h = hash(self.common.seed, key);
         (shard_of(h, self.layout.shards), h)
-    }
-
-    fn seqlock<'m>(r: &Region<'m>, s: &Shard) -> Result<SeqLock<'m>> {
-        Ok(SeqLock::new(
-            r.atomic_u64(s.at(sh::SEQ))?,
-            r.atomic_u32(s.at(sh::DIRTY))?,
-        ))
-    }
-
-    fn read_only(&self) -> Result<()> {
-        if self.writable {
-            Ok(())
-        } else {
-            Err(incompatible(&self.name, "it was opened read-only"))
-        }
-    }
-
-    /// Runs `f` on shard `i` under its lock. A shard marked corrupt is
-    /// refused unless `on_corrupt` (only `clear` may run then).
-    fn locked_with<R>(
-        &self,
-        i: u64,
-        on_corrupt: bool,
-        f: impl FnOnce(&Table<'_>, &SeqLock<'_>, &Held<'_>) -> Result<R>,
-    ) -> Result<R> {
-        self.mapping.check(&self.name)?;
-        self.read_only()?;
-        let r = self.mapping.region();
-        let s = self.layout.shard(i);
-        let t = Table::new(&r, s, self.common);
-        let seq = Self::seqlock(&r, &s)?;
-        let corrupt =
-            || Error::corrupt("an earlier repair failed; clear() the map, or recreate it");
-        if r.u32(s.at(sh::STATUS))? != 0 && !on_corrupt {
-            return Err(corrupt());
-        }
-        let held = match Area::new(&r, s.hdr)?.acquire(self.lock_timeout)? {
-            Acquired::Clean(held) => held,
-            Acquired::OwnerDied(died) => Self::owner_failed(&t, &seq, died)?,
-        };
-        if seq.is_dirty() {
-            self.repair_dirty(&t, &seq, &held)?;
-        }
-        if r.u32(s.at(sh::STATUS))? != 0 && !on_corrupt {
-            return Err(corrupt());
-        }
-        let res = f(&t, &seq, &held);
-        self.mapping.check(&self.name)?;
-        res
-    }
-
-    /// Repairs a shard whose lock holder died inside its lock, before
-    /// anything else runs under it: the one place that consumes an
-    /// [`OwnerDied`]. A failed repair marks the shard corrupt, which every
-    /// later operation but `clear` refuses; either way the lock is then held
-    /// normally (and released normally: the death was dealt with).
-    fn owner_failed<'m>(t: &Table<'_>, seq: &SeqLock<'_>, died: OwnerDied<'m>) -> Result<Held<'m>> {
-        let (r, s) = (t.r, &t.l);
-        if t.repair().is_err() {
-            r.set_u32(s.at(sh::STATUS), 1)?;
-        }
-        let held = died.repaired(Repaired::after_repair());
-        // A writer that failed inside its write left the sequence odd.
-        seq.reset(&held);
-        let recoveries = s.at(sh::RECOVERIES);
-        r.set_u64(recoveries, r.u64(recoveries)?.wrapping_add(1))?;
-        Ok(held)
-    }
-
-    /// Repairs a shard after a write unwound (the dirty flag), as after a
-    /// dead holder; a failed repair marks it corrupt.
-    fn repair_dirty(&self, t: &Table<'_>, seq: &SeqLock<'_>, held: &Held<'_>) -> Result<()> {
-        let (r, s) = (t.r, &t.l);
-        let repaired = t.repair();
-        if repaired.is_err() {
-            r.set_u32(s.at(sh::STATUS), 1)?;
-        }
-        seq.reset(held);
-        let recoveries = s.at(sh::RECOVERIES);
-        r.set_u64(recoveries, r.u64(recoveries)?.wrapping_add(1))?;
-        repaired
-    }
-
-    /// Runs a read-only `f` on shard `i` under its lock, or, on a read-only
-    /// handle (which cannot lock), again and again until the write sequence
-    /// shows that no write overlapped it, for at most the lock timeout.
-    fn inspecting<R>(&self, i: u64, f: impl Fn(&Table<'_>) -> Result<R>) -> Result<R> {
-        if self.writable {
-            return self.locked(i, f);
-        }
-        self.mapping.check(&self.name)?;
-        let r = self.mapping.region();
-        let s = self.layout.shard(i);
-        let t = Table::new(&r, s, self.common);
-        let seq = Self::seqlock(&r, &s)?;
-        let limit = self.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT);
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(before) = seq.begin() {
-                let res = f(&t);
-                if seq.validate(before) {
-                    self.mapping.check(&self.name)?;
-                    return res;
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(ErrorKind::LockTimeout {
-                    ms: limit.as_millis() as u64,
-                }
-                .into());
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    fn locked<R>(&self, i: u64, f: impl FnOnce(&Table<'_>) -> Result<R>) -> Result<R> {
-        self.locked_with(i, false, |t, _, _| f(t))
-    }
-
-    /// Runs a write on shard `i` under its lock, with its sequence odd
-    /// meanwhile, so that optimistic readers discard anything they read
-    /// during it.
-    fn write<R>(&self, i: u64, f: impl FnOnce(&Table<'_>) -> Result<R>) -> Result<R> {
-        self.locked_with(i, false, |t, seq, held| {
-            let _writing = seq.write(held);
-            f(t)
-        })
     }
 
     /// `h.set`: stores `value` (type byte first) under `key`.
@@ -1102,56 +532,6 @@ impl ShmMap {
         Ok(())
     }
 
-    /// Takes shard `i`'s lock (repairing after a dead holder) and keeps it
-    /// until the guard is dropped, for tests that hold a lock as a stopped
-    /// process would.
-    pub(crate) fn hold(&self, i: u64) -> Result<Held<'_>> {
-        self.read_only()?;
-        let r = self.mapping.region();
-        let s = self.layout.shard(i.min(self.layout.shards - 1));
-        let t = Table::new(&r, s, self.common);
-        let seq = Self::seqlock(&r, &s)?;
-        match Area::new(&r, s.hdr)?.acquire(self.lock_timeout)? {
-            Acquired::Clean(held) => Ok(held),
-            Acquired::OwnerDied(died) => Self::owner_failed(&t, &seq, died),
-        }
-    }
-
-    /// Shard `i`'s lock word and the stamp of its hold (0 and 0: free),
-    /// as last written: what `shm-hashmap unlock` shows before it asks.
-    pub fn lock_state(&self, i: u64) -> Result<(u32, u32)> {
-        let v = Area::new(&self.mapping.region(), self.shard_hdr(i)?)?.state();
-        self.mapping.check(&self.name)?;
-        Ok((v as u32, (v >> 32) as u32))
-    }
-
-    /// Breaks shard `i`'s lock if its word and stamp are still `seen`, and
-    /// leaves the shard marked for repair (`shm-hashmap unlock`): the word
-    /// becomes `FUTEX_OWNER_DIED` with no holder, so the next operation on
-    /// the shard repairs it first, as after a holder's death. False if the
-    /// lock changed meanwhile. Only for a holder that is dead or stopped for
-    /// good: a running one would go on writing beside the next holder.
-    pub fn break_lock(&self, i: u64, seen: (u32, u32)) -> Result<bool> {
-        self.read_only()?;
-        let area = Area::new(&self.mapping.region(), self.shard_hdr(i)?)?;
-        let broke = area.break_from(u64::from(seen.0) | (u64::from(seen.1) << 32));
-        self.mapping.check(&self.name)?;
-        Ok(broke)
-    }
-
-    /// The offset of shard `i`'s header; out of range is an error.
-    fn shard_hdr(&self, i: u64) -> Result<u64> {
-        if i >= self.layout.shards {
-            return Err(ErrorKind::OutOfRange(format!(
-                "shard {i} does not exist: the map has {} shard(s)",
-                self.layout.shards
-            ))
-            .into());
-        }
-        self.mapping.check(&self.name)?;
-        Ok(self.layout.shard(i).hdr)
-    }
-
     /// The raw mapped bytes, for tests that damage a segment on purpose.
     pub(crate) fn raw_region(&self) -> Region<'_> {
         self.mapping.region()
@@ -1207,15 +587,5 @@ impl ShmMap {
         }
         self.mapping.check(&self.name)?;
         Ok(st)
-    }
-
-    /// Detaches; the owner also removes the name, if it still refers to
-    /// the segment it created. The memory is freed by the OS when the last
-    /// process detaches.
-    pub fn close(self) -> Result<()> {
-        if self.owner {
-            shm::unlink_if(&self.name, self.id)?;
-        }
-        Ok(())
     }
 }
