@@ -227,6 +227,11 @@ impl<'m> Area<'m> {
                         Acquired::Clean(held)
                     });
                 }
+                // Lost the race, or another process keeps rewriting the
+                // word: bounded by the deadline all the same.
+                if deadline.is_some_and(|d| mono_ns() >= d) {
+                    return Err(timed_out(timeout));
+                }
                 continue;
             }
             if tid == me.tid {
@@ -242,10 +247,7 @@ impl<'m> Area<'m> {
                 }
             }
             if deadline.is_some_and(|d| now >= d) {
-                return Err(ErrorKind::LockTimeout {
-                    ms: timeout.map_or(0, |t| t.as_millis() as u64),
-                }
-                .into());
+                return Err(timed_out(timeout));
             }
             if spins < SPINS {
                 spins += 1;
@@ -396,6 +398,15 @@ impl<'m> Area<'m> {
     pub fn state(&self) -> u64 {
         self.pair.load(Ordering::Acquire)
     }
+}
+
+/// The error of a wait that ran out.
+#[cold]
+fn timed_out(timeout: Option<Duration>) -> Error {
+    ErrorKind::LockTimeout {
+        ms: timeout.map_or(0, |t| t.as_millis() as u64),
+    }
+    .into()
 }
 
 /// CLOCK_MONOTONIC now, in ns.
