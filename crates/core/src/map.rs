@@ -146,6 +146,9 @@ pub struct ShmMap {
     id: Identity,
     lock_timeout: Option<Duration>,
     writable: bool,
+    /// For an inspection with a deadline ([`ShmMap::inspect_within`]): when
+    /// every read of it gives up, however many shards it reads.
+    deadline: Option<Instant>,
 }
 
 struct Unlock(*mut libc::pthread_mutex_t);
@@ -410,6 +413,7 @@ impl ShmMap {
                 id,
                 lock_timeout: opts.lock_timeout,
                 writable: true,
+                deadline: None,
             }),
             Err(e) => {
                 let _ = shm::unlink_if(&name, id);
@@ -438,16 +442,19 @@ impl ShmMap {
     }
 
     /// [`ShmMap::inspect`], waiting at most `init` for a creator to finish,
-    /// and letting each later read retry for at most `busy` while writes
-    /// overlap it (then [`ErrorKind::LockTimeout`]): a listing of many maps
-    /// must not wait out each one whose writer is stopped mid-write.
+    /// and letting every later read retry until `busy` from now at most while
+    /// writes overlap it (then [`ErrorKind::LockTimeout`]): a listing of many
+    /// maps must not wait out each one whose writer is stopped mid-write, nor
+    /// each shard of one.
     pub fn inspect_within(name: &str, init: Duration, busy: Duration) -> Result<ShmMap> {
         shm::validate_name(name)?;
         let opts = Options {
             lock_timeout: Some(busy),
             ..Options::default()
         };
-        Self::attach(name, &opts, false, init, None).map_err(|(e, _)| e)
+        let mut m = Self::attach(name, &opts, false, init, None).map_err(|(e, _)| e)?;
+        m.deadline = Some(Instant::now() + busy);
+        Ok(m)
     }
 
     /// Attaches to `name`. `max_mode`: refuse a segment whose permission
@@ -518,6 +525,7 @@ impl ShmMap {
             id: meta.id,
             lock_timeout: opts.lock_timeout,
             writable: write,
+            deadline: None,
         })
     }
 
@@ -691,7 +699,8 @@ impl ShmMap {
         let t = Table::new(&r, s, self.common);
         let seq = Self::seqlock(&r, &s)?;
         let limit = self.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT);
-        let deadline = Instant::now() + limit;
+        let deadline =
+            (Instant::now() + limit).min(self.deadline.unwrap_or(Instant::now() + limit));
         loop {
             if let Some(before) = seq.begin() {
                 let res = f(&t);
