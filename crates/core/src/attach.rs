@@ -295,6 +295,7 @@ impl ShmMap {
                 id,
                 lock_timeout: opts.lock_timeout,
                 writable: true,
+                deadline: None,
             }),
             Err(e) => {
                 let _ = shm::unlink_if(&name, id);
@@ -323,16 +324,19 @@ impl ShmMap {
     }
 
     /// [`ShmMap::inspect`], waiting at most `init` for a creator to finish,
-    /// and letting each later read retry for at most `busy` while writes
-    /// overlap it (then [`ErrorKind::LockTimeout`]): a listing of many maps
-    /// must not wait out each one whose writer is stopped mid-write.
+    /// and letting every later read retry until `busy` from now at most while
+    /// writes overlap it (then [`ErrorKind::LockTimeout`]): a listing of many
+    /// maps must not wait out each one whose writer is stopped mid-write, nor
+    /// each shard of one.
     pub fn inspect_within(name: &str, init: Duration, busy: Duration) -> Result<ShmMap> {
         shm::validate_name(name)?;
         let opts = Options {
             lock_timeout: Some(busy),
             ..Options::default()
         };
-        Self::attach(name, &opts, false, init, None).map_err(|(e, _)| e)
+        let mut m = Self::attach(name, &opts, false, init, None).map_err(|(e, _)| e)?;
+        m.deadline = Some(Instant::now() + busy);
+        Ok(m)
     }
 
     /// Attaches to `name`. `max_mode`: refuse a segment whose permission
@@ -403,6 +407,7 @@ impl ShmMap {
             id: meta.id,
             lock_timeout: opts.lock_timeout,
             writable: write,
+            deadline: None,
         })
     }
 

@@ -126,7 +126,8 @@ impl ShmMap {
         let t = Table::new(&r, s, self.common);
         let seq = Self::seqlock(&r, &s)?;
         let limit = self.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT);
-        let deadline = Instant::now() + limit;
+        let deadline =
+            (Instant::now() + limit).min(self.deadline.unwrap_or(Instant::now() + limit));
         loop {
             if let Some(before) = seq.begin() {
                 let res = f(&t);

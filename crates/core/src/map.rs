@@ -23,7 +23,7 @@
 //!   on it then fails with `ERR_HASHMAP_CORRUPT`.
 
 use std::ops::Range;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::evict::ScanEntry;
@@ -131,6 +131,9 @@ pub struct ShmMap {
     pub(crate) id: Identity,
     pub(crate) lock_timeout: Option<Duration>,
     pub(crate) writable: bool,
+    /// For an inspection with a deadline ([`ShmMap::inspect_within`]): when
+    /// every read of it gives up, however many shards it reads.
+    pub(crate) deadline: Option<Instant>,
 }
 
 impl ShmMap {
