@@ -2,7 +2,7 @@
 // can do to a segment gives an error, never a crash, a hang or a hijack.
 import test from 'ava'
 import { fork, spawn, spawnSync } from 'node:child_process'
-import { closeSync, openSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, readSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -560,4 +560,71 @@ test('maps truncated under a process and then closed keep no memory charged to i
   const grown = (after - before) * 1024
   t.log(`${(grown / 2 ** 20).toFixed(2)} MiB more charged`)
   t.true(grown < 64 << 20, `${(grown / 2 ** 20).toFixed(1)} MiB more charged after closing ${count} truncated 64 MiB maps`)
+})
+
+/** The host pids of `pid`'s children. */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
+}
+
+asRoot("a lock holder killed in another pid namespace: the kernel's flag recovers the shard, and where that flag was overwritten, shm-hashmap unlock does (needs root for unshare)", async (t) => {
+  t.timeout(120_000)
+  const bin = fileURLToPath(new URL('../bin/shm-hashmap.js', import.meta.url))
+  // One shard, so the writer's lock is the lock of every key.
+  const h = hashmap.new(64 << 20, 0, 0, { lockTimeout: 300, shards: 1 })
+  t.teardown(() => h.close())
+  h.set('k', 'v')
+  const fd = openSync(`/dev/shm/${h.name}`, 'r+')
+  t.teardown(() => closeSync(fd))
+  // The lock word and its stamp: the first 8 bytes of the one shard, after
+  // the 1024-byte header (docs/format.md).
+  const lockArea = () => {
+    const b = Buffer.alloc(8)
+    readSync(fd, b, 0, 8, 1024)
+    return b
+  }
+  for (const eraseFlag of [false, true]) {
+    // sh is the namespace's pid 1, the writer its child.
+    const ns = spawn('unshare', ['--pid', '--fork', 'sh', '-c', `"${process.execPath}" "${fixture('ns-writer.cjs')}" ${h.name} ${8 << 20}; true`], { stdio: 'ignore' })
+    const exited = new Promise((r) => ns.once('exit', r))
+    let writer: number | undefined
+    for (let i = 0; i < 500 && writer === undefined; i++) {
+      writer = childrenOf(ns.pid!).flatMap(childrenOf)[0]
+      if (writer === undefined) await sleep(10)
+    }
+    t.truthy(writer, 'the writer started in its namespace')
+    // Stop it until it is caught holding the lock.
+    let held: Buffer | undefined
+    for (let attempt = 0; attempt < 300 && held === undefined; attempt++) {
+      process.kill(writer!, 'SIGSTOP')
+      await sleep(10)
+      const area = lockArea()
+      if ((area.readUInt32LE(0) & 0x3fffffff) !== 0) held = area
+      else {
+        process.kill(writer!, 'SIGCONT')
+        await sleep(5 + (attempt % 20))
+      }
+    }
+    t.truthy(held, 'the writer was never caught holding the lock')
+    t.not(held!.readUInt32LE(0) & 0x3fffffff, writer, "the word holds the writer's thread id in its own namespace")
+    process.kill(writer!, 'SIGKILL')
+    await exited
+    t.is(lockArea().readUInt32LE(0) & 0x7fffffff, 0x40000000, "the kernel flagged the dead holder's word")
+    if (eraseFlag) {
+      // Overwritten: its death cannot be proved from here (its pid means
+      // nothing in our namespace), so the shard times out until unlock.
+      writeSync(fd, held!, 0, 8, 1024)
+      t.throws(() => h.set('k', 'w'), { code: 'ERR_HASHMAP_LOCK_TIMEOUT' })
+      const r = spawnSync(process.execPath, [bin, 'unlock', h.name, '--yes'], { encoding: 'utf8' })
+      t.is(r.status, 0, r.stderr)
+      t.regex(r.stdout, /unlocked shard 0/)
+    }
+    h.set('k', eraseFlag ? 'after unlock' : 'after the flag')
+    t.is(h.get('k'), eraseFlag ? 'after unlock' : 'after the flag')
+    t.true(h.check().ok)
+  }
 })
