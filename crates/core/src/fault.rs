@@ -139,7 +139,7 @@ fn take_over() {
     let same =
         |s: &&&libc::sigaction| s.sa_sigaction == old.sa_sigaction && s.sa_flags == old.sa_flags;
     let prev: &'static libc::sigaction = match seen.iter().find(same) {
-        Some(s) => *s,
+        Some(s) => s,
         None => {
             let leaked: &'static libc::sigaction = Box::leak(Box::new(old));
             seen.push(leaked);
