@@ -164,6 +164,13 @@ export declare function ownerState(name: string): string
 /** Removes the names of maps owned by `uid` whose creator is dead; returns them. */
 export declare function pruneOrphans(uid: number): Array<string>
 
+/**
+ * Puts the truncation guard's SIGBUS handler back over one installed
+ * since (a JavaScript `process.on('SIGBUS')` listener, added or removed),
+ * chaining to it.
+ */
+export declare function reinstallFaultGuard(): void
+
 /** `calcRequiredMemorySize`'s result: the metadata plus `recordSize`. */
 export interface Required {
   metadata: Metadata

@@ -854,6 +854,7 @@ module.exports.open = nativeBinding.open
 module.exports.openOrCreate = nativeBinding.openOrCreate
 module.exports.ownerState = nativeBinding.ownerState
 module.exports.pruneOrphans = nativeBinding.pruneOrphans
+module.exports.reinstallFaultGuard = nativeBinding.reinstallFaultGuard
 module.exports.reservedKeyPrefix = nativeBinding.reservedKeyPrefix
 module.exports.segmentMagic = nativeBinding.segmentMagic
 module.exports.SetOp = nativeBinding.SetOp

@@ -24,6 +24,12 @@ const native = require('./binding.js')
 const STRUCTURED = { structuredClone: true, mapsAsObjects: false }
 const packr = new Packr(STRUCTURED)
 const unpackr = new Unpackr(STRUCTURED)
+// A process.on('SIGBUS') listener, added or removed, replaces the SIGBUS
+// handler (libuv installs its own, or restores the default): Node's own
+// newListener/removeListener handlers do that first, then these put the
+// truncation guard back in front, chaining to libuv's.
+process.on('newListener', (event) => event === 'SIGBUS' && native.reinstallFaultGuard())
+process.on('removeListener', (event) => event === 'SIGBUS' && native.reinstallFaultGuard())
 const fast = native.fastOps(decodeStructured)
 
 // What one structured value may cost, in units of about 8 bytes of what

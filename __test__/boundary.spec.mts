@@ -514,27 +514,35 @@ test('a SIGBUS sent with kill is not swallowed: a process with a map open dies b
   t.deepEqual(await exit, [null, 'SIGBUS'])
 })
 
-test("a SIGBUS sent with kill reaches a listener installed before the addon, and the truncation guard still catches a real fault afterwards", async (t) => {
-  const h = hashmap.new(1 << 20)
-  t.teardown(() => h.close())
-  for (let i = 0; i < 1000; i++) h.set(`k${i}`, 'x'.repeat(200))
-  const child = fork(fixture('sigbus.cjs'), [h.name, 'listen'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-  t.teardown(() => child.kill('SIGKILL'))
-  const messages: any[] = []
-  const next = () => new Promise<any>((r) => (messages.length ? r(messages.shift()) : child.once('message', () => r(messages.shift()))))
-  child.on('message', (m) => messages.push(m))
-  t.is(await next(), 'ready')
-  child.kill('SIGBUS')
-  t.is(await next(), 'got SIGBUS')
-  truncateSync(`/dev/shm/${h.name}`, 4096)
-  child.send('get')
-  const got = await next()
-  t.is(got.code, 'ERR_HASHMAP_CORRUPT')
-  t.regex(got.message, /truncated/)
-  const exit = new Promise<[number | null, string | null]>((r) => child.once('exit', (code, signal) => r([code, signal])))
-  child.disconnect()
-  t.deepEqual(await exit, [0, null])
-})
+for (const [mode, what, signals] of [
+  ['listen', 'installed before the first map', true],
+  ['listen-after', 'installed after the first map', true],
+  ['listen-remove', 'installed before the first map and removed after it', false],
+] as const) {
+  test(`a JavaScript SIGBUS listener ${what}: a kill -BUS ${signals ? 'reaches it' : 'is not needed'}, and the truncation guard still catches a real fault`, async (t) => {
+    const h = hashmap.new(1 << 20)
+    t.teardown(() => h.close())
+    for (let i = 0; i < 1000; i++) h.set(`k${i}`, 'x'.repeat(200))
+    const child = fork(fixture('sigbus.cjs'), [h.name, mode], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    t.teardown(() => child.kill('SIGKILL'))
+    const messages: any[] = []
+    const next = () => new Promise<any>((r) => (messages.length ? r(messages.shift()) : child.once('message', () => r(messages.shift()))))
+    child.on('message', (m) => messages.push(m))
+    t.is(await next(), 'ready')
+    if (signals) {
+      child.kill('SIGBUS')
+      t.is(await next(), 'got SIGBUS')
+    }
+    truncateSync(`/dev/shm/${h.name}`, 4096)
+    child.send('get')
+    const got = await next()
+    t.is(got.code, 'ERR_HASHMAP_CORRUPT')
+    t.regex(got.message, /truncated/)
+    const exit = new Promise<[number | null, string | null]>((r) => child.once('exit', (code, signal) => r([code, signal])))
+    child.disconnect()
+    t.deepEqual(await exit, [0, null])
+  })
+}
 
 test('maps truncated under a process and then closed keep no memory charged to it: only their lock pages stay committed', async (t) => {
   t.timeout(120_000)

@@ -23,10 +23,15 @@
 //! - the handler is installed once per process, after the previous handler
 //!   is saved, and is never uninstalled while the process goes on: it
 //!   restores the default action only on the way to ending the process
-//!   (it re-raises a signal that was sent; a fault it did not fix recurs).
+//!   (it re-raises a signal that was sent; a fault it did not fix recurs);
+//! - a handler installed over ours later (a JavaScript SIGBUS listener) is
+//!   taken over again by [`reinstall`], which the binding calls whenever a
+//!   listener is added or removed, and chained to;
+//! - the previous handler is one atomic pointer to a sigaction kept for the
+//!   life of the process, so the signal handler reads a whole one or none.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, Once, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::{Mutex, Once};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -49,7 +54,14 @@ const EMPTY: Range = Range {
 static RANGES: [Range; MAX_RANGES] = [EMPTY; MAX_RANGES];
 static CHANGE: Mutex<()> = Mutex::new(());
 static INSTALL: Once = Once::new();
-static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
+/// The handler that was installed before ours, as one pointer the signal
+/// handler loads atomically (null: none seen yet, the default action).
+static PREVIOUS: AtomicPtr<libc::sigaction> = AtomicPtr::new(std::ptr::null_mut());
+/// Every distinct previous handler seen, kept for the life of the process
+/// (the signal handler may be reading any of them), so [`reinstall`] does
+/// not allocate again for one it has seen: bounded by the handlers that
+/// ever existed, not by how often they changed.
+static SEEN: Mutex<Vec<&'static libc::sigaction>> = Mutex::new(Vec::new());
 static PAGE: AtomicUsize = AtomicUsize::new(4096);
 
 /// One mapping's entry in the table; removes it when dropped.
@@ -108,21 +120,56 @@ pub fn register(start: usize, len: usize) -> Result<Guard> {
 
 fn install() {
     PAGE.store(rustix::param::page_size(), Ordering::Relaxed);
+    take_over();
+}
+
+/// Makes our handler SIGBUS's, chaining to whatever handler is there now
+/// (unless it is ours already).
+fn take_over() {
+    let ours = on_sigbus as *const () as usize;
     // SAFETY: sigaction with a null new action only reads the current one
     // into a zeroed local struct.
     let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
     unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut old) };
-    let _ = PREVIOUS.set(old);
+    if old.sa_sigaction == ours {
+        return;
+    }
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    let same =
+        |s: &&&libc::sigaction| s.sa_sigaction == old.sa_sigaction && s.sa_flags == old.sa_flags;
+    let prev: &'static libc::sigaction = match seen.iter().find(same) {
+        Some(s) => s,
+        None => {
+            let leaked: &'static libc::sigaction = Box::leak(Box::new(old));
+            seen.push(leaked);
+            leaked
+        }
+    };
+    PREVIOUS.store(
+        (prev as *const libc::sigaction).cast_mut(),
+        Ordering::Release,
+    );
     // SAFETY: a zeroed sigaction is a valid starting point; we set the
     // handler, flags and an empty mask before passing it to sigaction.
     let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
-    act.sa_sigaction = on_sigbus as *const () as usize;
+    act.sa_sigaction = ours;
     act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
     // SAFETY: act.sa_mask is a valid sigset_t inside a local struct.
     unsafe { libc::sigemptyset(&mut act.sa_mask) };
     // SAFETY: act is fully initialised; on_sigbus has the SA_SIGINFO signature.
     unsafe { libc::sigaction(libc::SIGBUS, &act, std::ptr::null_mut()) };
+}
+
+/// Puts our handler back if someone replaced it since (a JavaScript
+/// `process.on('SIGBUS')` listener installs libuv's, and removing the last
+/// one restores the default action), chaining to theirs. Does nothing
+/// before the first map is mapped.
+pub fn reinstall() {
+    if INSTALL.is_completed() {
+        let _held = CHANGE.lock();
+        take_over();
+    }
 }
 
 extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
@@ -174,7 +221,9 @@ fn patch(info: *mut libc::siginfo_t) -> bool {
 /// ignored signal that is not a fault. Our handler stays installed in every
 /// case but the default action, which ends the process.
 fn pass_on(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void, fault: bool) {
-    let prev = PREVIOUS.get();
+    // SAFETY: PREVIOUS is null or points to a sigaction leaked for the life
+    // of the process (SEEN), never written after it was published.
+    let prev: Option<&libc::sigaction> = unsafe { PREVIOUS.load(Ordering::Acquire).as_ref() };
     let handler = prev.map_or(libc::SIG_DFL, |p| p.sa_sigaction);
     if handler == libc::SIG_IGN && !fault {
         return;

@@ -406,6 +406,14 @@ pub fn check(id: u32) -> Result<CheckResult> {
     with_map(id, |m| m.check()).map(check_result)
 }
 
+/// Puts the truncation guard's SIGBUS handler back over one installed
+/// since (a JavaScript `process.on('SIGBUS')` listener, added or removed),
+/// chaining to it.
+#[napi]
+pub fn reinstall_fault_guard() {
+    shm_hashmap_core::reinstall_fault_guard();
+}
+
 /// `stat()` of a map opened read-only, of any owner (for the CLI). With
 /// `timeout_ms`, a map still being created, or one whose writes overlap
 /// every read for that long, is `ERR_HASHMAP_INCOMPATIBLE` or
