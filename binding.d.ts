@@ -46,8 +46,36 @@ export declare const enum EvictPolicy {
   Lru = 'lru',
 }
 
-/** The raw functions of the keyed operations (see `fast.rs`). */
-export declare function fastOps(decodeStructured: unknown): { get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: SetOp, flags?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number, flags?: number): boolean; cad(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array, flags?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean, number] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean; scan(id: number, cursor: number, count: number, values: boolean, max: number): { next: number; slots: number; keys: Buffer[]; values: Array<string | boolean | number | bigint | Buffer> }; getMany(id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, ...keys: Array<string | Uint8Array>): unknown[]; getManyJoined(id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, joined: string, n: number): unknown[]; setMany(id: number, keys: Array<string | Uint8Array>, values: unknown[], structured: boolean[], ttl: number): [number] | [number, string, string]; delMany(id: number, keys: Array<string | Uint8Array>): [number] | [number, string, string]; batch: number; absent: number; other: number }
+/** The raw functions of the keyed operations: the table in `fast/mod.rs`. */
+export declare function fastOps(decodeStructured: unknown): FastOps
+
+/**
+ * The object `fastOps()` returns, for its TypeScript type only
+ * (never built in Rust): the raw operations, then the numbers that
+ * go with them.
+ */
+export interface FastOps {
+  get: (id: number, key: string | Uint8Array) => string | boolean | number | bigint | Buffer | undefined
+  set: (id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: SetOp, flags?: number) => boolean
+  del: (id: number, key: string | Uint8Array) => boolean
+  cas: (id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number, flags?: number) => boolean
+  cad: (id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array, flags?: number) => boolean
+  incr: (id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number) => number | bigint | undefined
+  getStale: (id: number, key: string | Uint8Array) => [string | boolean | number | bigint | Buffer, boolean, number] | undefined
+  ttl: (id: number, key: string | Uint8Array) => number
+  expire: (id: number, key: string | Uint8Array, ttl: number) => boolean
+  scan: (id: number, cursor: number, count: number, values: boolean, max: number) => { next: number; slots: number; keys: Buffer[]; values: Array<string | boolean | number | bigint | Buffer> }
+  getMany: (id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, ...keys: Array<string | Uint8Array>) => unknown[]
+  getManyJoined: (id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, joined: string, n: number) => unknown[]
+  setMany: (id: number, ttl: number | undefined, structured: Uint8Array, ...pairs: unknown[]) => [number] | [number, string, string]
+  delMany: (id: number, ...keys: Array<string | Uint8Array>) => [number] | [number, string, string]
+  /** The most items one batch call takes; index.js splits larger batches. */
+  batch: number
+  /** What `getMany` writes into a slot for a key without a live value. */
+  absent: number
+  /** What `getMany` writes into a slot for a value among `collect`'s others. */
+  other: number
+}
 
 /** Names of maps owned by `uid` whose creator is dead (see `prune`). */
 export declare function findOrphans(uid: number): Array<string>

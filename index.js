@@ -11,7 +11,7 @@ if (process.platform !== 'linux') {
   // The lock needs robust process-shared mutexes, and the segments POSIX
   // shared memory with fallocate: Linux only (see the README's support matrix).
   const err = new Error(`shm-hashmap supports Linux only; this is ${process.platform}-${process.arch}. It needs robust process-shared mutexes, which ${process.platform} does not provide.`)
-  err.code = 'ERR_HASHMAP_UNSUPPORTED_PLATFORM'
+  Object.assign(err, { code: 'ERR_HASHMAP_UNSUPPORTED_PLATFORM' })
   throw err
 }
 
@@ -176,7 +176,7 @@ function describeKey(key) {
 
 function corruptValue(key, bad) {
   const err = new HashMapError('ERR_HASHMAP_CORRUPT', `the value stored under the key ${describeKey(key)} cannot be decoded: ${bad.reason}. Another process may have written garbage into the map; set or delete the key to replace it`)
-  err.key = key
+  Object.assign(err, { key })
   Error.captureStackTrace?.(err, corruptValue)
   return err
 }
@@ -243,7 +243,7 @@ function checkName(v, arg = 'name') {
 // are found through the intrinsic accessors, taken here at load, never
 // through its own (possibly shadowed) `buffer`, `byteOffset`, `byteLength`.
 const { apply, getPrototypeOf } = Reflect
-const TypedArrayPrototype = getPrototypeOf(Uint8Array.prototype)
+const TypedArrayPrototype = /** @type {Uint8Array} */ (getPrototypeOf(Uint8Array.prototype))
 const intrinsic = (proto, name) => Object.getOwnPropertyDescriptor(proto, name).get
 const taTag = intrinsic(TypedArrayPrototype, Symbol.toStringTag)
 const taBuffer = intrinsic(TypedArrayPrototype, 'buffer')
@@ -324,7 +324,7 @@ function getBatch(id, keys, from, to, out) {
     units <= JOIN_UNITS
       ? fast.getManyJoined(id, collect, slots, (from === 0 && to === keys.length ? keys : keys.slice(from, to)).join(''), to - from)
       : fast.getMany(id, collect, slots, ...keys.slice(from, to))
-  const text = r[0]
+  const text = /** @type {string} */ (r[0])
   let at = 0
   let next = 1
   for (let i = from; i < to; i++) {
@@ -438,7 +438,7 @@ function snapshot(root, arg) {
     return copyValue(root, st)
   } catch (e) {
     // The engine's own stack overflow, not an error a getter threw.
-    if (e instanceof RangeError && e.code === undefined && /call stack/i.test(e.message)) {
+    if (e instanceof RangeError && /** @type {any} */ (e).code === undefined && /call stack/i.test(e.message)) {
       throw withCode(new TypeError(`The "${arg}" argument is invalid: it is nested too deeply to encode (${e.message})`), 'ERR_INVALID_ARG_VALUE')
     }
     throw e
@@ -597,16 +597,24 @@ function countArg(arg, v, dflt) {
   return v
 }
 
+/**
+ * @template {string} T
+ * @param {string} arg
+ * @param {unknown} v
+ * @param {T[]} allowed
+ * @returns {T | undefined}
+ */
 function oneOf(arg, v, allowed) {
   if (v === undefined) return undefined
   const list = allowed.map((a) => `'${a}'`).join(' or ')
   if (typeof v !== 'string') throw invalidType(arg, list, v)
-  if (!allowed.includes(v)) {
+  if (!allowed.includes(/** @type {T} */ (v))) {
     throw withCode(new TypeError(`The argument '${arg}' is invalid: ${JSON.stringify(v)}. It must be ${list}`), 'ERR_INVALID_ARG_VALUE')
   }
-  return v
+  return /** @type {T} */ (v)
 }
 
+/** @returns {number | undefined} */
 function lockTimeoutArg(v) {
   if (v === undefined || v === Infinity) return v
   if (typeof v !== 'number') throw invalidType('options.lockTimeout', 'of type number (milliseconds, or Infinity)', v)
@@ -643,10 +651,10 @@ function mapOptions(opts, allowed) {
   return {
     ...out,
     mode: mode(o.mode),
-    evict: oneOf('options.evict', o.evict, Object.values(native.EvictPolicy)),
+    evict: oneOf('options.evict', o.evict, Object.values(/** @type {any} */ (native).EvictPolicy)),
     lockTimeout: lockTimeoutArg(o.lockTimeout),
     trustUids: trustUidsArg(o.trustUids),
-    onIncompatible: oneOf('options.onIncompatible', o.onIncompatible, Object.values(native.OnIncompatible)),
+    onIncompatible: oneOf('options.onIncompatible', o.onIncompatible, Object.values(/** @type {any} */ (native).OnIncompatible)),
     // Its range (1 to 256) is checked natively.
     shards: shards === undefined ? undefined : size('options.shards', shards),
   }
@@ -685,8 +693,7 @@ function translate(e) {
     const [, errno, syscall] = code.split(':')
     const name = getSystemErrorName(-Number(errno))
     err = new HashMapError(name, `${syscall} ${name}: ${e.message}`)
-    err.errno = -Number(errno)
-    err.syscall = syscall
+    Object.assign(err, { errno: -Number(errno), syscall })
   } else if (code === 'ERR_OUT_OF_RANGE') {
     err = withCode(new RangeError(e.message), code)
   } else if (code === 'ERR_INVALID_ARG_VALUE') {
@@ -1226,7 +1233,7 @@ class HashMap {
 
 function calcRequiredMemorySize(memorySize, maxBuckets, maxFreeBlocks, recordKvSize, opts) {
   const { shards } = mapOptions(opts, ['shards'])
-  const args = [size('memorySize', memorySize), size('maxBuckets', maxBuckets), size('maxFreeBlocks', maxFreeBlocks), size('recordKvSize', recordKvSize), shards]
+  const args = /** @type {const} */ ([size('memorySize', memorySize), size('maxBuckets', maxBuckets), size('maxFreeBlocks', maxFreeBlocks), size('recordKvSize', recordKvSize), shards])
   try {
     const r = native.calcRequiredMemorySize(...args)
     return { ...r.metadata, recordSize: r.recordSize }

@@ -550,11 +550,8 @@ pub fn free_space(id: u32) -> Result<f64> {
     with_map(id, |m| m.free_space()).map(|n| n as f64)
 }
 
-/// The raw functions of the keyed operations (see `fast.rs`).
-#[napi(
-    catch_unwind,
-    ts_return_type = "{ get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: SetOp, flags?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number, flags?: number): boolean; cad(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array, flags?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean, number] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean; scan(id: number, cursor: number, count: number, values: boolean, max: number): { next: number; slots: number; keys: Buffer[]; values: Array<string | boolean | number | bigint | Buffer> }; getMany(id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, ...keys: Array<string | Uint8Array>): unknown[]; getManyJoined(id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, joined: string, n: number): unknown[]; setMany(id: number, keys: Array<string | Uint8Array>, values: unknown[], structured: boolean[], ttl: number): [number] | [number, string, string]; delMany(id: number, keys: Array<string | Uint8Array>): [number] | [number, string, string]; batch: number; absent: number; other: number }"
-)]
+/// The raw functions of the keyed operations: the table in `fast/mod.rs`.
+#[napi(catch_unwind, ts_return_type = "FastOps")]
 pub fn fast_ops<'env>(
     env: &'env Env,
     decode_structured: Unknown<'env>,
