@@ -937,7 +937,7 @@ class HashMap {
       waitedOn ??= peek(ops, corrupt).token
       if (staleTtl > 0) {
         const r = this.#run((id) => fast.getStale(id, key))
-        if (r !== undefined && r[1] && r[2] <= staleTtl && !(r[0] instanceof Undecodable)) return r[0]
+        if (r?.[1] && r[2] <= staleTtl && !(r[0] instanceof Undecodable)) return r[0]
       }
       if (Date.now() >= deadline) return this.#compute(key, fn, ttl)
       await new Promise((resolve) => setTimeout(resolve, delay))
