@@ -29,7 +29,7 @@ use shm_hashmap_core::{Cond, ErrorKind, Num, ShmMap};
 static PROGRESS: AtomicU64 = AtomicU64::new(0);
 
 mod common;
-use common::Cleanup;
+use common::unique_name;
 
 fn watchdog() {
     std::thread::spawn(|| {
@@ -83,8 +83,7 @@ fn fuzz(shards: u64, fraction: u64) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     watchdog();
-    let name = format!("shm-hashmap-fuzz-{}-{shards}", std::process::id());
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = unique_name(&format!("fuzz-{shards}"));
     let m = ShmMap::create(
         Some(&name),
         16 << 10,

@@ -10,7 +10,7 @@ use shm_hashmap_core::layout::Policy;
 use shm_hashmap_core::{Cond, Error, ErrorKind, Num, ShmMap, Tag};
 
 mod common;
-use common::Cleanup;
+use common::{assert_check_clean, Cleanup};
 
 fn s(v: &str) -> Vec<u8> {
     let mut out = vec![Tag::String as u8];
@@ -42,8 +42,7 @@ fn get(m: &ShmMap, k: &str) -> Option<Vec<u8>> {
 }
 
 fn assert_sound(m: &ShmMap) {
-    let r = m.check().expect("check");
-    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_check_clean(m, "check");
 }
 
 #[test]
