@@ -5,7 +5,8 @@
 // classes of the contract. The native loader is the generated ./binding.js.
 
 const { nowMs, peek, tryAcquire } = require('./lib/locks.js')
-const { getSystemErrorName, types } = require('node:util')
+const { osError } = require('./lib/os-error.js')
+const { types } = require('node:util')
 
 if (process.platform !== 'linux') {
   // The lock needs robust process-shared mutexes, and the segments POSIX
@@ -684,16 +685,15 @@ function mode(v) {
 }
 
 // Native errors carry their contract code in `code`; OS errors carry
-// `ERR_OS:<errno>:<syscall>`.
+// `ERR_OS:<errno>:<syscall>` (see lib/os-error.js).
 function translate(e) {
   const code = e?.code
   if (typeof code !== 'string') return e
   let err
-  if (code.startsWith('ERR_OS:')) {
-    const [, errno, syscall] = code.split(':')
-    const name = getSystemErrorName(-Number(errno))
-    err = new HashMapError(name, `${syscall} ${name}: ${e.message}`)
-    Object.assign(err, { errno: -Number(errno), syscall })
+  const os = osError(code)
+  if (os) {
+    err = new HashMapError(os.name, `${os.syscall} ${os.name}: ${e.message}`)
+    Object.assign(err, { errno: os.errno, syscall: os.syscall })
   } else if (code === 'ERR_OUT_OF_RANGE') {
     err = withCode(new RangeError(e.message), code)
   } else if (code === 'ERR_INVALID_ARG_VALUE') {

@@ -4,10 +4,11 @@
 const fs = require('node:fs')
 const readline = require('node:readline')
 const util = require('node:util')
-const { getSystemErrorName, parseArgs } = util
+const { parseArgs } = util
 // ls, stat and check open maps read-only through the binding, so that they
 // work on maps of any owner; the public open() refuses foreign segments.
 const native = require('../binding.js')
+const { osError } = require('../lib/os-error.js')
 
 const SHM = '/dev/shm'
 const MAGIC = native.segmentMagic()
@@ -108,10 +109,8 @@ function bar(used, total, width = 30) {
 /** The errno name of a native `ERR_OS:<errno>:<syscall>` code, else the code. */
 function errorCode(e) {
   const code = typeof e?.code === 'string' ? e.code : 'ERROR'
-  const os = /^ERR_OS:(\d+):/.exec(code)
-  if (!os) return code
   try {
-    return getSystemErrorName(-Number(os[1]))
+    return osError(code)?.name ?? code
   } catch {
     return code
   }
