@@ -47,7 +47,7 @@ function storeKey(bytes) {
 /** An error of Node's kind: `Type` with `code`. */
 function invalid(message, code, Type = TypeError) {
   const err = new Type(message)
-  err.code = code
+  Object.assign(err, { code })
   return err
 }
 

@@ -74,6 +74,7 @@ class KeyvShmHashmap extends EventEmitter {
    */
   async setMany(entries) {
     const n = entries.length
+    /** @type {[import('../index').Key, any][]} */
     const pairs = []
     const ttls = []
     for (let i = 0; i < n; i++) {

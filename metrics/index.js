@@ -76,6 +76,7 @@ class ClusterMetrics {
   #publishing = Promise.resolve()
   #closed = false
 
+  /** @param {import('./index').ClusterMetricsOptions & Record<string, any>} [options] */
   constructor(options = {}) {
     if (options === null || typeof options !== 'object') throw invalid('The "options" argument must be of type object', 'ERR_INVALID_ARG_TYPE')
     const unknown = Object.keys(options).find((k) => !OPTIONS.includes(k))
@@ -92,6 +93,7 @@ class ClusterMetrics {
       this.#map = options.map
       this.#ownsHandle = false
     } else {
+      /** @type {import('../index').OpenOrCreateOptions} */
       const pass = { evict: 'none', shards: 1 }
       for (const k of ['mode', 'lockTimeout', 'onIncompatible']) if (options[k] !== undefined) pass[k] = options[k]
       this.#map = hashmap.openOrCreate(options.name ?? appMapName('metrics'), options.memorySize ?? DEFAULT_MEMORY, 4096, 0, pass)
@@ -151,7 +153,7 @@ class ClusterMetrics {
       if (!key.startsWith(SNAP)) continue
       let snap
       try {
-        snap = JSON.parse(this.#map.get(key))
+        snap = JSON.parse(/** @type {string} */ (this.#map.get(key)))
       } catch {
         continue
       }

@@ -29,6 +29,7 @@ const OPTIONS = ['prefix', ...OPEN_OPTIONS]
 
 /** A store for express-rate-limit on shm-hashmap (see index.d.ts). */
 class RateLimitStore {
+  /** @type {import('../index').HashMap<any>} */
   #map
   #ownsHandle
   #windowMs = DEFAULT_WINDOW
@@ -164,7 +165,7 @@ class RateLimitStore {
   #explain(err) {
     if (!(err instanceof hashmap.HashMapError) || !FULL.has(err.code)) return err
     const { usage, metadata } = this.#map.stat()
-    const full = new hashmap.HashMapError(
+    const full = new /** @type {any} */ (hashmap.HashMapError)(
       err.code,
       `rate-limit store '${this.#map.name}' is full (${usage.usedBuckets} counters, ${metadata.memorySize} bytes): ${err.message}. ` +
         'Size it for your clients with hashmap.calcRequiredMemorySize(0, maxClients, 0, keyBytes + 9) and pass memorySize and maxBuckets; ' +
