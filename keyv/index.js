@@ -12,12 +12,12 @@ const DEFAULT_MEMORY = 64 << 20
 /** Bytes an entry is assumed to take, for the default entry count: a dense table leaves each shard room for large values. */
 const ENTRY_BYTES = 512
 
-const { OPEN_OPTIONS, adapterArgs, checkOptions, invalid, mapKey, openByName, storeKey } = require('../adapter.js')
+const { OPEN_OPTIONS, adapterArgs, checkOptions, invalid, mapKey, openByName, storeKey } = require('../lib/adapter.js')
 const { appMapName } = require('../lib/app-name.js')
 const OPTIONS = ['namespace', 'evict', ...OPEN_OPTIONS]
 
 // The map key of a Keyv key: itself if well-formed, else a binary form that
-// keeps it apart from every other string (see adapter.js) and that
+// keeps it apart from every other string (see lib/adapter.js) and that
 // iterator() turns back into it. Keyv hands over strings; anything else goes
 // to the map as it is, which refuses it.
 const keyOf = (key) => (typeof key === 'string' ? mapKey('', key) : key)

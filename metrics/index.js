@@ -18,7 +18,7 @@
 
 const { readFileSync } = require('node:fs')
 const hashmap = require('../index.js')
-const { invalid } = require('../adapter.js')
+const { invalid } = require('../lib/adapter.js')
 const { appMapName } = require('../lib/app-name.js')
 
 const REQUEST = 'req'

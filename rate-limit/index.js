@@ -23,7 +23,7 @@ const DEFAULT_WINDOW = 60_000
 const MAX_KEY_BYTES = 256
 const FULL = new Set(['ERR_HASHMAP_NO_SPACE', 'ERR_HASHMAP_NO_BUCKET', 'ERR_HASHMAP_NO_FREE_BLOCK'])
 
-const { OPEN_OPTIONS, adapterArgs, checkOptions, invalid, mapKey, openByName } = require('../adapter.js')
+const { OPEN_OPTIONS, adapterArgs, checkOptions, invalid, mapKey, openByName } = require('../lib/adapter.js')
 const { appMapName } = require('../lib/app-name.js')
 const OPTIONS = ['prefix', ...OPEN_OPTIONS]
 
@@ -84,7 +84,7 @@ class RateLimitStore {
 
   // The map key of a client key: `prefix + key` for a well-formed key of at
   // most MAX_KEY_BYTES, else a binary key that no other client key shares
-  // (see adapter.js): a lone surrogate in user input must not make
+  // (see lib/adapter.js): a lone surrogate in user input must not make
   // increment throw, which passOnStoreError would turn into no limit.
   #key(key) {
     return mapKey(this.prefix, typeof key === 'string' ? key : String(key), MAX_KEY_BYTES)

@@ -15,7 +15,7 @@
 
 const { EventEmitter } = require('node:events')
 const hashmap = require('../index.js')
-const { invalid } = require('../adapter.js')
+const { invalid } = require('../lib/adapter.js')
 const { appMapName } = require('../lib/app-name.js')
 
 const DEFAULT_MEMORY = 32 << 20

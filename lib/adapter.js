@@ -3,7 +3,7 @@
 // their `(mapOrName?, options?)` arguments, opening a map by name, and the
 // map key of a string they are handed.
 const { createHash } = require('node:crypto')
-const hashmap = require('./index.js')
+const hashmap = require('../index.js')
 
 // The map refuses a string key with a lone surrogate (it has no UTF-8, and
 // '\uD800' would otherwise alias '\uFFFD'), but Keyv and express-rate-limit
