@@ -8,9 +8,10 @@ use std::collections::HashMap;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shm_hashmap_core::layout::sh;
-use shm_hashmap_core::layout::Policy;
-use shm_hashmap_core::{crash, Cond, Error, ErrorKind, ShmMap};
+use shm_hashmap_core::testing::crash;
+use shm_hashmap_core::testing::sh;
+use shm_hashmap_core::Policy;
+use shm_hashmap_core::{Cond, Error, ErrorKind, ShmMap};
 
 mod common;
 use common::{assert_check_clean, unique_name};

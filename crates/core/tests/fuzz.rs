@@ -23,8 +23,9 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shm_hashmap_core::layout::{hdr, sh, Policy, HEADER_SIZE};
+use shm_hashmap_core::testing::{hdr, sh};
 use shm_hashmap_core::{Cond, ErrorKind, Num, ShmMap};
+use shm_hashmap_core::{Policy, HEADER_SIZE};
 
 static PROGRESS: AtomicU64 = AtomicU64::new(0);
 

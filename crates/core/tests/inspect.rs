@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use shm_hashmap_core::layout::sh;
+use shm_hashmap_core::testing::sh;
 use shm_hashmap_core::{ErrorKind, Options, ShmMap};
 
 mod common;

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shm_hashmap_core::layout::{sh, HEADER_SIZE, SHARD_HEADER_SIZE};
+use shm_hashmap_core::testing::sh;
 use shm_hashmap_core::testing::{hold, raw_region};
 use shm_hashmap_core::{Cond, ErrorKind, Num, Options, ShmMap};
+use shm_hashmap_core::{HEADER_SIZE, SHARD_HEADER_SIZE};
 
 mod common;
 use common::{exit_child, fork, reap, unique_name};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shm_hashmap_core::layout::sh;
+use shm_hashmap_core::testing::sh;
 use shm_hashmap_core::{Error, ErrorKind, ShmMap};
 
 const OPS: usize = 120_000;

@@ -97,7 +97,7 @@ pub struct Metadata {
 }
 
 fn metadata(l: &Layout) -> Metadata {
-    use shm_hashmap_core::layout::{HEADER_SIZE, RECORD_HEADER_SIZE, SHARD_HEADER_SIZE, SLOT_SIZE};
+    use shm_hashmap_core::{HEADER_SIZE, RECORD_HEADER_SIZE, SHARD_HEADER_SIZE, SLOT_SIZE};
     let n = l.shards;
     Metadata {
         memory_size: l.memory_size as f64,
@@ -516,15 +516,13 @@ pub fn validate_name(name: String) -> Result<()> {
 /// keys may not start with.
 #[napi(catch_unwind)]
 pub fn reserved_key_prefix() -> Buffer {
-    shm_hashmap_core::layout::RESERVED_KEY_PREFIX
-        .to_vec()
-        .into()
+    shm_hashmap_core::RESERVED_KEY_PREFIX.to_vec().into()
 }
 
 /// The 8 bytes every map segment starts with.
 #[napi(catch_unwind)]
 pub fn segment_magic() -> Buffer {
-    shm_hashmap_core::layout::MAGIC.to_vec().into()
+    shm_hashmap_core::MAGIC.to_vec().into()
 }
 
 /// Removes the names of maps owned by `uid` whose creator is dead; returns them.
