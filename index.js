@@ -677,8 +677,9 @@ function keyId(key) {
 const inflight = new Map()
 
 
+// undefined leaves the default to the binding (Options::default in Rust).
 function mode(v) {
-  if (v === undefined) return 0o600
+  if (v === undefined) return undefined
   if (typeof v !== 'number') throw invalidType('options.mode', 'of type number', v)
   if (!Number.isInteger(v) || v < 0 || v > 0o777) throw outOfRange('options.mode', 'an integer from 0 to 0o777', v)
   return v
