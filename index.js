@@ -6,6 +6,7 @@
 
 const { nowMs, peek, tryAcquire } = require('./lib/locks.js')
 const { HashMapError, describe, invalidType, outOfRange, translate, withCode } = require('./lib/errors.js')
+const { countArg, lockTimeoutArg, mode, numArg, oneOf, options, size, sizes, trustUidsArg, ttlArg, writeOptions } = require('./lib/arguments.js')
 const { types } = require('node:util')
 
 if (process.platform !== 'linux') {
@@ -29,13 +30,6 @@ const fast = native.fastOps(decodeStructured)
 // set's operations and value flags, as the binding numbers them.
 const { SetOp, ValueFlags } = native
 const disposeSymbol = Symbol.dispose ?? Symbol.for('nodejs.dispose')
-
-function size(arg, v) {
-  if (v === undefined) return 0
-  if (typeof v !== 'number') throw invalidType(arg, 'of type number', v)
-  if (!Number.isSafeInteger(v) || v < 0) throw outOfRange(arg, 'a safe integer >= 0', v)
-  return v
-}
 
 // The name rule lives in the core; its message says what is wrong.
 function checkName(v, arg = 'name') {
@@ -75,7 +69,6 @@ function checkKey(key) {
   }
   return key
 }
-
 
 // Batches cross into the addon as arguments, not arrays (reading array
 // elements through napi costs more than a lookup), at most fast.batch items
@@ -145,7 +138,6 @@ function reservedKey(kind, key) {
   return Buffer.concat([RESERVED, Buffer.of(kind), typeof key === 'string' ? Buffer.from(key, 'utf8') : bytesOf(key)])
 }
 
-
 // The flags of a value as the binding takes it: 0 for one stored as itself
 // (string, boolean, number, bigint, bytes), ValueFlags.Structured for one
 // stored as MessagePack. It looks at nothing but the value's type, so it
@@ -162,24 +154,6 @@ function valueFlags(val, arg = 'val') {
     default:
       throw invalidType(arg, VALUE_TYPES, val)
   }
-}
-
-function options(v, allowed) {
-  if (v === undefined) return {}
-  if (v === null || typeof v !== 'object') throw invalidType('options', 'of type object', v)
-  for (const k of Object.keys(v)) {
-    if (!allowed.includes(k)) {
-      throw withCode(new TypeError(`The argument 'options' has an unknown property "${k}"; allowed: ${allowed.join(', ')}`), 'ERR_INVALID_ARG_VALUE')
-    }
-  }
-  return v
-}
-
-function ttlArg(arg, v) {
-  if (v === undefined) return 0
-  if (typeof v !== 'number') throw invalidType(arg, 'of type number (milliseconds)', v)
-  if (!Number.isSafeInteger(v) || v < 0) throw outOfRange(arg, 'a safe integer >= 0 (milliseconds; 0 means no expiry)', v)
-  return v
 }
 
 // tryLock's { ttl } and lock's/withLock's { ttl, waitTimeout }: a lock is
@@ -208,58 +182,6 @@ function lockOptions(v, waiting) {
   return { ttl, waitTimeout }
 }
 
-function writeOptions(v) {
-  return ttlArg('options.ttl', options(v, ['ttl']).ttl)
-}
-
-function countArg(arg, v, dflt) {
-  if (v === undefined) return dflt
-  if (typeof v !== 'number') throw invalidType(arg, 'of type number', v)
-  if (!Number.isSafeInteger(v) || v < 0) throw outOfRange(arg, 'a safe integer >= 0 (0 means no limit)', v)
-  return v
-}
-
-/**
- * @template {string} T
- * @param {string} arg
- * @param {unknown} v
- * @param {T[]} allowed
- * @returns {T | undefined}
- */
-function oneOf(arg, v, allowed) {
-  if (v === undefined) return undefined
-  const list = allowed.map((a) => `'${a}'`).join(' or ')
-  if (typeof v !== 'string') throw invalidType(arg, list, v)
-  if (!allowed.includes(/** @type {T} */ (v))) {
-    throw withCode(new TypeError(`The argument '${arg}' is invalid: ${JSON.stringify(v)}. It must be ${list}`), 'ERR_INVALID_ARG_VALUE')
-  }
-  return /** @type {T} */ (v)
-}
-
-/** @returns {number | undefined} */
-function lockTimeoutArg(v) {
-  if (v === undefined || v === Infinity) return v
-  if (typeof v !== 'number') throw invalidType('options.lockTimeout', 'of type number (milliseconds, or Infinity)', v)
-  if (!Number.isSafeInteger(v) || v < 0) throw outOfRange('options.lockTimeout', 'a safe integer >= 0 (milliseconds), or Infinity', v)
-  return v
-}
-
-// The uids, checked, in an array of our own (read once, by index; the
-// caller's array is not passed on).
-function trustUidsArg(v) {
-  if (v === undefined) return undefined
-  if (!Array.isArray(v)) throw invalidType('options.trustUids', 'an array of uids', v)
-  const n = lengthOf('options.trustUids', 'an array of uids', v)
-  const out = []
-  for (let i = 0; i < n; i++) {
-    const uid = v[i]
-    if (typeof uid !== 'number') throw invalidType('options.trustUids', 'an array of uids (numbers)', uid)
-    if (!Number.isInteger(uid) || uid < 0 || uid > 0xffffffff) throw outOfRange('options.trustUids', 'uids from 0 to 4294967295', uid)
-    out.push(uid)
-  }
-  return out
-}
-
 // The options of new(), open() and openOrCreate(), each allowing its own
 // subset, as the binding takes them (and new()'s `name`), each read once.
 function mapOptions(opts, allowed) {
@@ -282,13 +204,6 @@ function mapOptions(opts, allowed) {
   }
 }
 
-function numArg(arg, v) {
-  if (typeof v === 'bigint') return v // its int64 range is checked natively
-  if (typeof v !== 'number') throw invalidType(arg, 'of type number or bigint', v)
-  if (!Number.isFinite(v)) throw outOfRange(arg, 'a finite number', v)
-  return v
-}
-
 // Keys compared as bytes: a string and a Buffer of the same bytes are one key.
 function keyId(key) {
   return typeof key === 'string' ? Buffer.from(key, 'utf8').toString('latin1') : bytesOf(key).toString('latin1')
@@ -296,15 +211,6 @@ function keyId(key) {
 
 // getOrSet calls in flight in this process, by map name and key.
 const inflight = new Map()
-
-
-// undefined leaves the default to the binding (Options::default in Rust).
-function mode(v) {
-  if (v === undefined) return undefined
-  if (typeof v !== 'number') throw invalidType('options.mode', 'of type number', v)
-  if (!Number.isInteger(v) || v < 0 || v > 0o777) throw outOfRange('options.mode', 'an integer from 0 to 0o777', v)
-  return v
-}
 
 // Maps made by new() stay reachable until closed, so they are never collected
 // behind their owner's back; at exit they are closed, which removes their names.
@@ -839,13 +745,6 @@ function calcRequiredMemorySize(memorySize, maxBuckets, maxFreeBlocks, recordKvS
   } catch (e) {
     throw translate(e)
   }
-}
-
-function sizes(memorySize, maxBuckets, maxFreeBlocks) {
-  if (memorySize === undefined) throw invalidType('memorySize', 'of type number', memorySize)
-  const m = size('memorySize', memorySize)
-  if (m === 0) throw outOfRange('memorySize', 'greater than 0', memorySize)
-  return { memorySize: m, maxBuckets: size('maxBuckets', maxBuckets), maxFreeBlocks: size('maxFreeBlocks', maxFreeBlocks) }
 }
 
 function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
