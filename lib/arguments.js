@@ -5,11 +5,17 @@
 const { invalidType, outOfRange, withCode } = require('./errors.js')
 const { lengthOf } = require('./codec.js')
 
-function size(arg, v) {
-  if (v === undefined) return 0
-  if (typeof v !== 'number') throw invalidType(arg, 'of type number', v)
-  if (!Number.isSafeInteger(v) || v < 0) throw outOfRange(arg, 'a safe integer >= 0', v)
+// A safe integer >= 0, or `dflt` when absent: the one validator of sizes,
+// TTLs and counts. `expected` and `range` complete the messages.
+function safeUint(arg, v, dflt, expected, range) {
+  if (v === undefined) return dflt
+  if (typeof v !== 'number') throw invalidType(arg, expected, v)
+  if (!Number.isSafeInteger(v) || v < 0) throw outOfRange(arg, range, v)
   return v
+}
+
+function size(arg, v) {
+  return safeUint(arg, v, 0, 'of type number', 'a safe integer >= 0')
 }
 
 function options(v, allowed) {
@@ -24,10 +30,7 @@ function options(v, allowed) {
 }
 
 function ttlArg(arg, v) {
-  if (v === undefined) return 0
-  if (typeof v !== 'number') throw invalidType(arg, 'of type number (milliseconds)', v)
-  if (!Number.isSafeInteger(v) || v < 0) throw outOfRange(arg, 'a safe integer >= 0 (milliseconds; 0 means no expiry)', v)
-  return v
+  return safeUint(arg, v, 0, 'of type number (milliseconds)', 'a safe integer >= 0 (milliseconds; 0 means no expiry)')
 }
 
 function writeOptions(v) {
@@ -35,10 +38,7 @@ function writeOptions(v) {
 }
 
 function countArg(arg, v, dflt) {
-  if (v === undefined) return dflt
-  if (typeof v !== 'number') throw invalidType(arg, 'of type number', v)
-  if (!Number.isSafeInteger(v) || v < 0) throw outOfRange(arg, 'a safe integer >= 0 (0 means no limit)', v)
-  return v
+  return safeUint(arg, v, dflt, 'of type number', 'a safe integer >= 0 (0 means no limit)')
 }
 
 /**
@@ -60,10 +60,8 @@ function oneOf(arg, v, allowed) {
 
 /** @returns {number | undefined} */
 function lockTimeoutArg(v) {
-  if (v === undefined || v === Infinity) return v
-  if (typeof v !== 'number') throw invalidType('options.lockTimeout', 'of type number (milliseconds, or Infinity)', v)
-  if (!Number.isSafeInteger(v) || v < 0) throw outOfRange('options.lockTimeout', 'a safe integer >= 0 (milliseconds), or Infinity', v)
-  return v
+  if (v === Infinity) return v
+  return safeUint('options.lockTimeout', v, undefined, 'of type number (milliseconds, or Infinity)', 'a safe integer >= 0 (milliseconds), or Infinity')
 }
 
 // The uids, checked, in an array of our own (read once, by index; the
