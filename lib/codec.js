@@ -120,6 +120,7 @@ function msgpackProblem(b) {
 }
 
 // The headers from 0xc4 (bin8) to 0xdf (map32): [bytes, bytes of the length].
+// biome-ignore format: a table, one row per family of headers
 const HEADERS = [
   [2, 1], [3, 2], [5, 4], // bin8, bin16, bin32
   [3, 1], [4, 2], [6, 4], // ext8, ext16, ext32 (length, then type)
