@@ -140,6 +140,10 @@ pub mod sh {
     pub const LOCK: u64 = 0;
     /// `u32` owner record: the holder's thread id.
     pub const OWNER_TID: u64 = 8;
+    /// `u32` owner record: holds of this shard so far, wrapping; each holder
+    /// adds one after it takes the lock (`shm-hashmap unlock` tells a new
+    /// hold by the same thread from the one it was shown).
+    pub const OWNER_HOLDS: u64 = 12;
     /// `u32` owner record: the holder's pid as `/proc` names it (0: unknown).
     pub const OWNER_PID: u64 = 16;
     /// Room for the holder's robust-list entry (at the libc's

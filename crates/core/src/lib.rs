@@ -54,6 +54,7 @@ mod write;
 pub use error::{Error, ErrorKind, Result};
 pub use evict::ScanEntry;
 pub use fault::reinstall as reinstall_fault_guard;
+pub use guard::LockState;
 pub use layout::{calc_required, Layout, Policy, Required};
 pub use map::{Options, ShmMap, Stat, DEFAULT_LOCK_TIMEOUT};
 pub use orphans::{find as find_orphans, owner_of_name, prune as prune_orphans, Owner};

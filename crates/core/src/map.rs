@@ -40,6 +40,10 @@ const PREFETCH_AHEAD: usize = 16;
 
 /// Header flag: made by `new()`, so its creator owns the name.
 pub(crate) const FLAG_OWNED: u32 = 1;
+/// Header flag: a process of another pid namespace than the creator's has
+/// attached, so thread ids in lock words may collide (see `lock.rs`). Set
+/// by that process, never cleared.
+pub(crate) const FLAG_NAMESPACES: u32 = 2;
 /// Slots a batched scan looks at per lock hold.
 const SCAN_BATCH: u64 = 4096;
 /// Bytes of keys and values a batched scan copies per lock hold (at least
