@@ -14,7 +14,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * and stamp are still those given, leaving the shard marked for repair;
  * false if the lock changed meanwhile (for `unlock`).
  */
-export declare function breakLock(name: string, shard: number, word: number, stamp: number): boolean
+export declare function breakLock(name: string, shard: number, word: number, stamp: number, holds: number): boolean
 
 export declare function calcRequiredMemorySize(memorySize: number, maxBuckets: number, maxFreeBlocks: number, recordKvSize: number, shards?: number | undefined | null): Required
 
@@ -113,6 +113,10 @@ export interface LockState {
   word: number
   /** The stamp of the current hold (0 when free).  */
   stamp: number
+  /** The shard's hold counter: it changes with every hold, the same thread's next one included.  */
+  holds: number
+  /** What the owner record says of the holder: `'free'`, `'alive'`, `'dead'`, or `'unknown'` (no record of this hold, or not judged in this pid namespace).  */
+  holder: 'free' | 'alive' | 'dead' | 'unknown'
 }
 
 /**

@@ -639,3 +639,49 @@ asRoot("a lock holder killed in another pid namespace: the kernel's flag recover
     t.true(h.check().ok)
   }
 })
+
+asRoot('two pid namespaces whose threads have the same id: a waiter whose id is the holder’s waits and times out, never takes the word for its own, and the map records that namespaces share it (needs root for unshare)', async (t) => {
+  t.timeout(120_000)
+  const h = hashmap.new(64 << 20, 0, 0, { lockTimeout: 300, shards: 1 })
+  t.teardown(() => h.close())
+  const fd = openSync(`/dev/shm/${h.name}`, 'r+')
+  t.teardown(() => closeSync(fd))
+  const read = (at: number, n: number) => {
+    const b = Buffer.alloc(n)
+    readSync(fd, b, 0, n, at)
+    return b
+  }
+  t.is(read(204, 4).readUInt32LE(0) & 2, 0, 'one pid namespace so far')
+  // The holder is pid (and thread id) 1 of its own namespace, with its own /proc.
+  const ns = spawn('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, fixture('ns-writer.cjs'), h.name, String(8 << 20)], { stdio: 'ignore' })
+  const exited = new Promise((r) => ns.once('exit', r))
+  t.teardown(() => ns.kill('SIGKILL'))
+  let writer: number | undefined
+  for (let i = 0; i < 500 && writer === undefined; i++) {
+    writer = childrenOf(ns.pid!)[0]
+    if (writer === undefined) await sleep(10)
+  }
+  t.truthy(writer)
+  let held = false
+  for (let attempt = 0; attempt < 300 && !held; attempt++) {
+    process.kill(writer!, 'SIGSTOP')
+    await sleep(10)
+    held = (read(1024, 4).readUInt32LE(0) & 0x3fffffff) === 1
+    if (!held) {
+      process.kill(writer!, 'SIGCONT')
+      await sleep(5 + (attempt % 20))
+    }
+  }
+  t.true(held, 'the holder (thread id 1 in its namespace) was never caught holding the lock')
+  t.is(read(204, 4).readUInt32LE(0) & 2, 2, 'the header says pid namespaces share the map')
+  // A waiter that is thread 1 of another namespace.
+  const script = `const h=require(${JSON.stringify(fileURLToPath(new URL('../index.js', import.meta.url)))}).open(${JSON.stringify(h.name)},{lockTimeout:300});try{h.set('k',1);console.log('ok')}catch(e){console.log(e.code)}`
+  const waiter = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '-e', script], { encoding: 'utf8' })
+  t.is(waiter.stdout.trim(), 'ERR_HASHMAP_LOCK_TIMEOUT', waiter.stderr)
+  t.is(read(1024, 4).readUInt32LE(0) & 0x3fffffff, 1, 'the holder still holds it')
+  process.kill(writer!, 'SIGKILL')
+  await exited
+  h.set('k', 'after')
+  t.is(h.get('k'), 'after')
+  t.true(h.check().ok)
+})

@@ -298,7 +298,52 @@ test('unlock breaks a lock whose holder is alive but stuck, asks first, and leav
   t.is(recoveriesOf(), recoveries + 1, 'the next operation repaired the shard')
   t.true(h.check().ok)
   t.regex(cli('unlock', h.name, '-y').out, /no shard of .* is locked/)
-  t.deepEqual(JSON.parse(cli('unlock', h.name, '-y', '--json').out), { name: h.name, unlocked: [], changed: [] })
+  t.deepEqual(JSON.parse(cli('unlock', h.name, '-y', '--json').out), { name: h.name, unlocked: [], changed: [], alive: [] })
+})
+
+test('unlock never breaks the lock of a holder whose process is alive without --force, nor one that changes hands meanwhile', async (t) => {
+  t.timeout(120_000)
+  const h = hashmap.new(64 << 20, 0, 0, { shards: 1, lockTimeout: 100 })
+  t.teardown(() => h.close())
+  const child = fork(fixture('big-writer.cjs'), [h.name, String(8 << 20)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  t.teardown(() => {
+    child.kill('SIGCONT')
+    child.kill('SIGKILL')
+  })
+  await new Promise((r) => child.once('message', r))
+  // While the writer runs, its holds come and go: nothing is stuck.
+  const running = JSON.parse(cli('unlock', h.name, '--yes', '--force', '--json').out)
+  t.deepEqual(running.unlocked, [], 'a lock changing hands is not stuck')
+  // Stopped inside a write: held, by a process that is alive.
+  let held = false
+  for (let i = 0; i < 100 && !held; i++) {
+    child.kill('SIGSTOP')
+    await new Promise((r) => setTimeout(r, 10))
+    held = (() => {
+      try {
+        h.set('probe', 1)
+        return false
+      } catch (e: any) {
+        return e.code === 'ERR_HASHMAP_LOCK_TIMEOUT'
+      }
+    })()
+    if (!held) {
+      child.kill('SIGCONT')
+      await new Promise((r) => setTimeout(r, 3 + i))
+    }
+  }
+  t.true(held, 'the writer was never caught holding the lock')
+  const refused = cli('unlock', h.name, '--yes')
+  t.is(refused.code, 2, refused.out + refused.err)
+  t.regex(refused.out, /\(its process is alive\); not breaking a live holder's lock without --force/)
+  t.throws(() => h.set('probe', 1), { code: 'ERR_HASHMAP_LOCK_TIMEOUT' }, 'still locked')
+  t.deepEqual(JSON.parse(cli('unlock', h.name, '--yes', '--json').out).alive, [0])
+  const forced = cli('unlock', h.name, '--yes', '--force')
+  t.is(forced.code, 0, forced.err)
+  t.regex(forced.out, /unlocked shard 0/)
+  child.kill('SIGKILL')
+  h.set('probe', 2)
+  t.is(h.get('probe'), 2)
 })
 
 test('ls shows a map whose writer is stopped mid-write as busy, after a short wait for each, instead of waiting out the lock timeout', async (t) => {

@@ -391,6 +391,17 @@ impl ShmMap {
                 ));
             }
         }
+        if write {
+            // Thread ids of several pid namespaces may collide in a lock
+            // word from now on: say so before our first lock (see lock.rs).
+            let ours = crate::orphans::self_pid_ns();
+            let theirs = r.u64(hdr::PID_NS).map_err(|e| (e, None))?;
+            if ours == 0 || theirs == 0 || ours != theirs {
+                r.atomic_u32(hdr::FLAGS)
+                    .map_err(|e| (e, None))?
+                    .fetch_or(crate::layout::hdr::FLAG_NAMESPACES, Ordering::Relaxed);
+            }
+        }
         Ok(ShmMap {
             mapping,
             layout,

@@ -159,6 +159,10 @@ pub mod hdr {
     /// `FLAGS` bit: made by `new()`, so the map has an owner (orphans.rs
     /// looks for maps whose owner is dead).
     pub const FLAG_OWNED: u32 = 1;
+    /// `FLAGS` bit: a process of another pid namespace than the creator's
+    /// has attached, so thread ids in lock words may collide (see lock.rs).
+    /// Set by that process, never cleared.
+    pub const FLAG_NAMESPACES: u32 = 2;
 }
 }
 
@@ -175,6 +179,10 @@ pub mod sh {
     STAMP = 4,
     /// `u32` owner record: the holder's thread id.
     OWNER_TID = 8,
+    /// `u32` owner record: holds of this shard so far, wrapping; each holder
+    /// adds one after it takes the lock (`shm-hashmap unlock` tells a new
+    /// hold by the same thread from the one it was shown).
+    OWNER_HOLDS = 12,
     /// `u32` owner record: the holder's pid as `/proc` names it (0: unknown).
     OWNER_PID = 16,
     /// `u64` owner record: the holder's start time, clock ticks after boot.

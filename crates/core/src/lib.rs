@@ -54,6 +54,7 @@ mod write;
 pub use error::{Error, ErrorKind, Result};
 pub use evict::ScanEntry;
 pub use fault::reinstall as reinstall_fault_guard;
+pub use guard::LockState;
 pub use layout::{
     calc_required, Layout, Policy, Required, HEADER_SIZE, MAGIC, RECORD_HEADER_SIZE,
     RESERVED_KEY_PREFIX, SHARD_HEADER_SIZE, SLOT_SIZE,

@@ -327,7 +327,7 @@ fn a_holder_killed_in_another_pid_namespace_is_recovered() {
             ));
             // What `shm-hashmap unlock` does, from what it showed.
             let seen = m.lock_state(0).expect("state");
-            assert!(m.break_lock(0, seen).expect("unlock"));
+            assert!(m.break_lock(0, &seen).expect("unlock"));
         }
         m.set(b"a", b"\x002").expect("the next operation recovers");
         assert_eq!(m.stat().expect("stat").recoveries, before + 1);

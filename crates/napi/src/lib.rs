@@ -467,6 +467,11 @@ pub struct LockState {
     pub word: u32,
     /** The stamp of the current hold (0 when free). */
     pub stamp: u32,
+    /** The shard's hold counter: it changes with every hold, the same thread's next one included. */
+    pub holds: u32,
+    /** What the owner record says of the holder: `'free'`, `'alive'`, `'dead'`, or `'unknown'` (no record of this hold, or not judged in this pid namespace). */
+    #[napi(ts_type = "'free' | 'alive' | 'dead' | 'unknown'")]
+    pub holder: String,
 }
 
 /// Each shard's lock of the map `name`, opened read-only, of any owner
@@ -476,11 +481,19 @@ pub fn lock_states(name: String) -> Result<Vec<LockState>> {
     let m = ShmMap::inspect(&name).map_err(js_err)?;
     (0..m.shards())
         .map(|i| {
-            let (word, stamp) = m.lock_state(i).map_err(js_err)?;
+            let s = m.lock_state(i).map_err(js_err)?;
             Ok(LockState {
                 shard: i as u32,
-                word,
-                stamp,
+                word: s.word,
+                stamp: s.stamp,
+                holds: s.holds,
+                holder: match s.holder {
+                    Owner::Nobody => "free",
+                    Owner::Alive => "alive",
+                    Owner::Dead => "dead",
+                    Owner::Unknown => "unknown",
+                }
+                .to_owned(),
             })
         })
         .collect()
@@ -490,11 +503,15 @@ pub fn lock_states(name: String) -> Result<Vec<LockState>> {
 /// and stamp are still those given, leaving the shard marked for repair;
 /// false if the lock changed meanwhile (for `unlock`).
 #[napi(catch_unwind)]
-pub fn break_lock(name: String, shard: u32, word: u32, stamp: u32) -> Result<bool> {
+pub fn break_lock(name: String, shard: u32, word: u32, stamp: u32, holds: u32) -> Result<bool> {
     let m = ShmMap::open(&name, &Options::default()).map_err(js_err)?;
-    let broke = m
-        .break_lock(u64::from(shard), (word, stamp))
-        .map_err(js_err)?;
+    let seen = shm_hashmap_core::LockState {
+        word,
+        stamp,
+        holds,
+        holder: Owner::Unknown,
+    };
+    let broke = m.break_lock(u64::from(shard), &seen).map_err(js_err)?;
     m.close().map_err(js_err)?;
     Ok(broke)
 }
