@@ -97,10 +97,7 @@ function getBatch(id, keys, from, to, out) {
     slots[i - from] = k.length
     units += k.length
   }
-  const r =
-    units <= JOIN_UNITS
-      ? fast.getManyJoined(id, collect, slots, (from === 0 && to === keys.length ? keys : keys.slice(from, to)).join(''), to - from)
-      : fast.getMany(id, collect, slots, ...keys.slice(from, to))
+  const r = units <= JOIN_UNITS ? fast.getManyJoined(id, collect, slots, (from === 0 && to === keys.length ? keys : keys.slice(from, to)).join(''), to - from) : fast.getMany(id, collect, slots, ...keys.slice(from, to))
   const text = /** @type {string} */ (r[0])
   let at = 0
   let next = 1
@@ -555,9 +552,7 @@ class HashMap {
       structured[i] = flags === 0 ? 0 : 1
     }
     const ttl = writeOptions(opts)
-    this.#batches(n, 'written', (id, from, to) =>
-      fast.setMany(id, ttl, structured.subarray(from, to), ...pairs.slice(2 * from, 2 * to)),
-    )
+    this.#batches(n, 'written', (id, from, to) => fast.setMany(id, ttl, structured.subarray(from, to), ...pairs.slice(2 * from, 2 * to)))
     return true
   }
 

@@ -261,7 +261,7 @@ asRoot("orphans: a SIGKILLed owner's map, and one whose pid was reused, are remo
   t.true(shmExists(otherNs), 'another pid namespace’s map stays for root too')
 })
 
-asRoot("orphans: a live creator in its own pid namespace and /proc is never judged dead by a process that entered that namespace but kept another /proc (needs root for unshare and nsenter)", async (t) => {
+asRoot('orphans: a live creator in its own pid namespace and /proc is never judged dead by a process that entered that namespace but kept another /proc (needs root for unshare and nsenter)', async (t) => {
   const name = uniqueName('orphan-nsenter')
   t.teardown(() => cleanup(name))
   // The creator: pid 1 of a new pid namespace with its own /proc, as uid
@@ -359,7 +359,9 @@ test('a new() that fails changes nothing in /dev/shm', (t) => {
 
 import { readdirSync } from 'node:fs'
 function readdir() {
-  return readdirSync('/dev/shm').filter((n) => n.includes('hashmap')).sort()
+  return readdirSync('/dev/shm')
+    .filter((n) => n.includes('hashmap'))
+    .sort()
 }
 
 test('a string key with a lone surrogate is ERR_INVALID_ARG_VALUE; in a string value it is stored as U+FFFD, as Buffer.from does', (t) => {
@@ -482,7 +484,11 @@ test("onIncompatible: 'recreate' replaces an unfinished segment of ours, but nev
   writeFileSync(`/dev/shm/${foreign}`, text, { mode: 0o600 })
   writeFileSync(`/dev/shm/${zeroMagic}`, zeroed, { mode: 0o600 })
   writeFileSync(`/dev/shm/${short}`, shortText, { mode: 0o600 })
-  for (const [name, bytes] of [[foreign, text], [zeroMagic, zeroed], [short, shortText]] as const) {
+  for (const [name, bytes] of [
+    [foreign, text],
+    [zeroMagic, zeroed],
+    [short, shortText],
+  ] as const) {
     const err = t.throws(() => hashmap.openOrCreate(name, 1 << 16, 0, 0, { onIncompatible: 'recreate' }), { instanceOf: HashMapError }, name)
     t.is(err?.code, 'ERR_HASHMAP_INCOMPATIBLE', name)
     t.deepEqual(readFileSync(`/dev/shm/${name}`), bytes, `${name} is untouched`)
@@ -553,7 +559,11 @@ test('maps truncated under a process and then closed keep no memory charged to i
     for (const h of maps) h.close()
   })
   for (const h of maps) h.set('k', 'v')
-  const child = fork(fixture('retired.cjs'), maps.map((h) => h.name), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child = fork(
+    fixture('retired.cjs'),
+    maps.map((h) => h.name),
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  )
   t.teardown(() => child.kill('SIGKILL'))
   const messages: any[] = []
   const next = () => new Promise<any>((r) => (messages.length ? r(messages.shift()) : child.once('message', () => r(messages.shift()))))
@@ -562,7 +572,10 @@ test('maps truncated under a process and then closed keep no memory charged to i
   for (const h of maps) truncateSync(`/dev/shm/${h.name}`, 4096)
   child.send('go')
   const { codes, before, after, entriesBefore, entriesAfter } = await next()
-  t.deepEqual(codes, maps.map(() => 'ERR_HASHMAP_CORRUPT'))
+  t.deepEqual(
+    codes,
+    maps.map(() => 'ERR_HASHMAP_CORRUPT'),
+  )
   // Retired as private writable zeros, they would add count × 64 MiB
   // (768 MiB); read-only zeros add nothing. The margin is the process's own churn.
   const grown = (after - before) * 1024

@@ -246,7 +246,13 @@ function ls(json) {
     else table.push([r.name, bytes(r.memorySize), r.entries.toLocaleString('en'), ownerText(r.owned, r.ownerPid, r.ownerState), procs(r.processes), written(r.lastWriteMs), age(r.createdMs)])
   }
   const widths = table[0].map((_, c) => Math.max(...table.map((r) => String(r[c]).length)))
-  for (const r of table) console.log(r.map((v, c) => String(v).padEnd(widths[c])).join('  ').trimEnd())
+  for (const r of table)
+    console.log(
+      r
+        .map((v, c) => String(v).padEnd(widths[c]))
+        .join('  ')
+        .trimEnd(),
+    )
 }
 
 function stat(name, json) {
@@ -311,12 +317,7 @@ function vet(name, uid, uidGiven) {
   if (st.isSymbolicLink()) fail(`not removing '${name}': it is a symbolic link, not a map`, 2)
   if (!st.isFile()) fail(`not removing '${name}': it is not a regular file, so not a map`, 2)
   if (st.uid !== uid) {
-    fail(
-      uidGiven
-        ? `not removing '${name}': it is owned by uid ${st.uid}, not by --uid ${uid}`
-        : `not removing '${name}': it is owned by uid ${st.uid}, not by you (uid ${uid}); pass --uid ${st.uid} to remove another user's map`,
-      2,
-    )
+    fail(uidGiven ? `not removing '${name}': it is owned by uid ${st.uid}, not by --uid ${uid}` : `not removing '${name}': it is owned by uid ${st.uid}, not by you (uid ${uid}); pass --uid ${st.uid} to remove another user's map`, 2)
   }
   let head
   try {
@@ -530,8 +531,7 @@ async function unlock(name, yes, shardText, force, json) {
   }
   for (const l of chosen) say(`shard ${l.shard}: ${lockText(l)}, for ${UNLOCK_SETTLE_MS} ms at least`)
   const question =
-    `Break the lock of ${chosen.length === 1 ? `shard ${chosen[0].shard}` : `${chosen.length} shards`} of '${name}'? ` +
-    'Only if its holder is dead or stopped for good: a running holder would go on writing beside the next one.'
+    `Break the lock of ${chosen.length === 1 ? `shard ${chosen[0].shard}` : `${chosen.length} shards`} of '${name}'? ` + 'Only if its holder is dead or stopped for good: a running holder would go on writing beside the next one.'
   if (!yes && !(await confirm(question, `not unlocking '${name}'`))) return console.log('nothing unlocked')
   const unlocked = []
   const changed = []

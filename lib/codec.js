@@ -164,7 +164,10 @@ function decodeStructured(bytes) {
 function describeKey(key) {
   if (typeof key === 'string') return JSON.stringify(key.length > 60 ? `${key.slice(0, 57)}...` : key)
   const bytes = bytesOf(key)
-  const hex = bytes.subarray(0, 32).toString('hex').replace(/(..)(?!$)/g, '$1 ')
+  const hex = bytes
+    .subarray(0, 32)
+    .toString('hex')
+    .replace(/(..)(?!$)/g, '$1 ')
   return `<${hex}${bytes.length > 32 ? ' ...' : ''}> (${bytes.length} bytes)`
 }
 
@@ -351,10 +354,7 @@ function classInstance(arg, v) {
 }
 
 function sparseArray(arg, length, at) {
-  return withCode(
-    new TypeError(`The "${arg}" argument is invalid: it holds a sparse array (length ${length}, a hole at index ${at}), which MessagePack cannot keep; store a dense array, an object or a Map`),
-    'ERR_INVALID_ARG_VALUE',
-  )
+  return withCode(new TypeError(`The "${arg}" argument is invalid: it holds a sparse array (length ${length}, a hole at index ${at}), which MessagePack cannot keep; store a dense array, an object or a Map`), 'ERR_INVALID_ARG_VALUE')
 }
 
 module.exports = {
