@@ -27,7 +27,11 @@ test("onIncompatible: 'recreate' replaces an unfinished segment of ours, but nev
   writeFileSync(`/dev/shm/${foreign}`, text, { mode: 0o600 })
   writeFileSync(`/dev/shm/${zeroMagic}`, zeroed, { mode: 0o600 })
   writeFileSync(`/dev/shm/${short}`, shortText, { mode: 0o600 })
-  for (const [name, bytes] of [[foreign, text], [zeroMagic, zeroed], [short, shortText]] as const) {
+  for (const [name, bytes] of [
+    [foreign, text],
+    [zeroMagic, zeroed],
+    [short, shortText],
+  ] as const) {
     const err = t.throws(() => hashmap.openOrCreate(name, 1 << 16, 0, 0, { onIncompatible: 'recreate' }), { instanceOf: HashMapError }, name)
     t.is(err?.code, 'ERR_HASHMAP_INCOMPATIBLE', name)
     t.deepEqual(readFileSync(`/dev/shm/${name}`), bytes, `${name} is untouched`)
