@@ -91,14 +91,18 @@ fn boottime_offset_ticks() -> i128 {
         .unwrap_or(0)
 }
 
-/// Start time of process `pid` ("self" for ours), in clock ticks after the
-/// host's boot: `/proc/PID/stat` field 22 shows it shifted by the reader's
-/// time namespace's boot-time offset, which is taken off again, so that
+/// Start time of process `pid`, in clock ticks after the host's boot, read
+/// from its main thread's entry, `/proc/PID/task/PID/stat`: qemu-user fakes
+/// `/proc/self/stat` and `/proc/PID/stat` of the process it runs with a
+/// start time of its own, so a process judging itself, and the others
+/// judging it, would disagree; the task entry carries the kernel's value
+/// for all of them. Field 22 is shown shifted by the reader's time
+/// namespace's boot-time offset, which is taken off again, so that
 /// processes in different time namespaces record and judge alike. `None` if
 /// there is no such process (or it cannot be read).
-fn start_time_of(pid: &str) -> Option<u64> {
+fn start_time_of(pid: u32) -> Option<u64> {
     let mut s = String::new();
-    std::fs::File::open(format!("/proc/{pid}/stat"))
+    std::fs::File::open(format!("/proc/{pid}/task/{pid}/stat"))
         .ok()?
         .take(4096)
         .read_to_string(&mut s)
@@ -109,17 +113,10 @@ fn start_time_of(pid: &str) -> Option<u64> {
     u64::try_from(i128::from(seen) - boottime_offset_ticks()).ok()
 }
 
-/// This process's start time, clock ticks after the host's boot (0 if unknown).
-/// Read from its main thread's entry, `/proc/self/task/PID/stat`, which is
-/// what another process reads as `/proc/PID/stat`: qemu-user fakes
-/// `/proc/self/stat` and `/proc/PID/stat` for the process it runs, with a
-/// start time of its own, and a live holder recorded with it would look
-/// dead (another start time) to everyone else.
+/// This process's start time, clock ticks after the host's boot (0 if
+/// unknown), as [`start_time_of`] reads it for any process.
 pub fn self_start_time() -> u64 {
-    let pid = rustix::process::getpid().as_raw_nonzero().get();
-    start_time_of(&format!("self/task/{pid}"))
-        .or_else(|| start_time_of("self"))
-        .unwrap_or(0)
+    start_time_of(rustix::process::getpid().as_raw_nonzero().get() as u32).unwrap_or(0)
 }
 
 /// Whether the mounted `/proc` is that of this process's own pid namespace,
@@ -197,7 +194,7 @@ pub fn judge(pid: u32, start_time: u64, pid_ns: u64) -> Owner {
         Ok(()) | Err(rustix::io::Errno::PERM) => {}
         Err(_) => return Owner::Unknown,
     }
-    match start_time_of(&pid.to_string()) {
+    match start_time_of(pid) {
         Some(t) if t == start_time => Owner::Alive,
         Some(_) => Owner::Dead,
         // Gone since, or hidden from us (hidepid): not a proof either way.
@@ -290,10 +287,9 @@ mod tests {
     fn this_process_is_alive_and_its_start_time_is_known() {
         assert!(self_start_time() > 0);
         assert!(self_pid_ns() > 0);
-        assert_eq!(start_time_of("self"), Some(self_start_time()));
-        let pid = rustix::process::getpid().as_raw_nonzero().get();
-        assert_eq!(start_time_of(&pid.to_string()), Some(self_start_time()));
-        assert_eq!(start_time_of("999999999"), None);
+        let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+        assert_eq!(start_time_of(pid), Some(self_start_time()));
+        assert_eq!(start_time_of(999_999_999), None);
     }
 
     #[test]
