@@ -7,16 +7,10 @@
 const { nowMs, peek, tryAcquire } = require('./lib/locks.js')
 const { getSystemErrorName, types } = require('node:util')
 
-if (process.platform !== 'linux') {
-  // The lock needs robust process-shared mutexes, and the segments POSIX
-  // shared memory with fallocate: Linux only (see the README's support matrix).
-  const err = new Error(`shm-hashmap supports Linux only; this is ${process.platform}-${process.arch}. It needs robust process-shared mutexes, which ${process.platform} does not provide.`)
-  err.code = 'ERR_HASHMAP_UNSUPPORTED_PLATFORM'
-  throw err
-}
-
 const { Packr, Unpackr } = require('msgpackr')
-const native = require('./binding.js')
+// The addon, or a stand-in that lets this file load where there is none
+// (lib/native.js); assertAddon() below says why.
+const { native, problem: addonProblem } = require('./lib/native.js')
 // Structured values (null, plain objects, arrays, Date, Map, Set, typed
 // arrays) are MessagePack, made and read here with msgpackr in its
 // structured-clone mode; the binding stores the bytes under their own tag
@@ -1224,7 +1218,14 @@ class HashMap {
   }
 }
 
+// Throws ERR_HASHMAP_UNSUPPORTED_PLATFORM where no addon is built for this
+// platform, ERR_HASHMAP_ADDON_MISSING where its platform package is missing.
+function assertAddon() {
+  if (addonProblem !== null) throw new HashMapError(addonProblem.code, addonProblem.message)
+}
+
 function calcRequiredMemorySize(memorySize, maxBuckets, maxFreeBlocks, recordKvSize, opts) {
+  assertAddon()
   const { shards } = mapOptions(opts, ['shards'])
   const args = [size('memorySize', memorySize), size('maxBuckets', maxBuckets), size('maxFreeBlocks', maxFreeBlocks), size('recordKvSize', recordKvSize), shards]
   try {
@@ -1243,6 +1244,7 @@ function sizes(memorySize, maxBuckets, maxFreeBlocks) {
 }
 
 function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
+  assertAddon()
   const args = sizes(memorySize, maxBuckets, maxFreeBlocks)
   const { name, ...o } = mapOptions(opts, ['name', 'mode', 'evict', 'lockTimeout', 'shards'])
   let h
@@ -1256,6 +1258,7 @@ function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
 }
 
 function open(name, opts) {
+  assertAddon()
   checkName(name)
   const o = mapOptions(opts, ['lockTimeout', 'trustUids'])
   try {
@@ -1266,6 +1269,7 @@ function open(name, opts) {
 }
 
 function openOrCreate(name, memorySize, maxBuckets, maxFreeBlocks, opts) {
+  assertAddon()
   checkName(name)
   const args = sizes(memorySize, maxBuckets, maxFreeBlocks)
   const o = mapOptions(opts, ['mode', 'evict', 'lockTimeout', 'trustUids', 'onIncompatible', 'shards'])
@@ -1277,6 +1281,7 @@ function openOrCreate(name, memorySize, maxBuckets, maxFreeBlocks, opts) {
 }
 
 function unlink(name) {
+  assertAddon()
   checkName(name)
   try {
     return native.unlink(name)
@@ -1295,5 +1300,7 @@ const hashmap = {
   HashMapError,
   Lock,
 }
+// For the stores' constructors (adapter.js), not part of the API.
+Object.defineProperty(hashmap, 'assertAddon', { value: assertAddon })
 hashmap.default = hashmap
 module.exports = hashmap

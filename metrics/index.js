@@ -77,6 +77,7 @@ class ClusterMetrics {
   #closed = false
 
   constructor(options = {}) {
+    hashmap.assertAddon()
     if (options === null || typeof options !== 'object') throw invalid('The "options" argument must be of type object', 'ERR_INVALID_ARG_TYPE')
     const unknown = Object.keys(options).find((k) => !OPTIONS.includes(k))
     if (unknown !== undefined) throw invalid(`The option "${unknown}" is not an option of ClusterMetrics; its options are ${OPTIONS.join(', ')}`, 'ERR_INVALID_ARG_VALUE')

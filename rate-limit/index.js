@@ -34,6 +34,7 @@ class RateLimitStore {
   #windowMs = DEFAULT_WINDOW
 
   constructor(mapOrName, options) {
+    hashmap.assertAddon()
     const { map, name: given, o } = adapterArgs(mapOrName, options)
     checkOptions(o, OPTIONS, 'RateLimitStore')
     if (o.prefix !== undefined && typeof o.prefix !== 'string') throw invalid('The "options.prefix" argument must be of type string', 'ERR_INVALID_ARG_TYPE')

@@ -87,6 +87,7 @@ class SessionStore extends EventEmitter {
 
   constructor(mapOrOptions, maybeOptions) {
     super()
+    hashmap.assertAddon()
     let o = maybeOptions ?? {}
     let given
     if (mapOrOptions instanceof hashmap.HashMap || typeof mapOrOptions === 'string') given = mapOrOptions
