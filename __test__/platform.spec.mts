@@ -4,6 +4,9 @@
 // package loads, as on a machine of that platform.
 import test from 'ava'
 import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
 import { fixture } from './helpers.mjs'
 
 const CALLS = ['new', 'open', 'openOrCreate', 'unlink', 'calcRequiredMemorySize', 'new with evict', 'KeyvShmHashmap', 'RateLimitStore', 'SessionStore', 'ClusterMetrics']
@@ -48,5 +51,20 @@ test('on a supported platform whose platform package is missing, every call name
     t.regex(c.message, /addon for darwin-arm64 is in the package shm-hashmap-darwin-arm64, which is not installed/, c.call)
     t.regex(c.message, /without --omit=optional/, c.call)
     t.notRegex(c.message, /wasm32|wasi/, c.call)
+  }
+})
+
+test("the macOS jobs' skip lists name tests that exist, each with a reason", (t) => {
+  const require = createRequire(import.meta.url)
+  const { AVA_SKIPS, CARGO_SKIPS } = require('../scripts/macos.js')
+  const root = fileURLToPath(new URL('..', import.meta.url))
+  t.true(AVA_SKIPS.length > 0 && CARGO_SKIPS.length > 0)
+  for (const [file, title, why] of AVA_SKIPS) {
+    t.true(readFileSync(`${root}/${file}`, 'utf8').includes(title), `${file}: ${title}`)
+    t.regex(why, /needs|cannot|macOS/, title)
+  }
+  for (const [file, name, why] of CARGO_SKIPS) {
+    t.regex(readFileSync(`${root}/${file}`, 'utf8'), new RegExp(`fn ${name}\\(`), `${file}: ${name}`)
+    t.regex(why, /needs|cannot|macOS/, name)
   }
 })
