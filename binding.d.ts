@@ -219,6 +219,8 @@ export interface StatResult {
   owned: boolean
   /** The eviction policy the map was created with.  */
   evict: 'none' | 'lru'
+  /** When the last write of any shard ended, in ms since the Unix epoch (coarse clock, within a few ms); 0 if none since the map was made.  */
+  lastWriteMs: number
 }
 
 export declare function unlink(name: string): boolean

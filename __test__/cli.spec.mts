@@ -37,10 +37,15 @@ test('ls lists our maps with size, entries, owner liveness and age, and skips ot
   t.is(r.code, 0, r.err)
   const line = r.out.split('\n').find((l) => l.startsWith(owned.name + ' '))
   t.truthy(line, r.out)
-  t.regex(line!, new RegExp(`1\\.0 MiB\\s+42\\s+${process.pid} \\(alive\\)\\s+(\\d+,)*${process.pid}(,\\d+)*( \\+\\d+)?\\s+\\d+s`))
+  t.regex(line!, new RegExp(`1\\.0 MiB\\s+42\\s+${process.pid} \\(alive\\)\\s+(\\d+,)*${process.pid}(,\\d+)*( \\+\\d+)?\\s+\\d+s ago\\s+\\d+s`))
   t.regex(r.out.split('\n').find((l) => l.startsWith(shared.name + ' ')) ?? '', /none \(openOrCreate\)/)
   const json = JSON.parse(cli('ls', '--json').out) as LsRow[]
   t.like(json.find((x) => x.name === owned.name), { entries: 42, ownerAlive: true, ownerPid: process.pid, ownerState: 'alive' })
+  // When it was last written: just now for the written map, never for the other.
+  const lastWrite = (json.find((x) => x.name === owned.name) as any).lastWriteMs
+  t.true(Math.abs(Date.now() - lastWrite) < 60_000, String(lastWrite))
+  t.is((json.find((x) => x.name === shared.name) as any).lastWriteMs, 0)
+  t.regex(r.out.split('\n').find((l) => l.startsWith(shared.name + ' '))!, /\snever\s/)
   t.like(json.find((x) => x.name === shared.name), { owned: false, ownerPid: null, ownerAlive: null, ownerState: 'nobody' })
 })
 

@@ -37,8 +37,8 @@ Inspect the shm-hashmap maps in /dev/shm.
 Commands:
   ls             list this library's maps: name, size, entries, owner pid
                  and whether it is alive, the processes that have it mapped,
-                 age; a map whose writer is stopped mid-write shows as busy
-                 after 250 ms
+                 when it was last written, age; a map whose writer is
+                 stopped mid-write shows as busy after 250 ms
   stat NAME      a map's layout and usage, with usage bars
   check NAME     walk a map's structure; exit 1 if an invariant is broken
   get NAME KEY   a key's value (exit 1 if absent)
@@ -229,6 +229,7 @@ function ls(json) {
         ownerAlive: state === 'alive' ? true : state === 'dead' ? false : null,
         ownerState: state,
         createdMs: s.createdMs,
+        lastWriteMs: s.lastWriteMs,
         processes: mapped.get(name) ?? [],
       })
     } catch (e) {
@@ -239,12 +240,13 @@ function ls(json) {
   }
   if (json) return console.log(JSON.stringify(rows, null, 2))
   if (rows.length === 0) return console.log('no shm-hashmap maps in /dev/shm')
-  const table = [['NAME', 'SIZE', 'ENTRIES', 'OWNER', 'MAPPED BY', 'AGE']]
+  const table = [['NAME', 'SIZE', 'ENTRIES', 'OWNER', 'MAPPED BY', 'WRITTEN', 'AGE']]
+  const written = (ms) => (ms > 0 ? `${age(ms)} ago` : 'never')
   const procs = (pids) => (pids.length === 0 ? '-' : pids.length <= 3 ? pids.join(',') : `${pids.slice(0, 3).join(',')} +${pids.length - 3}`)
   for (const r of rows) {
-    if (r.busy) table.push([r.name, '-', '-', '(busy: a write is in progress or stopped)', '-', '-'])
-    else if (r.error) table.push([r.name, '-', '-', `(${r.error})`, '-', '-'])
-    else table.push([r.name, bytes(r.memorySize), r.entries.toLocaleString('en'), ownerText(r.owned, r.ownerPid, r.ownerState), procs(r.processes), age(r.createdMs)])
+    if (r.busy) table.push([r.name, '-', '-', '(busy: a write is in progress or stopped)', '-', '-', '-'])
+    else if (r.error) table.push([r.name, '-', '-', `(${r.error})`, '-', '-', '-'])
+    else table.push([r.name, bytes(r.memorySize), r.entries.toLocaleString('en'), ownerText(r.owned, r.ownerPid, r.ownerState), procs(r.processes), written(r.lastWriteMs), age(r.createdMs)])
   }
   const widths = table[0].map((_, c) => Math.max(...table.map((r) => String(r[c]).length)))
   for (const r of table) console.log(r.map((v, c) => String(v).padEnd(widths[c])).join('  ').trimEnd())
@@ -264,6 +266,7 @@ function stat(name, json) {
     ['free blocks', `${bar(u.usedFreeBlocks, m.maxFreeBlocks + m.shards)}  ${u.usedFreeBlocks.toLocaleString('en')} of ${(m.maxFreeBlocks + m.shards).toLocaleString('en')} (maxFreeBlocks + each shard's free tail)`],
     ['owner', ownerText(s.owned, s.creatorPid, s.owned ? ownerState(name) : 'nobody')],
     ['created', `${new Date(s.createdMs).toISOString()} (${age(s.createdMs)} ago) by pid ${s.creatorPid}`],
+    ['written', s.lastWriteMs > 0 ? `${new Date(s.lastWriteMs).toISOString()} (${age(s.lastWriteMs)} ago)` : 'never'],
     ['recoveries', String(u.recoveries)],
     ['evict', `${s.evict} (${u.evictions.toLocaleString('en')} evicted)`],
     ['ttl', `${u.ttlEntries.toLocaleString('en')} entries with a TTL, ${u.expired.toLocaleString('en')} expired ones reclaimed`],

@@ -107,12 +107,6 @@ fn stored_fields(l: &Layout) -> [(u64, u64); 11] {
     ]
 }
 
-/// The shard headers, where each shard's lock lives: what a thread's robust
-/// list may point into, kept writable if the segment is retired.
-fn lock_areas(l: &Layout) -> impl Iterator<Item = (u64, u64)> + '_ {
-    (0..l.shards).map(|i| (l.shard(i).hdr, crate::layout::SHARD_HEADER_SIZE))
-}
-
 /// What the shards share, read from a validated header.
 fn common(r: &Region<'_>, l: &Layout) -> Result<Common> {
     Ok(Common {
@@ -278,8 +272,7 @@ impl ShmMap {
 
     fn create_named(name: String, layout: Layout, opts: &Options, flags: u32) -> Result<ShmMap> {
         let (fd, id) = shm::create(&name, layout.memory_size, opts.mode)?;
-        let made = Mapping::new(&fd, layout.memory_size, &name, true).and_then(|mut mapping| {
-            mapping.keep_writable(lock_areas(&layout));
+        let made = Mapping::new(&fd, layout.memory_size, &name, true).and_then(|mapping| {
             let r = mapping.region();
             init_segment(&r, &layout, &name, flags, opts.policy)?;
             let common = common(&r, &layout)?;
@@ -376,13 +369,12 @@ impl ShmMap {
                 false,
             ));
         }
-        let mut mapping = Mapping::new(&fd, meta.size, name, write).map_err(|e| (e, None))?;
+        let mapping = Mapping::new(&fd, meta.size, name, write).map_err(|e| (e, None))?;
         let r = mapping.region();
         let magic = || r.to_vec(hdr::MAGIC, 8).is_ok_and(|m| m == MAGIC);
         let layout = validate(&r, name, wait).map_err(|e| fail(e, magic()))?;
         let common = common(&r, &layout).map_err(|e| fail(e, magic()))?;
         mapping.check(name).map_err(|e| (e, None))?;
-        mapping.keep_writable(lock_areas(&layout));
         if let Some(wanted) = max_mode {
             let extra = meta.mode & 0o777 & !wanted;
             if extra != 0 {

@@ -210,7 +210,25 @@ fn patch(info: *mut libc::siginfo_t) -> bool {
                     0,
                 )
             };
-            return p != libc::MAP_FAILED;
+            if p != libc::MAP_FAILED {
+                return true;
+            }
+            // A page of its own splits the mapping in three, which fails once
+            // the process has its most memory-map entries (vm.max_map_count):
+            // then zeros over the whole range, which needs no new entry.
+            // SAFETY: as above; start..end is exactly the registered
+            // mapping, still ours.
+            let whole = unsafe {
+                libc::mmap(
+                    start as *mut libc::c_void,
+                    r.end.load(Ordering::Acquire) - start,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            return whole != libc::MAP_FAILED;
         }
     }
     false

@@ -156,7 +156,9 @@ impl ShmMap {
     pub(crate) fn write<R>(&self, i: u64, f: impl FnOnce(&Table<'_>) -> Result<R>) -> Result<R> {
         self.locked_with(i, false, |t, seq, held| {
             let _writing = seq.write(held);
-            f(t)
+            let res = f(t);
+            stamp_write(t)?;
+            res
         })
     }
 
@@ -209,4 +211,13 @@ impl ShmMap {
         self.mapping.check(&self.name)?;
         Ok(self.layout.shard(i).hdr)
     }
+}
+
+/// Records, in shard `t`'s header, that a write ended now (`sh::LAST_WRITE`,
+/// for `ls`): the coarse real-time clock, a few nanoseconds through the vDSO.
+pub(crate) fn stamp_write(t: &Table<'_>) -> Result<()> {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+    let ms = u64::try_from(now.tv_sec).unwrap_or(0).saturating_mul(1000)
+        + u64::try_from(now.tv_nsec).unwrap_or(0) / 1_000_000;
+    t.r.set_u64(t.l.at(sh::LAST_WRITE), ms)
 }

@@ -179,6 +179,9 @@ pub mod sh {
     pub const HAND: u64 = 144;
     /// `u64` the expiry sweep's cursor: the slot writes look at next (a hint).
     pub const SWEEP: u64 = 152;
+    /// `u64` when the last write under the lock ended, ms since the Unix
+    /// epoch on the coarse real-time clock; 0 before the first (a statistic).
+    pub const LAST_WRITE: u64 = 160;
 }
 
 /// What a full map does (`hdr::POLICY`), fixed at creation.

@@ -118,6 +118,9 @@ pub struct Stat {
     pub ttl_entries: u64,
     /// Entries repair dropped because their key could not find them.
     pub dropped: u64,
+    /// When the last write of any shard ended, ms since the Unix epoch (0:
+    /// none since the map was made).
+    pub last_write_ms: u64,
 }
 
 /// A hashmap in a named shared-memory segment.
@@ -460,6 +463,7 @@ impl ShmMap {
                 if damaged || t.clear_keeping_reserved().is_err() {
                     t.clear()?;
                 }
+                crate::guard::stamp_write(t)?;
                 t.r.set_u32(t.l.at(sh::STATUS), 0)
             })?;
         }
@@ -557,6 +561,7 @@ impl ShmMap {
             expired: 0,
             ttl_entries: 0,
             dropped: 0,
+            last_write_ms: 0,
         };
         for i in 0..self.layout.shards {
             let c = self.inspecting(i, |t| {
@@ -570,8 +575,10 @@ impl ShmMap {
                     f(sh::EXPIRED)?,
                     f(sh::TTL_ENTRIES)?,
                     f(sh::DROPPED)?,
+                    f(sh::LAST_WRITE)?,
                 ])
             })?;
+            st.last_write_ms = st.last_write_ms.max(c[8]);
             for (sum, v) in [
                 &mut st.used_buckets,
                 &mut st.used_free_blocks,

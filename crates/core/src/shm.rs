@@ -14,13 +14,14 @@
 //! - a [`Mapping`] owns one `MAP_SHARED` mapping, guarded against
 //!   truncation ([`fault`]), and unmaps it on drop;
 //! - a mapping whose segment was truncated is never unmapped but retired
-//!   ([`Mapping::drop`]): its lock areas ([`Mapping::keep_writable`]) become
-//!   private writable zeros, and the rest read-only zeros that commit no
-//!   memory. After that nothing of ours touches the range: no [`Region`]
-//!   outlives its `Mapping`, and the only writer left is libc or the kernel
-//!   following a robust-list link into a lock area, which stays writable. A
-//!   write anywhere else would be SIGSEGV, which the SIGBUS guard does not
-//!   catch; a read sees zeros.
+//!   ([`Mapping::drop`]): the whole range becomes one mapping of read-only
+//!   zeros that commits no memory (and takes one entry of the process's
+//!   memory map, whatever was patched in it). After that nothing touches
+//!   the range: no [`Region`] outlives its `Mapping`, and no thread's
+//!   robust list points into it, since a lock's entry is unlinked, with the
+//!   list head restored from process memory, before its guard is dropped
+//!   (`robust.rs`). A write there would be SIGSEGV, which the SIGBUS guard
+//!   does not catch; a read sees zeros.
 
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
@@ -234,8 +235,6 @@ pub struct Mapping {
     ptr: *mut u8,
     len: usize,
     guard: Option<fault::Guard>,
-    /// Byte ranges (offset, length) that stay writable when retired.
-    keep: Vec<(usize, usize)>,
 }
 
 impl Mapping {
@@ -260,25 +259,9 @@ impl Mapping {
             ptr: ptr.cast(),
             len,
             guard: None,
-            keep: Vec::new(),
         };
         m.guard = Some(fault::register(ptr as usize, len)?);
         Ok(m)
-    }
-
-    /// Names the byte ranges (offset, length) that libc or the kernel may
-    /// still write after the segment is truncated: the lock areas, which a
-    /// thread's robust list can point into. Ranges outside the mapping are
-    /// clipped.
-    pub fn keep_writable(&mut self, ranges: impl IntoIterator<Item = (u64, u64)>) {
-        self.keep = ranges
-            .into_iter()
-            .filter_map(|(off, len)| {
-                let off = usize::try_from(off).ok()?.min(self.len);
-                let len = usize::try_from(len).ok()?.min(self.len - off);
-                (len > 0).then_some((off, len))
-            })
-            .collect();
     }
 
     /// A bounds-checked view of the mapping, valid while `self` is borrowed.
@@ -314,17 +297,16 @@ impl Drop for Mapping {
 }
 
 impl Mapping {
-    /// The segment shrank while mapped. If that happened while a thread held
-    /// a lock, its robust list may still point into a lock area of this
-    /// range, and libc or the kernel may write there later: unmapping would
-    /// let them write into whatever is mapped here next. So the range stays
-    /// reserved for good: read-only private zeros, which commit no memory
-    /// (`MAP_NORESERVE`, and a private mapping without write access is not
-    /// charged), and private writable zeros over the pages of the lock areas
-    /// (a page per shard). No fault can come from either.
+    /// The segment shrank while mapped. The range stays reserved for good,
+    /// so that nothing else is ever mapped where a stale address could
+    /// point: one mapping of read-only private zeros, which commits no
+    /// memory (`MAP_NORESERVE`, and a private mapping without write access
+    /// is not charged), and which replaces the patched pages too, so the
+    /// process's memory map keeps one entry for it.
     fn retire(&mut self) {
-        // SAFETY: the range is exactly our mapping, which nothing of ours
-        // uses after this (Region borrows `self`); MAP_FIXED replaces it.
+        // SAFETY: the range is exactly our mapping, which nothing uses after
+        // this (Region borrows `self`, and no robust list points into it);
+        // MAP_FIXED replaces it.
         unsafe {
             libc::mmap(
                 self.ptr.cast(),
@@ -335,24 +317,6 @@ impl Mapping {
                 0,
             )
         };
-        let page = rustix::param::page_size();
-        for &(off, len) in &self.keep {
-            let start = off & !(page - 1);
-            let end = (off + len).next_multiple_of(page).min(self.len);
-            // SAFETY: start..end lies inside our retired range (page-aligned,
-            // clipped to its length), which MAP_FIXED replaces and nothing
-            // else aliases.
-            unsafe {
-                libc::mmap(
-                    self.ptr.add(start).cast(),
-                    end - start,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_FIXED | libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                    -1,
-                    0,
-                )
-            };
-        }
     }
 }
 

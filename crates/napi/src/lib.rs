@@ -196,6 +196,8 @@ pub struct StatResult {
     /** The eviction policy the map was created with. */
     #[napi(ts_type = "'none' | 'lru'")]
     pub evict: String,
+    /** When the last write of any shard ended, in ms since the Unix epoch (coarse clock, within a few ms); 0 if none since the map was made. */
+    pub last_write_ms: f64,
 }
 
 /** What `h.check()` returns. */
@@ -390,6 +392,7 @@ fn stat_result(s: shm_hashmap_core::Stat) -> StatResult {
             EvictPolicy::Lru => "lru",
         }
         .to_owned(),
+        last_write_ms: s.last_write_ms as f64,
     }
 }
 
