@@ -20,7 +20,7 @@ function isMusl() {
     return require('node:fs').readFileSync('/usr/bin/ldd', 'latin1').includes('musl')
   } catch {
     const report = process.report?.getReport?.()
-    return !report?.header?.glibcVersionRuntime
+    return report ? !report.header?.glibcVersionRuntime : false
   }
 }
 
@@ -35,15 +35,17 @@ function platformPackage(platform = process.platform, arch = process.arch) {
 let binding = null
 let problem = null
 
+const supported = () => SUPPORTED.includes(`${process.platform}-${process.arch}`)
+
 function explain(cause) {
   const target = `${process.platform}-${process.arch}`
-  const pkg = platformPackage()
-  if (pkg === null) {
+  if (!supported()) {
     return {
       code: 'ERR_HASHMAP_UNSUPPORTED_PLATFORM',
       message: `shm-hashmap has no native addon for ${target}; it supports ${SUPPORTED_TEXT}. The package installs here so that a project deployed on a supported platform can be developed on this one, but maps cannot be created or opened.`,
     }
   }
+  const pkg = platformPackage()
   const why = cause instanceof Error ? cause.message.split('\n')[0] : String(cause)
   return {
     code: 'ERR_HASHMAP_ADDON_MISSING',
@@ -51,7 +53,7 @@ function explain(cause) {
   }
 }
 
-if (platformPackage() === null) {
+if (!supported()) {
   problem = explain(null)
 } else {
   try {
