@@ -14,7 +14,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  * and stamp are still those given, leaving the shard marked for repair;
  * false if the lock changed meanwhile (for `unlock`).
  */
-export declare function breakLock(name: string, shard: number, word: number, stamp: number): boolean
+export declare function breakLock(name: string, shard: number, word: number, stamp: number, holds: number): boolean
 
 export declare function calcRequiredMemorySize(memorySize: number, maxBuckets: number, maxFreeBlocks: number, recordKvSize: number, shards?: number | undefined | null): Required
 
@@ -46,8 +46,36 @@ export declare const enum EvictPolicy {
   Lru = 'lru',
 }
 
-/** The raw functions of the keyed operations (see `fast.rs`). */
-export declare function fastOps(decodeStructured: unknown): { get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: SetOp, flags?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number, flags?: number): boolean; cad(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array, flags?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean, number] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean; scan(id: number, cursor: number, count: number, values: boolean, max: number): { next: number; slots: number; keys: Buffer[]; values: Array<string | boolean | number | bigint | Buffer> }; getMany(id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, ...keys: Array<string | Uint8Array>): unknown[]; getManyJoined(id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, joined: string, n: number): unknown[]; setMany(id: number, keys: Array<string | Uint8Array>, values: unknown[], structured: boolean[], ttl: number): [number] | [number, string, string]; delMany(id: number, keys: Array<string | Uint8Array>): [number] | [number, string, string]; batch: number; absent: number; other: number }
+/** The raw functions of the keyed operations: the table in `fast/mod.rs`. */
+export declare function fastOps(decodeStructured: unknown): FastOps
+
+/**
+ * The object `fastOps()` returns, for its TypeScript type only
+ * (never built in Rust): the raw operations, then the numbers that
+ * go with them.
+ */
+export interface FastOps {
+  get: (id: number, key: string | Uint8Array) => string | boolean | number | bigint | Buffer | undefined
+  set: (id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: SetOp, flags?: number) => boolean
+  del: (id: number, key: string | Uint8Array) => boolean
+  cas: (id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number, flags?: number) => boolean
+  cad: (id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array, flags?: number) => boolean
+  incr: (id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number) => number | bigint | undefined
+  getStale: (id: number, key: string | Uint8Array) => [string | boolean | number | bigint | Buffer, boolean, number] | undefined
+  ttl: (id: number, key: string | Uint8Array) => number
+  expire: (id: number, key: string | Uint8Array, ttl: number) => boolean
+  scan: (id: number, cursor: number, count: number, values: boolean, max: number) => { next: number; slots: number; keys: Buffer[]; values: Array<string | boolean | number | bigint | Buffer> }
+  getMany: (id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, ...keys: Array<string | Uint8Array>) => unknown[]
+  getManyJoined: (id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, joined: string, n: number) => unknown[]
+  setMany: (id: number, ttl: number | undefined, structured: Uint8Array, ...pairs: unknown[]) => [number] | [number, string, string]
+  delMany: (id: number, ...keys: Array<string | Uint8Array>) => [number] | [number, string, string]
+  /** The most items one batch call takes; index.js splits larger batches. */
+  batch: number
+  /** What `getMany` writes into a slot for a key without a live value. */
+  absent: number
+  /** What `getMany` writes into a slot for a value among `collect`'s others. */
+  other: number
+}
 
 /** Names of maps owned by `uid` whose creator is dead (see `prune`). */
 export declare function findOrphans(uid: number): Array<string>
@@ -85,6 +113,10 @@ export interface LockState {
   word: number
   /** The stamp of the current hold (0 when free).  */
   stamp: number
+  /** The shard's hold counter: it changes with every hold, the same thread's next one included.  */
+  holds: number
+  /** What the owner record says of the holder: `'free'`, `'alive'`, `'dead'`, or `'unknown'` (no record of this hold, or not judged in this pid namespace).  */
+  holder: 'free' | 'alive' | 'dead' | 'unknown'
 }
 
 /**

@@ -194,7 +194,6 @@ export interface KeysOptions {
   buffers?: boolean
 }
 
-
 /** Options of {@link open}: how this process attaches. */
 export interface OpenOptions {
   /**

@@ -156,9 +156,12 @@ test('calcRequiredMemorySize: a map built from it holds exactly maxBuckets entri
     } else {
       // Shards have slack: more fits, until the first key whose shard is full.
       let n = maxBuckets
-      const err = t.throws(() => {
-        for (; ; n++) h.set(key(n), 'x'.repeat(kv - 4))
-      }, { instanceOf: HashMapError })
+      const err = t.throws(
+        () => {
+          for (; ; n++) h.set(key(n), 'x'.repeat(kv - 4))
+        },
+        { instanceOf: HashMapError },
+      )
       t.is(err?.code, 'ERR_HASHMAP_NO_BUCKET')
       t.regex(err!.message, /in this key's shard \(one of \d+\)/)
       t.true(n > maxBuckets && n < maxBuckets * 1.25, `${n} entries`)
@@ -244,7 +247,7 @@ test('many maps with churn stay structurally sound', (t) => {
   t.teardown(() => h.close())
   const model = new Map<string, string>()
   let seed = 7
-  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n)
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n
   for (let op = 0; op < 20000; op++) {
     const k = `k${rand(1500)}`
     if (rand(3) === 0) {

@@ -46,7 +46,10 @@ test('bad arguments of the new functions: the right error, nothing changed', asy
     t.throws(f, { instanceOf: cls, code }, what)
   }
   await t.throwsAsync(h.getOrSet('g', 'fn' as any), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
-  await t.throwsAsync(h.getOrSet('g', () => 1, { ttl: -1 }), { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' })
+  await t.throwsAsync(
+    h.getOrSet('g', () => 1, { ttl: -1 }),
+    { instanceOf: RangeError, code: 'ERR_OUT_OF_RANGE' },
+  )
   t.deepEqual(h.entries(0), before, 'nothing changed')
   t.is(h.ttl('k'), Infinity, 'no ttl was set by a failed call')
   h.close()

@@ -71,7 +71,10 @@ test('getOrSet runs fn once for concurrent calls in a process, and stores with a
   t.is(calls, 1, 'a stored value does not run fn')
   t.is(await h.getOrSet('sync', () => 7, { ttl: 60_000 }), 7)
   t.true(h.ttl('sync')! > 59_000)
-  await t.throwsAsync(h.getOrSet('bad', () => (() => 1) as any), { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' })
+  await t.throwsAsync(
+    h.getOrSet('bad', () => (() => 1) as any),
+    { instanceOf: TypeError, code: 'ERR_INVALID_ARG_TYPE' },
+  )
   t.is(h.get('bad'), undefined)
   await t.throwsAsync(
     h.getOrSet('boom', async () => {

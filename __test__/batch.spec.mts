@@ -10,7 +10,14 @@ import { fixture, run } from './helpers.mjs'
 test('getMany returns the values in order, undefined for absent keys; setMany and delMany', (t) => {
   const h = hashmap.new(1 << 16)
   t.teardown(() => h.close())
-  t.true(h.setMany([['a', 1], ['b', { x: [1, 2] }], [Buffer.from('c'), 'text'], ['d', null]]))
+  t.true(
+    h.setMany([
+      ['a', 1],
+      ['b', { x: [1, 2] }],
+      [Buffer.from('c'), 'text'],
+      ['d', null],
+    ]),
+  )
   t.deepEqual(h.getMany(['d', 'a', 'zz', 'b', Buffer.from('c')]), [null, 1, undefined, { x: [1, 2] }, 'text'])
   t.deepEqual(h.getMany([]), [])
   t.is(h.delMany(['a', 'zz', 'b']), 2)
@@ -21,7 +28,14 @@ test('getMany returns the values in order, undefined for absent keys; setMany an
 test('setMany with a ttl, and a later pair of one key wins', async (t) => {
   const h = hashmap.new(1 << 16)
   t.teardown(() => h.close())
-  h.setMany([['k', 1], ['k', 2], ['t', 'short']], { ttl: 60_000 })
+  h.setMany(
+    [
+      ['k', 1],
+      ['k', 2],
+      ['t', 'short'],
+    ],
+    { ttl: 60_000 },
+  )
   t.is(h.get('k'), 2)
   t.true((h.ttl('t') ?? 0) > 59_000)
 })
@@ -117,7 +131,13 @@ test('getMany refuses a lone surrogate in any key, as get does, even where two k
 test('getMany and delMany read each key once, whatever array they are given', (t) => {
   const h = hashmap.new(1 << 16)
   t.teardown(() => h.close())
-  h.setMany([['a', 'A'], ['b', 'B'], ['ab', 'AB'], ['x', 'X'], ['\uFFFD', 'replacement']])
+  h.setMany([
+    ['a', 'A'],
+    ['b', 'B'],
+    ['ab', 'AB'],
+    ['x', 'X'],
+    ['\uFFFD', 'replacement'],
+  ])
   // A key that is 'b' when checked, and a lone surrogate (looked up as
   // U+FFFD by the addon), then a number, on the reads after.
   const shifty = () => {
@@ -153,13 +173,22 @@ test('getMany with Buffer and string keys in one batch, and batches past 1024 ke
   const want = (i: number) => (i >= n ? undefined : i % 3 === 0 ? `s${i}` : i)
   t.deepEqual(h.getMany(['k0', Buffer.from('k1'), new Uint8Array(Buffer.from('k3')), 'k4', 'zz']), [want(0), 1, want(3), 4, undefined])
   const strings = Array.from({ length: n + 5 }, (_, i) => `k${i}`)
-  t.deepEqual(h.getMany(strings), strings.map((_, i) => want(i)))
+  t.deepEqual(
+    h.getMany(strings),
+    strings.map((_, i) => want(i)),
+  )
   // One Buffer key in the second slice only: the first crosses joined, the
   // second key by key.
   const mixed: (string | Buffer)[] = strings.slice()
   mixed[1500] = Buffer.from('k1500')
-  t.deepEqual(h.getMany(mixed), strings.map((_, i) => want(i)))
-  t.deepEqual(h.getMany(strings.slice(1000, 1030)), strings.slice(1000, 1030).map((_, i) => want(1000 + i)))
+  t.deepEqual(
+    h.getMany(mixed),
+    strings.map((_, i) => want(i)),
+  )
+  t.deepEqual(
+    h.getMany(strings.slice(1000, 1030)),
+    strings.slice(1000, 1030).map((_, i) => want(1000 + i)),
+  )
 })
 
 test('getMany of keys too long to join crosses them one by one', (t) => {
@@ -207,11 +236,17 @@ test('getMany returns every type of value in one batch, each as get returns it',
   t.is(one[10], 'x\uFFFDy', 'a lone surrogate in a value is stored as U+FFFD')
   for (const order of [keys, [...keys].reverse(), ['missing', ...keys, 'missing']]) {
     const many = h.getMany(order)
-    t.deepEqual(many, order.map((k) => (k === 'missing' ? undefined : one[keys.indexOf(k)])))
+    t.deepEqual(
+      many,
+      order.map((k) => (k === 'missing' ? undefined : one[keys.indexOf(k)])),
+    )
     t.true(Object.is(many[order.indexOf('negzero')], -0))
     t.true(Buffer.isBuffer(many[order.indexOf('u8')]))
   }
-  t.deepEqual(one, values.map(([key, v]) => (key === 'lone' ? 'x\uFFFDy' : v instanceof Uint8Array ? Buffer.from(v) : v)))
+  t.deepEqual(
+    one,
+    values.map(([key, v]) => (key === 'lone' ? 'x\uFFFDy' : v instanceof Uint8Array ? Buffer.from(v) : v)),
+  )
   // Only strings, some of them non-ASCII: one UTF-16 text.
   t.deepEqual(h.getMany(['ascii', 'latin', 'empty', 'astral', 'edge-é', 'ascii2']), ['plain', 'héllo wörld', '', '𝄞 clef 😀', 'é'.repeat(128), 'after the non-ASCII ones'])
   // Only values that are not strings.

@@ -88,19 +88,14 @@ import { ftruncateSync } from 'node:fs'
 test('a segment truncated again and again while its user holds the lock: that process survives, and its other maps keep working after close()', async (t) => {
   const name = uniqueName('trunc-locked')
   t.teardown(() => cleanup(name))
+  let truncator: ReturnType<typeof fork> | undefined
+  t.teardown(() => truncator?.kill('SIGKILL'))
   const res = await run('truncated-locked.cjs', [name], (child) => {
-    child.on('message', async (m) => {
-      if (m !== 'ready') return
-      for (let i = 0; i < 3000 && child.exitCode === null; i++) {
-        try {
-          const fd = openSync(`/dev/shm/${name}`, 'r+')
-          ftruncateSync(fd, 0)
-          closeSync(fd)
-        } catch {}
-        await sleep(10)
-      }
+    child.on('message', (m) => {
+      if (m === 'ready') truncator = fork(fixture('truncator.cjs'), [name], { stdio: 'ignore' })
     })
   })
+  truncator?.kill('SIGKILL')
   t.is(res.signal, null, res.stderr)
   t.is(res.code, 0, res.stderr)
   const out = res.messages.find((m) => typeof m === 'object')
@@ -261,7 +256,7 @@ asRoot("orphans: a SIGKILLed owner's map, and one whose pid was reused, are remo
   t.true(shmExists(otherNs), 'another pid namespace’s map stays for root too')
 })
 
-asRoot("orphans: a live creator in its own pid namespace and /proc is never judged dead by a process that entered that namespace but kept another /proc (needs root for unshare and nsenter)", async (t) => {
+asRoot('orphans: a live creator in its own pid namespace and /proc is never judged dead by a process that entered that namespace but kept another /proc (needs root for unshare and nsenter)', async (t) => {
   const name = uniqueName('orphan-nsenter')
   t.teardown(() => cleanup(name))
   // The creator: pid 1 of a new pid namespace with its own /proc, as uid
@@ -322,34 +317,6 @@ const timeNamespaces = process.getuid?.() === 0 && spawnSync('unshare', ['--time
   t.is((JSON.parse(ls.stdout) as { name: string; ownerState: string }[]).find((m) => m.name === live.name)?.ownerState, 'alive')
 })
 
-test("onIncompatible: 'recreate' never replaces a segment whose creator is still making it (it holds the segment's flock), however slow", async (t) => {
-  const name = uniqueName('recreate-slow-creator')
-  t.teardown(() => cleanup(name))
-  // What a slow creator looks like from outside: a segment of zeros (no
-  // magic yet) whose flock it holds. flock(1) stands in for it.
-  writeFileSync(`/dev/shm/${name}`, Buffer.alloc(1 << 16), { mode: 0o600 })
-  const creator = spawn('flock', ['--exclusive', '--close', `/dev/shm/${name}`, 'sleep', '60'], { stdio: 'ignore', detached: true })
-  // The whole group: flock and its sleep.
-  const stop = () => {
-    try {
-      process.kill(-creator.pid!, 'SIGKILL')
-    } catch {}
-  }
-  t.teardown(stop)
-  await sleep(200)
-  const err = t.throws(() => hashmap.openOrCreate(name, 1 << 16, 0, 0, { onIncompatible: 'recreate' }), { instanceOf: HashMapError })
-  t.is(err?.code, 'ERR_HASHMAP_INCOMPATIBLE')
-  t.deepEqual(readFileSync(`/dev/shm/${name}`), Buffer.alloc(1 << 16), 'left as it was')
-  // Once the creator is gone (killed: the kernel drops its lock), it is recreated.
-  const gone = new Promise((r) => creator.once('exit', r))
-  stop()
-  await gone
-  const h = hashmap.openOrCreate(name, 1 << 16, 0, 0, { onIncompatible: 'recreate' })
-  h.set('k', 'v')
-  t.is(h.get('k'), 'v')
-  h.close()
-})
-
 test('a new() that fails changes nothing in /dev/shm', (t) => {
   const name = uniqueName('failing')
   const before = readdir()
@@ -359,7 +326,9 @@ test('a new() that fails changes nothing in /dev/shm', (t) => {
 
 import { readdirSync } from 'node:fs'
 function readdir() {
-  return readdirSync('/dev/shm').filter((n) => n.includes('hashmap')).sort()
+  return readdirSync('/dev/shm')
+    .filter((n) => n.includes('hashmap'))
+    .sort()
 }
 
 test('a string key with a lone surrogate is ERR_INVALID_ARG_VALUE; in a string value it is stored as U+FFFD, as Buffer.from does', (t) => {
@@ -466,43 +435,6 @@ asRoot("openOrCreate refuses a map whose mode grants more than its own with ERR_
   hashmap.openOrCreate(narrow, 4096, 0, 0, { mode: 0o666 }).close()
 })
 
-test("onIncompatible: 'recreate' replaces an unfinished segment of ours, but never another program's file, whose bytes stay as they were", (t) => {
-  const foreign = uniqueName('recreate-foreign')
-  const zeroMagic = uniqueName('recreate-zero-magic')
-  const short = uniqueName('recreate-short')
-  const empty = uniqueName('recreate-empty')
-  const zeros = uniqueName('recreate-zeros')
-  const started = uniqueName('recreate-started')
-  t.teardown(() => cleanup(foreign, zeroMagic, short, empty, zeros, started))
-  const text = Buffer.from('another program keeps its state here\n'.repeat(400))
-  // Its first 8 bytes are zero, as a map's magic is before it is written,
-  // but the rest is not what a creator of ours writes.
-  const zeroed = Buffer.concat([Buffer.alloc(8), text])
-  const shortText = Buffer.from('a short file')
-  writeFileSync(`/dev/shm/${foreign}`, text, { mode: 0o600 })
-  writeFileSync(`/dev/shm/${zeroMagic}`, zeroed, { mode: 0o600 })
-  writeFileSync(`/dev/shm/${short}`, shortText, { mode: 0o600 })
-  for (const [name, bytes] of [[foreign, text], [zeroMagic, zeroed], [short, shortText]] as const) {
-    const err = t.throws(() => hashmap.openOrCreate(name, 1 << 16, 0, 0, { onIncompatible: 'recreate' }), { instanceOf: HashMapError }, name)
-    t.is(err?.code, 'ERR_HASHMAP_INCOMPATIBLE', name)
-    t.deepEqual(readFileSync(`/dev/shm/${name}`), bytes, `${name} is untouched`)
-  }
-  // What a creator killed mid-openOrCreate leaves: an empty file, a header of
-  // zeros, or one whose first fields it wrote before it died.
-  writeFileSync(`/dev/shm/${empty}`, Buffer.alloc(0), { mode: 0o600 })
-  writeFileSync(`/dev/shm/${zeros}`, Buffer.alloc(1 << 16), { mode: 0o600 })
-  const begun = Buffer.alloc(1 << 16)
-  begun.writeUInt32LE(1024, 24) // the header size (format 6), the first field a creator writes
-  writeFileSync(`/dev/shm/${started}`, begun, { mode: 0o600 })
-  t.throws(() => hashmap.openOrCreate(zeros, 1 << 16), { code: 'ERR_HASHMAP_INCOMPATIBLE' }, 'without recreate')
-  for (const name of [empty, zeros, started]) {
-    const h = hashmap.openOrCreate(name, 1 << 16, 0, 0, { onIncompatible: 'recreate' })
-    h.set('k', name)
-    t.is(h.get('k'), name)
-    h.close()
-  }
-})
-
 test('a SIGBUS sent with kill is not swallowed: a process with a map open dies by it as it would without the addon', async (t) => {
   const h = hashmap.new(1 << 16)
   t.teardown(() => h.close())
@@ -553,7 +485,11 @@ test('maps truncated under a process and then closed keep no memory charged to i
     for (const h of maps) h.close()
   })
   for (const h of maps) h.set('k', 'v')
-  const child = fork(fixture('retired.cjs'), maps.map((h) => h.name), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child = fork(
+    fixture('retired.cjs'),
+    maps.map((h) => h.name),
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  )
   t.teardown(() => child.kill('SIGKILL'))
   const messages: any[] = []
   const next = () => new Promise<any>((r) => (messages.length ? r(messages.shift()) : child.once('message', () => r(messages.shift()))))
@@ -562,7 +498,10 @@ test('maps truncated under a process and then closed keep no memory charged to i
   for (const h of maps) truncateSync(`/dev/shm/${h.name}`, 4096)
   child.send('go')
   const { codes, before, after, entriesBefore, entriesAfter } = await next()
-  t.deepEqual(codes, maps.map(() => 'ERR_HASHMAP_CORRUPT'))
+  t.deepEqual(
+    codes,
+    maps.map(() => 'ERR_HASHMAP_CORRUPT'),
+  )
   // Retired as private writable zeros, they would add count × 64 MiB
   // (768 MiB); read-only zeros add nothing. The margin is the process's own churn.
   const grown = (after - before) * 1024
@@ -642,4 +581,50 @@ asRoot("a lock holder killed in another pid namespace: the kernel's flag recover
     t.is(h.get('k'), eraseFlag ? 'after unlock' : 'after the flag')
     t.true(h.check().ok)
   }
+})
+
+asRoot('two pid namespaces whose threads have the same id: a waiter whose id is the holder’s waits and times out, never takes the word for its own, and the map records that namespaces share it (needs root for unshare)', async (t) => {
+  t.timeout(120_000)
+  const h = hashmap.new(64 << 20, 0, 0, { lockTimeout: 300, shards: 1 })
+  t.teardown(() => h.close())
+  const fd = openSync(`/dev/shm/${h.name}`, 'r+')
+  t.teardown(() => closeSync(fd))
+  const read = (at: number, n: number) => {
+    const b = Buffer.alloc(n)
+    readSync(fd, b, 0, n, at)
+    return b
+  }
+  t.is(read(204, 4).readUInt32LE(0) & 2, 0, 'one pid namespace so far')
+  // The holder is pid (and thread id) 1 of its own namespace, with its own /proc.
+  const ns = spawn('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, fixture('ns-writer.cjs'), h.name, String(8 << 20)], { stdio: 'ignore' })
+  const exited = new Promise((r) => ns.once('exit', r))
+  t.teardown(() => ns.kill('SIGKILL'))
+  let writer: number | undefined
+  for (let i = 0; i < 500 && writer === undefined; i++) {
+    writer = childrenOf(ns.pid!)[0]
+    if (writer === undefined) await sleep(10)
+  }
+  t.truthy(writer)
+  let held = false
+  for (let attempt = 0; attempt < 300 && !held; attempt++) {
+    process.kill(writer!, 'SIGSTOP')
+    await sleep(10)
+    held = (read(1024, 4).readUInt32LE(0) & 0x3fffffff) === 1
+    if (!held) {
+      process.kill(writer!, 'SIGCONT')
+      await sleep(5 + (attempt % 20))
+    }
+  }
+  t.true(held, 'the holder (thread id 1 in its namespace) was never caught holding the lock')
+  t.is(read(204, 4).readUInt32LE(0) & 2, 2, 'the header says pid namespaces share the map')
+  // A waiter that is thread 1 of another namespace.
+  const script = `const h=require(${JSON.stringify(fileURLToPath(new URL('../index.js', import.meta.url)))}).open(${JSON.stringify(h.name)},{lockTimeout:300});try{h.set('k',1);console.log('ok')}catch(e){console.log(e.code)}`
+  const waiter = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, '-e', script], { encoding: 'utf8' })
+  t.is(waiter.stdout.trim(), 'ERR_HASHMAP_LOCK_TIMEOUT', waiter.stderr)
+  t.is(read(1024, 4).readUInt32LE(0) & 0x3fffffff, 1, 'the holder still holds it')
+  process.kill(writer!, 'SIGKILL')
+  await exited
+  h.set('k', 'after')
+  t.is(h.get('k'), 'after')
+  t.true(h.check().ok)
 })

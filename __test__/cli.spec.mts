@@ -40,13 +40,19 @@ test('ls lists our maps with size, entries, owner liveness and age, and skips ot
   t.regex(line!, new RegExp(`1\\.0 MiB\\s+42\\s+${process.pid} \\(alive\\)\\s+(\\d+,)*${process.pid}(,\\d+)*( \\+\\d+)?\\s+\\d+s ago\\s+\\d+s`))
   t.regex(r.out.split('\n').find((l) => l.startsWith(shared.name + ' ')) ?? '', /none \(openOrCreate\)/)
   const json = JSON.parse(cli('ls', '--json').out) as LsRow[]
-  t.like(json.find((x) => x.name === owned.name), { entries: 42, ownerAlive: true, ownerPid: process.pid, ownerState: 'alive' })
+  t.like(
+    json.find((x) => x.name === owned.name),
+    { entries: 42, ownerAlive: true, ownerPid: process.pid, ownerState: 'alive' },
+  )
   // When it was last written: just now for the written map, never for the other.
   const lastWrite = (json.find((x) => x.name === owned.name) as any).lastWriteMs
   t.true(Math.abs(Date.now() - lastWrite) < 60_000, String(lastWrite))
   t.is((json.find((x) => x.name === shared.name) as any).lastWriteMs, 0)
   t.regex(r.out.split('\n').find((l) => l.startsWith(shared.name + ' '))!, /\snever\s/)
-  t.like(json.find((x) => x.name === shared.name), { owned: false, ownerPid: null, ownerAlive: null, ownerState: 'nobody' })
+  t.like(
+    json.find((x) => x.name === shared.name),
+    { owned: false, ownerPid: null, ownerAlive: null, ownerState: 'nobody' },
+  )
 })
 
 test('stat shows usage bars, and --json the same figures as h.stat()', (t) => {
@@ -102,7 +108,27 @@ test('rm removes with --yes, refuses without a terminal to ask on, and reports a
 })
 
 test('bad usage exits 2 with the usage text', (t) => {
-  for (const args of [[], ['frobnicate'], ['stat'], ['ls', 'extra'], ['stat', 'a', 'b'], ['ls', '--bogus'], ['prune', 'extra'], ['stat', 'a', '--uid', '0'], ['rm', 'a', '--uid', 'root'], ['prune', '--uid', '-1'], ['prune', '--uid'], ['get', 'a'], ['get', 'a', 'k', 'extra'], ['ttl', 'a'], ['del', 'a'], ['keys', 'a', '--limit', 'x'], ['get', 'a', 'k', '--prefix', 'p'], ['clear', 'a', 'b'], ['rm', 'a', 'b/c']]) {
+  for (const args of [
+    [],
+    ['frobnicate'],
+    ['stat'],
+    ['ls', 'extra'],
+    ['stat', 'a', 'b'],
+    ['ls', '--bogus'],
+    ['prune', 'extra'],
+    ['stat', 'a', '--uid', '0'],
+    ['rm', 'a', '--uid', 'root'],
+    ['prune', '--uid', '-1'],
+    ['prune', '--uid'],
+    ['get', 'a'],
+    ['get', 'a', 'k', 'extra'],
+    ['ttl', 'a'],
+    ['del', 'a'],
+    ['keys', 'a', '--limit', 'x'],
+    ['get', 'a', 'k', '--prefix', 'p'],
+    ['clear', 'a', 'b'],
+    ['rm', 'a', 'b/c'],
+  ]) {
     const r = cli(...args)
     t.is(r.code, 2, args.join(' '))
     t.regex(r.err, /Usage: shm-hashmap <command>/, args.join(' '))
@@ -202,9 +228,18 @@ test("prune: a SIGKILLed owner's map shows as dead and is removed, asking first;
   const listed = cli('ls', '--json')
   t.is(listed.code, 0, listed.err)
   const rows = JSON.parse(listed.out) as LsRow[]
-  t.like(rows.find((r) => r.name === dead), { uid, owned: true, ownerPid: o.pid, ownerAlive: false, ownerState: 'dead', entries: 1 })
-  t.like(rows.find((r) => r.name === live.name), { uid, owned: true, ownerPid: process.pid, ownerAlive: true, ownerState: 'alive' })
-  t.like(rows.find((r) => r.name === shared.name), { uid, owned: false, ownerState: 'nobody' })
+  t.like(
+    rows.find((r) => r.name === dead),
+    { uid, owned: true, ownerPid: o.pid, ownerAlive: false, ownerState: 'dead', entries: 1 },
+  )
+  t.like(
+    rows.find((r) => r.name === live.name),
+    { uid, owned: true, ownerPid: process.pid, ownerAlive: true, ownerState: 'alive' },
+  )
+  t.like(
+    rows.find((r) => r.name === shared.name),
+    { uid, owned: false, ownerState: 'nobody' },
+  )
   const table = cli('ls').out.split('\n')
   t.regex(table.find((l) => l.startsWith(dead + ' ')) ?? '', new RegExp(`\\s${o.pid} \\(dead\\)\\s`))
 
@@ -248,7 +283,10 @@ asRoot('stat and check read a map of another user; rm needs --uid naming its own
   const c = cli('check', name)
   t.is(c.code, 0, c.err)
   t.is(c.out, `${name}: ok, 7 entries\n`)
-  t.like(JSON.parse(cli('ls', '--json').out).find((r: LsRow) => r.name === name), { uid: 65534, entries: 7, ownerState: 'nobody' })
+  t.like(
+    JSON.parse(cli('ls', '--json').out).find((r: LsRow) => r.name === name),
+    { uid: 65534, entries: 7, ownerState: 'nobody' },
+  )
 
   const mine = cli('rm', name, '--yes')
   t.is(mine.code, 2, mine.err)
@@ -288,7 +326,11 @@ test('unlock breaks a lock whose holder is alive but stuck, asks first, and leav
   t.regex(refused.out, new RegExp(`shard 0: held by thread ${stuck.pid}`))
   t.regex(refused.err, /without --yes/)
   t.throws(() => h.set('a', 2), { code: 'ERR_HASHMAP_LOCK_TIMEOUT' }, 'still locked')
-  for (const bad of [['--shard', '1'], ['--shard', 'x']]) t.is(cli('unlock', h.name, '--yes', ...bad).code, 2, bad.join(' '))
+  for (const bad of [
+    ['--shard', '1'],
+    ['--shard', 'x'],
+  ])
+    t.is(cli('unlock', h.name, '--yes', ...bad).code, 2, bad.join(' '))
   t.is(cli('stat', h.name, '--shard', '0').code, 2, '--shard is for unlock only')
   const done = cli('unlock', h.name, '--shard', '0', '--yes')
   t.is(done.code, 0, done.err)
@@ -298,7 +340,52 @@ test('unlock breaks a lock whose holder is alive but stuck, asks first, and leav
   t.is(recoveriesOf(), recoveries + 1, 'the next operation repaired the shard')
   t.true(h.check().ok)
   t.regex(cli('unlock', h.name, '-y').out, /no shard of .* is locked/)
-  t.deepEqual(JSON.parse(cli('unlock', h.name, '-y', '--json').out), { name: h.name, unlocked: [], changed: [] })
+  t.deepEqual(JSON.parse(cli('unlock', h.name, '-y', '--json').out), { name: h.name, unlocked: [], changed: [], alive: [] })
+})
+
+test('unlock never breaks the lock of a holder whose process is alive without --force, nor one that changes hands meanwhile', async (t) => {
+  t.timeout(120_000)
+  const h = hashmap.new(64 << 20, 0, 0, { shards: 1, lockTimeout: 100 })
+  t.teardown(() => h.close())
+  const child = fork(fixture('big-writer.cjs'), [h.name, String(8 << 20)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  t.teardown(() => {
+    child.kill('SIGCONT')
+    child.kill('SIGKILL')
+  })
+  await new Promise((r) => child.once('message', r))
+  // While the writer runs, its holds come and go: nothing is stuck.
+  const running = JSON.parse(cli('unlock', h.name, '--yes', '--force', '--json').out)
+  t.deepEqual(running.unlocked, [], 'a lock changing hands is not stuck')
+  // Stopped inside a write: held, by a process that is alive.
+  let held = false
+  for (let i = 0; i < 100 && !held; i++) {
+    child.kill('SIGSTOP')
+    await new Promise((r) => setTimeout(r, 10))
+    held = (() => {
+      try {
+        h.set('probe', 1)
+        return false
+      } catch (e: any) {
+        return e.code === 'ERR_HASHMAP_LOCK_TIMEOUT'
+      }
+    })()
+    if (!held) {
+      child.kill('SIGCONT')
+      await new Promise((r) => setTimeout(r, 3 + i))
+    }
+  }
+  t.true(held, 'the writer was never caught holding the lock')
+  const refused = cli('unlock', h.name, '--yes')
+  t.is(refused.code, 2, refused.out + refused.err)
+  t.regex(refused.out, /\(its process is alive\); not breaking a live holder's lock without --force/)
+  t.throws(() => h.set('probe', 1), { code: 'ERR_HASHMAP_LOCK_TIMEOUT' }, 'still locked')
+  t.deepEqual(JSON.parse(cli('unlock', h.name, '--yes', '--json').out).alive, [0])
+  const forced = cli('unlock', h.name, '--yes', '--force')
+  t.is(forced.code, 0, forced.err)
+  t.regex(forced.out, /unlocked shard 0/)
+  child.kill('SIGKILL')
+  h.set('probe', 2)
+  t.is(h.get('probe'), 2)
 })
 
 test('ls shows a map whose writer is stopped mid-write as busy, after a short wait for each, instead of waiting out the lock timeout', async (t) => {
@@ -398,5 +485,8 @@ test('ls shows which processes have each map mapped', async (t) => {
   t.teardown(() => child.kill('SIGKILL'))
   await new Promise((r) => child.once('message', r))
   const rows = JSON.parse(cli('ls', '--json').out) as (LsRow & { processes: number[] })[]
-  t.deepEqual(rows.find((r) => r.name === h.name)?.processes.sort((a, b) => a - b), [process.pid, child.pid!].sort((a, b) => a - b))
+  t.deepEqual(
+    rows.find((r) => r.name === h.name)?.processes.sort((a, b) => a - b),
+    [process.pid, child.pid!].sort((a, b) => a - b),
+  )
 })

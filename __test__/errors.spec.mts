@@ -69,12 +69,7 @@ test('sizes outside safe non-negative integers and bigints outside int64 are Ran
 
 test('bad names are TypeError ERR_INVALID_ARG_VALUE and nothing is created', (t) => {
   for (const name of ['', '..', '.', 'a/b', '/abs', 'é', 'a b', 'x'.repeat(300), 'semi;colon']) {
-    for (const fn of [
-      () => hashmap.new(1000, 0, 0, { name }),
-      () => hashmap.open(name),
-      () => hashmap.openOrCreate(name, 1000),
-      () => hashmap.unlink(name),
-    ]) {
+    for (const fn of [() => hashmap.new(1000, 0, 0, { name }), () => hashmap.open(name), () => hashmap.openOrCreate(name, 1000), () => hashmap.unlink(name)]) {
       t.throws(fn, { instanceOf: TypeError, code: 'ERR_INVALID_ARG_VALUE' }, JSON.stringify(name))
     }
   }

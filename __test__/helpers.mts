@@ -26,11 +26,7 @@ export function cleanup(...names: string[]): void {
 }
 
 /** Forks a fixture; resolves with its exit code and every message it sent. */
-export function run(
-  script: string,
-  args: string[] = [],
-  onChild?: (c: ChildProcess) => void,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null; messages: any[]; stderr: string }> {
+export function run(script: string, args: string[] = [], onChild?: (c: ChildProcess) => void): Promise<{ code: number | null; signal: NodeJS.Signals | null; messages: any[]; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = fork(fixture(script), args, { stdio: ['ignore', 'inherit', 'pipe', 'ipc'] })
     const messages: any[] = []

@@ -120,8 +120,25 @@ test.serial('a table of hostile inputs: each throws its error and changes nothin
     ['set: value a class instance in a Map', () => h.set('s', new Map([[1, bad(new (class Point {})())]])), TYPE],
     ['set: value a symbol in a Set', () => h.set('s', new Set([bad(Symbol('x'))])), TYPE],
     ['set: value a WeakMap', () => h.set('s', bad(new WeakMap())), TYPE],
-    ['compareAndSet: expected a function', () => h.compareAndSet('s', bad(() => 1), 'v'), TYPE],
-    ['set: value function', () => h.set('s', bad(() => 1)), TYPE],
+    [
+      'compareAndSet: expected a function',
+      () =>
+        h.compareAndSet(
+          's',
+          bad(() => 1),
+          'v',
+        ),
+      TYPE,
+    ],
+    [
+      'set: value function',
+      () =>
+        h.set(
+          's',
+          bad(() => 1),
+        ),
+      TYPE,
+    ],
     ['set: value symbol', () => h.set('s', bad(Symbol('v'))), TYPE],
     ['set: value bigint above int64', () => h.set('i', 2n ** 63n), RANGE],
     ['set: value bigint below int64', () => h.set('i', -(2n ** 63n) - 1n), RANGE],

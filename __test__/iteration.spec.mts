@@ -20,7 +20,10 @@ test('keys, entries, the iterator, size, clear, capacity and freeSpace', (t) => 
   t.is(all.length, 5001)
   t.is(new Set(all).size, 5001)
   const bufs = h.keys(0, { buffers: true })
-  t.true(bufs.some((b) => b.equals(Buffer.from([0xff, 0]))), 'binary keys come back exactly as Buffers')
+  t.true(
+    bufs.some((b) => b.equals(Buffer.from([0xff, 0]))),
+    'binary keys come back exactly as Buffers',
+  )
   const entries = new Map(h.entries(0))
   t.is(entries.get('k42'), 42)
   t.is(entries.size, 5001)

@@ -122,7 +122,7 @@ test('any string Keyv hands over is a key of its own: lone surrogates are not me
   t.deepEqual(seen.sort(), ['ns:x\uDC00', 'ns:x\uFFFD'])
   await keyv.clear()
   t.is(await keyv.get('x\uDC00'), undefined)
-  t.is(await store.get('a\uD800'), 1, "clear() of a namespace leaves other keys")
+  t.is(await store.get('a\uD800'), 1, 'clear() of a namespace leaves other keys')
   t.true(await store.deleteMany(['a\uD800', 'a\uFFFD']))
   t.deepEqual(h.keys(), [])
 })

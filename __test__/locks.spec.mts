@@ -21,7 +21,11 @@ test('4 processes in withLock never overlap, and every acquisition gets a greate
   for (const r of runs) {
     t.is(r.code, 0, r.stderr)
     t.is(r.messages[0].overlaps, 0)
-    t.deepEqual(r.messages[0].tokens, [...r.messages[0].tokens].sort((a: number, b: number) => a - b), 'each process sees its tokens grow')
+    t.deepEqual(
+      r.messages[0].tokens,
+      [...r.messages[0].tokens].sort((a: number, b: number) => a - b),
+      'each process sees its tokens grow',
+    )
     tokens.push(...r.messages[0].tokens)
   }
   t.is(new Set(tokens).size, 240, 'no two acquisitions share a token')

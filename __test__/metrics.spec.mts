@@ -23,7 +23,11 @@ test('prom-client on 2 cluster workers: every scrape on either worker reports ex
   const { text } = await hit(port, '/metrics')
   t.is(sample(text, 'shm_hashmap_cluster_metrics_processes'), 1)
   const h = hashmap.open(name)
-  t.deepEqual(h.keys(0).filter((k) => k.startsWith('snap:')), [`snap:${pids[1]}`], 'the dead worker’s snapshot is gone')
+  t.deepEqual(
+    h.keys(0).filter((k) => k.startsWith('snap:')),
+    [`snap:${pids[1]}`],
+    'the dead worker’s snapshot is gone',
+  )
   h.close()
   const exited = new Promise((r) => primary.once('exit', r))
   primary.send('exit')

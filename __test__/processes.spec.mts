@@ -62,7 +62,11 @@ test('8 processes call openOrCreate at once, 20 rounds: exactly one map each rou
     for (const c of children) c.send({ round, name })
     await until(() => inbox.every((b) => b.length === round + 2))
     const replies = inbox.map((b) => b[round + 1])
-    t.deepEqual(replies.filter((r) => r.error), [], `round ${round}`)
+    t.deepEqual(
+      replies.filter((r) => r.error),
+      [],
+      `round ${round}`,
+    )
     t.is(new Set(replies.map((r) => `${r.creatorPid}/${r.createdMs}`)).size, 1, `round ${round}: more than one map`)
     t.true(replies.every((r) => r.owner === false))
     const h = hashmap.open(name)

@@ -23,7 +23,13 @@ test('a sharded map: metadata, stat sums the shards, check walks them, and keys,
   t.true(m.maxBucketFlags > m.maxBuckets)
   const keys = Array.from({ length: 1000 }, (_, i) => `key:${i}`)
   h.setMany(keys.map((k, i) => [k, i]))
-  h.setMany([['short:1', 1], ['short:2', 2]], { ttl: 1 })
+  h.setMany(
+    [
+      ['short:1', 1],
+      ['short:2', 2],
+    ],
+    { ttl: 1 },
+  )
   t.is(h.stat().usage.usedBuckets, 1002)
   await new Promise((r) => setTimeout(r, 5))
   t.is(h.size, 1000)

@@ -53,7 +53,10 @@ test('fn throws in the process that computes: the error reaches only it, and the
   for (const p of others) p.go()
   t.deepEqual(await thrower.result, { error: 'fn failed' })
   const results = await Promise.all(others.map((p) => p.result))
-  t.true(results.every((r) => r?.value !== undefined && r.value.computedBy === results[0]?.value?.computedBy), JSON.stringify(results))
+  t.true(
+    results.every((r) => r?.value !== undefined && r.value.computedBy === results[0]?.value?.computedBy),
+    JSON.stringify(results),
+  )
   t.is(h.get('runs'), 2, 'one run that threw, then one that stored')
 })
 
@@ -72,7 +75,10 @@ test('the computing process is SIGKILLed mid-fn: another finishes after the leas
   t.is(await dying.exited, 'SIGKILL')
   const results = await Promise.all(waiters.map((p) => p.result))
   t.true(Date.now() - began >= lockTtl - 50, 'nobody took over before the lease expired')
-  t.true(results.every((r) => r?.value !== undefined && r.value.computedBy === results[0]?.value?.computedBy), JSON.stringify(results))
+  t.true(
+    results.every((r) => r?.value !== undefined && r.value.computedBy === results[0]?.value?.computedBy),
+    JSON.stringify(results),
+  )
   t.is(h.get('runs'), 2)
 })
 
@@ -99,7 +105,10 @@ test('fn gives undefined ("not found"): nothing is stored, and the processes tha
   await Promise.all(ps.map((p) => p.ready))
   for (const p of ps) p.go()
   const results = await Promise.all(ps.map((p) => p.result))
-  t.deepEqual(results, ps.map(() => ({ undefined: true })))
+  t.deepEqual(
+    results,
+    ps.map(() => ({ undefined: true })),
+  )
   t.is(h.get('runs'), 1, 'fn ran once for the round')
   t.is(h.get('hot'), undefined, 'nothing was stored')
   t.deepEqual(h.keys(), ['runs'])
@@ -121,7 +130,11 @@ test('staleTtl: while one process recomputes an expired entry, the others are se
   await computer.computing
   for (const p of [...stale, tooOld, waiter]) p.go()
   const served = await Promise.all(stale.map((p) => p.result))
-  t.deepEqual(served, stale.map(() => ({ plain: 'old' })), 'served stale while the computer was still computing')
+  t.deepEqual(
+    served,
+    stale.map(() => ({ plain: 'old' })),
+    'served stale while the computer was still computing',
+  )
   t.is(h.get('runs'), 1, 'and nobody else ran fn')
   const fresh = await computer.result
   t.is(fresh?.value?.isDate, true)

@@ -12,13 +12,20 @@ const cases: [string, unknown][] = [
   ['nested object', { user: { name: 'Ada', tags: ['a', 'b'], address: { city: 'London', zip: null } } }],
   ['array of mixed', [1, 'two', true, null, 3n, 1.5, NaN, Infinity, { x: [] }]],
   ['Date', new Date(Date.UTC(2026, 10, 25, 18, 0, 0, 123))],
-  ['Map with non-string keys', new Map<unknown, unknown>([[1, 'one'], [{ k: 1 }, [2]], ['s', new Map()]])],
+  [
+    'Map with non-string keys',
+    new Map<unknown, unknown>([
+      [1, 'one'],
+      [{ k: 1 }, [2]],
+      ['s', new Map()],
+    ]),
+  ],
   ['Set', new Set([1, 'a', null])],
   ['empty Map and Set', { m: new Map(), s: new Set() }],
   ['typed arrays inside', { f64: new Float64Array([1.5, NaN]), i32: new Int32Array([-1, 2]), u8: new Uint8Array([0, 255]) }],
   ['a top-level Float64Array', new Float64Array([0.25])],
   ['undefined inside', { a: undefined, b: [undefined] }],
-  ['unicode', { 'ключ': 'значение', emoji: '😀' }],
+  ['unicode', { ключ: 'значение', emoji: '😀' }],
   ['null prototype', Object.assign(Object.create(null), { a: 1 })],
 ]
 
@@ -128,6 +135,9 @@ test('getOrSet with an object value', async (t) => {
   t.teardown(() => h.close())
   t.deepEqual(await h.getOrSet('u', () => ({ id: 1, tags: new Set(['a']) })), { id: 1, tags: new Set(['a']) })
   t.deepEqual(h.get('u'), { id: 1, tags: new Set(['a']) })
-  await t.throwsAsync(h.getOrSet('f', () => (() => 1) as any), { instanceOf: TypeError })
+  await t.throwsAsync(
+    h.getOrSet('f', () => (() => 1) as any),
+    { instanceOf: TypeError },
+  )
   t.false(h.has('f'))
 })

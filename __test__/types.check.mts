@@ -198,13 +198,35 @@ export async function locks(h: HashMap<string>): Promise<number> {
 //   cannot be written; a plain interface or class, Dates, Maps, Sets,
 //   arrays and typed arrays nested in it can;
 // - getOrSet's fn may give undefined, and its result then admits undefined.
-interface Product { name: string; price: number; tags?: string[]; at: Date; seen: Map<string, Set<number>>; bytes: Uint8Array }
-interface WithMethod { name: string; total(): number }
-interface Nested { a: { b: { c: () => void } } }
-interface WithSymbol { s: symbol }
-class Secret { #pin = 1; shown = 2 }
-class Hidden { private pin = 1; shown = 2 }
-class PlainClass { shown = 2 }
+interface Product {
+  name: string
+  price: number
+  tags?: string[]
+  at: Date
+  seen: Map<string, Set<number>>
+  bytes: Uint8Array
+}
+interface WithMethod {
+  name: string
+  total(): number
+}
+interface Nested {
+  a: { b: { c: () => void } }
+}
+interface WithSymbol {
+  s: symbol
+}
+class Secret {
+  #pin = 1
+  shown = 2
+}
+class Hidden {
+  private pin = 1
+  shown = 2
+}
+class PlainClass {
+  shown = 2
+}
 export async function valueTypes(
   counts: HashMap<number>,
   big: HashMap<bigint>,

@@ -63,7 +63,10 @@ test('a structured value that does not decode is ERR_HASHMAP_CORRUPT naming its 
     t.regex(err?.message ?? '', /"bad-key"|62 61 64 2d 6b 65 79/, what)
     t.regex(err?.message ?? '', /cannot be decoded/, what)
   }
-  const fromGetOrSet = await t.throwsAsync(h.getOrSet('bad-key', () => 'never'), { instanceOf: HashMapError })
+  const fromGetOrSet = await t.throwsAsync(
+    h.getOrSet('bad-key', () => 'never'),
+    { instanceOf: HashMapError },
+  )
   t.is(fromGetOrSet?.code, 'ERR_HASHMAP_CORRUPT')
   t.deepEqual(h.keys().sort(), ['bad-key', 'good'], 'keys() never decodes values')
   t.deepEqual(h.get('good'), { fine: true })

@@ -165,9 +165,7 @@ async function multiProcess(id, workload, counts, seconds, entries) {
     const rates = {}
     for (let run = 0; run < RUNS; run++) {
       for (const procs of counts) {
-        const workers = Array.from({ length: procs }, (_, w) =>
-          fork(`${__dirname}/worker.js`, [id, JSON.stringify(s.share), workload, String(seconds), String(entries), String(w)]),
-        )
+        const workers = Array.from({ length: procs }, (_, w) => fork(`${__dirname}/worker.js`, [id, JSON.stringify(s.share), workload, String(seconds), String(entries), String(w)]))
         await Promise.all(workers.map((w) => new Promise((r) => w.once('message', r))))
         const done = workers.map((w) => new Promise((r) => w.once('message', r)))
         workers.forEach((w) => w.send('go'))
@@ -213,7 +211,11 @@ function batchCost(entries, size) {
   }
   const res = {}
   try {
-    assertEq(h.getMany(groups[1]).every((v) => v === value), true, 'getMany hits')
+    assertEq(
+      h.getMany(groups[1]).every((v) => v === value),
+      true,
+      'getMany hits',
+    )
     assertEq(h.setMany(pairs[1]), true, 'setMany')
     assertEq(h.get(groups[1][size - 1]), value, 'get after setMany')
     for (let run = 0; run < RUNS; run++) {
@@ -285,8 +287,16 @@ function featureCost(entries) {
       for (const [name, v] of Object.entries(variants)) {
         const h = maps[name]
         const opts = { ttl: v.ttl }
-        add(name, 'get (hit)', timedSync(n, (i) => h.get(hit[i])))
-        add(name, 'set (overwrite)', timedSync(n, (i) => h.set(hit[i], value, opts)))
+        add(
+          name,
+          'get (hit)',
+          timedSync(n, (i) => h.get(hit[i])),
+        )
+        add(
+          name,
+          'set (overwrite)',
+          timedSync(n, (i) => h.set(hit[i], value, opts)),
+        )
       }
     }
     // A full LRU map taking new keys: every set evicts one entry.
@@ -332,12 +342,36 @@ function valueCost() {
   try {
     const objs = Array.from({ length: entries }, (_, i) => session(i))
     for (let run = 0; run < RUNS; run++) {
-      add('object', 'set', timedSync(n, (i) => h.set(k(i), objs[i % entries])))
-      add('object', 'get', timedSync(n, (i) => h.get(k(i))))
-      add('json', 'set', timedSync(n, (i) => h.set(k(i), JSON.stringify(objs[i % entries]))))
-      add('json', 'get', timedSync(n, (i) => JSON.parse(h.get(k(i)))))
-      add('string', 'set', timedSync(n, (i) => h.set(k(i), plain)))
-      add('string', 'get', timedSync(n, (i) => h.get(k(i))))
+      add(
+        'object',
+        'set',
+        timedSync(n, (i) => h.set(k(i), objs[i % entries])),
+      )
+      add(
+        'object',
+        'get',
+        timedSync(n, (i) => h.get(k(i))),
+      )
+      add(
+        'json',
+        'set',
+        timedSync(n, (i) => h.set(k(i), JSON.stringify(objs[i % entries]))),
+      )
+      add(
+        'json',
+        'get',
+        timedSync(n, (i) => JSON.parse(h.get(k(i)))),
+      )
+      add(
+        'string',
+        'set',
+        timedSync(n, (i) => h.set(k(i), plain)),
+      )
+      add(
+        'string',
+        'get',
+        timedSync(n, (i) => h.get(k(i))),
+      )
     }
     h.set('check', objs[1])
     assertEq(h.get('check').email, objs[1].email, 'object round trip')
@@ -438,8 +472,7 @@ async function main() {
     say()
     say(`| map | memory | maxBuckets | get/s | ns per get | vs Map.get |`)
     say(`|---|---:|---:|---:|---:|---:|`)
-    const row = (label, r) =>
-      say(`| ${label} | ${r.memorySize?.toLocaleString('en') ?? '—'} | ${r.maxBuckets?.toLocaleString('en') ?? '—'} | ${fmt(r.rate)} | ${(1e9 / r.rate).toFixed(0)} | ${(r.rate / z.map.rate).toFixed(2)}× |`)
+    const row = (label, r) => say(`| ${label} | ${r.memorySize?.toLocaleString('en') ?? '—'} | ${r.maxBuckets?.toLocaleString('en') ?? '—'} | ${fmt(r.rate)} | ${(1e9 / r.rate).toFixed(0)} | ${(r.rate / z.map.rate).toFixed(2)}× |`)
     row('sparse: `new(64 MiB)`, default maxBuckets', z.sparse)
     row('dense: `calcRequiredMemorySize(0, 100000, 0, 48)`', z.dense)
     row('`Map`', z.map)

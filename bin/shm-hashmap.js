@@ -4,7 +4,7 @@
 const fs = require('node:fs')
 const readline = require('node:readline')
 const util = require('node:util')
-const { getSystemErrorName, parseArgs } = util
+const { parseArgs } = util
 // ls, stat and check open maps read-only through the binding, so that they
 // work on maps of any owner; the public open() refuses foreign segments.
 const { native, problem } = require('../lib/native.js')
@@ -12,6 +12,7 @@ if (problem !== null) {
   console.error(`shm-hashmap: ${problem.message} [${problem.code}]`)
   process.exit(1)
 }
+const { osError } = require('../lib/os-error.js')
 
 const SHM = '/dev/shm'
 const MAGIC = native.segmentMagic()
@@ -51,8 +52,9 @@ Commands:
                  open keep them
   prune          remove your maps whose creating process is dead (asks first)
   unlock NAME    break the lock of a shard whose holder is dead or stopped
-                 for good and could not be proved dead (asks first); the
-                 next operation on the shard repairs it
+                 for good and could not be proved dead: one held by the same
+                 hold for a second, never a live process's without --force
+                 (asks first); the next operation on the shard repairs it
 
 ls, stat and check read maps of any owner; get, keys and ttl only read;
 del, clear and unlock write. rm and prune act only on your own maps unless
@@ -65,6 +67,7 @@ Options:
   --prefix P     keys: only keys that start with P
   --limit N      keys: at most N keys (0: all)
   --shard N      unlock: shard N only (default: every locked shard)
+  --force        unlock: also a holder whose process is alive
   -h, --help     show this help
 `
 
@@ -112,10 +115,8 @@ function bar(used, total, width = 30) {
 /** The errno name of a native `ERR_OS:<errno>:<syscall>` code, else the code. */
 function errorCode(e) {
   const code = typeof e?.code === 'string' ? e.code : 'ERROR'
-  const os = /^ERR_OS:(\d+):/.exec(code)
-  if (!os) return code
   try {
-    return getSystemErrorName(-Number(os[1]))
+    return osError(code)?.name ?? code
   } catch {
     return code
   }
@@ -249,7 +250,13 @@ function ls(json) {
     else table.push([r.name, bytes(r.memorySize), r.entries.toLocaleString('en'), ownerText(r.owned, r.ownerPid, r.ownerState), procs(r.processes), written(r.lastWriteMs), age(r.createdMs)])
   }
   const widths = table[0].map((_, c) => Math.max(...table.map((r) => String(r[c]).length)))
-  for (const r of table) console.log(r.map((v, c) => String(v).padEnd(widths[c])).join('  ').trimEnd())
+  for (const r of table)
+    console.log(
+      r
+        .map((v, c) => String(v).padEnd(widths[c]))
+        .join('  ')
+        .trimEnd(),
+    )
 }
 
 function stat(name, json) {
@@ -314,12 +321,7 @@ function vet(name, uid, uidGiven) {
   if (st.isSymbolicLink()) fail(`not removing '${name}': it is a symbolic link, not a map`, 2)
   if (!st.isFile()) fail(`not removing '${name}': it is not a regular file, so not a map`, 2)
   if (st.uid !== uid) {
-    fail(
-      uidGiven
-        ? `not removing '${name}': it is owned by uid ${st.uid}, not by --uid ${uid}`
-        : `not removing '${name}': it is owned by uid ${st.uid}, not by you (uid ${uid}); pass --uid ${st.uid} to remove another user's map`,
-      2,
-    )
+    fail(uidGiven ? `not removing '${name}': it is owned by uid ${st.uid}, not by --uid ${uid}` : `not removing '${name}': it is owned by uid ${st.uid}, not by you (uid ${uid}); pass --uid ${st.uid} to remove another user's map`, 2)
   }
   let head
   try {
@@ -486,41 +488,61 @@ function lockText(l) {
   const tid = l.word & TID_MASK
   if (tid === 0) return (l.word & OWNER_DIED) !== 0 ? 'free, marked for repair' : 'free'
   const waiters = l.word >>> 31 ? ', with waiters' : ''
-  return `held by thread ${tid}${waiters}`
+  const holder = { alive: 'its process is alive', dead: 'its process is dead', unknown: 'its process cannot be judged from here' }[l.holder] ?? l.holder
+  return `held by thread ${tid}${waiters} (${holder})`
 }
 
-async function unlock(name, yes, shardText, json) {
+// How long unlock watches a lock before it calls it stuck: one held all
+// that time by the same hold (same word, stamp and hold counter).
+const UNLOCK_SETTLE_MS = 1000
+const same = (a, b) => a.word === b.word && a.stamp === b.stamp && a.holds === b.holds
+
+async function unlock(name, yes, shardText, force, json) {
   const say = (text) => json || console.log(text)
-  let states
-  try {
-    states = native.lockStates(name)
-  } catch (e) {
-    fail(explain(name, e))
+  const states = () => {
+    try {
+      return native.lockStates(name)
+    } catch (e) {
+      fail(explain(name, e))
+    }
   }
+  const first = states()
   let chosen
   if (shardText !== undefined) {
-    if (!/^\d{1,3}$/.test(shardText) || Number(shardText) >= states.length) {
-      fail(`--shard wants a shard of '${name}', from 0 to ${states.length - 1}, not '${shardText}'`, 2)
+    if (!/^\d{1,3}$/.test(shardText) || Number(shardText) >= first.length) {
+      fail(`--shard wants a shard of '${name}', from 0 to ${first.length - 1}, not '${shardText}'`, 2)
     }
-    chosen = [states[Number(shardText)]]
+    chosen = [first[Number(shardText)]].filter((l) => (l.word & TID_MASK) !== 0)
   } else {
-    chosen = states.filter((l) => (l.word & TID_MASK) !== 0)
-    if (chosen.length === 0) {
-      if (json) return console.log(JSON.stringify({ name, unlocked: [], changed: [] }))
-      return console.log(`no shard of '${name}' is locked`)
-    }
+    chosen = first.filter((l) => (l.word & TID_MASK) !== 0)
   }
-  for (const l of chosen) say(`shard ${l.shard}: ${lockText(l)}`)
+  // A holder the owner record proves alive is running, and breaking its lock
+  // would let the next holder write beside it: only with --force.
+  const alive = chosen.filter((l) => l.holder === 'alive')
+  if (!force) {
+    for (const l of alive) say(`shard ${l.shard}: ${lockText(l)}; not breaking a live holder's lock without --force`)
+    chosen = chosen.filter((l) => l.holder !== 'alive')
+  }
+  if (chosen.length > 0) {
+    await new Promise((r) => setTimeout(r, UNLOCK_SETTLE_MS))
+    const now = states()
+    chosen = chosen.filter((l) => same(l, now[l.shard]))
+  }
+  if (chosen.length === 0) {
+    if (json) return console.log(JSON.stringify({ name, unlocked: [], changed: [], alive: force ? [] : alive.map((l) => l.shard) }))
+    if (!force && alive.length > 0) process.exitCode = 2
+    return say(`no shard of '${name}' is locked by a holder that is dead, or stuck for ${UNLOCK_SETTLE_MS} ms${!force && alive.length > 0 ? ' (a live one is, see above)' : ''}`)
+  }
+  for (const l of chosen) say(`shard ${l.shard}: ${lockText(l)}, for ${UNLOCK_SETTLE_MS} ms at least`)
   const question =
-    `Break the lock of ${chosen.length === 1 ? `shard ${chosen[0].shard}` : `${chosen.length} shards`} of '${name}'? ` +
-    'Only if its holder is dead or stopped for good: a running holder would go on writing beside the next one.'
+    `Break the lock of ${chosen.length === 1 ? `shard ${chosen[0].shard}` : `${chosen.length} shards`} of '${name}'? ` + 'Only if its holder is dead or stopped for good: a running holder would go on writing beside the next one.'
   if (!yes && !(await confirm(question, `not unlocking '${name}'`))) return console.log('nothing unlocked')
   const unlocked = []
   const changed = []
   for (const l of chosen) {
     let broke
     try {
-      broke = native.breakLock(name, l.shard, l.word, l.stamp)
+      broke = native.breakLock(name, l.shard, l.word, l.stamp, l.holds)
     } catch (e) {
       fail(explain(name, e))
     }
@@ -532,7 +554,7 @@ async function unlock(name, yes, shardText, json) {
       say(`shard ${l.shard} of '${name}': its lock changed meanwhile, so it was left alone (run unlock again to see it now)`)
     }
   }
-  if (json) console.log(JSON.stringify({ name, unlocked, changed }))
+  if (json) console.log(JSON.stringify({ name, unlocked, changed, alive: force ? [] : alive.map((l) => l.shard) }))
   if (changed.length > 0) process.exitCode = 1
 }
 
@@ -566,6 +588,7 @@ async function main() {
         yes: { type: 'boolean', short: 'y' },
         uid: { type: 'string' },
         prefix: { type: 'string' },
+        force: { type: 'boolean' },
         limit: { type: 'string' },
         shard: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -591,6 +614,7 @@ async function main() {
   if (values.uid !== undefined && command !== 'rm' && command !== 'prune') fail(`--uid is for rm and prune only\n\n${HELP}`, 2)
   if ((values.prefix !== undefined || values.limit !== undefined) && command !== 'keys') fail(`--prefix and --limit are for keys only\n\n${HELP}`, 2)
   if (values.shard !== undefined && command !== 'unlock') fail(`--shard is for unlock only\n\n${HELP}`, 2)
+  if (values.force !== undefined && command !== 'unlock') fail(`--force is for unlock only\n\n${HELP}`, 2)
   if (values.limit !== undefined && !/^\d{1,9}$/.test(values.limit)) fail(`--limit wants a count (0 for all), not '${values.limit}'\n\n${HELP}`, 2)
   const uid = values.uid === undefined ? process.geteuid() : parseUid(values.uid)
   switch (command) {
@@ -613,7 +637,7 @@ async function main() {
     case 'clear':
       return clear(name, values.yes, values.json)
     case 'unlock':
-      return unlock(name, values.yes, values.shard, values.json)
+      return unlock(name, values.yes, values.shard, values.force, values.json)
     default:
       return rm(names, values.yes, uid, values.uid !== undefined, values.json)
   }

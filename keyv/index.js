@@ -7,18 +7,18 @@
 // serialisation may be turned off (`serialize: undefined`).
 
 const { EventEmitter } = require('node:events')
-const hashmap = require('../index.js')
+const { assertAddon } = require('../lib/native.js')
 
 const DEFAULT_MEMORY = 64 << 20
 /** Bytes an entry is assumed to take, for the default entry count: a dense table leaves each shard room for large values. */
 const ENTRY_BYTES = 512
 
-const { OPEN_OPTIONS, adapterArgs, checkOptions, invalid, mapKey, openByName, storeKey } = require('../adapter.js')
+const { OPEN_OPTIONS, adapterArgs, checkOptions, invalid, mapKey, openByName, storeKey } = require('../lib/adapter.js')
 const { appMapName } = require('../lib/app-name.js')
 const OPTIONS = ['namespace', 'evict', ...OPEN_OPTIONS]
 
 // The map key of a Keyv key: itself if well-formed, else a binary form that
-// keeps it apart from every other string (see adapter.js) and that
+// keeps it apart from every other string (see lib/adapter.js) and that
 // iterator() turns back into it. Keyv hands over strings; anything else goes
 // to the map as it is, which refuses it.
 const keyOf = (key) => (typeof key === 'string' ? mapKey('', key) : key)
@@ -37,7 +37,7 @@ class KeyvShmHashmap extends EventEmitter {
 
   constructor(mapOrName, options) {
     super()
-    hashmap.assertAddon()
+    assertAddon()
     const { map, name, o } = adapterArgs(mapOrName, options)
     checkOptions(o, OPTIONS, 'KeyvShmHashmap')
     if (o.namespace !== undefined && typeof o.namespace !== 'string') throw invalid('The "options.namespace" argument must be of type string', 'ERR_INVALID_ARG_TYPE')
@@ -76,6 +76,7 @@ class KeyvShmHashmap extends EventEmitter {
    */
   async setMany(entries) {
     const n = entries.length
+    /** @type {[import('../index').Key, any][]} */
     const pairs = []
     const ttls = []
     for (let i = 0; i < n; i++) {

@@ -11,6 +11,8 @@
 //   old npm, or node_modules copied from another machine).
 
 // The platforms with an addon: `${process.platform}-${process.arch}`.
+const { HashMapError } = require('./errors.js')
+
 const SUPPORTED = ['linux-x64', 'linux-arm64', 'darwin-x64', 'darwin-arm64']
 const SUPPORTED_TEXT = 'Linux x64 and arm64 (glibc and musl) and macOS x64 and arm64'
 
@@ -19,6 +21,7 @@ function isMusl() {
   try {
     return require('node:fs').readFileSync('/usr/bin/ldd', 'latin1').includes('musl')
   } catch {
+    /** @type {any} */
     const report = process.report?.getReport?.()
     return report ? !report.header?.glibcVersionRuntime : false
   }
@@ -76,9 +79,7 @@ const placeholders = {
 }
 
 function missing() {
-  const err = new Error(problem.message)
-  err.code = problem.code
-  return err
+  return new HashMapError(problem?.code, problem?.message)
 }
 
 const native =
@@ -92,4 +93,14 @@ const native =
     },
   })
 
-module.exports = { native, problem, platformPackage, SUPPORTED, SUPPORTED_TEXT }
+/**
+ * Throws ERR_HASHMAP_UNSUPPORTED_PLATFORM where no addon is built for this
+ * platform, ERR_HASHMAP_ADDON_MISSING where its platform package is missing:
+ * the first thing new/open/openOrCreate/unlink/calcRequiredMemorySize and
+ * the stores' constructors do.
+ */
+function assertAddon() {
+  if (problem !== null) throw new HashMapError(problem.code, problem.message)
+}
+
+module.exports = { native, problem, assertAddon, platformPackage, SUPPORTED, SUPPORTED_TEXT }

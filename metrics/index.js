@@ -16,9 +16,10 @@
 // prom-client's AggregatorRegistry.aggregate sums them, honouring each
 // metric's `aggregator`.
 
+const { assertAddon } = require('../lib/native.js')
 const { readFileSync } = require('node:fs')
 const hashmap = require('../index.js')
-const { invalid } = require('../adapter.js')
+const { invalid } = require('../lib/adapter.js')
 const { appMapName } = require('../lib/app-name.js')
 
 const REQUEST = 'req'
@@ -76,8 +77,9 @@ class ClusterMetrics {
   #publishing = Promise.resolve()
   #closed = false
 
+  /** @param {import('./index').ClusterMetricsOptions & Record<string, any>} [options] */
   constructor(options = {}) {
-    hashmap.assertAddon()
+    assertAddon()
     if (options === null || typeof options !== 'object') throw invalid('The "options" argument must be of type object', 'ERR_INVALID_ARG_TYPE')
     const unknown = Object.keys(options).find((k) => !OPTIONS.includes(k))
     if (unknown !== undefined) throw invalid(`The option "${unknown}" is not an option of ClusterMetrics; its options are ${OPTIONS.join(', ')}`, 'ERR_INVALID_ARG_VALUE')
@@ -93,6 +95,7 @@ class ClusterMetrics {
       this.#map = options.map
       this.#ownsHandle = false
     } else {
+      /** @type {import('../index').OpenOrCreateOptions} */
       const pass = { evict: 'none', shards: 1 }
       for (const k of ['mode', 'lockTimeout', 'onIncompatible']) if (options[k] !== undefined) pass[k] = options[k]
       this.#map = hashmap.openOrCreate(options.name ?? appMapName('metrics'), options.memorySize ?? DEFAULT_MEMORY, 4096, 0, pass)
@@ -152,7 +155,7 @@ class ClusterMetrics {
       if (!key.startsWith(SNAP)) continue
       let snap
       try {
-        snap = JSON.parse(this.#map.get(key))
+        snap = JSON.parse(/** @type {string} */ (this.#map.get(key)))
       } catch {
         continue
       }

@@ -10,6 +10,7 @@
 // LRU a flood of new keys would push out other clients' counters and give
 // them a fresh limit.
 
+const { assertAddon } = require('../lib/native.js')
 const hashmap = require('../index.js')
 
 const DEFAULT_MEMORY = 16 << 20
@@ -23,18 +24,19 @@ const DEFAULT_WINDOW = 60_000
 const MAX_KEY_BYTES = 256
 const FULL = new Set(['ERR_HASHMAP_NO_SPACE', 'ERR_HASHMAP_NO_BUCKET', 'ERR_HASHMAP_NO_FREE_BLOCK'])
 
-const { OPEN_OPTIONS, adapterArgs, checkOptions, invalid, mapKey, openByName } = require('../adapter.js')
+const { OPEN_OPTIONS, adapterArgs, checkOptions, invalid, mapKey, openByName } = require('../lib/adapter.js')
 const { appMapName } = require('../lib/app-name.js')
 const OPTIONS = ['prefix', ...OPEN_OPTIONS]
 
 /** A store for express-rate-limit on shm-hashmap (see index.d.ts). */
 class RateLimitStore {
+  /** @type {import('../index').HashMap<any>} */
   #map
   #ownsHandle
   #windowMs = DEFAULT_WINDOW
 
   constructor(mapOrName, options) {
-    hashmap.assertAddon()
+    assertAddon()
     const { map, name: given, o } = adapterArgs(mapOrName, options)
     checkOptions(o, OPTIONS, 'RateLimitStore')
     if (o.prefix !== undefined && typeof o.prefix !== 'string') throw invalid('The "options.prefix" argument must be of type string', 'ERR_INVALID_ARG_TYPE')
@@ -84,7 +86,7 @@ class RateLimitStore {
 
   // The map key of a client key: `prefix + key` for a well-formed key of at
   // most MAX_KEY_BYTES, else a binary key that no other client key shares
-  // (see adapter.js): a lone surrogate in user input must not make
+  // (see lib/adapter.js): a lone surrogate in user input must not make
   // increment throw, which passOnStoreError would turn into no limit.
   #key(key) {
     return mapKey(this.prefix, typeof key === 'string' ? key : String(key), MAX_KEY_BYTES)
@@ -165,7 +167,7 @@ class RateLimitStore {
   #explain(err) {
     if (!(err instanceof hashmap.HashMapError) || !FULL.has(err.code)) return err
     const { usage, metadata } = this.#map.stat()
-    const full = new hashmap.HashMapError(
+    const full = new /** @type {any} */ (hashmap.HashMapError)(
       err.code,
       `rate-limit store '${this.#map.name}' is full (${usage.usedBuckets} counters, ${metadata.memorySize} bytes): ${err.message}. ` +
         'Size it for your clients with hashmap.calcRequiredMemorySize(0, maxClients, 0, keyBytes + 9) and pass memorySize and maxBuckets; ' +

@@ -144,10 +144,13 @@ function run(cmd, args, { env = process.env, cwd = root, timeout = 60_000, onStd
       onStdout?.(stdout)
     })
     child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => {
-      timedOut = true
-      killGroup(child.pid)
-    }, Math.max(1, timeout))
+    const timer = setTimeout(
+      () => {
+        timedOut = true
+        killGroup(child.pid)
+      },
+      Math.max(1, timeout),
+    )
     child.on('error', (e) => {
       clearTimeout(timer)
       resolve({ code: null, stdout, stderr: `${stderr}${e.message}`, timedOut })
@@ -181,10 +184,7 @@ function sweepShm(before) {
   for (const n of shmList()) if (!before.has(n) && !mapped.has(n)) fs.rmSync(path.join('/dev/shm', n), { force: true })
 }
 
-const why = (r, what) =>
-  r.timedOut
-    ? `${what} did not finish in time`
-    : `${what} exited ${r.code ?? r.signal}: ${lastLine(r.stderr) || lastLine(r.stdout)}`
+const why = (r, what) => (r.timedOut ? `${what} did not finish in time` : `${what} exited ${r.code ?? r.signal}: ${lastLine(r.stderr) || lastLine(r.stdout)}`)
 
 // Starts `main` (a fixture that prints `name <NAME>` once its map exists),
 // then the others with that name, all from this host process; waits for all.
@@ -226,8 +226,7 @@ const DARWIN = {
   'darwin-arm64': { triple: 'aarch64-apple-darwin', arch: 'arm64' },
 }
 // Why the darwin addon itself is not built yet; the line says so.
-const DARWIN_ADDON =
-  "the addon is not built: the core's map, lock and segments are Linux-only so far (on macOS the core builds only darwin.rs, the wait, wake and liveness, and objname.rs, the segment names)"
+const DARWIN_ADDON = "the addon is not built: the core's map, lock and segments are Linux-only so far (on macOS the core builds only darwin.rs, the wait, wake and liveness, and objname.rs, the segment names)"
 
 // Debian's rustc-web (1.96; plain rustc in bookworm is too old for napi 3)
 // with its own cargo, ahead of any rustup toolchain on PATH.
@@ -297,7 +296,13 @@ function packMain(work) {
 }
 
 const pack = (dir, dest) =>
-  path.join(dest, execFileSync('npm', ['pack', '--silent', '--pack-destination', dest], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop())
+  path.join(
+    dest,
+    execFileSync('npm', ['pack', '--silent', '--pack-destination', dest], { cwd: dir, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+      .trim()
+      .split('\n')
+      .pop(),
+  )
 
 // Node and npm only: the install must not need Rust (Debian's cargo-web puts
 // a cargo into /usr/bin, so PATH cannot simply be the host's).
@@ -424,8 +429,7 @@ async function coreSuites(t, { env, cargoArgs = [], skip, where, suites = ['mode
 // recoveries there all go through the owner record, liveness-only.
 const qemuEnv = (t) => ({ ...cargoEnv(t), [`CARGO_TARGET_${envName(t.triple)}_RUNNER`]: t.qemu, FUZZ_CASES: FUZZ_CASES_QEMU })
 const qemuSuites = (t, timeout) => coreSuites(t, { env: qemuEnv(t), skip: QEMU_SKIPS, where: 'under qemu' }, timeout)
-const qemuCrash = (t, timeout) =>
-  coreSuites(t, { env: qemuEnv(t), cargoArgs: ['--features', 'crash-hook'], suites: ['crash'], skip: {}, where: 'under qemu (liveness-only lock)' }, timeout)
+const qemuCrash = (t, timeout) => coreSuites(t, { env: qemuEnv(t), cargoArgs: ['--features', 'crash-hook'], suites: ['crash'], skip: {}, where: 'under qemu (liveness-only lock)' }, timeout)
 
 // x86_64-musl: static test binaries, run natively, so musl's own robust
 // mutex meets the real kernel (owner death included). A static musl binary

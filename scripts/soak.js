@@ -72,10 +72,15 @@ async function primary(seconds) {
   // rate; pinning it makes private RSS measure this library, not V8's sizing.
   const execArgv = ['--expose-gc', '--min-semi-space-size=1', '--max-semi-space-size=1']
   const children = [0, 1].map(() => fork(__filename, ['--worker', h.name, String(seconds)], { execArgv }))
-  const reports = Promise.all(children.map((c) => new Promise((resolve, reject) => {
-    c.once('message', resolve)
-    c.once('exit', (code) => code !== 0 && reject(new Error(`worker exited with ${code}`)))
-  })))
+  const reports = Promise.all(
+    children.map(
+      (c) =>
+        new Promise((resolve, reject) => {
+          c.once('message', resolve)
+          c.once('exit', (code) => code !== 0 && reject(new Error(`worker exited with ${code}`)))
+        }),
+    ),
+  )
   let checks = 0
   let failed = 0
   const timer = setInterval(() => {
@@ -91,7 +96,9 @@ async function primary(seconds) {
   const final = h.check()
   const elapsed = (Date.now() - t0) / 1000
   const total = results.reduce((s, r) => s + r.ops, 0)
-  console.log(`soak: ${seconds} s, 2 processes, ${total.toLocaleString('en')} operations (${Math.round(total / elapsed).toLocaleString('en')}/s), ${checks} checks during the run, ${failed} failed; final check ${final.ok ? 'ok' : 'FAILED'}, ${final.entries} entries`)
+  console.log(
+    `soak: ${seconds} s, 2 processes, ${total.toLocaleString('en')} operations (${Math.round(total / elapsed).toLocaleString('en')}/s), ${checks} checks during the run, ${failed} failed; final check ${final.ok ? 'ok' : 'FAILED'}, ${final.entries} entries`,
+  )
   let bad = failed > 0 || !final.ok
   for (const r of results) {
     console.log(`  pid ${r.pid}: ${r.ops.toLocaleString('en')} ops (${r.fullErrors} full-map errors); RSS ${mem(r.start)} -> ${mem(r.end)}; fds ${r.start.fds} -> ${r.end.fds}`)

@@ -125,7 +125,10 @@ if (process.argv[2] === 'child') {
   )
   writeFileSync(
     path.join(app, 'esm.mjs'),
-    scenario("import hashmap from 'shm-hashmap'\nimport KeyvShmHashmap from 'shm-hashmap/keyv'\nimport RateLimitStore from 'shm-hashmap/rate-limit'\nimport SessionStore from 'shm-hashmap/session'\nimport ClusterMetrics from 'shm-hashmap/metrics'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)", 'new URL(import.meta.url).pathname'),
+    scenario(
+      "import hashmap from 'shm-hashmap'\nimport KeyvShmHashmap from 'shm-hashmap/keyv'\nimport RateLimitStore from 'shm-hashmap/rate-limit'\nimport SessionStore from 'shm-hashmap/session'\nimport ClusterMetrics from 'shm-hashmap/metrics'\nimport { createRequire } from 'node:module'\nconst require = createRequire(import.meta.url)",
+      'new URL(import.meta.url).pathname',
+    ),
   )
   writeFileSync(
     path.join(app, 'ts.mts'),
@@ -139,7 +142,10 @@ if (process.argv[2] === 'child') {
     JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', outDir: 'dist', skipLibCheck: false, types: ['node'] }, files: ['ts.mts'] }),
   )
   const results = []
-  for (const [label, file] of [['CJS', 'cjs.cjs'], ['ESM', 'esm.mjs']]) {
+  for (const [label, file] of [
+    ['CJS', 'cjs.cjs'],
+    ['ESM', 'esm.mjs'],
+  ]) {
     results.push([`${label} consumer across two processes`, run(process.execPath, [file], { cwd: app, env }).trim()])
   }
   run(process.execPath, [path.join(app, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: app, env })

@@ -14,8 +14,9 @@
 // install it.
 
 const { EventEmitter } = require('node:events')
+const { assertAddon } = require('../lib/native.js')
 const hashmap = require('../index.js')
-const { invalid } = require('../adapter.js')
+const { invalid } = require('../lib/adapter.js')
 const { appMapName } = require('../lib/app-name.js')
 
 const DEFAULT_MEMORY = 32 << 20
@@ -87,7 +88,7 @@ class SessionStore extends EventEmitter {
 
   constructor(mapOrOptions, maybeOptions) {
     super()
-    hashmap.assertAddon()
+    assertAddon()
     let o = maybeOptions ?? {}
     let given
     if (mapOrOptions instanceof hashmap.HashMap || typeof mapOrOptions === 'string') given = mapOrOptions

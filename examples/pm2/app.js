@@ -11,7 +11,7 @@ const me = `instance-${process.env.NODE_APP_INSTANCE ?? process.pid}`
 
 http
   .createServer((req, res) => {
-    h.set(me, ((h.get(me) ?? 0) + 1))
+    h.set(me, (h.get(me) ?? 0) + 1)
     const seen = {}
     for (let i = 0; i < 16; i++) {
       const v = h.get(`instance-${i}`)

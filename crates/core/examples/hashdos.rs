@@ -11,7 +11,7 @@
 use std::hash::Hasher;
 use std::time::Instant;
 
-use shm_hashmap_core::layout::hdr;
+use shm_hashmap_core::testing::hdr;
 use shm_hashmap_core::ShmMap;
 use siphasher::sip::SipHasher13;
 

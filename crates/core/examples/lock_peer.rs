@@ -44,7 +44,7 @@ fn run(args: &[String]) -> Result<bool, shm_hashmap_core::Error> {
         }
         "word" => {
             let m = ShmMap::open(arg(2), &opts)?;
-            println!("{:#x}", m.lock_state(0)?.0);
+            println!("{:#x}", m.lock_state(0)?.word);
         }
         "create" => {
             ShmMap::open_or_create(arg(2), 1 << 16, 100, 0, &opts)?;

@@ -17,9 +17,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::layout::hdr::FLAG_OWNED;
 use crate::layout::{hdr, Layout, Policy, FORMAT_VERSION, HEADER_SIZE, MAGIC};
 use crate::lock::LOCK_ABI;
-use crate::map::{Options, ShmMap, DEFAULT_LOCK_TIMEOUT, FLAG_OWNED};
+use crate::map::{Options, ShmMap, DEFAULT_LOCK_TIMEOUT};
 use crate::orphans;
 use crate::region::Region;
 use crate::shm::{self, Identity, Mapping};
@@ -75,7 +76,7 @@ fn init_segment(r: &Region<'_>, l: &Layout, name: &str, flags: u32, policy: Poli
     let full = name.as_bytes();
     let n = full.len().min(hdr::NAME_MAX as usize);
     r.write(hdr::NAME, &[n as u8])?;
-    r.write(hdr::NAME + 1, &full[..n])?;
+    r.write(hdr::NAME_BYTES, &full[..n])?;
     let common = common(r, l)?;
     // Each lock area is zero, as ftruncate left it: free, no owner record.
     for i in 0..l.shards {
@@ -388,6 +389,17 @@ impl ShmMap {
                     .into(),
                     None,
                 ));
+            }
+        }
+        if write {
+            // Thread ids of several pid namespaces may collide in a lock
+            // word from now on: say so before our first lock (see lock.rs).
+            let ours = crate::orphans::self_pid_ns();
+            let theirs = r.u64(hdr::PID_NS).map_err(|e| (e, None))?;
+            if ours == 0 || theirs == 0 || ours != theirs {
+                r.atomic_u32(hdr::FLAGS)
+                    .map_err(|e| (e, None))?
+                    .fetch_or(crate::layout::hdr::FLAG_NAMESPACES, Ordering::Relaxed);
             }
         }
         Ok(ShmMap {

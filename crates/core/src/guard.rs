@@ -179,10 +179,18 @@ impl ShmMap {
 
     /// Shard `i`'s lock word and the stamp of its hold (0 and 0: free),
     /// as last written: what `shm-hashmap unlock` shows before it asks.
-    pub fn lock_state(&self, i: u64) -> Result<(u32, u32)> {
-        let v = Area::new(&self.mapping.region(), self.shard_hdr(i)?)?.state();
+    pub fn lock_state(&self, i: u64) -> Result<LockState> {
+        let area = Area::new(&self.mapping.region(), self.shard_hdr(i)?)?;
+        let holds = area.holds()?;
+        let v = area.state();
+        let holder = area.holder(v)?;
         self.mapping.check(&self.name)?;
-        Ok((v as u32, (v >> 32) as u32))
+        Ok(LockState {
+            word: v as u32,
+            stamp: (v >> 32) as u32,
+            holds,
+            holder,
+        })
     }
 
     /// Breaks shard `i`'s lock if its word and stamp are still `seen`, and
@@ -191,10 +199,15 @@ impl ShmMap {
     /// the shard repairs it first, as after a holder's death. False if the
     /// lock changed meanwhile. Only for a holder that is dead or stopped for
     /// good: a running one would go on writing beside the next holder.
-    pub fn break_lock(&self, i: u64, seen: (u32, u32)) -> Result<bool> {
+    pub fn break_lock(&self, i: u64, seen: &LockState) -> Result<bool> {
         self.read_only()?;
         let area = Area::new(&self.mapping.region(), self.shard_hdr(i)?)?;
-        let broke = area.break_from(u64::from(seen.0) | (u64::from(seen.1) << 32));
+        // The same thread's next hold has the same (word, stamp): the hold
+        // counter tells it from the one the operator was shown.
+        if area.holds()? != seen.holds {
+            return Ok(false);
+        }
+        let broke = area.break_from(u64::from(seen.word) | (u64::from(seen.stamp) << 32));
         self.mapping.check(&self.name)?;
         Ok(broke)
     }
@@ -220,4 +233,17 @@ pub(crate) fn stamp_write(t: &Table<'_>) -> Result<()> {
     let ms = u64::try_from(now.tv_sec).unwrap_or(0).saturating_mul(1000)
         + u64::try_from(now.tv_nsec).unwrap_or(0) / 1_000_000;
     t.r.set_u64(t.l.at(sh::LAST_WRITE), ms)
+}
+
+/// One shard's lock as `shm-hashmap unlock` is shown it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockState {
+    /// The word: the holder's TID in bits 0-29, owner-died bit 30, waiters bit 31.
+    pub word: u32,
+    /// The stamp of the current hold (0 when free).
+    pub stamp: u32,
+    /// The shard's hold counter when it was read.
+    pub holds: u32,
+    /// What the owner record says of the holder (`Nobody` when free).
+    pub holder: crate::orphans::Owner,
 }

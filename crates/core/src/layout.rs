@@ -60,76 +60,113 @@ pub const MAX_MEMORY: u64 = 1 << 46;
 /// Largest key or value, in bytes (the record header keeps u32 lengths).
 pub const MAX_KV_LEN: u64 = u32::MAX as u64;
 
+/// Declares a module of a structure's fields, each `pub const NAME: u64`,
+/// its byte offset, and `FIELDS`, all of them by name, in order; items after
+/// the `;` are other constants of the module. The test in
+/// layout_format_doc.rs holds docs/format.md's tables equal to `FIELDS`, so a field is declared
+/// here once and documented there, and the two cannot drift.
+macro_rules! fields {
+    (
+        $(#[$m:meta])*
+        pub mod $module:ident {
+            $($(#[$fm:meta])* $name:ident = $off:literal,)*
+            ;
+            $($item:item)*
+        }
+    ) => {
+        $(#[$m])*
+        pub mod $module {
+            $($(#[$fm])* pub const $name: u64 = $off;)*
+            /// Every field of this module, by name and offset, in order.
+            pub const FIELDS: &[(&str, u64)] = &[$((stringify!($name), $off),)*];
+            $($item)*
+        }
+    };
+}
+
+fields! {
 /// Byte offsets of the segment header's fields (docs/format.md, "Header").
 /// Offsets not named here are reserved and zero.
 pub mod hdr {
     /// `[u8; 8]` magic.
-    pub const MAGIC: u64 = 0;
+    MAGIC = 0,
     /// `u32` format version.
-    pub const VERSION: u64 = 8;
+    VERSION = 8,
     /// `u32` lock ABI stamp.
-    pub const LOCK_ABI: u64 = 12;
+    LOCK_ABI = 12,
     /// `u32` 0 while the creator initialises, 1 when ready (release store).
-    pub const INIT_STATE: u64 = 16;
+    INIT_STATE = 16,
     /// `u32` header size.
-    pub const HEADER_SIZE: u64 = 24;
+    HEADER_SIZE = 24,
     /// `u32` page size of the creating machine.
-    pub const PAGE_SIZE: u64 = 28;
+    PAGE_SIZE = 28,
     /// `u64` memory size (page-rounded).
-    pub const MEMORY_SIZE: u64 = 32;
+    MEMORY_SIZE = 32,
     /// `u64` maximum entries (of the whole map, as asked).
-    pub const MAX_BUCKETS: u64 = 40;
+    MAX_BUCKETS = 40,
     /// `u64` maximum free blocks (of the whole map, as asked).
-    pub const MAX_FREE_BLOCKS: u64 = 48;
+    MAX_FREE_BLOCKS = 48,
     /// `u64` slots in each shard's bucket table.
-    pub const SLOTS: u64 = 56;
+    SLOTS = 56,
     /// `u64` × 2 SipHash key.
-    pub const SEED: u64 = 128;
+    SEED = 128,
     /// `u64` offset of the free-block index, from the shard's start.
-    pub const INDEX_OFF: u64 = 144;
+    INDEX_OFF = 144,
     /// `u64` offset of the bucket table, from the shard's start.
-    pub const TABLE_OFF: u64 = 152;
+    TABLE_OFF = 152,
     /// `u64` offset of the data area, from the shard's start.
-    pub const DATA_OFF: u64 = 160;
+    DATA_OFF = 160,
     /// `u64` size of each shard's data area.
-    pub const DATA_SIZE: u64 = 168;
+    DATA_SIZE = 168,
     /// `u32` pid of the creator.
-    pub const CREATOR_PID: u64 = 200;
+    CREATOR_PID = 200,
     /// `u32` flags: bit 0 = made by `new()` (has an owner).
-    pub const FLAGS: u64 = 204;
+    FLAGS = 204,
     /// `u64` creation time, ms since the Unix epoch.
-    pub const CREATED_MS: u64 = 208;
+    CREATED_MS = 208,
     /// `u64` first-level count of each shard's free-block index.
-    pub const FL_COUNT: u64 = 224;
+    FL_COUNT = 224,
     /// `u32` eviction policy: 0 none, 1 lru (set at creation, never changed).
-    pub const POLICY: u64 = 240;
+    POLICY = 240,
     /// `u64` offset of the access-bit array, from the shard's start.
-    pub const ACCESS_OFF: u64 = 280;
+    ACCESS_OFF = 280,
     /// `u64` the creator's start time, clock ticks after boot (`/proc/self/stat`
     /// field 22): with the pid, it tells a live owner from a reused pid.
-    pub const START_TIME: u64 = 296;
+    START_TIME = 296,
     /// `u64` inode of the creator's pid namespace (`/proc/self/ns/pid`).
-    pub const PID_NS: u64 = 304;
+    PID_NS = 304,
     /// `u32` the creator's pid as `/proc` names it: its `getpid()` when the
     /// mounted `/proc` is its own pid namespace's, else 0 (unknown, never
     /// judged); the pid the orphan check looks up.
-    pub const PROC_PID: u64 = 316;
+    PROC_PID = 316,
     /// `u64` number of shards.
-    pub const SHARDS: u64 = 328;
+    SHARDS = 328,
     /// `u64` bytes of each shard, header included.
-    pub const SHARD_SIZE: u64 = 336;
+    SHARD_SIZE = 336,
     /// `u64` most live entries of each shard.
-    pub const SHARD_MAX_BUCKETS: u64 = 344;
+    SHARD_MAX_BUCKETS = 344,
     /// `u64` most free blocks of each shard.
-    pub const SHARD_MAX_FREE_BLOCKS: u64 = 352;
-    /// `u8` length of the map's full name, then (at `NAME + 1`) its bytes,
-    /// up to 255: written at creation, for a port whose shared-memory names
-    /// are shorter than ours.
-    pub const NAME: u64 = 512;
+    SHARD_MAX_FREE_BLOCKS = 352,
+    /// `u8` length of the map's full name, then (at `NAME_BYTES`) its
+    /// bytes, up to 255: written at creation, for a port whose shared-memory
+    /// names are shorter than ours.
+    NAME = 512,
+    /// The bytes of the map's full name (see `NAME`).
+    NAME_BYTES = 513,
+    ;
     /// Most bytes of the full name.
     pub const NAME_MAX: u64 = 255;
+    /// `FLAGS` bit: made by `new()`, so the map has an owner (orphans.rs
+    /// looks for maps whose owner is dead).
+    pub const FLAG_OWNED: u32 = 1;
+    /// `FLAGS` bit: a process of another pid namespace than the creator's
+    /// has attached, so thread ids in lock words may collide (see lock.rs).
+    /// Set by that process, never cleared.
+    pub const FLAG_NAMESPACES: u32 = 2;
+}
 }
 
+fields! {
 /// Byte offsets of a shard header's fields, from the shard's start
 /// (docs/format.md, "Shard header").
 pub mod sh {
@@ -137,52 +174,85 @@ pub mod sh {
     /// an aligned `u64`: the `u32` futex lock word (low half; the owner's
     /// TID in bits 0-29, `FUTEX_OWNER_DIED` bit 30, `FUTEX_WAITERS` bit 31)
     /// and the `u32` stamp of the current hold (high half; 0 when free).
-    pub const LOCK: u64 = 0;
+    LOCK = 0,
+    /// `u32` the stamp of the current hold, the high half of `LOCK`'s word.
+    STAMP = 4,
     /// `u32` owner record: the holder's thread id.
-    pub const OWNER_TID: u64 = 8;
+    OWNER_TID = 8,
+    /// `u32` owner record: holds of this shard so far, wrapping; each holder
+    /// adds one after it takes the lock (`shm-hashmap unlock` tells a new
+    /// hold by the same thread from the one it was shown).
+    OWNER_HOLDS = 12,
     /// `u32` owner record: the holder's pid as `/proc` names it (0: unknown).
-    pub const OWNER_PID: u64 = 16;
+    OWNER_PID = 16,
+    /// `u64` owner record: the holder's start time, clock ticks after boot.
+    OWNER_START = 40,
+    /// `u64` owner record: the inode of the holder's pid namespace.
+    OWNER_PID_NS = 48,
+    /// `u64` write sequence: odd while a writer changes the shard (seqlock).
+    SEQ = 64,
+    /// `u32` 1 after a write unwound (panicked) inside the lock: the next lock
+    /// holder repairs, as after a dead owner.
+    DIRTY = 72,
+    /// `u32` 0 healthy, 1 corrupt beyond repair.
+    STATUS = 76,
+    /// `u64` live entries (derived).
+    USED_BUCKETS = 80,
+    /// `u64` free blocks in the index (derived).
+    USED_FREE_BLOCKS = 88,
+    /// `u64` bytes of allocated blocks (derived).
+    USED_DATA_SIZE = 96,
+    /// `u64` live entries that have an expiry time (derived).
+    TTL_ENTRIES = 104,
+    /// `u64` times a dead lock owner was recovered from.
+    RECOVERIES = 112,
+    /// `u64` entries removed by LRU eviction (statistic).
+    EVICTIONS = 120,
+    /// `u64` expired entries reclaimed (statistic).
+    EXPIRED = 128,
+    /// `u64` entries repair dropped because their key could not find them.
+    DROPPED = 136,
+    /// `u64` the CLOCK hand: the slot eviction looks at next (a hint).
+    HAND = 144,
+    /// `u64` the expiry sweep's cursor: the slot writes look at next (a hint).
+    SWEEP = 152,
+    /// `u64` when the last write under the lock ended, ms since the Unix
+    /// epoch on the coarse real-time clock; 0 before the first (a statistic).
+    LAST_WRITE = 160,
+    ;
     /// Room for the holder's robust-list entry (at the libc's
     /// `-futex_offset` after the word: 32 for glibc, 28 for musl) and the
     /// `prev` word a libc writes just before an entry.
     pub const LIST_ROOM: std::ops::Range<u64> = 20..40;
-    /// `u64` owner record: the holder's start time, clock ticks after boot.
-    pub const OWNER_START: u64 = 40;
-    /// `u64` owner record: the inode of the holder's pid namespace.
-    pub const OWNER_PID_NS: u64 = 48;
     /// Bytes of the lock area.
     pub const LOCK_AREA: u64 = 64;
-    /// `u64` write sequence: odd while a writer changes the shard (seqlock).
-    pub const SEQ: u64 = 64;
-    /// `u32` 1 after a write unwound (panicked) inside the lock: the next lock
-    /// holder repairs, as after a dead owner.
-    pub const DIRTY: u64 = 72;
-    /// `u32` 0 healthy, 1 corrupt beyond repair.
-    pub const STATUS: u64 = 76;
-    /// `u64` live entries (derived).
-    pub const USED_BUCKETS: u64 = 80;
-    /// `u64` free blocks in the index (derived).
-    pub const USED_FREE_BLOCKS: u64 = 88;
-    /// `u64` bytes of allocated blocks (derived).
-    pub const USED_DATA_SIZE: u64 = 96;
-    /// `u64` live entries that have an expiry time (derived).
-    pub const TTL_ENTRIES: u64 = 104;
-    /// `u64` times a dead lock owner was recovered from.
-    pub const RECOVERIES: u64 = 112;
-    /// `u64` entries removed by LRU eviction (statistic).
-    pub const EVICTIONS: u64 = 120;
-    /// `u64` expired entries reclaimed (statistic).
-    pub const EXPIRED: u64 = 128;
-    /// `u64` entries repair dropped because their key could not find them.
-    pub const DROPPED: u64 = 136;
-    /// `u64` the CLOCK hand: the slot eviction looks at next (a hint).
-    pub const HAND: u64 = 144;
-    /// `u64` the expiry sweep's cursor: the slot writes look at next (a hint).
-    pub const SWEEP: u64 = 152;
-    /// `u64` when the last write under the lock ended, ms since the Unix
-    /// epoch on the coarse real-time clock; 0 before the first (a statistic).
-    pub const LAST_WRITE: u64 = 160;
 }
+}
+
+fields! {
+/// Byte offsets of a record's header fields, from the record's start
+/// (docs/format.md, "Records"); the key follows at [`RECORD_HEADER_SIZE`],
+/// then the value.
+///
+/// [`RECORD_HEADER_SIZE`]: super::RECORD_HEADER_SIZE
+pub mod rec {
+    /// `u64` tag: the block's size and flags (see alloc.rs).
+    TAG = 0,
+    /// `u32` key length.
+    KEY_LEN = 8,
+    /// `u32` value length, type byte included.
+    VALUE_LEN = 12,
+    /// `u64` expiry: CLOCK_MONOTONIC ms at which the entry expires; 0 never.
+    EXPIRY = 16,
+    /// `u64` reserved, zero.
+    RESERVED = 24,
+    /// The key's bytes, then the value's: where the header ends.
+    KEY = 32,
+    ;
+}
+}
+
+const _: () = assert!(rec::KEY == RECORD_HEADER_SIZE);
 
 /// What a full map does (`hdr::POLICY`), fixed at creation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -679,3 +749,9 @@ mod tests {
         ));
     }
 }
+
+/// docs/format.md's offset tables hold the same fields as `hdr`, `sh` and
+/// `rec`.
+#[cfg(test)]
+#[path = "layout_format_doc.rs"]
+mod format_doc;

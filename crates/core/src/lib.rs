@@ -42,12 +42,12 @@ macro_rules! linux {
 linux! {
 mod alloc;
 mod attach;
-pub mod crash;
+mod crash;
 mod error;
 mod evict;
 mod fault;
 mod guard;
-pub mod layout;
+mod layout;
 mod lock;
 mod map;
 mod orphans;
@@ -62,19 +62,32 @@ mod write;
 pub use error::{Error, ErrorKind, Result};
 pub use evict::ScanEntry;
 pub use fault::reinstall as reinstall_fault_guard;
-pub use layout::{calc_required, Layout, Policy, Required};
+pub use guard::LockState;
+pub use layout::{
+    calc_required, Layout, Policy, Required, HEADER_SIZE, MAGIC, RECORD_HEADER_SIZE,
+    RESERVED_KEY_PREFIX, SHARD_HEADER_SIZE, SLOT_SIZE,
+};
 pub use map::{Options, ShmMap, Stat, DEFAULT_LOCK_TIMEOUT};
 pub use orphans::{find as find_orphans, owner_of_name, prune as prune_orphans, Owner};
-pub use region::Region;
 pub use shm::{validate_name, MAX_NAME_LEN};
-pub use table::{now_ms, CheckReport, Found};
+pub use table::{CheckReport, Found};
 pub use value::{Tag, Value};
 pub use write::{Cond, Num};
 
 /// Hooks for tests that damage a segment on purpose. Not part of the API.
 #[doc(hidden)]
 pub mod testing {
-    use crate::{Options, Region, Result, ShmMap};
+    use crate::{Options, Result, ShmMap};
+
+    pub use crate::layout::{hdr, rec, sh};
+    pub use crate::region::Region;
+    pub use crate::table::now_ms;
+
+    /// The named steps of a write, and (with the `crash-hook` feature) the
+    /// hooks that kill or unwind at one of them.
+    pub mod crash {
+        pub use crate::crash::*;
+    }
 
     /// Takes shard `shard`'s lock of `m` and holds it until the guard is
     /// dropped (by this thread: the guard is not `Send`).

@@ -14,8 +14,10 @@
 //!
 //! Invariants:
 //! - every value of the lock area is legal input: a word holding our own
-//!   TID is `ERR_HASHMAP_CORRUPT` (the lock is never re-entered, so waiting
-//!   would wedge), any other TID is a holder, and every wait is bounded by
+//!   TID and stamp is `ERR_HASHMAP_CORRUPT` (the lock is never re-entered,
+//!   so waiting would wedge), any other (TID, stamp) is a holder (our TID
+//!   with another stamp too: another pid namespace's thread, or a dead
+//!   one's reused id), and every wait is bounded by
 //!   the deadline; an unexpected `errno` of a futex call is an error, never
 //!   an abort;
 //! - owner death through the kernel: while held, the lock's entry (in the
@@ -24,14 +26,17 @@
 //!   the head's previous first entry, saved in the [`Held`] guard (process
 //!   memory) and restored from there on unlock. Nothing read from shared
 //!   memory is ever dereferenced or written through. `list_op_pending`
-//!   points at the entry only across the lock and unlock steps themselves;
+//!   points at the entry only across the lock and unlock steps themselves,
+//!   and not at all on acquire once pid namespaces share the map (header
+//!   flag bit 1; see [`Area::pending_is_safe`]);
 //! - what a forged chain can still do: the kernel's exit-time walk handles
 //!   each entry before it follows that entry's `next`, and stops at the
 //!   first unreadable link. Our entry is first, so our word is flagged before
 //!   any forged link is followed. A `next` forged by another process can
-//!   still make the kernel set bit 30 on a `u32` of the dying process that
-//!   holds its TID; and the entry's `next` shows any reader of the segment
-//!   the address of the holder's list head;
+//!   still make the kernel replace with `0x40000000` (keeping bit 31) a
+//!   `u32` that holds its TID, in the dying process's memory or in a shared
+//!   mapping it has open; and the entry's `next` shows any reader of the
+//!   segment the address of the holder's list head;
 //! - owner death by proof: after each acquisition the holder writes the
 //!   owner record (TID, pid, start time, pid namespace). A waiter takes a
 //!   lock over only when the record's fields hash to the word's stamp and
@@ -199,14 +204,39 @@ impl<'m> Area<'m> {
         let me = robust::me();
         let stamp = me.stamp;
         let new = (u64::from(stamp) << 32) | u64::from(me.tid);
-        if let Some(held) = self.try_swap(&me, 0, new)? {
+        let pending = self.pending_is_safe();
+        if let Some(held) = self.try_swap(&me, 0, new, pending)? {
             return Ok(Acquired::Clean(held));
         }
-        self.acquire_slow(&me, stamp, timeout)
+        self.acquire_slow(&me, stamp, timeout, pending)
+    }
+
+    /// Whether the robust protocol's pending step may be used when taking
+    /// the lock. A thread that dies with `list_op_pending` at our entry has
+    /// the kernel flag the word if the word holds *its* thread id, read in
+    /// its own pid namespace. Once processes of several pid namespaces share
+    /// a map (the header says so), another namespace's holder may have that
+    /// same number, and a contender killed right after losing the
+    /// compare-and-swap would free a live holder's lock. There the pending
+    /// step is skipped on acquire: a holder killed between its
+    /// compare-and-swap and linking its entry (a few instructions) is then
+    /// recovered from its owner record, or by `shm-hashmap unlock`. Release
+    /// always uses it: the word then holds our own id.
+    #[inline]
+    fn pending_is_safe(&self) -> bool {
+        self.r
+            .atomic_u32(crate::layout::hdr::FLAGS)
+            .is_ok_and(|f| f.load(Ordering::Relaxed) & crate::layout::hdr::FLAG_NAMESPACES == 0)
     }
 
     #[cold]
-    fn acquire_slow(&self, me: &Me, stamp: u32, timeout: Option<Duration>) -> Result<Acquired<'m>> {
+    fn acquire_slow(
+        &self,
+        me: &Me,
+        stamp: u32,
+        timeout: Option<Duration>,
+        pending: bool,
+    ) -> Result<Acquired<'m>> {
         let start = mono_ns();
         let deadline =
             timeout.map(|t| start.saturating_add(t.as_nanos().min(u64::MAX as u128) as u64));
@@ -220,7 +250,7 @@ impl<'m> Area<'m> {
             if tid == 0 {
                 let keep = (w & WAITERS) | if slept { WAITERS } else { 0 };
                 let new = (u64::from(stamp) << 32) | u64::from(me.tid | keep);
-                if let Some(held) = self.try_swap(me, v, new)? {
+                if let Some(held) = self.try_swap(me, v, new, pending)? {
                     return Ok(if w & OWNER_DIED != 0 {
                         Acquired::OwnerDied(held.died())
                     } else {
@@ -234,7 +264,12 @@ impl<'m> Area<'m> {
                 }
                 continue;
             }
-            if tid == me.tid {
+            // Our own id and our own stamp: this thread is recorded as holding
+            // a lock it does not hold, and waiting would wedge. Our id with
+            // another stamp is another holder: a thread of another pid
+            // namespace with the same number, or a dead one whose number is
+            // ours now; it is waited for, and taken over if provably dead.
+            if tid == me.tid && (v >> 32) as u32 == stamp {
                 return Err(Error::corrupt(
                     "the shard's lock word holds this thread's own id, and this thread does not hold it: the lock area was overwritten",
                 ));
@@ -242,7 +277,7 @@ impl<'m> Area<'m> {
             let now = mono_ns();
             if now >= next_check {
                 next_check = now + LIVENESS_EVERY.as_nanos() as u64;
-                if let Some(held) = self.take_over(me, v, stamp, slept)? {
+                if let Some(held) = self.take_over(me, v, stamp, slept, pending)? {
                     return Ok(Acquired::OwnerDied(held.died()));
                 }
             }
@@ -277,12 +312,12 @@ impl<'m> Area<'m> {
     /// TID), inside the robust protocol's pending step; on success the entry
     /// is linked and the owner record written.
     #[inline]
-    fn try_swap(&self, me: &Me, from: u64, to: u64) -> Result<Option<Held<'m>>> {
+    fn try_swap(&self, me: &Me, from: u64, to: u64, pending: bool) -> Result<Option<Held<'m>>> {
         let (head, entry) = match me.head {
             Some((h, after)) => (h, self.word_addr() + after as usize),
             None => (0, 0),
         };
-        if head != 0 {
+        if head != 0 && pending {
             // SAFETY: `head` is this thread's robust-list head (robust::me).
             unsafe { robust::set_pending(head, entry) };
         }
@@ -291,7 +326,7 @@ impl<'m> Area<'m> {
             .compare_exchange(from, to, Ordering::Acquire, Ordering::Relaxed)
             .is_ok();
         if !won {
-            if head != 0 {
+            if head != 0 && pending {
                 // SAFETY: as above.
                 unsafe { robust::set_pending(head, 0) };
             }
@@ -341,6 +376,8 @@ impl<'m> Area<'m> {
     #[inline]
     fn record(&self, me: &Me) -> Result<()> {
         let r = &self.r;
+        let holds = r.u32(self.at + sh::OWNER_HOLDS)?;
+        r.set_u32(self.at + sh::OWNER_HOLDS, holds.wrapping_add(1))?;
         r.set_u32(self.at + sh::OWNER_TID, me.tid)?;
         r.set_u32(self.at + sh::OWNER_PID, me.proc_pid)?;
         r.set_u64(self.at + sh::OWNER_START, me.start_time)?;
@@ -350,7 +387,14 @@ impl<'m> Area<'m> {
     /// Takes the lock over from a holder that is provably dead, by a
     /// compare-and-swap from the (word, stamp) `v` observed.
     #[cold]
-    fn take_over(&self, me: &Me, v: u64, stamp: u32, slept: bool) -> Result<Option<Held<'m>>> {
+    fn take_over(
+        &self,
+        me: &Me,
+        v: u64,
+        stamp: u32,
+        slept: bool,
+        pending: bool,
+    ) -> Result<Option<Held<'m>>> {
         let (w, s) = (v as u32, (v >> 32) as u32);
         if s == 0 {
             return Ok(None);
@@ -372,7 +416,7 @@ impl<'m> Area<'m> {
         }
         let keep = (w & WAITERS) | if slept { WAITERS } else { 0 };
         let new = (u64::from(stamp) << 32) | u64::from(me.tid | keep);
-        self.try_swap(me, v, new)
+        self.try_swap(me, v, new, pending)
     }
 
     /// Frees the lock, whoever holds it, if its (word, stamp) is still
@@ -397,6 +441,31 @@ impl<'m> Area<'m> {
     /// The (word, stamp) pair, as last written.
     pub fn state(&self) -> u64 {
         self.pair.load(Ordering::Acquire)
+    }
+
+    /// How many holds the shard has had (the owner record's counter).
+    pub fn holds(&self) -> Result<u32> {
+        self.r.u32(self.at + sh::OWNER_HOLDS)
+    }
+
+    /// What the owner record says of the holder of the (word, stamp) `v`:
+    /// [`Owner::Unknown`] unless the record is that hold's (its fields hash
+    /// to the stamp, its TID is the word's), else [`orphans::judge`]'s
+    /// verdict; [`Owner::Nobody`] for a free lock.
+    pub fn holder(&self, v: u64) -> Result<Owner> {
+        let (w, s) = (v as u32, (v >> 32) as u32);
+        if w & TID_MASK == 0 {
+            return Ok(Owner::Nobody);
+        }
+        let r = &self.r;
+        let tid = r.u32(self.at + sh::OWNER_TID)?;
+        let pid = r.u32(self.at + sh::OWNER_PID)?;
+        let start = r.u64(self.at + sh::OWNER_START)?;
+        let ns = r.u64(self.at + sh::OWNER_PID_NS)?;
+        if s == 0 || tid != w & TID_MASK || robust::stamp_of(tid, pid, start, ns) != s {
+            return Ok(Owner::Unknown);
+        }
+        Ok(orphans::judge(pid, start, ns))
     }
 }
 

@@ -38,8 +38,6 @@ const OPTIMISTIC_TRIES: usize = 4;
 /// How many keys ahead `get_many` prefetches a home slot (a record half as far).
 const PREFETCH_AHEAD: usize = 16;
 
-/// Header flag: made by `new()`, so its creator owns the name.
-pub(crate) const FLAG_OWNED: u32 = 1;
 /// Slots a batched scan looks at per lock hold.
 const SCAN_BATCH: u64 = 4096;
 /// Bytes of keys and values a batched scan copies per lock hold (at least
@@ -555,7 +553,7 @@ impl ShmMap {
             recoveries: 0,
             creator_pid: r.u32(hdr::CREATOR_PID)?,
             created_ms: r.u64(hdr::CREATED_MS)?,
-            owned: r.u32(hdr::FLAGS)? & FLAG_OWNED != 0,
+            owned: r.u32(hdr::FLAGS)? & hdr::FLAG_OWNED != 0,
             policy: self.common.policy,
             evictions: 0,
             expired: 0,

@@ -155,7 +155,7 @@ pub fn owner_of(h: &[u8]) -> Owner {
     {
         return Owner::Unknown;
     }
-    if u32_at(h, hdr::FLAGS) & crate::map::FLAG_OWNED == 0 {
+    if u32_at(h, hdr::FLAGS) & hdr::FLAG_OWNED == 0 {
         return Owner::Nobody;
     }
     judge(

@@ -41,16 +41,13 @@ use siphasher::sip::SipHasher13;
 use crate::alloc::{self, Alloc};
 use crate::crash::point;
 use crate::error::{Error, ErrorKind, Result};
-use crate::layout::{sh, Policy, Shard, RECORD_HEADER_SIZE, SLOT_SIZE};
+use crate::layout::{rec, sh, Policy, Shard, RECORD_HEADER_SIZE, SLOT_SIZE};
 use crate::region::Region;
 
 const REF_MASK: u64 = (1 << 48) - 1;
 
 /// Most slots repair accepts sharing a record with another slot.
 pub const MAX_DUPLICATES: usize = 8;
-
-/// Offset of the expiry word inside a record.
-const EXPIRY: u64 = 16;
 
 /// The current CLOCK_MONOTONIC time in ms: the clock every process on the
 /// machine shares, unaffected by wall-clock changes.
@@ -156,13 +153,14 @@ impl<'a> Table<'a> {
     /// The expiry word of the record at `doff` (an atomic load: `expire`
     /// replaces it while lock-free readers may look).
     pub(crate) fn expires(&self, doff: u64) -> Result<u64> {
-        let at = self.l.data_off.wrapping_add(doff).wrapping_add(EXPIRY);
+        let at = self.l.data_off.wrapping_add(doff).wrapping_add(rec::EXPIRY);
         Ok(self.r.atomic_u64(at)?.load(Ordering::Relaxed))
     }
 
     /// Replaces the expiry word of a published record: one aligned store.
     pub(crate) fn set_expires(&self, doff: u64, expires: u64) -> Result<()> {
-        self.r.publish_u64(self.l.data_off + doff + EXPIRY, expires)
+        self.r
+            .publish_u64(self.l.data_off + doff + rec::EXPIRY, expires)
     }
 
     /// The access byte (CLOCK reference bit) of slot `i`.
@@ -227,8 +225,8 @@ impl<'a> Table<'a> {
         let tag = self.a.tag(doff)?;
         let size = alloc::size_of(tag);
         let a = self.l.data_off + doff;
-        let klen = u64::from(self.r.u32(a + 8)?);
-        let vlen = u64::from(self.r.u32(a + 12)?);
+        let klen = u64::from(self.r.u32(a + rec::KEY_LEN)?);
+        let vlen = u64::from(self.r.u32(a + rec::VALUE_LEN)?);
         let fits = RECORD_HEADER_SIZE + klen + vlen <= size && size <= self.l.data_size - doff;
         if tag & alloc::FREE != 0 || !fits || vlen == 0 {
             return Err(Error::corrupt(format!("record at {doff} is malformed")));
@@ -352,10 +350,10 @@ impl<'a> Table<'a> {
         };
         point("set:allocated");
         let a = self.l.data_off + doff;
-        self.r.set_u32(a + 8, key.len() as u32)?;
-        self.r.set_u32(a + 12, value.len() as u32)?;
-        self.r.set_u64(a + EXPIRY, expires)?;
-        self.r.set_u64(a + 24, 0)?;
+        self.r.set_u32(a + rec::KEY_LEN, key.len() as u32)?;
+        self.r.set_u32(a + rec::VALUE_LEN, value.len() as u32)?;
+        self.r.set_u64(a + rec::EXPIRY, expires)?;
+        self.r.set_u64(a + rec::RESERVED, 0)?;
         self.r.write(a + RECORD_HEADER_SIZE, key)?;
         self.r
             .write(a + RECORD_HEADER_SIZE + key.len() as u64, value)?;

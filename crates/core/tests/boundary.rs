@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shm_hashmap_core::layout::{hdr, sh};
+use shm_hashmap_core::testing::{hdr, sh};
 use shm_hashmap_core::testing::{hold, raw_region};
 use shm_hashmap_core::{Error, ErrorKind, Options, ShmMap};
 

@@ -8,12 +8,13 @@ use std::collections::HashMap;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shm_hashmap_core::layout::sh;
-use shm_hashmap_core::layout::Policy;
-use shm_hashmap_core::{crash, Cond, Error, ErrorKind, ShmMap};
+use shm_hashmap_core::testing::crash;
+use shm_hashmap_core::testing::sh;
+use shm_hashmap_core::Policy;
+use shm_hashmap_core::{Cond, Error, ErrorKind, ShmMap};
 
 mod common;
-use common::Cleanup;
+use common::{assert_check_clean, unique_name};
 
 #[derive(Debug, PartialEq)]
 enum Outcome {
@@ -73,9 +74,8 @@ fn recoveries_by_shard(m: &ShmMap) -> Vec<u64> {
 }
 
 fn assert_model(m: &ShmMap, model: &HashMap<Vec<u8>, Vec<u8>>, step: &str) {
-    let report = m.check().expect("check runs");
-    assert!(report.problems.is_empty(), "{step}: {:?}", report.problems);
-    assert_eq!(report.entries, model.len() as u64, "{step}");
+    let entries = assert_check_clean(m, step);
+    assert_eq!(entries, model.len() as u64, "{step}");
     let mut out = Vec::new();
     for (k, v) in model {
         assert!(
@@ -89,8 +89,7 @@ fn assert_model(m: &ShmMap, model: &HashMap<Vec<u8>, Vec<u8>>, step: &str) {
 #[test]
 fn a_kill_at_every_step_keeps_the_promise() {
     let _serial = serial();
-    let name = format!("shm-hashmap-crash-{}", std::process::id());
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = unique_name("crash");
     let m = ShmMap::create(
         Some(&name),
         64 << 10,
@@ -243,8 +242,7 @@ fn assert_subset(
 #[test]
 fn a_kill_in_expiry_eviction_and_clear_keeps_the_map_sound() {
     let _serial = serial();
-    let name = format!("shm-hashmap-crash2-{}", std::process::id());
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = unique_name("crash2");
     let m = ShmMap::create(
         Some(&name),
         64 << 10,
@@ -373,8 +371,7 @@ fn a_kill_in_expiry_eviction_and_clear_keeps_the_map_sound() {
 #[test]
 fn a_panic_inside_a_write_is_repaired_by_the_next_lock_holder() {
     let _serial = serial();
-    let name = format!("shm-hashmap-unwind-{}", std::process::id());
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = unique_name("unwind");
     let m = ShmMap::create(
         Some(&name),
         64 << 10,

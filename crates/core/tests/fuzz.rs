@@ -23,13 +23,14 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shm_hashmap_core::layout::{hdr, sh, Policy, HEADER_SIZE};
+use shm_hashmap_core::testing::{hdr, sh};
 use shm_hashmap_core::{Cond, ErrorKind, Num, ShmMap};
+use shm_hashmap_core::{Policy, HEADER_SIZE};
 
 static PROGRESS: AtomicU64 = AtomicU64::new(0);
 
 mod common;
-use common::Cleanup;
+use common::unique_name;
 
 fn watchdog() {
     std::thread::spawn(|| {
@@ -83,8 +84,7 @@ fn fuzz(shards: u64, fraction: u64) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     watchdog();
-    let name = format!("shm-hashmap-fuzz-{}-{shards}", std::process::id());
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = unique_name(&format!("fuzz-{shards}"));
     let m = ShmMap::create(
         Some(&name),
         16 << 10,

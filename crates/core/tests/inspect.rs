@@ -4,11 +4,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use shm_hashmap_core::layout::sh;
+use shm_hashmap_core::testing::sh;
 use shm_hashmap_core::{ErrorKind, Options, ShmMap};
 
 mod common;
-use common::Cleanup;
+use common::unique_name;
 
 /// A writer that keeps every shard's sequence odd (a write in progress)
 /// except one, which it moves on every 100 ms: each shard, read alone,
@@ -16,8 +16,7 @@ use common::Cleanup;
 /// must still give up once the map's deadline passes.
 #[test]
 fn an_inspection_gives_up_at_its_deadline_however_the_shards_are_written() {
-    let name = format!("shm-hashmap-inspect-{}", std::process::id());
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = unique_name("inspect");
     let m = ShmMap::create(
         Some(&name),
         64 << 20,

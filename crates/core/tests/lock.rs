@@ -10,37 +10,13 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shm_hashmap_core::layout::{sh, HEADER_SIZE, SHARD_HEADER_SIZE};
+use shm_hashmap_core::testing::sh;
 use shm_hashmap_core::testing::{hold, raw_region};
 use shm_hashmap_core::{Cond, ErrorKind, Num, Options, ShmMap};
+use shm_hashmap_core::{HEADER_SIZE, SHARD_HEADER_SIZE};
 
 mod common;
-use common::Cleanup;
-
-fn fork() -> libc::pid_t {
-    // SAFETY: the children run the map's code and leave with _exit; glibc
-    // keeps malloc usable in a forked child.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    pid
-}
-
-fn exit_child(code: i32) -> ! {
-    // SAFETY: ends a forked child without the parent's destructors.
-    unsafe { libc::_exit(code) }
-}
-
-/// How a child ended: `Ok(code)` for an exit, `Err(signal)` for a signal.
-fn reap(pid: libc::pid_t) -> Result<i32, i32> {
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    unsafe { libc::waitpid(pid, &mut status, 0) };
-    if libc::WIFEXITED(status) {
-        Ok(libc::WEXITSTATUS(status))
-    } else {
-        Err(libc::WTERMSIG(status))
-    }
-}
+use common::{exit_child, fork, reap, unique_name};
 
 /// Whether an error is one the binding reports as `ERR_HASHMAP_*`.
 fn allowed(e: &shm_hashmap_core::Error) -> bool {
@@ -122,8 +98,7 @@ static STATIC_TARGET: u64 = 0;
 
 #[test]
 fn hostile_bytes_in_every_lock_area_and_header_kill_no_process() {
-    let name = format!("shm-hashmap-lock-hostile-{}", std::process::id());
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = unique_name("lock-hostile");
     let opts = Options {
         shards: Some(4),
         lock_timeout: Some(Duration::from_millis(50)),
@@ -175,8 +150,7 @@ fn hostile_bytes_in_every_lock_area_and_header_kill_no_process() {
 
 #[test]
 fn a_forged_killed_holder_is_recovered_from_by_the_next_operation() {
-    let name = format!("shm-hashmap-lock-forged-{}", std::process::id());
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = unique_name("lock-forged");
     let m = ShmMap::create(Some(&name), 1 << 16, 100, 0, &Options::default()).expect("create");
     for i in 0..20u8 {
         m.set(&[b'k', i], &[0, i]).expect("set");
@@ -319,8 +293,7 @@ fn a_holder_killed_in_another_pid_namespace_is_recovered() {
         );
         return;
     }
-    let name = format!("shm-hashmap-lock-pidns-{}", std::process::id());
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = unique_name("lock-pidns");
     let quick = Options {
         lock_timeout: Some(Duration::from_millis(300)),
         ..Options::default()
@@ -354,7 +327,7 @@ fn a_holder_killed_in_another_pid_namespace_is_recovered() {
             ));
             // What `shm-hashmap unlock` does, from what it showed.
             let seen = m.lock_state(0).expect("state");
-            assert!(m.break_lock(0, seen).expect("unlock"));
+            assert!(m.break_lock(0, &seen).expect("unlock"));
         }
         m.set(b"a", b"\x002").expect("the next operation recovers");
         assert_eq!(m.stat().expect("stat").recoveries, before + 1);

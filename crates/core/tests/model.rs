@@ -5,14 +5,14 @@ use std::collections::HashMap;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shm_hashmap_core::layout::sh;
+use shm_hashmap_core::testing::sh;
 use shm_hashmap_core::{Error, ErrorKind, ShmMap};
 
 const OPS: usize = 120_000;
 const BATCH: usize = 1_000;
 
 mod common;
-use common::Cleanup;
+use common::{assert_check_clean, unique_name};
 
 fn value(rng: &mut SmallRng) -> Vec<u8> {
     let len = match rng.random_range(0..10) {
@@ -27,13 +27,8 @@ fn value(rng: &mut SmallRng) -> Vec<u8> {
 }
 
 fn assert_sound(m: &ShmMap, model: &HashMap<Vec<u8>, Vec<u8>>, at: usize) {
-    let report = m.check().expect("check runs");
-    assert!(
-        report.problems.is_empty(),
-        "after op {at}: {:?}",
-        report.problems
-    );
-    assert_eq!(report.entries, model.len() as u64, "after op {at}");
+    let entries = assert_check_clean(m, &format!("after op {at}"));
+    assert_eq!(entries, model.len() as u64, "after op {at}");
     let stat = m.stat().expect("stat");
     assert_eq!(stat.used_buckets, model.len() as u64);
 }
@@ -56,8 +51,7 @@ fn model_run(shards: u64) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5eed_u64);
     let mut rng = SmallRng::seed_from_u64(seed);
-    let name = format!("shm-hashmap-model-{}-{shards}", std::process::id());
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = unique_name(&format!("model-{shards}"));
     // Small enough that NoSpace and NoBucket happen, large enough for churn.
     let m = ShmMap::create(
         Some(&name),
@@ -135,8 +129,7 @@ fn model_run(shards: u64) {
 
 #[test]
 fn failed_set_keeps_old_value() {
-    let name = format!("shm-hashmap-full-{}", std::process::id());
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = unique_name("full");
     let m = ShmMap::create(
         Some(&name),
         8192,
@@ -172,8 +165,7 @@ fn failed_set_keeps_old_value() {
 
 #[test]
 fn repair_resolves_an_interrupted_delete_and_rebuilds_the_allocator() {
-    let name = format!("shm-hashmap-repair-{}", std::process::id());
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = unique_name("repair");
     let m = ShmMap::create(
         Some(&name),
         1 << 16,
@@ -225,8 +217,7 @@ fn repair_resolves_an_interrupted_delete_and_rebuilds_the_allocator() {
 
 #[test]
 fn full_free_block_list_fails_del_and_changes_nothing() {
-    let name = format!("shm-hashmap-nofree-{}", std::process::id());
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = unique_name("nofree");
     let m = ShmMap::create(
         Some(&name),
         8192,
@@ -267,8 +258,7 @@ fn full_free_block_list_fails_del_and_changes_nothing() {
 
 #[test]
 fn a_dead_lock_owner_is_recovered_from_by_the_next_operation() {
-    let name = format!("shm-hashmap-deadowner-{}", std::process::id());
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = unique_name("deadowner");
     let m = ShmMap::create(
         Some(&name),
         1 << 16,
@@ -313,8 +303,7 @@ fn a_dead_lock_owner_is_recovered_from_by_the_next_operation() {
 
 #[test]
 fn damaged_slot_words_are_errors_not_panics() {
-    let name = format!("shm-hashmap-damaged-{}", std::process::id());
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = unique_name("damaged");
     let m = ShmMap::create(
         Some(&name),
         1 << 16,

@@ -17,7 +17,7 @@ const WRITERS: u64 = 2;
 const KEYS: u64 = 48;
 
 mod common;
-use common::Cleanup;
+use common::{exit_child, fork, unique_name};
 
 /// Operation `i` of writer `w`'s deterministic sequence: `Some(value)` sets
 /// one of its keys, `None` deletes it.
@@ -31,19 +31,6 @@ fn op(w: u64, i: u64) -> (Vec<u8>, Option<Vec<u8>>) {
     v.extend(std::iter::repeat_n((i % 251) as u8, len));
     v.extend_from_slice(&i.to_le_bytes());
     (key, Some(v))
-}
-
-fn fork() -> libc::pid_t {
-    // SAFETY: this test binary runs one test; children only touch the shared
-    // map and a pipe, then leave with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    pid
-}
-
-fn exit_child() -> ! {
-    // SAFETY: ends a forked child without the parent's destructors.
-    unsafe { libc::_exit(0) }
 }
 
 fn read_ack(fd: i32) -> Option<u64> {
@@ -76,7 +63,7 @@ fn spawn_writer(m: &ShmMap, w: u64, start: u64) -> Writer {
                 None => m.del(&k).is_ok(),
             };
             if !ok {
-                exit_child();
+                exit_child(0);
             }
             let ack = i.to_le_bytes();
             // SAFETY: writing 8 bytes from a live buffer to our pipe.
@@ -96,8 +83,7 @@ fn spawn_writer(m: &ShmMap, w: u64, start: u64) -> Writer {
 
 #[test]
 fn random_kills_under_load_lose_nothing_acknowledged() {
-    let name = format!("shm-hashmap-torture-{}", std::process::id());
-    let _cleanup = Cleanup(name.clone());
+    let (name, _cleanup) = unique_name("torture");
     let m = ShmMap::create(
         Some(&name),
         256 << 10,
@@ -142,7 +128,7 @@ fn random_kills_under_load_lose_nothing_acknowledged() {
         if fresh == 0 {
             // stat() always takes the lock (get may not need it).
             let _ = m.stat();
-            exit_child();
+            exit_child(0);
         }
         let mut status = 0;
         loop {

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shm_hashmap_core::layout::Policy;
+use shm_hashmap_core::Policy;
 use shm_hashmap_core::{Cond, Error, ErrorKind, Num, ShmMap, Tag};
 
 mod common;
-use common::Cleanup;
+use common::{assert_check_clean, Cleanup};
 
 fn s(v: &str) -> Vec<u8> {
     let mut out = vec![Tag::String as u8];
@@ -42,8 +42,7 @@ fn get(m: &ShmMap, k: &str) -> Option<Vec<u8>> {
 }
 
 fn assert_sound(m: &ShmMap) {
-    let r = m.check().expect("check");
-    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_check_clean(m, "check");
 }
 
 #[test]
@@ -415,7 +414,7 @@ fn random_lru_ttl_ops_stay_a_sound_subset() -> Result<(), Error> {
 
 /// A reserved key (the map's own: a lock, a lease, a fencing counter).
 fn reserved(name: &str) -> Vec<u8> {
-    let mut k = shm_hashmap_core::layout::RESERVED_KEY_PREFIX.to_vec();
+    let mut k = shm_hashmap_core::RESERVED_KEY_PREFIX.to_vec();
     k.extend_from_slice(name.as_bytes());
     k
 }

@@ -97,7 +97,7 @@ pub struct Metadata {
 }
 
 fn metadata(l: &Layout) -> Metadata {
-    use shm_hashmap_core::layout::{HEADER_SIZE, RECORD_HEADER_SIZE, SHARD_HEADER_SIZE, SLOT_SIZE};
+    use shm_hashmap_core::{HEADER_SIZE, RECORD_HEADER_SIZE, SHARD_HEADER_SIZE, SLOT_SIZE};
     let n = l.shards;
     Metadata {
         memory_size: l.memory_size as f64,
@@ -467,6 +467,11 @@ pub struct LockState {
     pub word: u32,
     /** The stamp of the current hold (0 when free). */
     pub stamp: u32,
+    /** The shard's hold counter: it changes with every hold, the same thread's next one included. */
+    pub holds: u32,
+    /** What the owner record says of the holder: `'free'`, `'alive'`, `'dead'`, or `'unknown'` (no record of this hold, or not judged in this pid namespace). */
+    #[napi(ts_type = "'free' | 'alive' | 'dead' | 'unknown'")]
+    pub holder: String,
 }
 
 /// Each shard's lock of the map `name`, opened read-only, of any owner
@@ -476,11 +481,19 @@ pub fn lock_states(name: String) -> Result<Vec<LockState>> {
     let m = ShmMap::inspect(&name).map_err(js_err)?;
     (0..m.shards())
         .map(|i| {
-            let (word, stamp) = m.lock_state(i).map_err(js_err)?;
+            let s = m.lock_state(i).map_err(js_err)?;
             Ok(LockState {
                 shard: i as u32,
-                word,
-                stamp,
+                word: s.word,
+                stamp: s.stamp,
+                holds: s.holds,
+                holder: match s.holder {
+                    Owner::Nobody => "free",
+                    Owner::Alive => "alive",
+                    Owner::Dead => "dead",
+                    Owner::Unknown => "unknown",
+                }
+                .to_owned(),
             })
         })
         .collect()
@@ -490,11 +503,15 @@ pub fn lock_states(name: String) -> Result<Vec<LockState>> {
 /// and stamp are still those given, leaving the shard marked for repair;
 /// false if the lock changed meanwhile (for `unlock`).
 #[napi(catch_unwind)]
-pub fn break_lock(name: String, shard: u32, word: u32, stamp: u32) -> Result<bool> {
+pub fn break_lock(name: String, shard: u32, word: u32, stamp: u32, holds: u32) -> Result<bool> {
     let m = ShmMap::open(&name, &Options::default()).map_err(js_err)?;
-    let broke = m
-        .break_lock(u64::from(shard), (word, stamp))
-        .map_err(js_err)?;
+    let seen = shm_hashmap_core::LockState {
+        word,
+        stamp,
+        holds,
+        holder: Owner::Unknown,
+    };
+    let broke = m.break_lock(u64::from(shard), &seen).map_err(js_err)?;
     m.close().map_err(js_err)?;
     Ok(broke)
 }
@@ -516,15 +533,13 @@ pub fn validate_name(name: String) -> Result<()> {
 /// keys may not start with.
 #[napi(catch_unwind)]
 pub fn reserved_key_prefix() -> Buffer {
-    shm_hashmap_core::layout::RESERVED_KEY_PREFIX
-        .to_vec()
-        .into()
+    shm_hashmap_core::RESERVED_KEY_PREFIX.to_vec().into()
 }
 
 /// The 8 bytes every map segment starts with.
 #[napi(catch_unwind)]
 pub fn segment_magic() -> Buffer {
-    shm_hashmap_core::layout::MAGIC.to_vec().into()
+    shm_hashmap_core::MAGIC.to_vec().into()
 }
 
 /// Removes the names of maps owned by `uid` whose creator is dead; returns them.
@@ -553,11 +568,8 @@ pub fn free_space(id: u32) -> Result<f64> {
     with_map(id, |m| m.free_space()).map(|n| n as f64)
 }
 
-/// The raw functions of the keyed operations (see `fast.rs`).
-#[napi(
-    catch_unwind,
-    ts_return_type = "{ get(id: number, key: string | Uint8Array): string | boolean | number | bigint | Buffer | undefined; set(id: number, key: string | Uint8Array, value: string | boolean | number | bigint | Uint8Array, ttl?: number, op?: SetOp, flags?: number): boolean; del(id: number, key: string | Uint8Array): boolean; cas(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array | undefined, value: string | boolean | number | bigint | Uint8Array, ttl?: number, flags?: number): boolean; cad(id: number, key: string | Uint8Array, expected: string | boolean | number | bigint | Uint8Array, flags?: number): boolean; incr(id: number, key: string | Uint8Array, delta: number | bigint, init?: number | bigint, initTtl?: number): number | bigint | undefined; getStale(id: number, key: string | Uint8Array): [string | boolean | number | bigint | Buffer, boolean, number] | undefined; ttl(id: number, key: string | Uint8Array): number; expire(id: number, key: string | Uint8Array, ttl: number): boolean; scan(id: number, cursor: number, count: number, values: boolean, max: number): { next: number; slots: number; keys: Buffer[]; values: Array<string | boolean | number | bigint | Buffer> }; getMany(id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, ...keys: Array<string | Uint8Array>): unknown[]; getManyJoined(id: number, collect: (text: string, ...others: unknown[]) => unknown[], slots: Uint32Array, joined: string, n: number): unknown[]; setMany(id: number, keys: Array<string | Uint8Array>, values: unknown[], structured: boolean[], ttl: number): [number] | [number, string, string]; delMany(id: number, keys: Array<string | Uint8Array>): [number] | [number, string, string]; batch: number; absent: number; other: number }"
-)]
+/// The raw functions of the keyed operations: the table in `fast/mod.rs`.
+#[napi(catch_unwind, ts_return_type = "FastOps")]
 pub fn fast_ops<'env>(
     env: &'env Env,
     decode_structured: Unknown<'env>,

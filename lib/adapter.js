@@ -3,7 +3,7 @@
 // their `(mapOrName?, options?)` arguments, opening a map by name, and the
 // map key of a string they are handed.
 const { createHash } = require('node:crypto')
-const hashmap = require('./index.js')
+const hashmap = require('../index.js')
 
 // The map refuses a string key with a lone surrogate (it has no UTF-8, and
 // '\uD800' would otherwise alias '\uFFFD'), but Keyv and express-rate-limit
@@ -47,7 +47,7 @@ function storeKey(bytes) {
 /** An error of Node's kind: `Type` with `code`. */
 function invalid(message, code, Type = TypeError) {
   const err = new Type(message)
-  err.code = code
+  Object.assign(err, { code })
   return err
 }
 
