@@ -35,6 +35,7 @@ function platformPackage(platform = process.platform, arch = process.arch) {
   return `shm-hashmap-${target}`
 }
 
+/** @type {typeof import('../binding.js') | null} */
 let binding = null
 let problem = null
 
@@ -82,16 +83,19 @@ function missing() {
   return new HashMapError(problem?.code, problem?.message)
 }
 
+/** @type {typeof import('../binding.js')} */
 const native =
   binding ??
-  new Proxy(placeholders, {
-    get(target, prop) {
-      if (Object.hasOwn(target, prop)) return target[prop]
-      return () => {
-        throw missing()
-      }
-    },
-  })
+  /** @type {any} */ (
+    new Proxy(placeholders, {
+      get(target, prop) {
+        if (Object.hasOwn(target, prop)) return target[prop]
+        return () => {
+          throw missing()
+        }
+      },
+    })
+  )
 
 /**
  * Throws ERR_HASHMAP_UNSUPPORTED_PLATFORM where no addon is built for this
