@@ -110,8 +110,16 @@ fn start_time_of(pid: &str) -> Option<u64> {
 }
 
 /// This process's start time, clock ticks after the host's boot (0 if unknown).
+/// Read from its main thread's entry, `/proc/self/task/PID/stat`, which is
+/// what another process reads as `/proc/PID/stat`: qemu-user fakes
+/// `/proc/self/stat` and `/proc/PID/stat` for the process it runs, with a
+/// start time of its own, and a live holder recorded with it would look
+/// dead (another start time) to everyone else.
 pub fn self_start_time() -> u64 {
-    start_time_of("self").unwrap_or(0)
+    let pid = rustix::process::getpid().as_raw_nonzero().get();
+    start_time_of(&format!("self/task/{pid}"))
+        .or_else(|| start_time_of("self"))
+        .unwrap_or(0)
 }
 
 /// Whether the mounted `/proc` is that of this process's own pid namespace,
@@ -283,6 +291,8 @@ mod tests {
         assert!(self_start_time() > 0);
         assert!(self_pid_ns() > 0);
         assert_eq!(start_time_of("self"), Some(self_start_time()));
+        let pid = rustix::process::getpid().as_raw_nonzero().get();
+        assert_eq!(start_time_of(&pid.to_string()), Some(self_start_time()));
         assert_eq!(start_time_of("999999999"), None);
     }
 
