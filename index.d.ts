@@ -265,7 +265,17 @@ export interface CalcOptions {
   shards?: number
 }
 
-/** The `code` of a {@link HashMapError} raised by the map itself. */
+/**
+ * The `code` of a {@link HashMapError} raised by the map itself.
+ *
+ * The package installs and loads on every platform. Where it has no addon
+ * (Windows, or an architecture other than x64 and arm64), `new`, `open`,
+ * `openOrCreate`, `unlink`, `calcRequiredMemorySize` and the stores'
+ * constructors throw `ERR_HASHMAP_UNSUPPORTED_PLATFORM`, naming the platform
+ * and the supported ones. On a supported platform whose platform package
+ * (`shm-hashmap-linux-x64-gnu`, `shm-hashmap-darwin-arm64`, …) was not
+ * installed, they throw `ERR_HASHMAP_ADDON_MISSING`, naming the package.
+ */
 export type HashMapErrorCode =
   | 'ERR_HASHMAP_NO_SPACE'
   | 'ERR_HASHMAP_NO_BUCKET'
@@ -278,6 +288,8 @@ export type HashMapErrorCode =
   | 'ERR_HASHMAP_LOCK_TIMEOUT'
   | 'ERR_HASHMAP_FOREIGN_OWNER'
   | 'ERR_HASHMAP_MODE'
+  | 'ERR_HASHMAP_UNSUPPORTED_PLATFORM'
+  | 'ERR_HASHMAP_ADDON_MISSING'
 
 /**
  * An error of the map (`code` is a {@link HashMapErrorCode}) or of the

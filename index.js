@@ -9,15 +9,9 @@ const { HashMapError, describe, invalidType, outOfRange, translate, withCode } =
 const { countArg, lockTimeoutArg, mode, numArg, oneOf, options, size, sizes, trustUidsArg, ttlArg, writeOptions } = require('./lib/arguments.js')
 const { types } = require('node:util')
 
-if (process.platform !== 'linux') {
-  // The lock needs robust process-shared mutexes, and the segments POSIX
-  // shared memory with fallocate: Linux only (see the README's support matrix).
-  const err = new Error(`shm-hashmap supports Linux only; this is ${process.platform}-${process.arch}. It needs robust process-shared mutexes, which ${process.platform} does not provide.`)
-  Object.assign(err, { code: 'ERR_HASHMAP_UNSUPPORTED_PLATFORM' })
-  throw err
-}
-
-const native = require('./binding.js')
+// The addon, or a stand-in that lets this file load where there is none
+// (lib/native.js); assertAddon() throws why, where the addon is needed.
+const { native, assertAddon } = require('./lib/native.js')
 const { Undecodable, apply, bytesOf, corruptValue, decodeStructured, describeKey, encodeStructured, lengthOf, taBuffer, typedArrayTag, undecodableCount, VALUE_TYPES } = require('./lib/codec.js')
 // A process.on('SIGBUS') listener, added or removed, replaces the SIGBUS
 // handler (libuv installs its own, or restores the default): Node's own
@@ -732,6 +726,7 @@ class HashMap {
 }
 
 function calcRequiredMemorySize(memorySize, maxBuckets, maxFreeBlocks, recordKvSize, opts) {
+  assertAddon()
   const { shards } = mapOptions(opts, ['shards'])
   const args = /** @type {const} */ ([size('memorySize', memorySize), size('maxBuckets', maxBuckets), size('maxFreeBlocks', maxFreeBlocks), size('recordKvSize', recordKvSize), shards])
   try {
@@ -743,6 +738,7 @@ function calcRequiredMemorySize(memorySize, maxBuckets, maxFreeBlocks, recordKvS
 }
 
 function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
+  assertAddon()
   const args = sizes(memorySize, maxBuckets, maxFreeBlocks)
   const { name, ...o } = mapOptions(opts, ['name', 'mode', 'evict', 'lockTimeout', 'shards'])
   let h
@@ -756,6 +752,7 @@ function create(memorySize, maxBuckets, maxFreeBlocks, opts) {
 }
 
 function open(name, opts) {
+  assertAddon()
   checkName(name)
   const o = mapOptions(opts, ['lockTimeout', 'trustUids'])
   try {
@@ -766,6 +763,7 @@ function open(name, opts) {
 }
 
 function openOrCreate(name, memorySize, maxBuckets, maxFreeBlocks, opts) {
+  assertAddon()
   checkName(name)
   const args = sizes(memorySize, maxBuckets, maxFreeBlocks)
   const o = mapOptions(opts, ['mode', 'evict', 'lockTimeout', 'trustUids', 'onIncompatible', 'shards'])
@@ -777,6 +775,7 @@ function openOrCreate(name, memorySize, maxBuckets, maxFreeBlocks, opts) {
 }
 
 function unlink(name) {
+  assertAddon()
   checkName(name)
   try {
     return native.unlink(name)

@@ -7,7 +7,11 @@ const util = require('node:util')
 const { parseArgs } = util
 // ls, stat and check open maps read-only through the binding, so that they
 // work on maps of any owner; the public open() refuses foreign segments.
-const native = require('../binding.js')
+const { native, problem } = require('../lib/native.js')
+if (problem !== null) {
+  console.error(`shm-hashmap: ${problem.message} [${problem.code}]`)
+  process.exit(1)
+}
 const { osError } = require('../lib/os-error.js')
 
 const SHM = '/dev/shm'

@@ -7,6 +7,7 @@
 // serialisation may be turned off (`serialize: undefined`).
 
 const { EventEmitter } = require('node:events')
+const { assertAddon } = require('../lib/native.js')
 
 const DEFAULT_MEMORY = 64 << 20
 /** Bytes an entry is assumed to take, for the default entry count: a dense table leaves each shard room for large values. */
@@ -36,6 +37,7 @@ class KeyvShmHashmap extends EventEmitter {
 
   constructor(mapOrName, options) {
     super()
+    assertAddon()
     const { map, name, o } = adapterArgs(mapOrName, options)
     checkOptions(o, OPTIONS, 'KeyvShmHashmap')
     if (o.namespace !== undefined && typeof o.namespace !== 'string') throw invalid('The "options.namespace" argument must be of type string', 'ERR_INVALID_ARG_TYPE')

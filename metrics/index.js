@@ -16,6 +16,7 @@
 // prom-client's AggregatorRegistry.aggregate sums them, honouring each
 // metric's `aggregator`.
 
+const { assertAddon } = require('../lib/native.js')
 const { readFileSync } = require('node:fs')
 const hashmap = require('../index.js')
 const { invalid } = require('../lib/adapter.js')
@@ -78,6 +79,7 @@ class ClusterMetrics {
 
   /** @param {import('./index').ClusterMetricsOptions & Record<string, any>} [options] */
   constructor(options = {}) {
+    assertAddon()
     if (options === null || typeof options !== 'object') throw invalid('The "options" argument must be of type object', 'ERR_INVALID_ARG_TYPE')
     const unknown = Object.keys(options).find((k) => !OPTIONS.includes(k))
     if (unknown !== undefined) throw invalid(`The option "${unknown}" is not an option of ClusterMetrics; its options are ${OPTIONS.join(', ')}`, 'ERR_INVALID_ARG_VALUE')

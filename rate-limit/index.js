@@ -10,6 +10,7 @@
 // LRU a flood of new keys would push out other clients' counters and give
 // them a fresh limit.
 
+const { assertAddon } = require('../lib/native.js')
 const hashmap = require('../index.js')
 
 const DEFAULT_MEMORY = 16 << 20
@@ -35,6 +36,7 @@ class RateLimitStore {
   #windowMs = DEFAULT_WINDOW
 
   constructor(mapOrName, options) {
+    assertAddon()
     const { map, name: given, o } = adapterArgs(mapOrName, options)
     checkOptions(o, OPTIONS, 'RateLimitStore')
     if (o.prefix !== undefined && typeof o.prefix !== 'string') throw invalid('The "options.prefix" argument must be of type string', 'ERR_INVALID_ARG_TYPE')

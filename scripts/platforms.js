@@ -7,6 +7,9 @@
 //   x86_64-musl   built with -Zbuild-std for musl; meant to run natively with
 //                 Bun's musl build on Debian's musl loader.
 //   aarch64-musl  the same for arm64, with Bun's arm64 musl build under qemu.
+//   darwin-x64, darwin-arm64  cross-built with rustup's darwin std and zig
+//                 (cargo-zigbuild), not run: a SKIP line saying what was
+//                 built and why the addon is not, until the map is ported.
 //
 // For each: build the addon into npm/<platform>/, pack it with the main
 // package, install both into an empty project as npm picks them for that cpu
@@ -216,6 +219,14 @@ const TARGETS = {
   'aarch64-musl': { triple: 'aarch64-unknown-linux-musl', platform: 'linux-arm64-musl', cpu: 'arm64', libc: 'musl', qemu: 'qemu-aarch64', runtime: 'bun', buildStd: true },
 }
 const envName = (triple) => triple.toUpperCase().replace(/-/g, '_')
+// macOS: cross-built with rustup's darwin std and zig as the linker
+// (cargo-zigbuild, both from PyPI into a venv under target/), never run here.
+const DARWIN = {
+  'darwin-x64': { triple: 'x86_64-apple-darwin', arch: 'x86_64' },
+  'darwin-arm64': { triple: 'aarch64-apple-darwin', arch: 'arm64' },
+}
+// Why the darwin addon itself is not built yet; the line says so.
+const DARWIN_ADDON = "the addon is not built: the core's map, lock and segments are Linux-only so far (on macOS the core builds only darwin.rs, the wait, wake and liveness, and objname.rs, the segment names)"
 
 // Debian's rustc-web (1.96; plain rustc in bookworm is too old for napi 3)
 // with its own cargo, ahead of any rustup toolchain on PATH.
@@ -452,6 +463,42 @@ async function muslNativeSuites(t, timeout) {
   return coreSuites(t, { env, cargoArgs: ['-Zbuild-std'], skip: MUSL_SKIPS, where: 'natively (static musl)' }, timeout)
 }
 
+// ---------------------------------------------------------------- darwin
+
+// zig and cargo-zigbuild in a venv of their own; returns its bin folder.
+function zigTools() {
+  const venv = path.join(root, 'target/platforms/zig-venv')
+  const bin = path.join(venv, 'bin')
+  if (!fs.existsSync(path.join(bin, 'cargo-zigbuild')) || !fs.existsSync(path.join(bin, 'python-zig'))) {
+    const mk = spawnSync('python3', ['-m', 'venv', venv], { encoding: 'utf8' })
+    if (mk.status !== 0) throw new Skip(`python3 -m venv failed, so zig and cargo-zigbuild (PyPI) cannot be installed: ${(mk.stderr || mk.error?.message || '').trim().split('\n').pop()}`)
+    const pip = spawnSync(path.join(bin, 'pip'), ['install', '--quiet', '--disable-pip-version-check', 'ziglang', 'cargo-zigbuild'], { encoding: 'utf8' })
+    if (pip.status !== 0) throw new Skip(`pip could not install ziglang and cargo-zigbuild: ${(pip.stderr || '').trim().split('\n').pop()}`)
+  }
+  return bin
+}
+
+// Builds, without running, the core's unit tests for a darwin target.
+async function darwinBuild(t, timeout) {
+  if (spawnSync('rustup', ['--version'], { stdio: 'ignore' }).status !== 0) throw new Skip('rustup is not on PATH, and only rustup ships a darwin std (Debian packages none)')
+  const add = spawnSync('rustup', ['target', 'add', t.triple], { encoding: 'utf8' })
+  if (add.status !== 0) throw new Skip(`rustup target add ${t.triple} failed: ${(add.stderr || '').trim().split('\n').pop()}`)
+  const bin = zigTools()
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` }
+  delete env.RUSTFLAGS
+  const r = await run(path.join(bin, 'cargo-zigbuild'), ['test', '--target', t.triple, '-p', 'shm-hashmap-core', '--lib', '--no-run', '--message-format', 'json-render-diagnostics'], { env, timeout, cwd: root })
+  if (r.code !== 0) throw new Error(`cargo-zigbuild test --no-run for ${t.triple} failed${r.timedOut ? ' (timed out)' : ''}: ${r.stderr.trim().split('\n').slice(-5).join(' / ')}`)
+  const exe = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+    .find((m) => m.reason === 'compiler-artifact' && m.executable)?.executable
+  if (!exe) throw new Error(`cargo-zigbuild made no test executable for ${t.triple}`)
+  const kind = spawnSync('file', ['-b', exe], { encoding: 'utf8' }).stdout.trim()
+  if (!kind.includes('Mach-O') || !kind.includes(t.arch)) throw new Error(`${path.basename(exe)} is not a Mach-O ${t.arch} executable: ${kind}`)
+  return `built, not run: the core's macOS unit tests (${kind.split(',')[0]}, linked by zig); ${DARWIN_ADDON}`
+}
+
 // ---------------------------------------------------------------- main
 
 async function main() {
@@ -514,6 +561,19 @@ async function main() {
   } finally {
     fs.rmSync(work, { recursive: true, force: true })
     sweepShm(shmBefore)
+  }
+  for (const n of Object.keys(DARWIN).filter((d) => !only.length || only.includes(d))) {
+    const t0 = Date.now()
+    log(`--- ${n}: cross-building for ${DARWIN[n].triple}`)
+    let status = 'SKIP'
+    let text
+    try {
+      text = await darwinBuild(DARWIN[n], LIMIT.build)
+    } catch (e) {
+      if (!(e instanceof Skip)) status = 'FAIL'
+      text = e.message
+    }
+    results.push([n, status, text, `${Math.round((Date.now() - t0) / 1000)} s`])
   }
   log('')
   for (const [n, status, text, secs] of results) log(`${status === 'ok' ? 'ok  ' : status} ${n} (${secs}): ${text}`)

@@ -6,7 +6,8 @@
 // CJS script, an ESM script and a TypeScript file (checked with tsc --strict
 // against the shipped index.d.ts, then run). Each uses new/open/set/get/del/
 // stat/close across two processes, and the keyv, rate-limit, session and
-// metrics subpaths.
+// metrics subpaths. Then, with the platform package removed, that every
+// call needing the addon, and the CLI, throw ERR_HASHMAP_ADDON_MISSING.
 const { execFileSync, spawnSync } = require('node:child_process')
 const { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } = require('node:fs')
 const os = require('node:os')
@@ -145,15 +146,32 @@ if (process.argv[2] === 'child') {
     ['CJS', 'cjs.cjs'],
     ['ESM', 'esm.mjs'],
   ]) {
-    results.push([label, run(process.execPath, [file], { cwd: app, env }).trim()])
+    results.push([`${label} consumer across two processes`, run(process.execPath, [file], { cwd: app, env }).trim()])
   }
   run(process.execPath, [path.join(app, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: app, env })
-  results.push(['TypeScript (tsc --strict)', run(process.execPath, ['dist/ts.mjs'], { cwd: app, env }).trim()])
+  results.push(['TypeScript (tsc --strict) consumer across two processes', run(process.execPath, ['dist/ts.mjs'], { cwd: app, env }).trim()])
+
+  // Without the platform package, as `npm install --omit=optional` leaves a
+  // project: the package and its subpaths still load, and every call that
+  // needs the addon, and the CLI, name the package to install.
+  rmSync(path.join(app, 'node_modules', `shm-hashmap-${path.basename(platformDir)}`), { recursive: true })
+  writeFileSync(
+    path.join(app, 'missing.cjs'),
+    `const hashmap = require('shm-hashmap')
+const stores = ['keyv', 'rate-limit', 'session', 'metrics'].map((s) => require('shm-hashmap/' + s))
+const calls = [() => hashmap.new(1 << 20), () => hashmap.open('x'), () => hashmap.openOrCreate('x', 1 << 20), () => new stores[0]('x'), () => new stores[1]('x'), () => new stores[2]('x'), () => new stores[3]()]
+const codes = calls.map((f) => { try { f(); return 'no error' } catch (e) { return e instanceof hashmap.HashMapError && /shm-hashmap-linux-x64-gnu, which is not installed/.test(e.message) ? e.code : String(e.stack) } })
+import('shm-hashmap').then((m) => console.log(m.default === hashmap && codes.every((c) => c === 'ERR_HASHMAP_ADDON_MISSING') ? 'ok' : codes.join('\\n')))
+`,
+  )
+  results.push(['CJS and ESM without the platform package: ERR_HASHMAP_ADDON_MISSING', run(process.execPath, ['missing.cjs'], { cwd: app, env }).trim()])
+  const cli = spawnSync(process.execPath, [path.join(app, 'node_modules/shm-hashmap/bin/shm-hashmap.js'), 'ls'], { cwd: app, env, encoding: 'utf8' })
+  results.push(['the CLI without the platform package', cli.status === 1 && cli.stderr.includes('ERR_HASHMAP_ADDON_MISSING') ? 'ok' : `exit ${cli.status}: ${cli.stderr}`])
   let failed = 0
   for (const [label, out] of results) {
     const ok = out === 'ok'
     if (!ok) failed++
-    console.log(`${ok ? 'ok  ' : 'FAIL'} ${label} consumer across two processes${ok ? '' : `: ${out}`}`)
+    console.log(`${ok ? 'ok  ' : 'FAIL'} ${label}${ok ? '' : `: ${out}`}`)
   }
   console.log(`${results.length - failed} passed, ${failed} failed`)
   process.exitCode = failed ? 1 : 0

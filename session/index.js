@@ -14,6 +14,7 @@
 // install it.
 
 const { EventEmitter } = require('node:events')
+const { assertAddon } = require('../lib/native.js')
 const hashmap = require('../index.js')
 const { invalid } = require('../lib/adapter.js')
 const { appMapName } = require('../lib/app-name.js')
@@ -87,6 +88,7 @@ class SessionStore extends EventEmitter {
 
   constructor(mapOrOptions, maybeOptions) {
     super()
+    assertAddon()
     let o = maybeOptions ?? {}
     let given
     if (mapOrOptions instanceof hashmap.HashMap || typeof mapOrOptions === 'string') given = mapOrOptions

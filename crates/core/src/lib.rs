@@ -30,8 +30,16 @@
 //! # Ok::<(), shm_hashmap_core::Error>(())
 //! ```
 
-#![cfg(target_os = "linux")]
+#![cfg(any(target_os = "linux", target_os = "macos"))]
 
+// The map itself is Linux-only for now; on macOS only the pieces of its port
+// build (darwin.rs: wait, wake and liveness; objname.rs: segment names), so that they are checked by the
+// darwin cross-build until the rest follows.
+macro_rules! linux {
+    ($($item:item)*) => { $( #[cfg(target_os = "linux")] $item )* };
+}
+
+linux! {
 mod alloc;
 mod attach;
 mod crash;
@@ -105,3 +113,9 @@ pub mod testing {
         ShmMap::open_waiting(name, &Options::default(), std::time::Duration::ZERO)
     }
 }
+}
+
+#[cfg(target_os = "macos")]
+pub mod darwin;
+mod objname;
+pub use objname::{macos_object_name, MACOS_NAME_MAX};
