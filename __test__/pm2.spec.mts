@@ -1,4 +1,4 @@
-import test from 'ava'
+import test, { type ExecutionContext } from 'ava'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -54,21 +54,14 @@ async function requests(port: number, n: number): Promise<Reply[]> {
   return out
 }
 
-async function until<T>(what: string, fn: () => Promise<T>, ms = 15000): Promise<T> {
-  const end = Date.now() + ms
-  for (;;) {
-    try {
-      return await fn()
-    } catch (e) {
-      if (Date.now() > end) throw new Error(`${what}: ${(e as Error).message}`)
-      await new Promise((r) => setTimeout(r, 200))
-    }
-  }
-}
-
-pm2Test('PM2 cluster mode: 2 instances share one map, and it survives pm2 reload', async (t) => {
+/**
+ * A PM2 of its own (its own PM2_HOME) for one test, with a free port and a
+ * unique map name in the apps' environment; everything is deleted, killed
+ * and removed when the test ends.
+ */
+async function ownPm2(t: ExecutionContext, tag: string) {
   const home = mkdtempSync(path.join(tmpdir(), 'pm2-home-'))
-  const name = uniqueName('pm2')
+  const name = uniqueName(tag)
   const port = await freePort()
   const env = { ...process.env, PM2_HOME: home, PORT: String(port), MAP_NAME: name }
   const pm2 = (...args: string[]) => execFileSync(process.execPath, [pm2Bin, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
@@ -82,6 +75,23 @@ pm2Test('PM2 cluster mode: 2 instances share one map, and it survives pm2 reload
     rmSync(home, { recursive: true, force: true })
     cleanup(name)
   })
+  return { name, port, pm2 }
+}
+
+async function until<T>(what: string, fn: () => Promise<T>, ms = 15000): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    try {
+      return await fn()
+    } catch (e) {
+      if (Date.now() > end) throw new Error(`${what}: ${(e as Error).message}`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  }
+}
+
+pm2Test('PM2 cluster mode: 2 instances share one map, and it survives pm2 reload', async (t) => {
+  const { name, port, pm2 } = await ownPm2(t, 'pm2')
 
   pm2('start', ecosystem)
   // Both instances answer, and each sees the other's counter.
@@ -117,21 +127,7 @@ pm2Test('PM2 cluster mode: 2 instances share one map, and it survives pm2 reload
 
 pm2Test('PM2 cluster mode: prom-client metrics of 2 instances, every scrape on either reports exactly the requests served so far', async (t) => {
   t.timeout(120_000)
-  const home = mkdtempSync(path.join(tmpdir(), 'pm2-home-'))
-  const name = uniqueName('pm2-metrics')
-  const port = await freePort()
-  const env = { ...process.env, PM2_HOME: home, PORT: String(port), MAP_NAME: name }
-  const pm2 = (...args: string[]) => execFileSync(process.execPath, [pm2Bin, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
-  t.teardown(() => {
-    try {
-      pm2('delete', 'all')
-    } catch {}
-    try {
-      pm2('kill')
-    } catch {}
-    rmSync(home, { recursive: true, force: true })
-    cleanup(name)
-  })
+  const { port, pm2 } = await ownPm2(t, 'pm2-metrics')
   pm2('start', path.join(root, 'examples/pm2/metrics.config.cjs'))
   // Until both instances answer; these requests count too.
   let served = 0
