@@ -508,8 +508,10 @@ test('maps truncated under a process and then closed keep no memory charged to i
   t.log(`${(grown / 2 ** 20).toFixed(2)} MiB more charged`)
   t.true(grown < 64 << 20, `${(grown / 2 ** 20).toFixed(1)} MiB more charged after closing ${count} truncated 64 MiB maps`)
   // A retired map stays reserved, as one entry: not one per shard or per
-  // patched page, which would reach vm.max_map_count after enough truncations.
-  t.true(entriesAfter - entriesBefore <= count + 8, `${entriesAfter - entriesBefore} more memory-map entries after ${count} truncated maps of 64 shards`)
+  // patched page (two per shard here: 1,536), which would reach
+  // vm.max_map_count after enough truncations. The margin is the process's
+  // own churn (V8's heap and code spaces map and unmap as they grow).
+  t.true(entriesAfter - entriesBefore <= count + 64, `${entriesAfter - entriesBefore} more memory-map entries after ${count} truncated maps of 64 shards`)
 })
 
 /** The host pids of `pid`'s children. */
