@@ -257,23 +257,23 @@ export interface StatResult {
 
 export declare function unlink(name: string): boolean
 
-/** Live counters of a map.  */
+/** Live counters of a map, each summed over its shards.  */
 export interface Usage {
-  /** Live entries.  */
+  /** Live entries. */
   usedBuckets: number
-  /** Free blocks the data area is split into.  */
+  /** Free blocks the data area is split into. */
   usedFreeBlocks: number
-  /** Bytes of the data area taken by records.  */
+  /** Bytes of the data area taken by records. */
   usedDataSize: number
-  /** Times a process repaired the map after a lock holder died (or a write failed half-way).  */
-  recoveries: number
-  /** Entries removed by LRU eviction to make room (`evict: 'lru'` maps only).  */
-  evictions: number
-  /** Expired entries reclaimed (by writes, eviction or `flushExpired`).  */
-  expired: number
-  /** Entries that have an expiry time, expired ones not yet reclaimed included.  */
+  /** Entries that have an expiry time, expired ones not yet reclaimed included. */
   ttlEntries: number
-  /** Entries a crash repair dropped because their key could no longer find them (the map stays usable).  */
+  /** Times a process repaired the map after a lock holder died (or a write failed half-way). */
+  recoveries: number
+  /** Entries removed by LRU eviction to make room (`evict: 'lru'` maps only). */
+  evictions: number
+  /** Expired entries reclaimed (by writes, eviction or `flushExpired`). */
+  expired: number
+  /** Entries a crash repair dropped because their key could no longer find them (the map stays usable). */
   dropped: number
 }
 

@@ -166,6 +166,42 @@ pub mod hdr {
 }
 }
 
+/// The shard header's counters, declared once: each row is a `u64` field's
+/// `sh` constant and offset, then its name in [`crate::Stat`] and in the
+/// binding's `Usage` (camelCased there), with the text users read. `stat()`
+/// sums each over the shards. Calls `$cb!` with the rows; the `sh` module
+/// below, `Stat` and its sums (map.rs) and the binding's `Usage` are made
+/// from them, so a counter is added here once (and in docs/format.md, which
+/// a test holds equal to `sh`). The rows' docs are `#[doc]` attributes, not
+/// `///` comments, which would reach the binding's d.ts as raw strings.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! shard_counters {
+    ($cb:ident) => {
+        $cb! {
+            #[doc = "Live entries."]
+            USED_BUCKETS = 80 => used_buckets,
+            #[doc = "Free blocks the data area is split into."]
+            USED_FREE_BLOCKS = 88 => used_free_blocks,
+            #[doc = "Bytes of the data area taken by records."]
+            USED_DATA_SIZE = 96 => used_data_size,
+            #[doc = "Entries that have an expiry time, expired ones not yet reclaimed included."]
+            TTL_ENTRIES = 104 => ttl_entries,
+            #[doc = "Times a process repaired the map after a lock holder died (or a write failed half-way)."]
+            RECOVERIES = 112 => recoveries,
+            #[doc = "Entries removed by LRU eviction to make room (`evict: 'lru'` maps only)."]
+            EVICTIONS = 120 => evictions,
+            #[doc = "Expired entries reclaimed (by writes, eviction or `flushExpired`)."]
+            EXPIRED = 128 => expired,
+            #[doc = "Entries a crash repair dropped because their key could no longer find them (the map stays usable)."]
+            DROPPED = 136 => dropped,
+        }
+    };
+}
+
+/// The shard header, with the counters of [`shard_counters`] in their place.
+macro_rules! shard_header {
+    ($($(#[$m:meta])* $name:ident = $off:literal => $field:ident,)*) => {
 fields! {
 /// Byte offsets of a shard header's fields, from the shard's start
 /// (docs/format.md, "Shard header").
@@ -196,22 +232,7 @@ pub mod sh {
     DIRTY = 72,
     /// `u32` 0 healthy, 1 corrupt beyond repair.
     STATUS = 76,
-    /// `u64` live entries (derived).
-    USED_BUCKETS = 80,
-    /// `u64` free blocks in the index (derived).
-    USED_FREE_BLOCKS = 88,
-    /// `u64` bytes of allocated blocks (derived).
-    USED_DATA_SIZE = 96,
-    /// `u64` live entries that have an expiry time (derived).
-    TTL_ENTRIES = 104,
-    /// `u64` times a dead lock owner was recovered from.
-    RECOVERIES = 112,
-    /// `u64` entries removed by LRU eviction (statistic).
-    EVICTIONS = 120,
-    /// `u64` expired entries reclaimed (statistic).
-    EXPIRED = 128,
-    /// `u64` entries repair dropped because their key could not find them.
-    DROPPED = 136,
+    $($(#[$m])* $name = $off,)*
     /// `u64` the CLOCK hand: the slot eviction looks at next (a hint).
     HAND = 144,
     /// `u64` the expiry sweep's cursor: the slot writes look at next (a hint).
@@ -228,6 +249,10 @@ pub mod sh {
     pub const LOCK_AREA: u64 = 64;
 }
 }
+    };
+}
+
+shard_counters!(shard_header);
 
 fields! {
 /// Byte offsets of a record's header fields, from the record's start

@@ -47,6 +47,7 @@ mod error;
 mod evict;
 mod fault;
 mod guard;
+#[macro_use]
 mod layout;
 mod lock;
 mod map;

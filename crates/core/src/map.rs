@@ -87,39 +87,63 @@ impl Default for Options {
     }
 }
 
-/// Counters of a map, as `stat()` reports them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stat {
-    /// The segment's layout.
-    pub layout: Layout,
-    /// Live entries.
-    pub used_buckets: u64,
-    /// Free blocks in the data area.
-    pub used_free_blocks: u64,
-    /// Bytes of the data area in records.
-    pub used_data_size: u64,
-    /// Times a dead lock owner's state was repaired.
-    pub recoveries: u64,
-    /// Pid of the creating process.
-    pub creator_pid: u32,
-    /// Creation time, ms since the Unix epoch.
-    pub created_ms: u64,
-    /// Whether the map was made by `new()`, so its creator owns its name.
-    pub owned: bool,
-    /// The eviction policy.
-    pub policy: Policy,
-    /// Entries removed by LRU eviction.
-    pub evictions: u64,
-    /// Expired entries reclaimed.
-    pub expired: u64,
-    /// Entries (expired or not) that have an expiry time.
-    pub ttl_entries: u64,
-    /// Entries repair dropped because their key could not find them.
-    pub dropped: u64,
-    /// When the last write of any shard ended, ms since the Unix epoch (0:
-    /// none since the map was made).
-    pub last_write_ms: u64,
+/// Makes [`Stat`] with a field per counter of `shard_counters!` (layout.rs),
+/// and the reading and summing of those counters that `stat()` does.
+macro_rules! stat {
+    ($($(#[$m:meta])* $name:ident = $off:literal => $field:ident,)*) => {
+        /// Counters of a map, as `stat()` reports them: the header's fields,
+        /// and each counter of the shard headers summed over the shards.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct Stat {
+            /// The segment's layout.
+            pub layout: Layout,
+            $($(#[$m])* pub $field: u64,)*
+            /// Pid of the creating process.
+            pub creator_pid: u32,
+            /// Creation time, ms since the Unix epoch.
+            pub created_ms: u64,
+            /// Whether the map was made by `new()`, so its creator owns its name.
+            pub owned: bool,
+            /// The eviction policy.
+            pub policy: Policy,
+            /// When the last write of any shard ended, ms since the Unix epoch
+            /// (0: none since the map was made).
+            pub last_write_ms: u64,
+        }
+
+        /// One shard's counters, in the table's order.
+        type Counters = [u64; [$($off),*].len()];
+
+        impl Stat {
+            /// Reads one shard's counters with `f` (a shard-relative offset
+            /// to its `u64`).
+            fn counters(f: impl Fn(u64) -> Result<u64>) -> Result<Counters> {
+                Ok([$(f(sh::$name)?),*])
+            }
+
+            /// Adds one shard's counters to the sums.
+            fn add(&mut self, c: Counters) {
+                let [$($field),*] = c;
+                $(self.$field = self.$field.saturating_add($field);)*
+            }
+
+            /// A `Stat` of `layout` with every counter 0.
+            fn zero(layout: Layout, policy: Policy) -> Stat {
+                Stat {
+                    layout,
+                    $($field: 0,)*
+                    creator_pid: 0,
+                    created_ms: 0,
+                    owned: false,
+                    policy,
+                    last_write_ms: 0,
+                }
+            }
+        }
+    };
 }
+
+shard_counters!(stat);
 
 /// A hashmap in a named shared-memory segment.
 #[derive(Debug)]
@@ -545,53 +569,17 @@ impl ShmMap {
     /// `h.stat`: the header's fields, and each shard's counters, summed.
     pub fn stat(&self) -> Result<Stat> {
         let r = self.mapping.region();
-        let mut st = Stat {
-            layout: self.layout,
-            used_buckets: 0,
-            used_free_blocks: 0,
-            used_data_size: 0,
-            recoveries: 0,
-            creator_pid: r.u32(hdr::CREATOR_PID)?,
-            created_ms: r.u64(hdr::CREATED_MS)?,
-            owned: r.u32(hdr::FLAGS)? & hdr::FLAG_OWNED != 0,
-            policy: self.common.policy,
-            evictions: 0,
-            expired: 0,
-            ttl_entries: 0,
-            dropped: 0,
-            last_write_ms: 0,
-        };
+        let mut st = Stat::zero(self.layout, self.common.policy);
+        st.creator_pid = r.u32(hdr::CREATOR_PID)?;
+        st.created_ms = r.u64(hdr::CREATED_MS)?;
+        st.owned = r.u32(hdr::FLAGS)? & hdr::FLAG_OWNED != 0;
         for i in 0..self.layout.shards {
-            let c = self.inspecting(i, |t| {
+            let (c, last_write) = self.inspecting(i, |t| {
                 let f = |field| t.r.u64(t.l.at(field));
-                Ok([
-                    f(sh::USED_BUCKETS)?,
-                    f(sh::USED_FREE_BLOCKS)?,
-                    f(sh::USED_DATA_SIZE)?,
-                    f(sh::RECOVERIES)?,
-                    f(sh::EVICTIONS)?,
-                    f(sh::EXPIRED)?,
-                    f(sh::TTL_ENTRIES)?,
-                    f(sh::DROPPED)?,
-                    f(sh::LAST_WRITE)?,
-                ])
+                Ok((Stat::counters(f)?, f(sh::LAST_WRITE)?))
             })?;
-            st.last_write_ms = st.last_write_ms.max(c[8]);
-            for (sum, v) in [
-                &mut st.used_buckets,
-                &mut st.used_free_blocks,
-                &mut st.used_data_size,
-                &mut st.recoveries,
-                &mut st.evictions,
-                &mut st.expired,
-                &mut st.ttl_entries,
-                &mut st.dropped,
-            ]
-            .into_iter()
-            .zip(c)
-            {
-                *sum = sum.saturating_add(v);
-            }
+            st.add(c);
+            st.last_write_ms = st.last_write_ms.max(last_write);
         }
         self.mapping.check(&self.name)?;
         Ok(st)

@@ -123,26 +123,24 @@ pub struct Required {
     pub record_size: f64,
 }
 
-/** Live counters of a map. */
-#[napi(object)]
-pub struct Usage {
-    /** Live entries. */
-    pub used_buckets: f64,
-    /** Free blocks the data area is split into. */
-    pub used_free_blocks: f64,
-    /** Bytes of the data area taken by records. */
-    pub used_data_size: f64,
-    /** Times a process repaired the map after a lock holder died (or a write failed half-way). */
-    pub recoveries: f64,
-    /** Entries removed by LRU eviction to make room (`evict: 'lru'` maps only). */
-    pub evictions: f64,
-    /** Expired entries reclaimed (by writes, eviction or `flushExpired`). */
-    pub expired: f64,
-    /** Entries that have an expiry time, expired ones not yet reclaimed included. */
-    pub ttl_entries: f64,
-    /** Entries a crash repair dropped because their key could no longer find them (the map stays usable). */
-    pub dropped: f64,
+/// Makes `Usage`, a field per counter of the core's `shard_counters!` table.
+macro_rules! usage {
+    ($($(#[$m:meta])* $name:ident = $off:literal => $field:ident,)*) => {
+        /** Live counters of a map, each summed over its shards. */
+        #[napi(object)]
+        pub struct Usage {
+            $($(#[$m])* pub $field: f64,)*
+        }
+
+        fn usage(s: &shm_hashmap_core::Stat) -> Usage {
+            Usage {
+                $($field: s.$field as f64,)*
+            }
+        }
+    };
 }
+
+shm_hashmap_core::shard_counters!(usage);
 
 /**
  * What a full map does on a write that does not fit: `'none'` fails it
@@ -374,16 +372,7 @@ pub fn stat(id: u32) -> Result<StatResult> {
 fn stat_result(s: shm_hashmap_core::Stat) -> StatResult {
     StatResult {
         metadata: metadata(&s.layout),
-        usage: Usage {
-            used_buckets: s.used_buckets as f64,
-            used_free_blocks: s.used_free_blocks as f64,
-            used_data_size: s.used_data_size as f64,
-            recoveries: s.recoveries as f64,
-            evictions: s.evictions as f64,
-            expired: s.expired as f64,
-            ttl_entries: s.ttl_entries as f64,
-            dropped: s.dropped as f64,
-        },
+        usage: usage(&s),
         creator_pid: s.creator_pid,
         created_ms: s.created_ms as f64,
         owned: s.owned,
