@@ -37,6 +37,26 @@ export declare function close(id: number): boolean
 
 export declare function create(name: string | undefined | null, options: MapOptions): Handle
 
+/**
+ * The options' defaults, from the core's one `Options::default()` (the
+ * d.ts docs' `@defaultValue`s are generated from this; scripts/defaults.js).
+ */
+export declare function defaults(): Defaults
+
+/** What an absent option of `new`, `open` and `openOrCreate` means: the core's `Options::default()`.  */
+export interface Defaults {
+  /** Permission bits of a segment that is created.  */
+  mode: number
+  /** Eviction policy of a map that is created.  */
+  evict: EvictPolicy
+  /** Longest wait for a lock, in ms (`Infinity`: for ever).  */
+  lockTimeout: number
+  /** Other uids whose segments are attached to.  */
+  trustUids: Array<number>
+  /** What `openOrCreate` does with a segment of ours it cannot use.  */
+  onIncompatible: OnIncompatible
+}
+
 /** * What a full map does on a write that does not fit: `'none'` fails it
  * (`ERR_HASHMAP_NO_SPACE` / `ERR_HASHMAP_NO_BUCKET`, lua-hashmap's behaviour);
  * `'lru'` removes least recently used entries until it fits.

@@ -841,6 +841,7 @@ module.exports.check = nativeBinding.check
 module.exports.clear = nativeBinding.clear
 module.exports.close = nativeBinding.close
 module.exports.create = nativeBinding.create
+module.exports.defaults = nativeBinding.defaults
 module.exports.EvictPolicy = nativeBinding.EvictPolicy
 module.exports.fastOps = nativeBinding.fastOps
 module.exports.findOrphans = nativeBinding.findOrphans

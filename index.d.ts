@@ -199,14 +199,16 @@ export interface OpenOptions {
   /**
    * Longest wait for the map's lock, in ms, measured on the monotonic clock.
    * A call that cannot get it in time (a lock holder is stopped or stuck)
-   * throws `ERR_HASHMAP_LOCK_TIMEOUT` and changes nothing. Default `5000`;
-   * `Infinity` waits for ever.
+   * throws `ERR_HASHMAP_LOCK_TIMEOUT` and changes nothing. `Infinity`
+   * waits for ever.
+   * @defaultValue `5000`
    */
   lockTimeout?: number
   /**
    * Other users' uids whose segments this process attaches to. A segment
    * owned by another uid is otherwise `ERR_HASHMAP_FOREIGN_OWNER`, whatever
-   * its mode. Default `[]`.
+   * its mode.
+   * @defaultValue `[]`
    */
   trustUids?: readonly number[]
 }
@@ -215,9 +217,15 @@ export interface OpenOptions {
 export interface NewOptions {
   /** Name to create; other processes `open` it. Default: a unique `shm-hashmap-<pid>-<random>`. 1 to 254 characters of `[A-Za-z0-9._-]`. */
   name?: string
-  /** Permission bits of the segment. Default `0o600` (only this user). */
+  /**
+   * Permission bits of the segment; the default admits only this user.
+   * @defaultValue `0o600`
+   */
   mode?: number
-  /** What a full map does: `'none'` (default) fails the write, `'lru'` evicts least recently used entries. */
+  /**
+   * What a full map does: `'none'` fails the write, `'lru'` evicts least recently used entries.
+   * @defaultValue `'none'`
+   */
   evict?: EvictPolicy
   /** {@inheritDoc OpenOptions.lockTimeout} */
   lockTimeout?: number
@@ -237,22 +245,27 @@ export interface NewOptions {
 /** Options of {@link openOrCreate}. */
 export interface OpenOrCreateOptions extends OpenOptions {
   /**
-   * Permission bits if this call creates the segment. Default `0o600`. An
-   * existing segment whose bits grant more than these is refused with
-   * `ERR_HASHMAP_MODE`: every process of a shared map passes the same mode.
+   * Permission bits if this call creates the segment. An existing segment
+   * whose bits grant more than these is refused with `ERR_HASHMAP_MODE`:
+   * every process of a shared map passes the same mode.
+   * @defaultValue `0o600`
    */
   mode?: number
-  /** Eviction policy if this call creates the segment. Default `'none'`. */
+  /**
+   * Eviction policy if this call creates the segment.
+   * @defaultValue `'none'`
+   */
   evict?: EvictPolicy
   /**
    * What to do with a segment of our own that this release cannot use
-   * (another format version, after an upgrade): `'error'` (default) throws
+   * (another format version, after an upgrade): `'error'` throws
    * `ERR_HASHMAP_INCOMPATIBLE`; `'recreate'` removes the old name and
    * creates a new map. Processes that still have the old map open keep it
    * until they exit. Only a segment with shm-hashmap's magic at its start,
    * or one of our uid whose creator was killed before it finished (its
    * header still zero), is replaced; a foreign owner, another program's
    * segment, a hard-linked segment and an `ERR_HASHMAP_MODE` are never.
+   * @defaultValue `'error'`
    */
   onIncompatible?: 'error' | 'recreate'
   /** {@inheritDoc NewOptions.shards} */
@@ -586,7 +599,7 @@ export declare function open<V extends Value = Value>(name: string, options?: Op
  * it outlives every process until {@link unlink}. The sizes apply only if
  * this call creates it. It never attaches to another user's map (see
  * {@link open}), nor to one whose permission bits grant more than
- * `options.mode` (default `0o600`).
+ * {@link OpenOrCreateOptions.mode | `options.mode`}.
  * @throws {HashMapError} `ELOOP`, `ERR_HASHMAP_FOREIGN_OWNER`, `ERR_HASHMAP_MODE` (the segment's mode grants more than `options.mode`), `ERR_HASHMAP_INCOMPATIBLE` (unless `onIncompatible: 'recreate'` may replace it).
  */
 export declare function openOrCreate<V extends Value = Value>(name: string, memorySize: number, maxBuckets?: number, maxFreeBlocks?: number, options?: OpenOrCreateOptions): HashMap<V>

@@ -23,11 +23,17 @@ export interface KeyvShmHashmapOptions {
   maxBuckets?: number
   /** What a full map does if this store creates it. Default `'lru'`: a cache evicts. */
   evict?: EvictPolicy
-  /** Permission bits if this store creates the map (every process passes the same). Default `0o600`. */
+  /**
+   * Permission bits if this store creates the map (every process passes the same).
+   * @defaultValue `0o600`
+   */
   mode?: number
   /** Shards if this store creates the map, as for `hashmap.openOrCreate`. Default: by size. */
   shards?: number
-  /** How long to wait for the map's lock, in ms, as for `hashmap.openOrCreate`. Default `5000`. */
+  /**
+   * How long to wait for the map's lock, in ms, as for `hashmap.openOrCreate`.
+   * @defaultValue `5000`
+   */
   lockTimeout?: OpenOrCreateOptions['lockTimeout']
   /** What to do with a map of another format version under the name, as for `hashmap.openOrCreate`. Default `'error'`. */
   onIncompatible?: OpenOrCreateOptions['onIncompatible']

@@ -39,9 +39,15 @@ export interface ClusterMetricsOptions {
   timeout?: number
   /** Bytes of shared memory if this process creates the map. Default 16 MiB. */
   memorySize?: number
-  /** Permission bits if this process creates the map (every process passes the same). Default `0o600`. */
+  /**
+   * Permission bits if this process creates the map (every process passes the same).
+   * @defaultValue `0o600`
+   */
   mode?: number
-  /** Longest wait for the map's lock, in ms. Default `5000`. */
+  /**
+   * Longest wait for the map's lock, in ms.
+   * @defaultValue `5000`
+   */
   lockTimeout?: number
   /** As for `openOrCreate`. Default `'error'`. */
   onIncompatible?: 'error' | 'recreate'

@@ -26,7 +26,10 @@ export interface RateLimitStoreOptions {
   maxBuckets?: number
   /** Shards if this store creates the map, as for `hashmap.openOrCreate`. Default: by size. */
   shards?: number
-  /** Permission bits if this store creates the map. Default `0o600`. */
+  /**
+   * Permission bits if this store creates the map.
+   * @defaultValue `0o600`
+   */
   mode?: number
   /** How long to wait for the map's lock, in ms, as for `hashmap.openOrCreate`. */
   lockTimeout?: OpenOrCreateOptions['lockTimeout']

@@ -57,9 +57,15 @@ export interface SessionStoreOptions {
   memorySize?: number
   /** Most sessions if this store creates the map. Default `memorySize / 1024`. */
   maxBuckets?: number
-  /** Permission bits if this store creates the map (every process passes the same). Default `0o600`. */
+  /**
+   * Permission bits if this store creates the map (every process passes the same).
+   * @defaultValue `0o600`
+   */
   mode?: number
-  /** Longest wait for the map's lock, in ms. Default `5000`. */
+  /**
+   * Longest wait for the map's lock, in ms.
+   * @defaultValue `5000`
+   */
   lockTimeout?: number
   /** As for `openOrCreate`. Default `'error'`. */
   onIncompatible?: 'error' | 'recreate'

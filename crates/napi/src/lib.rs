@@ -525,6 +525,41 @@ pub fn reserved_key_prefix() -> Buffer {
     shm_hashmap_core::RESERVED_KEY_PREFIX.to_vec().into()
 }
 
+/** What an absent option of `new`, `open` and `openOrCreate` means: the core's `Options::default()`. */
+#[napi(object)]
+pub struct Defaults {
+    /** Permission bits of a segment that is created. */
+    pub mode: u32,
+    /** Eviction policy of a map that is created. */
+    pub evict: EvictPolicy,
+    /** Longest wait for a lock, in ms (`Infinity`: for ever). */
+    pub lock_timeout: f64,
+    /** Other uids whose segments are attached to. */
+    pub trust_uids: Vec<u32>,
+    /** What `openOrCreate` does with a segment of ours it cannot use. */
+    pub on_incompatible: OnIncompatible,
+}
+
+/// The options' defaults, from the core's one `Options::default()` (the
+/// d.ts docs' `@defaultValue`s are generated from this; scripts/defaults.js).
+#[napi(catch_unwind)]
+pub fn defaults() -> Defaults {
+    let d = Options::default();
+    Defaults {
+        mode: d.mode,
+        evict: d.policy.into(),
+        lock_timeout: d
+            .lock_timeout
+            .map_or(f64::INFINITY, |t| t.as_millis() as f64),
+        trust_uids: d.trust_uids,
+        on_incompatible: if d.recreate_incompatible {
+            OnIncompatible::Recreate
+        } else {
+            OnIncompatible::Error
+        },
+    }
+}
+
 /// The 8 bytes every map segment starts with.
 #[napi(catch_unwind)]
 pub fn segment_magic() -> Buffer {
