@@ -66,6 +66,9 @@ export declare const enum EvictPolicy {
   Lru = 'lru',
 }
 
+/** What the name `name` is, without following a symlink. */
+export declare function examineSegment(name: string): Segment
+
 /** The raw functions of the keyed operations: the table in `fast/mod.rs`. */
 export declare function fastOps(decodeStructured: unknown): FastOps
 
@@ -124,6 +127,12 @@ export declare function inspectCheck(name: string): CheckResult
  * `ERR_HASHMAP_LOCK_TIMEOUT` after that long (default: 3 s and 5 s).
  */
 export declare function inspectStat(name: string, timeoutMs?: number | undefined | null): StatResult
+
+/**
+ * The maps in the shared-memory folder, and the files there that could
+ * not be read to tell (`'unreadable'`), sorted by name.
+ */
+export declare function listSegments(): Array<Segment>
 
 /** One shard's lock, as `shm-hashmap unlock` shows it.  */
 export interface LockState {
@@ -223,6 +232,12 @@ export declare function pruneOrphans(uid: number): Array<string>
  */
 export declare function reinstallFaultGuard(): void
 
+/**
+ * Removes the name `name` if it is still the map `id` that
+ * {@link examineSegment} found; false if it is not (gone or replaced).
+ */
+export declare function removeSegment(name: string, id: string): boolean
+
 /** `calcRequiredMemorySize`'s result: the metadata plus `recordSize`. */
 export interface Required {
   metadata: Metadata
@@ -235,6 +250,23 @@ export interface Required {
  * keys may not start with.
  */
 export declare function reservedKeyPrefix(): Buffer
+
+/** What a name in the shared-memory folder is (see the core's `listing.rs`).  */
+export interface Segment {
+  /** The name.  */
+  name: string
+  /** * `'map'`, `'not-map'` (a regular file without the map magic),
+   * `'symlink'`, `'not-file'`, `'unreadable'` (see `code`), `'changed'`
+   * (replaced while being examined) or `'missing'`.
+   */
+  kind: 'map' | 'not-map' | 'symlink' | 'not-file' | 'unreadable' | 'changed' | 'missing'
+  /** The owner's uid (absent for `'missing'`).  */
+  uid?: number
+  /** Which file a `'map'` is, for {@link removeSegment}.  */
+  id?: string
+  /** For `'unreadable'`: the error code, `ERR_OS:<errno>:<syscall>`.  */
+  code?: string
+}
 
 /** The 8 bytes every map segment starts with. */
 export declare function segmentMagic(): Buffer

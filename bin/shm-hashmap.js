@@ -15,7 +15,6 @@ if (problem !== null) {
 const { osError } = require('../lib/os-error.js')
 
 const SHM = '/dev/shm'
-const MAGIC = native.segmentMagic()
 /** Whether `n` is a valid map name (the core's rule). */
 function validName(n) {
   try {
@@ -137,28 +136,6 @@ function explain(name, e) {
   }
 }
 
-/** Reads the first bytes of /dev/shm/NAME without following a symlink. */
-function readHead(name) {
-  const fd = fs.openSync(`${SHM}/${name}`, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
-  try {
-    const st = fs.fstatSync(fd)
-    const head = Buffer.alloc(MAGIC.length)
-    const n = st.isFile() ? fs.readSync(fd, head, 0, head.length, 0) : 0
-    return { st, head: head.subarray(0, n) }
-  } finally {
-    fs.closeSync(fd)
-  }
-}
-
-/** Whether /dev/shm/NAME starts with this library's magic (null: unreadable). */
-function isOurs(name) {
-  try {
-    return readHead(name).head.equals(MAGIC)
-  } catch (e) {
-    return e.code === 'EACCES' ? null : false
-  }
-}
-
 function inspect(fn, name) {
   try {
     return fn(name)
@@ -203,18 +180,11 @@ function mappedBy() {
 function ls(json) {
   const mapped = mappedBy()
   const rows = []
-  for (const name of fs.readdirSync(SHM).sort()) {
-    let st
-    try {
-      st = fs.lstatSync(`${SHM}/${name}`)
-    } catch {
-      continue // removed meanwhile
-    }
-    if (!st.isFile() || !validName(name)) continue
-    const ours = isOurs(name)
-    if (ours === false) continue
-    if (ours === null) {
-      rows.push({ name, uid: st.uid, error: 'EACCES' })
+  // The core lists the maps (and the files it could not read to tell),
+  // each opened without following a symlink and checked for the magic.
+  for (const { name, kind, uid, code } of native.listSegments()) {
+    if (kind !== 'map') {
+      rows.push({ name, uid, error: errorCode({ code }) })
       continue
     }
     try {
@@ -222,7 +192,7 @@ function ls(json) {
       const state = s.owned ? ownerState(name) : 'nobody'
       rows.push({
         name,
-        uid: st.uid,
+        uid,
         memorySize: s.metadata.memorySize,
         entries: s.usage.usedBuckets,
         owned: s.owned,
@@ -235,8 +205,8 @@ function ls(json) {
       })
     } catch (e) {
       const code = errorCode(e)
-      if (code === 'ERR_HASHMAP_LOCK_TIMEOUT') rows.push({ name, uid: st.uid, busy: true })
-      else rows.push({ name, uid: st.uid, error: code })
+      if (code === 'ERR_HASHMAP_LOCK_TIMEOUT') rows.push({ name, uid, busy: true })
+      else rows.push({ name, uid, error: code })
     }
   }
   if (json) return console.log(JSON.stringify(rows, null, 2))
@@ -306,33 +276,44 @@ function uidText(uid) {
 }
 
 /**
- * The checks before `rm` touches /dev/shm/NAME: a regular file (not a symlink),
- * owned by `uid`, starting with the map magic. Returns its identity.
+ * The checks before `rm` touches /dev/shm/NAME (the core's, by
+ * examineSegment): a regular file (not a symlink), owned by `uid`, starting
+ * with the map magic. Returns which file it is.
  */
 function vet(name, uid, uidGiven) {
-  const path = `${SHM}/${name}`
-  let st
+  let seg
   try {
-    st = fs.lstatSync(path)
+    seg = native.examineSegment(name)
   } catch (e) {
-    if (e.code === 'ENOENT') fail(`no map named '${name}'`)
     fail(`${name}: ${e.message}`)
   }
-  if (st.isSymbolicLink()) fail(`not removing '${name}': it is a symbolic link, not a map`, 2)
-  if (!st.isFile()) fail(`not removing '${name}': it is not a regular file, so not a map`, 2)
-  if (st.uid !== uid) {
-    fail(uidGiven ? `not removing '${name}': it is owned by uid ${st.uid}, not by --uid ${uid}` : `not removing '${name}': it is owned by uid ${st.uid}, not by you (uid ${uid}); pass --uid ${st.uid} to remove another user's map`, 2)
+  const refuse = (why) => fail(`not removing '${name}': ${why}`, 2)
+  switch (seg.kind) {
+    case 'missing':
+      fail(`no map named '${name}'`)
+      break
+    case 'symlink':
+      refuse('it is a symbolic link, not a map')
+      break
+    case 'not-file':
+      refuse('it is not a regular file, so not a map')
+      break
   }
-  let head
-  try {
-    head = readHead(name)
-  } catch (e) {
-    if (e.code === 'ENOENT') fail(`no map named '${name}'`)
-    fail(`not removing '${name}': cannot read it to check that it is a map (${e.code ?? e.message})`, 2)
+  if (seg.uid !== uid) {
+    refuse(uidGiven ? `it is owned by uid ${seg.uid}, not by --uid ${uid}` : `it is owned by uid ${seg.uid}, not by you (uid ${uid}); pass --uid ${seg.uid} to remove another user's map`)
   }
-  if (head.st.ino !== st.ino || head.st.dev !== st.dev) fail(`not removing '${name}': it was replaced while being checked`, 2)
-  if (!head.head.equals(MAGIC)) fail(`not removing '${name}': it is not a shm-hashmap map (no map magic at its start)`, 2)
-  return { dev: st.dev, ino: st.ino }
+  switch (seg.kind) {
+    case 'unreadable':
+      refuse(`cannot read it to check that it is a map (${errorCode(seg)})`)
+      break
+    case 'changed':
+      refuse('it was replaced while being checked')
+      break
+    case 'not-map':
+      refuse('it is not a shm-hashmap map (no map magic at its start)')
+      break
+  }
+  return seg.id
 }
 
 async function rm(names, yes, uid, uidGiven, json) {
@@ -345,19 +326,15 @@ async function rm(names, yes, uid, uidGiven, json) {
   const removed = []
   for (const [i, name] of names.entries()) {
     // The name must still be the file that was checked (and maybe asked about).
-    let now
+    let gone
     try {
-      now = fs.lstatSync(`${SHM}/${name}`)
+      gone = native.removeSegment(name, ids[i])
     } catch (e) {
-      if (e.code === 'ENOENT') fail(`no map named '${name}'`)
-      fail(`${name}: ${e.message}`)
+      fail(explain(name, e))
     }
-    if (now.dev !== ids[i].dev || now.ino !== ids[i].ino) fail(`not removing '${name}': it was replaced meanwhile`, 2)
-    try {
-      fs.unlinkSync(`${SHM}/${name}`)
-    } catch (e) {
-      if (e.code === 'ENOENT') fail(`no map named '${name}'`)
-      fail(`${name}: ${e.message}`)
+    if (!gone) {
+      if (native.examineSegment(name).kind === 'missing') fail(`no map named '${name}'`)
+      fail(`not removing '${name}': it was replaced meanwhile`, 2)
     }
     removed.push(name)
     if (!json) console.log(`removed '${name}'`)
@@ -374,7 +351,7 @@ function openMap(name) {
   const hashmap = require('../index.js')
   let owner
   try {
-    owner = fs.lstatSync(`${SHM}/${name}`).uid
+    owner = native.examineSegment(name).uid
   } catch {}
   try {
     return hashmap.open(name, { trustUids: owner === undefined ? [] : [owner], lockTimeout: 2000 })

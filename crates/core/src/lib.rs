@@ -7,7 +7,8 @@
 //! thread's robust list), `lock` (the futex lock word, with a timeout), `seqlock` (lock-free reads), `alloc` (data-area
 //! allocator), `table` (buckets and records), `write` (conditional writes,
 //! `incr`), `evict` (LRU eviction, expiry, batched scans), `shm` (segments),
-//! `orphans` (maps whose owner died), `map` (the public map).
+//! `orphans` (maps whose owner died), `listing` (the maps in the folder, for
+//! the CLI), `map` (the public map).
 //!
 //! ```
 //! use shm_hashmap_core::{Options, ShmMap, Value};
@@ -49,6 +50,7 @@ mod fault;
 mod guard;
 #[macro_use]
 mod layout;
+mod listing;
 mod lock;
 mod map;
 mod orphans;
@@ -68,6 +70,7 @@ pub use layout::{
     calc_required, Layout, Policy, Required, HEADER_SIZE, MAGIC, RECORD_HEADER_SIZE,
     RESERVED_KEY_PREFIX, SHARD_HEADER_SIZE, SLOT_SIZE,
 };
+pub use listing::{examine as examine_segment, list as list_segments, remove as remove_segment, Examined};
 pub use map::{Options, ShmMap, Stat, DEFAULT_LOCK_TIMEOUT};
 pub use orphans::{find as find_orphans, owner_of_name, prune as prune_orphans, Owner};
 pub use shm::{validate_name, MAX_NAME_LEN};

@@ -67,7 +67,7 @@ pub fn validate_name(name: &str) -> Result<()> {
 /// this folder's entry. We open it ourselves, so that we can add O_NOFOLLOW.
 const SHM_DIR: &str = "/dev/shm";
 
-fn path(name: &str) -> String {
+pub(crate) fn path(name: &str) -> String {
     format!("{SHM_DIR}/{name}")
 }
 
@@ -117,7 +117,7 @@ fn meta(fd: &OwnedFd, name: &str) -> Result<Meta> {
 
 /// O_NONBLOCK: a FIFO planted at a name must not block the open (a
 /// read-only open of a FIFO waits for a writer); regular files ignore it.
-fn open_flags(write: bool) -> OFlags {
+pub(crate) fn open_flags(write: bool) -> OFlags {
     let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
     access | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK
 }

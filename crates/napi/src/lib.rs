@@ -6,6 +6,7 @@
 //! error whose `code` ([`error_code`]) index.js maps to the error class of
 //! the README's table. Argument types arrive validated by index.js.
 
+pub mod cli;
 mod fast;
 mod registry;
 
@@ -25,7 +26,7 @@ fn with_map<T>(id: u32, f: impl FnOnce(&ShmMap) -> shm_hashmap_core::Result<T>) 
         .map_err(js_err)
 }
 
-type Result<T> = napi::Result<T, String>;
+pub(crate) type Result<T> = napi::Result<T, String>;
 
 /// The code a core error carries into JavaScript: the README's error table,
 /// or `ERR_OS:<errno>:<syscall>`, which index.js turns into the errno name.
@@ -48,7 +49,7 @@ pub(crate) fn error_code(e: &CoreError) -> String {
     .to_owned()
 }
 
-fn js_err(e: CoreError) -> napi::Error<String> {
+pub(crate) fn js_err(e: CoreError) -> napi::Error<String> {
     napi::Error::new(error_code(&e), e.to_string())
 }
 

@@ -1,0 +1,110 @@
+//! The maps in the shared-memory folder, as the CLI's `ls` and `rm` see
+//! them: each name examined without following a symlink, by the same open
+//! and magic that attaching uses.
+//!
+//! Invariants:
+//! - a name is a map only if it is a regular file, reached without
+//!   following a symlink, that starts with [`MAGIC`], and the file opened is
+//!   the one `lstat` saw (its identity is returned, so that a later removal
+//!   takes only that file: [`remove`]);
+//! - nothing here trusts a segment's contents beyond its first 8 bytes, and
+//!   nothing blocks on a FIFO (the open is `O_NONBLOCK`);
+//! - a name that is not a map is never removed.
+
+use std::os::unix::fs::FileExt;
+
+use rustix::fs::FileType;
+use rustix::io::Errno;
+
+use crate::error::{Error, Result};
+use crate::layout::MAGIC;
+use crate::shm::{self, Identity};
+
+/// What a name in the shared-memory folder is.
+#[derive(Debug)]
+pub enum Examined {
+    /// Nothing has the name.
+    Missing,
+    /// A symbolic link, owned by `uid`.
+    Symlink { uid: u32 },
+    /// Not a regular file (a FIFO, a folder…), owned by `uid`.
+    NotFile { uid: u32 },
+    /// A regular file of `uid` that could not be opened or read to look for
+    /// the magic; the OS error says why.
+    Unreadable { uid: u32, error: Error },
+    /// The name was replaced between the `lstat` and the open.
+    Changed { uid: u32 },
+    /// A regular file of `uid` without the map magic at its start.
+    NotMap { uid: u32 },
+    /// A map of `uid`: the file `id`.
+    Map { uid: u32, id: Identity },
+}
+
+/// Examines the name `name` (which must be a valid map name).
+pub fn examine(name: &str) -> Result<Examined> {
+    shm::validate_name(name)?;
+    let path = shm::path(name);
+    let st = match rustix::fs::lstat(path.as_str()) {
+        Ok(st) => st,
+        Err(Errno::NOENT) => return Ok(Examined::Missing),
+        Err(e) => return Err(Error::os("lstat", name, e)),
+    };
+    let uid = st.st_uid;
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => {}
+        FileType::Symlink => return Ok(Examined::Symlink { uid }),
+        _ => return Ok(Examined::NotFile { uid }),
+    }
+    let fd = match rustix::fs::open(path.as_str(), shm::open_flags(false), rustix::fs::Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(Examined::Missing),
+        Err(Errno::LOOP) => return Ok(Examined::Changed { uid }),
+        Err(e) => return Ok(Examined::Unreadable { uid, error: Error::os("open", name, e) }),
+    };
+    let now = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", name, e))?;
+    if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
+        return Ok(Examined::Changed { uid });
+    }
+    let mut head = [0u8; MAGIC.len()];
+    let file = std::fs::File::from(fd);
+    let mut got = 0;
+    while got < head.len() {
+        match file.read_at(&mut head[got..], got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
+                return Ok(Examined::Unreadable { uid, error: Error::os("read", name, errno) });
+            }
+        }
+    }
+    if got == head.len() && head == MAGIC {
+        Ok(Examined::Map { uid, id: (st.st_dev, st.st_ino) })
+    } else {
+        Ok(Examined::NotMap { uid })
+    }
+}
+
+/// The maps in the shared-memory folder, and the regular files there that
+/// could not be read to tell (another user's, say), sorted by name. Names
+/// removed while listing are left out.
+pub fn list() -> Result<Vec<(String, Examined)>> {
+    let mut names = shm::names()?;
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        // Anything else (not ours, gone meanwhile) is left out.
+        if let Ok(e @ (Examined::Map { .. } | Examined::Unreadable { .. })) = examine(&name) {
+            out.push((name, e));
+        }
+    }
+    Ok(out)
+}
+
+/// Removes the name `name` if it still refers to the map `id` that
+/// [`examine`] found; false if it does not (gone, or replaced).
+pub fn remove(name: &str, id: Identity) -> Result<bool> {
+    shm::validate_name(name)?;
+    shm::unlink_if(name, id)
+}
