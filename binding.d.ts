@@ -234,9 +234,13 @@ export declare function reinstallFaultGuard(): void
 
 /**
  * Removes the name `name` if it is still the map `id` that
- * {@link examineSegment} found; false if it is not (gone or replaced).
+ * {@link examineSegment} found (checked again just before): `'removed'`;
+ * `'replaced'` if it is not (gone or another file), nothing removed;
+ * `'other'` if the name was swapped for another file at the last moment and
+ * that file's name went instead (Linux cannot unlink a name only if it is a
+ * given file; this is detected, not prevented).
  */
-export declare function removeSegment(name: string, id: string): boolean
+export declare function removeSegment(name: string, id: string): 'removed' | 'replaced' | 'other'
 
 /** `calcRequiredMemorySize`'s result: the metadata plus `recordSize`. */
 export interface Required {
@@ -267,9 +271,6 @@ export interface Segment {
   /** For `'unreadable'`: the error code, `ERR_OS:<errno>:<syscall>`.  */
   code?: string
 }
-
-/** The 8 bytes every map segment starts with. */
-export declare function segmentMagic(): Buffer
 
 /** The set operations of the raw `set` callback, passed as numbers. */
 export declare const enum SetOp {
@@ -317,14 +318,14 @@ export interface Usage {
   usedFreeBlocks: number
   /** Bytes of the data area taken by records. */
   usedDataSize: number
-  /** Entries that have an expiry time, expired ones not yet reclaimed included. */
-  ttlEntries: number
   /** Times a process repaired the map after a lock holder died (or a write failed half-way). */
   recoveries: number
   /** Entries removed by LRU eviction to make room (`evict: 'lru'` maps only). */
   evictions: number
   /** Expired entries reclaimed (by writes, eviction or `flushExpired`). */
   expired: number
+  /** Entries that have an expiry time, expired ones not yet reclaimed included. */
+  ttlEntries: number
   /** Entries a crash repair dropped because their key could no longer find them (the map stays usable). */
   dropped: number
 }

@@ -860,7 +860,6 @@ module.exports.pruneOrphans = nativeBinding.pruneOrphans
 module.exports.reinstallFaultGuard = nativeBinding.reinstallFaultGuard
 module.exports.removeSegment = nativeBinding.removeSegment
 module.exports.reservedKeyPrefix = nativeBinding.reservedKeyPrefix
-module.exports.segmentMagic = nativeBinding.segmentMagic
 module.exports.SetOp = nativeBinding.SetOp
 module.exports.sizeOf = nativeBinding.sizeOf
 module.exports.stat = nativeBinding.stat

@@ -22,6 +22,8 @@ test('the d.ts files state the core defaults, and a stale or missing one is caug
   t.is(rewrite(stale, d).text, text, 'a stale default is rewritten')
   const untagged = '  /**\n   * Permission bits.\n   */\n  mode?: number\n'
   t.deepEqual(rewrite(untagged, d).problems, [":4: the doc of option 'mode' has no @defaultValue line"])
+  const oneLine = '  /** How long. @defaultValue `1` */\n  lockTimeout?: number\n'
+  t.is(rewrite(oneLine, d).text, `  /** How long. @defaultValue \`${d.lockTimeout}\` */\n  lockTimeout?: number\n`, 'a one-line comment keeps its delimiters')
 })
 
 test('an absent option is the default defaults() reports (api.spec.mts checks the mode on /dev/shm)', (t) => {

@@ -182,7 +182,13 @@ function ls(json) {
   const rows = []
   // The core lists the maps (and the files it could not read to tell),
   // each opened without following a symlink and checked for the magic.
-  for (const { name, kind, uid, code } of native.listSegments()) {
+  let segments
+  try {
+    segments = native.listSegments()
+  } catch (e) {
+    fail(`cannot list /dev/shm: ${errorCode(e) === 'EACCES' ? 'permission denied' : /** @type {Error} */ (e).message}`)
+  }
+  for (const { name, kind, uid, code } of segments) {
     if (kind !== 'map') {
       rows.push({ name, uid, error: errorCode({ code }) })
       continue
@@ -326,15 +332,18 @@ async function rm(names, yes, uid, uidGiven, json) {
   const removed = []
   for (const [i, name] of names.entries()) {
     // The name must still be the file that was checked (and maybe asked about).
-    let gone
+    let done
     try {
-      gone = native.removeSegment(name, ids[i])
+      done = native.removeSegment(name, ids[i])
     } catch (e) {
       fail(explain(name, e))
     }
-    if (!gone) {
+    if (done === 'replaced') {
       if (native.examineSegment(name).kind === 'missing') fail(`no map named '${name}'`)
       fail(`not removing '${name}': it was replaced meanwhile`, 2)
+    }
+    if (done === 'other') {
+      fail(`'${name}': another file was swapped in at the name as it was removed, and that file's name went instead; the map was not removed (it is under another name now: run ls)`, 2)
     }
     removed.push(name)
     if (!json) console.log(`removed '${name}'`)

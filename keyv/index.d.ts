@@ -35,7 +35,10 @@ export interface KeyvShmHashmapOptions {
    * @defaultValue `5000`
    */
   lockTimeout?: OpenOrCreateOptions['lockTimeout']
-  /** What to do with a map of another format version under the name, as for `hashmap.openOrCreate`. Default `'error'`. */
+  /**
+   * What to do with a map of another format version under the name, as for `hashmap.openOrCreate`.
+   * @defaultValue `'error'`
+   */
   onIncompatible?: OpenOrCreateOptions['onIncompatible']
 }
 

@@ -49,7 +49,10 @@ export interface ClusterMetricsOptions {
    * @defaultValue `5000`
    */
   lockTimeout?: number
-  /** As for `openOrCreate`. Default `'error'`. */
+  /**
+   * As for `openOrCreate`.
+   * @defaultValue `'error'`
+   */
   onIncompatible?: 'error' | 'recreate'
 }
 

@@ -31,9 +31,15 @@ export interface RateLimitStoreOptions {
    * @defaultValue `0o600`
    */
   mode?: number
-  /** How long to wait for the map's lock, in ms, as for `hashmap.openOrCreate`. */
+  /**
+   * How long to wait for the map's lock, in ms, as for `hashmap.openOrCreate`.
+   * @defaultValue `5000`
+   */
   lockTimeout?: OpenOrCreateOptions['lockTimeout']
-  /** What to do with a map of another format version under the name, as for `hashmap.openOrCreate`. Default `'error'`. */
+  /**
+   * What to do with a map of another format version under the name, as for `hashmap.openOrCreate`.
+   * @defaultValue `'error'`
+   */
   onIncompatible?: OpenOrCreateOptions['onIncompatible']
 }
 

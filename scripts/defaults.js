@@ -4,11 +4,11 @@
 // default is typed once, in Rust. `--check` changes nothing and exits 1 when
 // a file is out of date (run by `npm run lint`).
 //
-// In index.d.ts every doc block of a property that `defaults()` names must
-// carry a `@defaultValue` line (or `{@inheritDoc …}`); this script fills in
-// its value. The stores pass `mode` and `lockTimeout` through to the map
-// unchanged, so their d.ts files get those two; their other options
-// (`evict: 'lru'` for Keyv, say) have defaults of their own.
+// Every doc block of a property that `defaults()` names must carry a
+// `@defaultValue` tag (or `{@inheritDoc …}`); this script fills in its value.
+// The stores pass `mode`, `lockTimeout` and `onIncompatible` through to the
+// map unchanged, so their d.ts files are held to those three; their other
+// options (`evict: 'lru'` for Keyv, say) have defaults of their own.
 'use strict'
 const fs = require('node:fs')
 const path = require('node:path')
@@ -23,7 +23,7 @@ function spell(key, v) {
 }
 
 /** index.d.ts's text with every `@defaultValue` of an option set from `defaults`. */
-function rewrite(text, defaults, required = true) {
+function rewrite(text, defaults) {
   const lines = text.split('\n')
   const problems = []
   let block = null // [first line, last line] of the doc block just closed
@@ -41,9 +41,9 @@ function rewrite(text, defaults, required = true) {
       const text = lines.slice(from, to + 1).join('\n')
       const at = lines.slice(from, to + 1).findIndex((l) => /@defaultValue\b/.test(l))
       if (at >= 0) {
-        const indent = /^\s*/.exec(lines[from + at])[0]
-        lines[from + at] = `${indent}* @defaultValue \`${spell(prop[1], defaults[prop[1]])}\``
-      } else if (required && !text.includes('{@inheritDoc')) {
+        // Only the tag's value changes: a one-line comment keeps its /** and */.
+        lines[from + at] = lines[from + at].replace(/@defaultValue\s*(`[^`]*`)?/, `@defaultValue \`${spell(prop[1], defaults[prop[1]])}\``)
+      } else if (!text.includes('{@inheritDoc')) {
         problems.push(`:${i + 1}: the doc of option '${prop[1]}' has no @defaultValue line`)
       }
     }
@@ -55,10 +55,10 @@ function rewrite(text, defaults, required = true) {
 /** The shipped d.ts files, and which of the core's defaults each documents. */
 const FILES = {
   'index.d.ts': null, // all of them
-  'keyv/index.d.ts': ['mode', 'lockTimeout'],
-  'session/index.d.ts': ['mode', 'lockTimeout'],
-  'metrics/index.d.ts': ['mode', 'lockTimeout'],
-  'rate-limit/index.d.ts': ['mode', 'lockTimeout'],
+  'keyv/index.d.ts': ['mode', 'lockTimeout', 'onIncompatible'],
+  'session/index.d.ts': ['mode', 'lockTimeout', 'onIncompatible'],
+  'metrics/index.d.ts': ['mode', 'lockTimeout', 'onIncompatible'],
+  'rate-limit/index.d.ts': ['mode', 'lockTimeout', 'onIncompatible'],
 }
 
 function main() {
@@ -70,7 +70,7 @@ function main() {
     const file = path.join(__dirname, '..', name)
     const before = fs.readFileSync(file, 'utf8')
     const defaults = keys ? Object.fromEntries(keys.map((k) => [k, all[k]])) : all
-    const { text, problems } = rewrite(before, defaults, keys === null)
+    const { text, problems } = rewrite(before, defaults)
     for (const p of problems) console.error(name + p)
     if (problems.length > 0) failed = true
     else if (text !== before && check) {

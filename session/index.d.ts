@@ -67,7 +67,10 @@ export interface SessionStoreOptions {
    * @defaultValue `5000`
    */
   lockTimeout?: number
-  /** As for `openOrCreate`. Default `'error'`. */
+  /**
+   * As for `openOrCreate`.
+   * @defaultValue `'error'`
+   */
   onIncompatible?: 'error' | 'recreate'
   /** Shards if this store creates the map. Default: by size, as for `new`. */
   shards?: number

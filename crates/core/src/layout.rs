@@ -172,7 +172,8 @@ pub mod hdr {
 /// sums each over the shards. Calls `$cb!` with the rows; the `sh` module
 /// below, `Stat` and its sums (map.rs) and the binding's `Usage` are made
 /// from them, so a counter is added here once (and in docs/format.md, which
-/// a test holds equal to `sh`). The rows' docs are `#[doc]` attributes, not
+/// a test holds equal to `sh`). The rows are in the order `stat().usage`
+/// shows them, which is not the offsets' order. The rows' docs are `#[doc]` attributes, not
 /// `///` comments, which would reach the binding's d.ts as raw strings.
 #[doc(hidden)]
 #[macro_export]
@@ -185,14 +186,14 @@ macro_rules! shard_counters {
             USED_FREE_BLOCKS = 88 => used_free_blocks,
             #[doc = "Bytes of the data area taken by records."]
             USED_DATA_SIZE = 96 => used_data_size,
-            #[doc = "Entries that have an expiry time, expired ones not yet reclaimed included."]
-            TTL_ENTRIES = 104 => ttl_entries,
             #[doc = "Times a process repaired the map after a lock holder died (or a write failed half-way)."]
             RECOVERIES = 112 => recoveries,
             #[doc = "Entries removed by LRU eviction to make room (`evict: 'lru'` maps only)."]
             EVICTIONS = 120 => evictions,
             #[doc = "Expired entries reclaimed (by writes, eviction or `flushExpired`)."]
             EXPIRED = 128 => expired,
+            #[doc = "Entries that have an expiry time, expired ones not yet reclaimed included."]
+            TTL_ENTRIES = 104 => ttl_entries,
             #[doc = "Entries a crash repair dropped because their key could no longer find them (the map stays usable)."]
             DROPPED = 136 => dropped,
         }

@@ -70,7 +70,7 @@ pub use layout::{
     calc_required, Layout, Policy, Required, HEADER_SIZE, MAGIC, RECORD_HEADER_SIZE,
     RESERVED_KEY_PREFIX, SHARD_HEADER_SIZE, SLOT_SIZE,
 };
-pub use listing::{examine as examine_segment, list as list_segments, remove as remove_segment, Examined};
+pub use listing::{examine as examine_segment, list as list_segments, remove as remove_segment, Examined, Removed};
 pub use map::{Options, ShmMap, Stat, DEFAULT_LOCK_TIMEOUT};
 pub use orphans::{find as find_orphans, owner_of_name, prune as prune_orphans, Owner};
 pub use shm::{validate_name, MAX_NAME_LEN};

@@ -16,7 +16,7 @@ use std::os::unix::fs::FileExt;
 use rustix::fs::FileType;
 use rustix::io::Errno;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::layout::MAGIC;
 use crate::shm::{self, Identity};
 
@@ -59,7 +59,14 @@ pub fn examine(name: &str) -> Result<Examined> {
         Ok(fd) => fd,
         Err(Errno::NOENT) => return Ok(Examined::Missing),
         Err(Errno::LOOP) => return Ok(Examined::Changed { uid }),
-        Err(e) => return Ok(Examined::Unreadable { uid, error: Error::os("open", name, e) }),
+        Err(e) => {
+            // Another file at the name now (a socket is ENXIO): changed,
+            // not unreadable.
+            if shm::identity(name) != Some((st.st_dev, st.st_ino)) {
+                return Ok(Examined::Changed { uid });
+            }
+            return Ok(Examined::Unreadable { uid, error: Error::os("open", name, e) });
+        }
     };
     let now = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", name, e))?;
     if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
@@ -87,24 +94,70 @@ pub fn examine(name: &str) -> Result<Examined> {
 }
 
 /// The maps in the shared-memory folder, and the regular files there that
-/// could not be read to tell (another user's, say), sorted by name. Names
-/// removed while listing are left out.
+/// we may not read to tell (`EACCES`, `EPERM`: another user's), sorted by
+/// name. Names removed or replaced while listing are left out.
 pub fn list() -> Result<Vec<(String, Examined)>> {
     let mut names = shm::names()?;
     names.sort();
     let mut out = Vec::new();
     for name in names {
         // Anything else (not ours, gone meanwhile) is left out.
-        if let Ok(e @ (Examined::Map { .. } | Examined::Unreadable { .. })) = examine(&name) {
-            out.push((name, e));
+        match examine(&name) {
+            Ok(e @ Examined::Map { .. }) => out.push((name, e)),
+            Ok(e @ Examined::Unreadable { .. }) if denied(&e) => out.push((name, e)),
+            Ok(_) | Err(_) => {}
         }
     }
     Ok(out)
 }
 
+/// Whether an [`Examined::Unreadable`] was refused for want of permission.
+fn denied(e: &Examined) -> bool {
+    matches!(e, Examined::Unreadable { error, .. }
+        if matches!(error.kind(), ErrorKind::Os { errno, .. }
+            if *errno == libc::EACCES || *errno == libc::EPERM))
+}
+
+/// What [`remove`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Removed {
+    /// The map `id` is no longer at the name, and its last name is gone.
+    Yes,
+    /// The name is not the map `id` any more (gone, or another file):
+    /// nothing was removed.
+    Replaced,
+    /// The name was swapped for another file between the last check and
+    /// the unlink, and that file's name was removed instead; the map keeps
+    /// its new name. Linux has no "unlink this name only if it is this
+    /// inode", so this window cannot be closed; it is detected.
+    Other,
+}
+
 /// Removes the name `name` if it still refers to the map `id` that
-/// [`examine`] found; false if it does not (gone, or replaced).
-pub fn remove(name: &str, id: Identity) -> Result<bool> {
-    shm::validate_name(name)?;
-    shm::unlink_if(name, id)
+/// [`examine`] found, checked again just before: a regular file, reached
+/// without a symlink, starting with the magic.
+pub fn remove(name: &str, id: Identity) -> Result<Removed> {
+    match examine(name)? {
+        Examined::Map { id: now, .. } if now == id => {}
+        _ => return Ok(Removed::Replaced),
+    }
+    // Held open across the unlink: its link count says whether the name
+    // removed was its own.
+    let fd = match rustix::fs::open(shm::path(name).as_str(), shm::open_flags(false), rustix::fs::Mode::empty()) {
+        Ok(fd) => fd,
+        Err(_) => return Ok(Removed::Replaced),
+    };
+    let before = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", name, e))?;
+    if (before.st_dev, before.st_ino) != id {
+        return Ok(Removed::Replaced);
+    }
+    if !shm::unlink(name)? {
+        return Ok(Removed::Replaced);
+    }
+    let after = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", name, e))?;
+    Ok(if after.st_nlink < before.st_nlink {
+        Removed::Yes
+    } else {
+        Removed::Other
+    })
 }

@@ -2,7 +2,7 @@
 //! segments by name, through the core's own open and magic check.
 
 use napi_derive::napi;
-use shm_hashmap_core::Examined;
+use shm_hashmap_core::{Examined, Removed};
 
 use crate::{js_err, Result};
 
@@ -68,17 +68,32 @@ pub fn examine_segment(name: String) -> Result<Segment> {
 }
 
 /// Removes the name `name` if it is still the map `id` that
-/// {@link examineSegment} found; false if it is not (gone or replaced).
-#[napi(catch_unwind)]
-pub fn remove_segment(name: String, id: String) -> Result<bool> {
+/// {@link examineSegment} found (checked again just before): `'removed'`;
+/// `'replaced'` if it is not (gone or another file), nothing removed;
+/// `'other'` if the name was swapped for another file at the last moment and
+/// that file's name went instead (Linux cannot unlink a name only if it is a
+/// given file; this is detected, not prevented).
+#[napi(catch_unwind, ts_return_type = "'removed' | 'replaced' | 'other'")]
+pub fn remove_segment(name: String, id: String) -> Result<String> {
+    let number = |t: &str| {
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse::<u64>().ok())
+            .flatten()
+    };
     let parsed = id
         .split_once(':')
-        .and_then(|(d, i)| Some((d.parse::<u64>().ok()?, i.parse::<u64>().ok()?)));
+        .and_then(|(d, i)| Some((number(d)?, number(i)?)));
     let Some(id) = parsed else {
         return Err(napi::Error::new(
             "ERR_INVALID_ARG_VALUE".to_owned(),
             format!("'{id}' is not a segment id from examineSegment"),
         ));
     };
-    shm_hashmap_core::remove_segment(&name, id).map_err(js_err)
+    let done = shm_hashmap_core::remove_segment(&name, id).map_err(js_err)?;
+    Ok(match done {
+        Removed::Yes => "removed",
+        Removed::Replaced => "replaced",
+        Removed::Other => "other",
+    }
+    .to_owned())
 }

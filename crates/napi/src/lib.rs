@@ -321,8 +321,10 @@ impl From<MapOptions> for Options {
                 Some(ms) if ms.is_finite() => Some(Duration::from_millis(size(ms))),
                 Some(_) => None,
             },
-            trust_uids: o.trust_uids.unwrap_or_default(),
-            recreate_incompatible: matches!(o.on_incompatible, Some(OnIncompatible::Recreate)),
+            trust_uids: o.trust_uids.unwrap_or(d.trust_uids),
+            recreate_incompatible: o.on_incompatible.map_or(d.recreate_incompatible, |v| {
+                matches!(v, OnIncompatible::Recreate)
+            }),
             shards: o.shards.map(size),
         }
     }
@@ -559,12 +561,6 @@ pub fn defaults() -> Defaults {
             OnIncompatible::Error
         },
     }
-}
-
-/// The 8 bytes every map segment starts with.
-#[napi(catch_unwind)]
-pub fn segment_magic() -> Buffer {
-    shm_hashmap_core::MAGIC.to_vec().into()
 }
 
 /// Removes the names of maps owned by `uid` whose creator is dead; returns them.
