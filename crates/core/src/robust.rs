@@ -17,6 +17,12 @@
 //! - where the kernel offers no robust list (`ENOSYS`, as under qemu-user),
 //!   or the libc's `futex_offset` does not put the entry inside the lock
 //!   area's list room, [`Me::head`] is `None` and locks run liveness-only.
+//! - macOS has no robust list: [`Me::head`] is always `None` there, so its
+//!   locks run exactly the liveness-only logic that Linux runs with
+//!   `SHM_HASHMAP_TEST_LIVENESS_ONLY=1`; its thread id in a lock word is a
+//!   number of a per-process counter (see `thread_id`), its pid is
+//!   `getpid`, its start time µs since the epoch (`proc_pidinfo`), and its
+//!   pid namespace 0. A forked child takes a new id and record as on Linux.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,14 +54,16 @@ extern "C" fn forked_child() {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Me {
     gen: u64,
-    /// Our thread id, as the kernel writes it into and reads it from a
-    /// robust futex word (never 0 once loaded).
+    /// Our thread id in a lock word (never 0 once loaded): on Linux our
+    /// TID, as the kernel writes it into and reads it from a robust futex
+    /// word; on macOS a per-process number (`thread_id`).
     pub tid: u32,
-    /// Our pid as `/proc` names it, 0 if `/proc` is not our pid namespace's.
+    /// Our pid as `/proc` names it, 0 if `/proc` is not our pid namespace's
+    /// (on macOS: `getpid`).
     pub proc_pid: u32,
-    /// Our start time, clock ticks after boot.
+    /// Our start time: clock ticks after boot (macOS: µs since the epoch).
     pub start_time: u64,
-    /// The inode of our pid namespace.
+    /// The inode of our pid namespace (macOS: 0).
     pub pid_ns: u64,
     /// The libc's robust-list head and the entry's distance after the word
     /// (`-futex_offset`), or `None`: liveness-only.
@@ -87,6 +95,7 @@ thread_local! {
 /// Where an entry may be put, as its distance after the lock word: the list
 /// room of the lock area (`layout::sh::LIST_ROOM`) must hold the entry and
 /// the pointer-sized `prev` word a libc writes just before it.
+#[cfg(target_os = "linux")]
 pub(crate) fn entry_fits(after_word: u64) -> bool {
     use crate::layout::sh::{LIST_ROOM, LOCK};
     after_word >= LIST_ROOM.start - LOCK + 8 && after_word + 8 <= LIST_ROOM.end - LOCK
@@ -129,8 +138,7 @@ fn load() -> Me {
         unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
     });
     let gen = FORK_GEN.load(Ordering::Relaxed);
-    // SAFETY: gettid has no arguments and cannot fail.
-    let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
+    let tid = thread_id();
     let (head, bad_offset) = match head() {
         Ok(h) => (h, None),
         Err(off) => (None, Some(off)),
@@ -152,8 +160,47 @@ fn load() -> Me {
     }
 }
 
+/// This thread's id in a lock word: its kernel TID, which the kernel's
+/// robust-list walk compares with the word.
+#[cfg(target_os = "linux")]
+fn thread_id() -> u32 {
+    // SAFETY: gettid has no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+}
+
+/// This thread's id in a lock word on macOS. A macOS thread id
+/// (`pthread_threadid_np`) is 64 bits and does not fit the word's 30, and
+/// no kernel reads the word, so the id only has to tell holders apart:
+/// each thread of a process takes the next number of a process-wide
+/// counter (never 0), so no two threads of one process share an id (until
+/// 2^30 - 1 threads have been made). Threads of different processes do
+/// share ids; the stamp tells them apart, as it tells apart Linux threads
+/// of two pid namespaces (own id with another stamp is another holder, see
+/// lock.rs), and the owner record names the process. A hash of the 64-bit
+/// id would make two live threads of one process collide now and then,
+/// and the second would then take the first's hold for a corrupt lock
+/// area; a counter in the header would change the format for nothing.
+#[cfg(target_os = "macos")]
+fn thread_id() -> u32 {
+    use std::sync::atomic::AtomicU32;
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    loop {
+        let id = NEXT.fetch_add(1, Ordering::Relaxed) & crate::lock::TID_MASK;
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+/// No robust list on macOS: locks run liveness-only.
+#[cfg(target_os = "macos")]
+fn head() -> Result<Option<(usize, u64)>, i64> {
+    Ok(None)
+}
+
 /// The libc's robust-list head of this thread, and `-futex_offset`; `None`
 /// without a robust list; the offset itself if the entry would not fit.
+#[cfg(target_os = "linux")]
 fn head() -> Result<Option<(usize, u64)>, i64> {
     if std::env::var_os("SHM_HASHMAP_TEST_LIVENESS_ONLY").is_some() {
         return Ok(None);
@@ -252,6 +299,10 @@ mod tests {
     fn this_libc_has_a_head_whose_entry_fits() {
         let m = me();
         assert!(m.tid != 0);
+        if cfg!(target_os = "macos") {
+            assert!(m.head.is_none(), "macOS has no robust list");
+            return;
+        }
         if std::env::var_os("SHM_HASHMAP_TEST_LIVENESS_ONLY").is_some() {
             return;
         }
