@@ -223,3 +223,40 @@ pub fn identity_in(r: &Region<'_>, made: Identity) -> Identity {
         _ => made,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_object_is_made_once_with_its_mode_and_unlinked_only_by_its_identity() {
+        let name = format!("shm-hashmap-unit-{}", std::process::id());
+        let (fd, id) = create(&name, 1 << 16, 0o600).expect("create");
+        assert_eq!(id, UNSEEDED);
+        assert!(
+            rustix::fs::ftruncate(&fd, 1 << 17).is_err(),
+            "macOS sizes an object once"
+        );
+        let err = create(&name, 1 << 16, 0o600).expect_err("O_EXCL");
+        assert!(matches!(err.kind(), ErrorKind::Os { errno, .. } if *errno == libc::EEXIST));
+        let (_, m) = open(&name, false, Duration::ZERO).expect("open");
+        assert!(m.size >= 1 << 16, "{}", m.size);
+        assert_eq!(m.mode & 0o777, 0o600, "no umask");
+        assert_eq!(m.id, UNSEEDED, "a zero header has no seed yet");
+        assert!(
+            creator_at_work(&fd),
+            "no creator recorded: never judged dead"
+        );
+        assert_eq!(
+            read_header(&fd, HEADER_SIZE as usize).map(|h| h.iter().all(|&b| b == 0)),
+            Some(true)
+        );
+        assert!(
+            !unlink_if(&name, (1, 2)).expect("unlink_if"),
+            "another identity"
+        );
+        assert!(unlink_if(&name, UNSEEDED).expect("unlink_if"));
+        assert!(!unlink(&name).expect("unlink"), "gone");
+        assert!(names().is_err());
+    }
+}
