@@ -108,11 +108,7 @@ const CARGO_SKIPS = [
   ['crates/core/tests/boundary.rs', 'a_symlink_at_the_name_is_refused', 'needs /dev/shm: macOS has no file system view of POSIX shared memory'],
   ['crates/core/tests/boundary.rs', 'a_segment_of_another_uid_needs_trust', 'needs /dev/shm: macOS has no file system view of POSIX shared memory'],
   ['crates/core/tests/boundary.rs', 'a_segment_truncated_while_this_thread_holds_its_lock_does_not_break_later_locks', 'needs /dev/shm: macOS has no file system view of POSIX shared memory'],
-  [
-    'crates/core/tests/lock.rs',
-    'a_forged_killed_holder_is_recovered_from_by_the_next_operation',
-    "checks that the lock word holds the holder's kernel TID and forges robust-list entries: on macOS the word holds a per-process thread number, and there is no robust list",
-  ],
+  ['crates/core/tests/lock.rs', 'a_forged_killed_holder_is_recovered_from_by_the_next_operation', "expects the kernel to flag a killed holder's word through its robust list (and forges that list's entries): macOS has no robust list"],
   ['crates/core/tests/lock.rs', 'a_holder_killed_in_another_pid_namespace_is_recovered', 'needs Linux namespaces (unshare)'],
 ]
 

@@ -109,8 +109,8 @@ pub mod testing {
         crate::robust::me().head.map(|(_, after)| after)
     }
 
-    /// This thread's id in a lock word: its TID on Linux, its number of
-    /// the process's thread counter on macOS (`robust.rs`).
+    /// This thread's id in a lock word: its TID on Linux, its process's pid
+    /// on macOS (`robust.rs`).
     pub fn lock_owner_id() -> u32 {
         crate::robust::me().tid
     }

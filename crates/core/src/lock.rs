@@ -3,17 +3,19 @@
 //!
 //! | word bits | meaning |
 //! |---|---|
-//! | 0-29 | id of the holder; 0 when free. Linux: its TID. macOS: its number of the holder process's thread counter (`robust.rs`), since a macOS thread id is 64 bits |
+//! | 0-29 | id of the holder; 0 when free. Linux: its TID. macOS: its pid, since a macOS thread id is 64 bits (the stamp tells the process's threads apart; `robust.rs`) |
 //! | 30 | `FUTEX_OWNER_DIED`: the kernel (or `shm-hashmap unlock`) freed the lock of a dead holder; the next holder repairs |
 //! | 31 | `FUTEX_WAITERS`: a waiter may sleep (Linux `FUTEX_WAIT_BITSET`, macOS `os_sync_wait_on_address` or `__ulock_wait`; `wait.rs`); unlock wakes one |
 //!
 //! On macOS the same word runs without a kernel: no robust list, so a dead
-//! holder is found by the owner record alone (the liveness-only mode that
-//! Linux runs with `SHM_HASHMAP_TEST_LIVENESS_ONLY=1`), and ids of threads
-//! of different processes collide by design (every process numbers its
-//! threads from 1): the stamp, which hashes the pid and start time, tells
-//! such holders apart exactly as it tells apart the TIDs of two Linux pid
-//! namespaces.
+//! holder is found by liveness (the liveness-only mode that Linux runs with
+//! `SHM_HASHMAP_TEST_LIVENESS_ONLY=1`). The word's id is the holder's pid,
+//! shared by its threads, whose stamps differ (each hashes the thread's
+//! number in its process, see `robust::stamp_of`); and where no owner
+//! record matches the hold (its holder was killed between its
+//! compare-and-swap and its record), a pid that no process has any more
+//! (`ESRCH`) proves the death instead ([`orphans::id_is_gone`]; never on
+//! Linux, where the kernel's flag covers that window).
 //!
 //! The word is the low half of an aligned `u64` whose high half is the
 //! *stamp* of the current hold: a hash of the holder's identity (TID, pid,
@@ -58,7 +60,7 @@
 //!   thread is as good as its own; but a holder killed between its
 //!   compare-and-swap and the first record of its thread on that shard
 //!   leaves a lock that only the kernel's flag (or `shm-hashmap unlock`)
-//!   frees;
+//!   frees on Linux, and on macOS the proof that its pid is gone;
 //! - acquiring returns a [`Held`] guard that unlocks on drop; when the
 //!   previous holder died, an [`OwnerDied`] token instead, which only the
 //!   repair (`guard.rs`'s `owner_failed`, with a `Repaired` proof only that
@@ -414,13 +416,18 @@ impl<'m> Area<'m> {
         let start = r.u64(self.at + sh::OWNER_START)?;
         let ns = r.u64(self.at + sh::OWNER_PID_NS)?;
         fence(Ordering::Acquire);
-        if self.pair.load(Ordering::Relaxed) != v
-            || tid != w & TID_MASK
-            || robust::stamp_of(tid, pid, start, ns) != s
-        {
+        if self.pair.load(Ordering::Relaxed) != v {
             return Ok(None);
         }
-        if orphans::judge(pid, start, ns) != Owner::Dead {
+        let dead = if tid == w & TID_MASK && robust::stamp_of(tid, pid, start, ns) == s {
+            orphans::judge(pid, start, ns) == Owner::Dead
+        } else {
+            // No record of this hold: its holder died before writing one,
+            // or it is forged. Only macOS, whose word names the holder's
+            // pid, can still prove a death (Linux: never).
+            orphans::id_is_gone(w & TID_MASK)
+        };
+        if !dead {
             return Ok(None);
         }
         let keep = (w & WAITERS) | if slept { WAITERS } else { 0 };
@@ -471,8 +478,16 @@ impl<'m> Area<'m> {
         let pid = r.u32(self.at + sh::OWNER_PID)?;
         let start = r.u64(self.at + sh::OWNER_START)?;
         let ns = r.u64(self.at + sh::OWNER_PID_NS)?;
-        if s == 0 || tid != w & TID_MASK || robust::stamp_of(tid, pid, start, ns) != s {
+        if s == 0 {
             return Ok(Owner::Unknown);
+        }
+        if tid != w & TID_MASK || robust::stamp_of(tid, pid, start, ns) != s {
+            // As in `take_over`: only macOS's pid in the word can tell.
+            return Ok(if orphans::id_is_gone(w & TID_MASK) {
+                Owner::Dead
+            } else {
+                Owner::Unknown
+            });
         }
         Ok(orphans::judge(pid, start, ns))
     }

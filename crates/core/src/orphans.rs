@@ -36,7 +36,7 @@ mod os;
 #[path = "orphans/macos.rs"]
 mod os;
 
-pub use os::{judge, self_pid_ns, self_proc_pid, self_start_time};
+pub use os::{id_is_gone, judge, self_pid_ns, self_proc_pid, self_start_time};
 
 /// What a header says of its owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

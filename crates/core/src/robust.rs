@@ -19,10 +19,12 @@
 //!   area's list room, [`Me::head`] is `None` and locks run liveness-only.
 //! - macOS has no robust list: [`Me::head`] is always `None` there, so its
 //!   locks run exactly the liveness-only logic that Linux runs with
-//!   `SHM_HASHMAP_TEST_LIVENESS_ONLY=1`; its thread id in a lock word is a
-//!   number of a per-process counter (see `thread_id`), its pid is
-//!   `getpid`, its start time µs since the epoch (`proc_pidinfo`), and its
-//!   pid namespace 0. A forked child takes a new id and record as on Linux.
+//!   `SHM_HASHMAP_TEST_LIVENESS_ONLY=1`, plus one proof Linux does not need:
+//!   its id in a lock word is its pid, so a word whose pid no longer exists
+//!   is a dead holder's (see `who`); its start time is µs since the epoch
+//!   (`proc_pidinfo`), and in place of a pid namespace it records its
+//!   thread's number in its process. A forked child takes a new identity as
+//!   on Linux.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,16 +56,17 @@ extern "C" fn forked_child() {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Me {
     gen: u64,
-    /// Our thread id in a lock word (never 0 once loaded): on Linux our
-    /// TID, as the kernel writes it into and reads it from a robust futex
-    /// word; on macOS a per-process number (`thread_id`).
+    /// Our id in a lock word (never 0 once loaded): on Linux our TID, as
+    /// the kernel writes it into and reads it from a robust futex word; on
+    /// macOS our pid (`who`).
     pub tid: u32,
     /// Our pid as `/proc` names it, 0 if `/proc` is not our pid namespace's
     /// (on macOS: `getpid`).
     pub proc_pid: u32,
     /// Our start time: clock ticks after boot (macOS: µs since the epoch).
     pub start_time: u64,
-    /// The inode of our pid namespace (macOS: 0).
+    /// The inode of our pid namespace (macOS: this thread's number in its
+    /// process, which the stamp hashes; see `who`).
     pub pid_ns: u64,
     /// The libc's robust-list head and the entry's distance after the word
     /// (`-futex_offset`), or `None`: liveness-only.
@@ -121,6 +124,7 @@ pub(crate) fn me() -> Me {
 /// the word's stamp describes the process that holds the lock, even when
 /// it was written by an earlier hold of the same thread; one of another
 /// process (a reused TID) hashes otherwise, except with odds of 2^-31.
+#[cfg(target_os = "linux")]
 pub(crate) fn stamp_of(tid: u32, pid: u32, start: u64, ns: u64) -> u32 {
     let mut h: u64 = 0x243f_6a88_85a3_08d3;
     for v in [u64::from(tid), u64::from(pid), start, ns] {
@@ -128,6 +132,30 @@ pub(crate) fn stamp_of(tid: u32, pid: u32, start: u64, ns: u64) -> u32 {
         h ^= h >> 29;
     }
     (h as u32 ^ (h >> 32) as u32) | 1
+}
+
+/// The stamp of a hold on macOS, where `tid` is the holder's pid and `ns`
+/// its thread's number in that process (see [`who`]): a hash of (`tid`,
+/// `pid`, `start`, the number's high half) XOR a bijection of the number's
+/// low 32 bits. So two threads of one process, whose numbers differ, never
+/// have the same stamp (which would make one take the other's hold for a
+/// corrupt lock area), and a thread whose stamp would be 0 is never made
+/// (`who` skips that number). Another process's stamp differs except with
+/// odds of 2^-32.
+#[cfg(target_os = "macos")]
+pub(crate) fn stamp_of(tid: u32, pid: u32, start: u64, ns: u64) -> u32 {
+    let mut h: u64 = 0x243f_6a88_85a3_08d3;
+    for v in [u64::from(tid), u64::from(pid), start, ns >> 32] {
+        h = (h ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^= h >> 29;
+    }
+    // Each step is a bijection of u32: odd multipliers, xor-shifts.
+    let mut n = ns as u32;
+    n = n.wrapping_mul(0x9e37_79b1);
+    n ^= n >> 16;
+    n = n.wrapping_mul(0x85eb_ca6b);
+    n ^= n >> 13;
+    (h as u32 ^ (h >> 32) as u32) ^ n
 }
 
 #[cold]
@@ -138,16 +166,11 @@ fn load() -> Me {
         unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
     });
     let gen = FORK_GEN.load(Ordering::Relaxed);
-    let tid = thread_id();
     let (head, bad_offset) = match head() {
         Ok(h) => (h, None),
         Err(off) => (None, Some(off)),
     };
-    let (proc_pid, start_time, pid_ns) = (
-        orphans::self_proc_pid(),
-        orphans::self_start_time(),
-        orphans::self_pid_ns(),
-    );
+    let (tid, proc_pid, start_time, pid_ns) = who();
     Me {
         gen,
         tid,
@@ -160,34 +183,46 @@ fn load() -> Me {
     }
 }
 
-/// This thread's id in a lock word: its kernel TID, which the kernel's
-/// robust-list walk compares with the word.
+/// Who this thread is to a lock on Linux: its kernel TID (which the
+/// kernel's robust-list walk compares with the word), and its process's
+/// pid as `/proc` names it, start time and pid namespace.
 #[cfg(target_os = "linux")]
-fn thread_id() -> u32 {
+fn who() -> (u32, u32, u64, u64) {
     // SAFETY: gettid has no arguments and cannot fail.
-    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) as u32 };
+    (
+        tid,
+        orphans::self_proc_pid(),
+        orphans::self_start_time(),
+        orphans::self_pid_ns(),
+    )
 }
 
-/// This thread's id in a lock word on macOS. A macOS thread id
-/// (`pthread_threadid_np`) is 64 bits and does not fit the word's 30, and
-/// no kernel reads the word, so the id only has to tell holders apart:
-/// each thread of a process takes the next number of a process-wide
-/// counter (never 0), so no two threads of one process share an id (until
-/// 2^30 - 1 threads have been made). Threads of different processes do
-/// share ids; the stamp tells them apart, as it tells apart Linux threads
-/// of two pid namespaces (own id with another stamp is another holder, see
-/// lock.rs), and the owner record names the process. A hash of the 64-bit
-/// id would make two live threads of one process collide now and then,
-/// and the second would then take the first's hold for a corrupt lock
-/// area; a counter in the header would change the format for nothing.
+/// Who this thread is to a lock on macOS: (pid, pid, start time, thread
+/// number). A macOS thread id (`pthread_threadid_np`) is 64 bits and does
+/// not fit the word's 30, and no kernel reads the word, so the word holds
+/// the holder's pid (below 100,000 on macOS), which lives exactly as long as
+/// its process: a waiter that finds no process with that pid knows the
+/// holder is dead even when the holder died before writing its owner record
+/// (`orphans::id_is_gone`; Linux's kernel flag covers that case there).
+/// Threads of one process then share the word's id; the stamp tells them
+/// apart, by each thread's number of a process-wide counter (kept in the
+/// owner record's pid-namespace field: macOS has no pid namespaces), which
+/// [`stamp_of`] maps to distinct stamps. Own id and own stamp is therefore
+/// this very thread, as on Linux. A hash of the 64-bit id in the word would
+/// say nothing of the holder's process, and two live threads of one
+/// process could share it; a counter in the header would change the format.
 #[cfg(target_os = "macos")]
-fn thread_id() -> u32 {
+fn who() -> (u32, u32, u64, u64) {
     use std::sync::atomic::AtomicU32;
     static NEXT: AtomicU32 = AtomicU32::new(1);
+    let pid = std::process::id();
+    let start = orphans::self_start_time();
+    let tid = pid & crate::lock::TID_MASK;
     loop {
-        let id = NEXT.fetch_add(1, Ordering::Relaxed) & crate::lock::TID_MASK;
-        if id != 0 {
-            return id;
+        let n = u64::from(NEXT.fetch_add(1, Ordering::Relaxed));
+        if stamp_of(tid, pid, start, n) != 0 {
+            return (tid, pid, start, n);
         }
     }
 }
@@ -317,6 +352,23 @@ mod tests {
         assert!(a != 0 && a == stamp_of(1, 1, 100, 7));
         assert!(a != stamp_of(1, 1, 101, 7), "another start time");
         assert!(a != stamp_of(2, 1, 100, 7), "another thread");
-        assert_eq!(stamp_of(0, 0, 0, 0) & 1, 1);
+        if cfg!(target_os = "linux") {
+            assert_eq!(stamp_of(0, 0, 0, 0) & 1, 1);
+        }
+    }
+
+    #[cfg(target_os = "macos")]
+    #[test]
+    fn threads_of_one_process_never_share_a_stamp_or_have_0() {
+        let (tid, pid, start, n) = who();
+        assert_eq!(tid, pid);
+        assert!(stamp_of(tid, pid, start, n) != 0);
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..200_000u64 {
+            assert!(seen.insert(stamp_of(tid, pid, start, n)), "{n}");
+        }
+        let other = std::thread::spawn(who).join().expect("a thread");
+        assert_eq!(other.0, tid, "the same pid in the word");
+        assert!(other.3 != n, "another number");
     }
 }

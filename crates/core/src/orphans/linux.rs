@@ -19,6 +19,13 @@ use std::io::Read;
 
 use super::Owner;
 
+/// Whether a lock word's id alone proves its holder dead: never on Linux.
+/// The id is a TID, and a holder killed before its owner record is what
+/// the kernel's robust list flags (liveness-only mode waits for `unlock`).
+pub fn id_is_gone(_id: u32) -> bool {
+    false
+}
+
 /// This process's time namespace's boot-time offset, in clock ticks: what
 /// the kernel adds to every start time it shows this process in
 /// `/proc/PID/stat` (0 outside a time namespace, or if unreadable).

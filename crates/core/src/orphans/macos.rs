@@ -30,6 +30,15 @@ pub fn self_pid_ns() -> u64 {
     0
 }
 
+/// Whether a lock word's id, which on macOS is its holder's pid, proves the
+/// holder dead: no process has that pid (`ESRCH`). A pid lives as long as
+/// its process (and its zombie), so a holder whose pid is gone is dead;
+/// a process that has the pid now (the holder, or a reused pid), `EPERM`
+/// or any other failure proves nothing.
+pub fn id_is_gone(id: u32) -> bool {
+    id != 0 && darwin::start_time_us(id) == Err(libc::ESRCH)
+}
+
 /// Whether the process recorded as `pid`, started at `start_time`, is alive:
 /// [`Owner::Dead`] only on proof; [`Owner::Unknown`] for a zero field or
 /// when it cannot be told (`EPERM`).
@@ -56,5 +65,9 @@ mod tests {
         assert_eq!(judge(me, start + 1, 0), Owner::Dead, "a reused pid");
         assert_eq!(judge(0, start, 0), Owner::Unknown);
         assert_eq!(judge(me, 0, 0), Owner::Unknown);
+        assert!(!id_is_gone(me), "this process");
+        assert!(!id_is_gone(0));
+        // macOS pids stay below 100,000: no process has this one.
+        assert!(id_is_gone(0x3fff_ffff));
     }
 }
