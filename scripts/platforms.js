@@ -8,8 +8,9 @@
 //                 Bun's musl build on Debian's musl loader.
 //   aarch64-musl  the same for arm64, with Bun's arm64 musl build under qemu.
 //   darwin-x64, darwin-arm64  cross-built with rustup's darwin std and zig
-//                 (cargo-zigbuild), not run: a SKIP line saying what was
-//                 built and why the addon is not, until the map is ported.
+//                 (cargo-zigbuild): the core's unit tests and the addon,
+//                 checked to be Mach-O of the right arch, not run (a SKIP
+//                 line saying what was built; the macOS CI jobs run them).
 //
 // For each: build the addon into npm/<platform>/, pack it with the main
 // package, install both into an empty project as npm picks them for that cpu
@@ -221,12 +222,14 @@ const TARGETS = {
 const envName = (triple) => triple.toUpperCase().replace(/-/g, '_')
 // macOS: cross-built with rustup's darwin std and zig as the linker
 // (cargo-zigbuild, both from PyPI into a venv under target/), never run here.
+// `minos` is rustc's own oldest macOS for the target: without
+// MACOSX_DEPLOYMENT_TARGET, zig would mark the binaries for its newest.
 const DARWIN = {
-  'darwin-x64': { triple: 'x86_64-apple-darwin', arch: 'x86_64' },
-  'darwin-arm64': { triple: 'aarch64-apple-darwin', arch: 'arm64' },
+  'darwin-x64': { triple: 'x86_64-apple-darwin', arch: 'x86_64', minos: '10.12' },
+  'darwin-arm64': { triple: 'aarch64-apple-darwin', arch: 'arm64', minos: '11.0' },
 }
-// Why the darwin addon itself is not built yet; the line says so.
-const DARWIN_ADDON = "the addon is not built: the core's map, lock and segments are Linux-only so far (on macOS the core builds only darwin.rs, the wait, wake and liveness, and objname.rs, the segment names)"
+// Why the darwin builds are not run here; the line says so.
+const DARWIN_ADDON = "this Linux machine runs no Mach-O: the CI workflow's macOS jobs run them, on macOS runners"
 
 // Debian's rustc-web (1.96; plain rustc in bookworm is too old for napi 3)
 // with its own cargo, ahead of any rustup toolchain on PATH.
@@ -478,25 +481,47 @@ function zigTools() {
   return bin
 }
 
-// Builds, without running, the core's unit tests for a darwin target.
+// The artifacts of a cargo build run with --message-format json-*.
+const artifacts = (stdout) =>
+  stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l))
+    .filter((m) => m.reason === 'compiler-artifact')
+
+// What `file` says of `f`, checked to be a Mach-O `what` of `arch`.
+function machO(f, what, arch) {
+  const kind = spawnSync('file', ['-b', f], { encoding: 'utf8' }).stdout.trim()
+  if (!kind.includes('Mach-O') || !kind.includes(what) || !kind.includes(arch)) throw new Error(`${path.basename(f)} is not a Mach-O ${arch} ${what}: ${kind}`)
+  return kind.split(',')[0]
+}
+
+// Builds, without running, the core's unit tests and the debug addon for a
+// darwin target. A napi addon leaves the napi_* symbols to the loader
+// (napi-build's -undefined dynamic_lookup, which zig's linker honours).
 async function darwinBuild(t, timeout) {
   if (spawnSync('rustup', ['--version'], { stdio: 'ignore' }).status !== 0) throw new Skip('rustup is not on PATH, and only rustup ships a darwin std (Debian packages none)')
   const add = spawnSync('rustup', ['target', 'add', t.triple], { encoding: 'utf8' })
   if (add.status !== 0) throw new Skip(`rustup target add ${t.triple} failed: ${(add.stderr || '').trim().split('\n').pop()}`)
   const bin = zigTools()
-  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` }
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, MACOSX_DEPLOYMENT_TARGET: t.minos }
   delete env.RUSTFLAGS
-  const r = await run(path.join(bin, 'cargo-zigbuild'), ['test', '--target', t.triple, '-p', 'shm-hashmap-core', '--lib', '--no-run', '--message-format', 'json-render-diagnostics'], { env, timeout, cwd: root })
+  const started = Date.now()
+  const left = () => Math.max(1000, timeout - (Date.now() - started))
+  const r = await run(path.join(bin, 'cargo-zigbuild'), ['test', '--target', t.triple, '-p', 'shm-hashmap-core', '--lib', '--no-run', '--message-format', 'json-render-diagnostics'], { env, timeout: left(), cwd: root })
   if (r.code !== 0) throw new Error(`cargo-zigbuild test --no-run for ${t.triple} failed${r.timedOut ? ' (timed out)' : ''}: ${r.stderr.trim().split('\n').slice(-5).join(' / ')}`)
-  const exe = r.stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l))
-    .find((m) => m.reason === 'compiler-artifact' && m.executable)?.executable
+  const exe = artifacts(r.stdout).find((m) => m.executable)?.executable
   if (!exe) throw new Error(`cargo-zigbuild made no test executable for ${t.triple}`)
-  const kind = spawnSync('file', ['-b', exe], { encoding: 'utf8' }).stdout.trim()
-  if (!kind.includes('Mach-O') || !kind.includes(t.arch)) throw new Error(`${path.basename(exe)} is not a Mach-O ${t.arch} executable: ${kind}`)
-  return `built, not run: the core's macOS unit tests (${kind.split(',')[0]}, linked by zig); ${DARWIN_ADDON}`
+  const tests = machO(exe, 'executable', t.arch)
+  const a = await run(path.join(bin, 'cargo-zigbuild'), ['build', '--target', t.triple, '-p', 'shm-hashmap-napi', '--message-format', 'json-render-diagnostics'], { env, timeout: left(), cwd: root })
+  if (a.code !== 0) throw new Error(`the core's macOS unit tests built (${tests}), but cargo-zigbuild build of the addon for ${t.triple} failed${a.timedOut ? ' (timed out)' : ''}: ${a.stderr.trim().split('\n').slice(-5).join(' / ')}`)
+  const dylib = artifacts(a.stdout)
+    .filter((m) => m.target?.name === 'shm_hashmap_napi' || m.target?.name === 'shm-hashmap-napi')
+    .flatMap((m) => m.filenames ?? [])
+    .find((f) => f.endsWith('.dylib'))
+  if (!dylib) throw new Error(`cargo-zigbuild made no addon dylib for ${t.triple}`)
+  const addon = machO(dylib, 'shared library', t.arch)
+  return `built, not run: the core's macOS unit tests (${tests}) and the debug addon (${addon}), linked by zig for macOS ${t.minos} and later; ${DARWIN_ADDON}`
 }
 
 // ---------------------------------------------------------------- main

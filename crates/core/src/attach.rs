@@ -6,12 +6,18 @@
 //!   from the stored parameters and found every stored offset equal to it;
 //! - an opener waits for the creator's release store of `INIT_STATE` before
 //!   it reads anything else, so nobody sees a half-initialised map;
-//! - a handle attaches only to a regular file, never through a symlink, and
-//!   only to a segment owned by our uid or one of `trust_uids`;
+//! - a handle attaches only to a segment owned by our uid or one of
+//!   `trust_uids` (on Linux only to a regular file, never through a
+//!   symlink: `shm/linux.rs`);
 //! - a map is refused when this libc's robust-list entry would not fit the
 //!   lock area ([`crate::robust`]);
 //! - an owner's `close()` removes the name only if it still refers to the
-//!   segment it created.
+//!   segment it created;
+//! - a segment that a creator was killed while making is told by its
+//!   header and by [`shm::creator_at_work`] (Linux: the creator's `flock`;
+//!   macOS, which has no `flock` on such an object: the creator's pid and
+//!   start time in the header, so a creator killed before it wrote them
+//!   leaves a segment that is never replaced automatically).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -29,10 +35,33 @@ use crate::table::{Common, Table};
 /// How long `open` waits for another process to finish creating a segment.
 const INIT_WAIT: Duration = Duration::from_secs(3);
 
+/// Fills `buf` (at most 256 bytes) from the OS's random source.
+#[cfg(target_os = "linux")]
+fn random(buf: &mut [u8]) -> Result<()> {
+    rustix::rand::getrandom(buf, rustix::rand::GetRandomFlags::empty())
+        .map_err(|e| Error::os("getrandom", "", e))?;
+    Ok(())
+}
+
+/// Fills `buf` (at most 256 bytes) from the OS's random source.
+#[cfg(target_os = "macos")]
+fn random(buf: &mut [u8]) -> Result<()> {
+    // SAFETY: getentropy writes exactly `buf.len()` (at most 256) bytes
+    // into the buffer, which outlives the call.
+    if unsafe { libc::getentropy(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return Err(Error::os(
+            "getentropy",
+            "",
+            rustix::io::Errno::from_io_error(&std::io::Error::last_os_error())
+                .unwrap_or(rustix::io::Errno::IO),
+        ));
+    }
+    Ok(())
+}
+
 fn unique_name() -> Result<String> {
     let mut bytes = [0u8; 8];
-    rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty())
-        .map_err(|e| Error::os("getrandom", "", e))?;
+    random(&mut bytes)?;
     let pid = rustix::process::getpid().as_raw_nonzero().get();
     Ok(format!(
         "shm-hashmap-{pid}-{:016x}",
@@ -43,8 +72,7 @@ fn unique_name() -> Result<String> {
 fn init_segment(r: &Region<'_>, l: &Layout, name: &str, flags: u32, policy: Policy) -> Result<()> {
     lock_fits(name)?;
     let mut seed = [0u8; 16];
-    rustix::rand::getrandom(&mut seed, rustix::rand::GetRandomFlags::empty())
-        .map_err(|e| Error::os("getrandom", "", e))?;
+    random(&mut seed)?;
     let word = |i: usize| {
         let mut w = [0u8; 8];
         w.copy_from_slice(&seed[i..i + 8]);
@@ -222,10 +250,9 @@ fn unfinished(fd: &std::os::fd::OwnedFd, size: u64) -> bool {
     if shm::creator_at_work(fd) {
         return false;
     }
-    let mut h = vec![0u8; size.min(HEADER_SIZE) as usize];
-    if rustix::io::pread(fd, &mut h, 0).ok() != Some(h.len()) {
+    let Some(h) = shm::read_header(fd, size.min(HEADER_SIZE) as usize) else {
         return false;
-    }
+    };
     if h.len() < HEADER_SIZE as usize {
         return h.iter().all(|&b| b == 0);
     }
@@ -277,10 +304,11 @@ impl ShmMap {
             let r = mapping.region();
             init_segment(&r, &layout, &name, flags, opts.policy)?;
             let common = common(&r, &layout)?;
-            Ok((mapping, common))
+            let id = shm::identity_in(&r, id);
+            Ok((mapping, common, id))
         });
         match made {
-            Ok((mapping, common)) => Ok(ShmMap {
+            Ok((mapping, common, id)) => Ok(ShmMap {
                 mapping,
                 layout,
                 common,
@@ -391,9 +419,10 @@ impl ShmMap {
                 ));
             }
         }
-        if write {
+        if write && cfg!(target_os = "linux") {
             // Thread ids of several pid namespaces may collide in a lock
             // word from now on: say so before our first lock (see lock.rs).
+            // (macOS has neither pid namespaces nor a robust list.)
             let ours = crate::orphans::self_pid_ns();
             let theirs = r.u64(hdr::PID_NS).map_err(|e| (e, None))?;
             if ours == 0 || theirs == 0 || ours != theirs {

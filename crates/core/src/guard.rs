@@ -226,10 +226,17 @@ impl ShmMap {
     }
 }
 
+/// The clock of [`stamp_write`]: Linux's coarse real-time clock, a few
+/// nanoseconds through the vDSO; macOS has no coarse one.
+#[cfg(target_os = "linux")]
+const WALL_CLOCK: rustix::time::ClockId = rustix::time::ClockId::RealtimeCoarse;
+#[cfg(target_os = "macos")]
+const WALL_CLOCK: rustix::time::ClockId = rustix::time::ClockId::Realtime;
+
 /// Records, in shard `t`'s header, that a write ended now (`sh::LAST_WRITE`,
-/// for `ls`): the coarse real-time clock, a few nanoseconds through the vDSO.
+/// for `ls`), by [`WALL_CLOCK`].
 pub(crate) fn stamp_write(t: &Table<'_>) -> Result<()> {
-    let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+    let now = rustix::time::clock_gettime(WALL_CLOCK);
     let ms = u64::try_from(now.tv_sec).unwrap_or(0).saturating_mul(1000)
         + u64::try_from(now.tv_nsec).unwrap_or(0) / 1_000_000;
     t.r.set_u64(t.l.at(sh::LAST_WRITE), ms)

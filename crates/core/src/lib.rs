@@ -4,11 +4,20 @@
 //!
 //! Modules, bottom up: `region` (bounded, atomic memory access), `fault`
 //! (surviving truncation), `layout` (where everything lives), `robust` (this
-//! thread's robust list), `lock` (the futex lock word, with a timeout), `seqlock` (lock-free reads), `alloc` (data-area
-//! allocator), `table` (buckets and records), `write` (conditional writes,
-//! `incr`), `evict` (LRU eviction, expiry, batched scans), `shm` (segments),
-//! `orphans` (maps whose owner died), `listing` (the maps in the folder, for
-//! the CLI), `map` (the public map).
+//! thread's robust list), `wait` (sleeping on a lock word), `lock` (the
+//! futex lock word, with a timeout), `seqlock` (lock-free reads), `alloc`
+//! (data-area allocator), `table` (buckets and records), `write`
+//! (conditional writes, `incr`), `evict` (LRU eviction, expiry, batched
+//! scans), `shm` (segments), `orphans` (maps whose owner died), `listing`
+//! (the maps in the folder, for the CLI), `map` (the public map).
+//!
+//! It builds for Linux and macOS with the same API. What is OS-specific sits
+//! in small modules chosen by `cfg`: `shm/linux.rs` and `shm/macos.rs`
+//! (segments), `orphans/linux.rs` and `orphans/macos.rs` (who a process is,
+//! and whether it is alive), `wait` (futex, or `darwin`'s wait and wake),
+//! `robust`'s thread id and list head, and `fault` (a no-op on macOS, whose
+//! segments cannot shrink). Listing and pruning maps need Linux's
+//! `/dev/shm`; on macOS they fail with `ENOTSUP`.
 //!
 //! ```
 //! use shm_hashmap_core::{Options, ShmMap, Value};
@@ -33,19 +42,15 @@
 
 #![cfg(any(target_os = "linux", target_os = "macos"))]
 
-// The map itself is Linux-only for now; on macOS only the pieces of its port
-// build (darwin.rs: wait, wake and liveness; objname.rs: segment names), so that they are checked by the
-// darwin cross-build until the rest follows.
-macro_rules! linux {
-    ($($item:item)*) => { $( #[cfg(target_os = "linux")] $item )* };
-}
-
-linux! {
 mod alloc;
 mod attach;
 mod crash;
 mod error;
 mod evict;
+#[cfg(target_os = "linux")]
+mod fault;
+#[cfg(target_os = "macos")]
+#[path = "fault_macos.rs"]
 mod fault;
 mod guard;
 #[macro_use]
@@ -60,6 +65,7 @@ mod seqlock;
 mod shm;
 mod table;
 mod value;
+mod wait;
 mod write;
 
 pub use error::{Error, ErrorKind, Result};
@@ -70,7 +76,9 @@ pub use layout::{
     calc_required, Layout, Policy, Required, HEADER_SIZE, MAGIC, RECORD_HEADER_SIZE,
     RESERVED_KEY_PREFIX, SHARD_HEADER_SIZE, SLOT_SIZE,
 };
-pub use listing::{examine as examine_segment, list as list_segments, remove as remove_segment, Examined, Removed};
+pub use listing::{
+    examine as examine_segment, list as list_segments, remove as remove_segment, Examined, Removed,
+};
 pub use map::{Options, ShmMap, Stat, DEFAULT_LOCK_TIMEOUT};
 pub use orphans::{find as find_orphans, owner_of_name, prune as prune_orphans, Owner};
 pub use shm::{validate_name, MAX_NAME_LEN};
@@ -106,6 +114,12 @@ pub mod testing {
         crate::robust::me().head.map(|(_, after)| after)
     }
 
+    /// This thread's id in a lock word: its TID on Linux, its process's pid
+    /// on macOS (`robust.rs`).
+    pub fn lock_owner_id() -> u32 {
+        crate::robust::me().tid
+    }
+
     /// The raw mapped bytes of `m`; the view borrows `m`.
     pub fn raw_region(m: &ShmMap) -> Region<'_> {
         m.raw_region()
@@ -116,7 +130,6 @@ pub mod testing {
     pub fn open_no_wait(name: &str) -> Result<ShmMap> {
         ShmMap::open_waiting(name, &Options::default(), std::time::Duration::ZERO)
     }
-}
 }
 
 #[cfg(target_os = "macos")]

@@ -10,13 +10,22 @@
 //! - nothing here trusts a segment's contents beyond its first 8 bytes, and
 //!   nothing blocks on a FIFO (the open is `O_NONBLOCK`);
 //! - a name that is not a map is never removed.
+//!
+//! macOS has no folder of segments: there every function here fails with
+//! `ENOTSUP`, as listing names does (`shm/macos.rs`).
 
+#[cfg(target_os = "linux")]
 use std::os::unix::fs::FileExt;
 
+#[cfg(target_os = "linux")]
 use rustix::fs::FileType;
+#[cfg(target_os = "linux")]
 use rustix::io::Errno;
 
-use crate::error::{Error, ErrorKind, Result};
+#[cfg(target_os = "linux")]
+use crate::error::ErrorKind;
+use crate::error::{Error, Result};
+#[cfg(target_os = "linux")]
 use crate::layout::MAGIC;
 use crate::shm::{self, Identity};
 
@@ -41,6 +50,7 @@ pub enum Examined {
 }
 
 /// Examines the name `name` (which must be a valid map name).
+#[cfg(target_os = "linux")]
 pub fn examine(name: &str) -> Result<Examined> {
     shm::validate_name(name)?;
     let path = shm::path(name);
@@ -55,7 +65,11 @@ pub fn examine(name: &str) -> Result<Examined> {
         FileType::Symlink => return Ok(Examined::Symlink { uid }),
         _ => return Ok(Examined::NotFile { uid }),
     }
-    let fd = match rustix::fs::open(path.as_str(), shm::open_flags(false), rustix::fs::Mode::empty()) {
+    let fd = match rustix::fs::open(
+        path.as_str(),
+        shm::open_flags(false),
+        rustix::fs::Mode::empty(),
+    ) {
         Ok(fd) => fd,
         Err(Errno::NOENT) => return Ok(Examined::Missing),
         Err(Errno::LOOP) => return Ok(Examined::Changed { uid }),
@@ -65,7 +79,10 @@ pub fn examine(name: &str) -> Result<Examined> {
             if shm::identity(name) != Some((st.st_dev, st.st_ino)) {
                 return Ok(Examined::Changed { uid });
             }
-            return Ok(Examined::Unreadable { uid, error: Error::os("open", name, e) });
+            return Ok(Examined::Unreadable {
+                uid,
+                error: Error::os("open", name, e),
+            });
         }
     };
     let now = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", name, e))?;
@@ -82,12 +99,18 @@ pub fn examine(name: &str) -> Result<Examined> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
                 let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
-                return Ok(Examined::Unreadable { uid, error: Error::os("read", name, errno) });
+                return Ok(Examined::Unreadable {
+                    uid,
+                    error: Error::os("read", name, errno),
+                });
             }
         }
     }
     if got == head.len() && head == MAGIC {
-        Ok(Examined::Map { uid, id: (st.st_dev, st.st_ino) })
+        Ok(Examined::Map {
+            uid,
+            id: (st.st_dev, st.st_ino),
+        })
     } else {
         Ok(Examined::NotMap { uid })
     }
@@ -96,6 +119,7 @@ pub fn examine(name: &str) -> Result<Examined> {
 /// The maps in the shared-memory folder, and the regular files there that
 /// we may not read to tell (`EACCES`, `EPERM`: another user's), sorted by
 /// name. Names removed or replaced while listing are left out.
+#[cfg(target_os = "linux")]
 pub fn list() -> Result<Vec<(String, Examined)>> {
     let mut names = shm::names()?;
     names.sort();
@@ -112,6 +136,7 @@ pub fn list() -> Result<Vec<(String, Examined)>> {
 }
 
 /// Whether an [`Examined::Unreadable`] was refused for want of permission.
+#[cfg(target_os = "linux")]
 fn denied(e: &Examined) -> bool {
     matches!(e, Examined::Unreadable { error, .. }
         if matches!(error.kind(), ErrorKind::Os { errno, .. }
@@ -136,6 +161,7 @@ pub enum Removed {
 /// Removes the name `name` if it still refers to the map `id` that
 /// [`examine`] found, checked again just before: a regular file, reached
 /// without a symlink, starting with the magic.
+#[cfg(target_os = "linux")]
 pub fn remove(name: &str, id: Identity) -> Result<Removed> {
     match examine(name)? {
         Examined::Map { id: now, .. } if now == id => {}
@@ -143,7 +169,11 @@ pub fn remove(name: &str, id: Identity) -> Result<Removed> {
     }
     // Held open across the unlink: its link count says whether the name
     // removed was its own.
-    let fd = match rustix::fs::open(shm::path(name).as_str(), shm::open_flags(false), rustix::fs::Mode::empty()) {
+    let fd = match rustix::fs::open(
+        shm::path(name).as_str(),
+        shm::open_flags(false),
+        rustix::fs::Mode::empty(),
+    ) {
         Ok(fd) => fd,
         Err(_) => return Ok(Removed::Replaced),
     };
@@ -160,4 +190,29 @@ pub fn remove(name: &str, id: Identity) -> Result<Removed> {
     } else {
         Removed::Other
     })
+}
+
+/// macOS: no folder to examine (`ENOTSUP`, from `shm::names`).
+#[cfg(target_os = "macos")]
+fn no_folder(name: &str) -> Result<()> {
+    shm::validate_name(name)?;
+    shm::names().map(|_| ())
+}
+
+/// macOS: `ENOTSUP` (no folder of segments).
+#[cfg(target_os = "macos")]
+pub fn examine(name: &str) -> Result<Examined> {
+    no_folder(name).map(|()| Examined::Missing)
+}
+
+/// macOS: `ENOTSUP` (no folder of segments).
+#[cfg(target_os = "macos")]
+pub fn list() -> Result<Vec<(String, Examined)>> {
+    shm::names().map(|_| Vec::new())
+}
+
+/// macOS: `ENOTSUP` (no folder of segments).
+#[cfg(target_os = "macos")]
+pub fn remove(name: &str, _id: Identity) -> Result<Removed> {
+    no_folder(name).map(|()| Removed::Replaced)
 }

@@ -3,9 +3,19 @@
 //!
 //! | word bits | meaning |
 //! |---|---|
-//! | 0-29 | TID of the holder; 0 when free |
+//! | 0-29 | id of the holder; 0 when free. Linux: its TID. macOS: its pid, since a macOS thread id is 64 bits (the stamp tells the process's threads apart; `robust.rs`) |
 //! | 30 | `FUTEX_OWNER_DIED`: the kernel (or `shm-hashmap unlock`) freed the lock of a dead holder; the next holder repairs |
-//! | 31 | `FUTEX_WAITERS`: a waiter may sleep in `FUTEX_WAIT_BITSET`; unlock wakes one |
+//! | 31 | `FUTEX_WAITERS`: a waiter may sleep (Linux `FUTEX_WAIT_BITSET`, macOS `os_sync_wait_on_address` or `__ulock_wait`; `wait.rs`); unlock wakes one |
+//!
+//! On macOS the same word runs without a kernel: no robust list, so a dead
+//! holder is found by liveness (the liveness-only mode that Linux runs with
+//! `SHM_HASHMAP_TEST_LIVENESS_ONLY=1`). The word's id is the holder's pid,
+//! shared by its threads, whose stamps differ (each hashes the thread's
+//! number in its process, see `robust::stamp_of`); and where no owner
+//! record matches the hold (its holder was killed between its
+//! compare-and-swap and its record), a pid that no process has any more
+//! (`ESRCH`) proves the death instead ([`orphans::id_is_gone`]; never on
+//! Linux, where the kernel's flag covers that window).
 //!
 //! The word is the low half of an aligned `u64` whose high half is the
 //! *stamp* of the current hold: a hash of the holder's identity (TID, pid,
@@ -20,7 +30,7 @@
 //!   one's reused id), and every wait is bounded by
 //!   the deadline; an unexpected `errno` of a futex call is an error, never
 //!   an abort;
-//! - owner death through the kernel: while held, the lock's entry (in the
+//! - owner death through the kernel (Linux): while held, the lock's entry (in the
 //!   lock area, at the libc's `-futex_offset` from the word) is the first
 //!   entry of this thread's robust list ([`crate::robust`]); its `next` is
 //!   the head's previous first entry, saved in the [`Held`] guard (process
@@ -43,14 +53,14 @@
 //!   its TID is the word's, the (word, stamp) being the same before and
 //!   after the record is read, the recorded
 //!   process is provably dead in our own pid namespace
-//!   ([`orphans::judge`]), and a compare-and-swap from the exact (word,
+//!   ([`orphans::judge`]; on macOS by `proc_pidinfo`, `EPERM` being unknown), and a compare-and-swap from the exact (word,
 //!   stamp) it observed succeeds. A hold by another process whose thread
 //!   has the same TID has another stamp, so a stale record never hands a
 //!   live holder's lock away. A record left by an earlier hold of the same
 //!   thread is as good as its own; but a holder killed between its
 //!   compare-and-swap and the first record of its thread on that shard
 //!   leaves a lock that only the kernel's flag (or `shm-hashmap unlock`)
-//!   frees;
+//!   frees on Linux, and on macOS the proof that its pid is gone;
 //! - acquiring returns a [`Held`] guard that unlocks on drop; when the
 //!   previous holder died, an [`OwnerDied`] token instead, which only the
 //!   repair (`guard.rs`'s `owner_failed`, with a `Repaired` proof only that
@@ -65,6 +75,7 @@ use crate::layout::sh;
 use crate::orphans::{self, Owner};
 use crate::region::Region;
 use crate::robust::{self, Me};
+use crate::wait::{wait, wake};
 
 /// Bits of the word that hold the owner's TID.
 pub const TID_MASK: u32 = 0x3fff_ffff;
@@ -405,13 +416,18 @@ impl<'m> Area<'m> {
         let start = r.u64(self.at + sh::OWNER_START)?;
         let ns = r.u64(self.at + sh::OWNER_PID_NS)?;
         fence(Ordering::Acquire);
-        if self.pair.load(Ordering::Relaxed) != v
-            || tid != w & TID_MASK
-            || robust::stamp_of(tid, pid, start, ns) != s
-        {
+        if self.pair.load(Ordering::Relaxed) != v {
             return Ok(None);
         }
-        if orphans::judge(pid, start, ns) != Owner::Dead {
+        let dead = if tid == w & TID_MASK && robust::stamp_of(tid, pid, start, ns) == s {
+            orphans::judge(pid, start, ns) == Owner::Dead
+        } else {
+            // No record of this hold: its holder died before writing one,
+            // or it is forged. Only macOS, whose word names the holder's
+            // pid, can still prove a death (Linux: never).
+            orphans::id_is_gone(w & TID_MASK)
+        };
+        if !dead {
             return Ok(None);
         }
         let keep = (w & WAITERS) | if slept { WAITERS } else { 0 };
@@ -462,8 +478,16 @@ impl<'m> Area<'m> {
         let pid = r.u32(self.at + sh::OWNER_PID)?;
         let start = r.u64(self.at + sh::OWNER_START)?;
         let ns = r.u64(self.at + sh::OWNER_PID_NS)?;
-        if s == 0 || tid != w & TID_MASK || robust::stamp_of(tid, pid, start, ns) != s {
+        if s == 0 {
             return Ok(Owner::Unknown);
+        }
+        if tid != w & TID_MASK || robust::stamp_of(tid, pid, start, ns) != s {
+            // As in `take_over`: only macOS's pid in the word can tell.
+            return Ok(if orphans::id_is_gone(w & TID_MASK) {
+                Owner::Dead
+            } else {
+                Owner::Unknown
+            });
         }
         Ok(orphans::judge(pid, start, ns))
     }
@@ -479,50 +503,9 @@ fn timed_out(timeout: Option<Duration>) -> Error {
 }
 
 /// CLOCK_MONOTONIC now, in ns.
-fn mono_ns() -> u64 {
+pub(crate) fn mono_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     (t.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(t.tv_nsec as u64)
-}
-
-/// Sleeps while the word at `word` holds `val`, until `until_ns`
-/// (CLOCK_MONOTONIC, absolute). A wake-up, a changed word, a signal or the
-/// time running out all return `Ok`; the caller looks again.
-fn wait(word: usize, val: u32, until_ns: u64) -> Result<()> {
-    let at = libc::timespec {
-        tv_sec: (until_ns / 1_000_000_000).min(i64::MAX as u64 / 2) as _,
-        tv_nsec: (until_ns % 1_000_000_000) as libc::c_long,
-    };
-    // SAFETY: FUTEX_WAIT_BITSET only reads the u32 at `word` (inside our
-    // mapping: it is the lock area's first word) and the local timespec.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word as *const u32,
-            libc::FUTEX_WAIT_BITSET,
-            val,
-            &at as *const libc::timespec,
-            std::ptr::null::<u32>(),
-            libc::FUTEX_BITSET_MATCH_ANY,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-    match errno {
-        libc::EAGAIN | libc::ETIMEDOUT | libc::EINTR => Ok(()),
-        e => Err(Error::corrupt(format!(
-            "waiting for the shard's lock failed: {}",
-            std::io::Error::from_raw_os_error(e)
-        ))),
-    }
-}
-
-/// Wakes up to `n` waiters of the word at `word`; a failure wakes nobody,
-/// and the waiters' own timed waits cover it.
-fn wake(word: usize, n: i32) {
-    // SAFETY: FUTEX_WAKE touches no memory of ours; `word` is only a key.
-    unsafe { libc::syscall(libc::SYS_futex, word as *const u32, libc::FUTEX_WAKE, n) };
 }

@@ -17,6 +17,14 @@
 //! - where the kernel offers no robust list (`ENOSYS`, as under qemu-user),
 //!   or the libc's `futex_offset` does not put the entry inside the lock
 //!   area's list room, [`Me::head`] is `None` and locks run liveness-only.
+//! - macOS has no robust list: [`Me::head`] is always `None` there, so its
+//!   locks run exactly the liveness-only logic that Linux runs with
+//!   `SHM_HASHMAP_TEST_LIVENESS_ONLY=1`, plus one proof Linux does not need:
+//!   its id in a lock word is its pid, so a word whose pid no longer exists
+//!   is a dead holder's (see `who`); its start time is µs since the epoch
+//!   (`proc_pidinfo`), and in place of a pid namespace it records its
+//!   thread's number in its process. A forked child takes a new identity as
+//!   on Linux.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,14 +56,17 @@ extern "C" fn forked_child() {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Me {
     gen: u64,
-    /// Our thread id, as the kernel writes it into and reads it from a
-    /// robust futex word (never 0 once loaded).
+    /// Our id in a lock word (never 0 once loaded): on Linux our TID, as
+    /// the kernel writes it into and reads it from a robust futex word; on
+    /// macOS our pid (`who`).
     pub tid: u32,
-    /// Our pid as `/proc` names it, 0 if `/proc` is not our pid namespace's.
+    /// Our pid as `/proc` names it, 0 if `/proc` is not our pid namespace's
+    /// (on macOS: `getpid`).
     pub proc_pid: u32,
-    /// Our start time, clock ticks after boot.
+    /// Our start time: clock ticks after boot (macOS: µs since the epoch).
     pub start_time: u64,
-    /// The inode of our pid namespace.
+    /// The inode of our pid namespace (macOS: this thread's number in its
+    /// process, which the stamp hashes; see `who`).
     pub pid_ns: u64,
     /// The libc's robust-list head and the entry's distance after the word
     /// (`-futex_offset`), or `None`: liveness-only.
@@ -87,6 +98,7 @@ thread_local! {
 /// Where an entry may be put, as its distance after the lock word: the list
 /// room of the lock area (`layout::sh::LIST_ROOM`) must hold the entry and
 /// the pointer-sized `prev` word a libc writes just before it.
+#[cfg(target_os = "linux")]
 pub(crate) fn entry_fits(after_word: u64) -> bool {
     use crate::layout::sh::{LIST_ROOM, LOCK};
     after_word >= LIST_ROOM.start - LOCK + 8 && after_word + 8 <= LIST_ROOM.end - LOCK
@@ -112,6 +124,7 @@ pub(crate) fn me() -> Me {
 /// the word's stamp describes the process that holds the lock, even when
 /// it was written by an earlier hold of the same thread; one of another
 /// process (a reused TID) hashes otherwise, except with odds of 2^-31.
+#[cfg(target_os = "linux")]
 pub(crate) fn stamp_of(tid: u32, pid: u32, start: u64, ns: u64) -> u32 {
     let mut h: u64 = 0x243f_6a88_85a3_08d3;
     for v in [u64::from(tid), u64::from(pid), start, ns] {
@@ -119,6 +132,30 @@ pub(crate) fn stamp_of(tid: u32, pid: u32, start: u64, ns: u64) -> u32 {
         h ^= h >> 29;
     }
     (h as u32 ^ (h >> 32) as u32) | 1
+}
+
+/// The stamp of a hold on macOS, where `tid` is the holder's pid and `ns`
+/// its thread's number in that process (see [`who`]): a hash of (`tid`,
+/// `pid`, `start`, the number's high half) XOR a bijection of the number's
+/// low 32 bits. So two threads of one process, whose numbers differ, never
+/// have the same stamp (which would make one take the other's hold for a
+/// corrupt lock area), and a thread whose stamp would be 0 is never made
+/// (`who` skips that number). Another process's stamp differs except with
+/// odds of 2^-32.
+#[cfg(target_os = "macos")]
+pub(crate) fn stamp_of(tid: u32, pid: u32, start: u64, ns: u64) -> u32 {
+    let mut h: u64 = 0x243f_6a88_85a3_08d3;
+    for v in [u64::from(tid), u64::from(pid), start, ns >> 32] {
+        h = (h ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^= h >> 29;
+    }
+    // Each step is a bijection of u32: odd multipliers, xor-shifts.
+    let mut n = ns as u32;
+    n = n.wrapping_mul(0x9e37_79b1);
+    n ^= n >> 16;
+    n = n.wrapping_mul(0x85eb_ca6b);
+    n ^= n >> 13;
+    (h as u32 ^ (h >> 32) as u32) ^ n
 }
 
 #[cold]
@@ -129,17 +166,11 @@ fn load() -> Me {
         unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
     });
     let gen = FORK_GEN.load(Ordering::Relaxed);
-    // SAFETY: gettid has no arguments and cannot fail.
-    let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
     let (head, bad_offset) = match head() {
         Ok(h) => (h, None),
         Err(off) => (None, Some(off)),
     };
-    let (proc_pid, start_time, pid_ns) = (
-        orphans::self_proc_pid(),
-        orphans::self_start_time(),
-        orphans::self_pid_ns(),
-    );
+    let (tid, proc_pid, start_time, pid_ns) = who();
     Me {
         gen,
         tid,
@@ -152,8 +183,59 @@ fn load() -> Me {
     }
 }
 
+/// Who this thread is to a lock on Linux: its kernel TID (which the
+/// kernel's robust-list walk compares with the word), and its process's
+/// pid as `/proc` names it, start time and pid namespace.
+#[cfg(target_os = "linux")]
+fn who() -> (u32, u32, u64, u64) {
+    // SAFETY: gettid has no arguments and cannot fail.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) as u32 };
+    (
+        tid,
+        orphans::self_proc_pid(),
+        orphans::self_start_time(),
+        orphans::self_pid_ns(),
+    )
+}
+
+/// Who this thread is to a lock on macOS: (pid, pid, start time, thread
+/// number). A macOS thread id (`pthread_threadid_np`) is 64 bits and does
+/// not fit the word's 30, and no kernel reads the word, so the word holds
+/// the holder's pid (below 100,000 on macOS), which lives exactly as long as
+/// its process: a waiter that finds no process with that pid knows the
+/// holder is dead even when the holder died before writing its owner record
+/// (`orphans::id_is_gone`; Linux's kernel flag covers that case there).
+/// Threads of one process then share the word's id; the stamp tells them
+/// apart, by each thread's number of a process-wide counter (kept in the
+/// owner record's pid-namespace field: macOS has no pid namespaces), which
+/// [`stamp_of`] maps to distinct stamps. Own id and own stamp is therefore
+/// this very thread, as on Linux. A hash of the 64-bit id in the word would
+/// say nothing of the holder's process, and two live threads of one
+/// process could share it; a counter in the header would change the format.
+#[cfg(target_os = "macos")]
+fn who() -> (u32, u32, u64, u64) {
+    use std::sync::atomic::AtomicU32;
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    let pid = std::process::id();
+    let start = orphans::self_start_time();
+    let tid = pid & crate::lock::TID_MASK;
+    loop {
+        let n = u64::from(NEXT.fetch_add(1, Ordering::Relaxed));
+        if stamp_of(tid, pid, start, n) != 0 {
+            return (tid, pid, start, n);
+        }
+    }
+}
+
+/// No robust list on macOS: locks run liveness-only.
+#[cfg(target_os = "macos")]
+fn head() -> Result<Option<(usize, u64)>, i64> {
+    Ok(None)
+}
+
 /// The libc's robust-list head of this thread, and `-futex_offset`; `None`
 /// without a robust list; the offset itself if the entry would not fit.
+#[cfg(target_os = "linux")]
 fn head() -> Result<Option<(usize, u64)>, i64> {
     if std::env::var_os("SHM_HASHMAP_TEST_LIVENESS_ONLY").is_some() {
         return Ok(None);
@@ -252,6 +334,10 @@ mod tests {
     fn this_libc_has_a_head_whose_entry_fits() {
         let m = me();
         assert!(m.tid != 0);
+        if cfg!(target_os = "macos") {
+            assert!(m.head.is_none(), "macOS has no robust list");
+            return;
+        }
         if std::env::var_os("SHM_HASHMAP_TEST_LIVENESS_ONLY").is_some() {
             return;
         }
@@ -266,6 +352,23 @@ mod tests {
         assert!(a != 0 && a == stamp_of(1, 1, 100, 7));
         assert!(a != stamp_of(1, 1, 101, 7), "another start time");
         assert!(a != stamp_of(2, 1, 100, 7), "another thread");
-        assert_eq!(stamp_of(0, 0, 0, 0) & 1, 1);
+        if cfg!(target_os = "linux") {
+            assert_eq!(stamp_of(0, 0, 0, 0) & 1, 1);
+        }
+    }
+
+    #[cfg(target_os = "macos")]
+    #[test]
+    fn threads_of_one_process_never_share_a_stamp_or_have_0() {
+        let (tid, pid, start, n) = who();
+        assert_eq!(tid, pid);
+        assert!(stamp_of(tid, pid, start, n) != 0);
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..200_000u64 {
+            assert!(seen.insert(stamp_of(tid, pid, start, n)), "{n}");
+        }
+        let other = std::thread::spawn(who).join().expect("a thread");
+        assert_eq!(other.0, tid, "the same pid in the word");
+        assert!(other.3 != n, "another number");
     }
 }

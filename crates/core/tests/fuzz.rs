@@ -121,8 +121,7 @@ fn fuzz(shards: u64, fraction: u64) {
     let r = shm_hashmap_core::testing::raw_region(&m);
     let l = *m.layout();
     let snapshot = r.to_vec(0, r.len()).expect("whole mapping");
-    // SAFETY: gettid has no arguments and cannot fail.
-    let me = unsafe { libc::syscall(libc::SYS_gettid) } as u64;
+    let me = u64::from(shm_hashmap_core::testing::lock_owner_id());
     let (mut errors, mut oks) = (0u64, 0u64);
     let mut out = Vec::new();
     for case in 0..cases {
