@@ -14,8 +14,10 @@
 //! number in its process, see `robust::stamp_of`); and where no owner
 //! record matches the hold (its holder was killed between its
 //! compare-and-swap and its record), a pid that no process has any more
-//! (`ESRCH`) proves the death instead ([`orphans::id_is_gone`]; never on
-//! Linux, where the kernel's flag covers that window).
+//! (`ESRCH`) proves the death instead ([`orphans::id_is_gone`]). Linux's
+//! liveness-only mode does the same with the TID, while one pid namespace
+//! shares the map (with the robust list, the kernel's flag covers that
+//! window first).
 //!
 //! The word is the low half of an aligned `u64` whose high half is the
 //! *stamp* of the current hold: a hash of the holder's identity (TID, pid,
@@ -59,8 +61,9 @@
 //!   live holder's lock away. A record left by an earlier hold of the same
 //!   thread is as good as its own; but a holder killed between its
 //!   compare-and-swap and the first record of its thread on that shard
-//!   leaves a lock that only the kernel's flag (or `shm-hashmap unlock`)
-//!   frees on Linux, and on macOS the proof that its pid is gone;
+//!   leaves a lock that the kernel's flag frees, or the proof that no
+//!   thread (macOS: process) has the word's id any more (one pid namespace
+//!   only), or else `shm-hashmap unlock`;
 //! - acquiring returns a [`Held`] guard that unlocks on drop; when the
 //!   previous holder died, an [`OwnerDied`] token instead, which only the
 //!   repair (`guard.rs`'s `owner_failed`, with a `Repaired` proof only that
@@ -423,9 +426,9 @@ impl<'m> Area<'m> {
             orphans::judge(pid, start, ns) == Owner::Dead
         } else {
             // No record of this hold: its holder died before writing one,
-            // or it is forged. Only macOS, whose word names the holder's
-            // pid, can still prove a death (Linux: never).
-            orphans::id_is_gone(w & TID_MASK)
+            // or it is forged. The word's id may still prove a death: no
+            // thread (Linux) or process (macOS) has it any more.
+            orphans::id_is_gone(w & TID_MASK, !self.pending_is_safe())
         };
         if !dead {
             return Ok(None);
@@ -482,12 +485,14 @@ impl<'m> Area<'m> {
             return Ok(Owner::Unknown);
         }
         if tid != w & TID_MASK || robust::stamp_of(tid, pid, start, ns) != s {
-            // As in `take_over`: only macOS's pid in the word can tell.
-            return Ok(if orphans::id_is_gone(w & TID_MASK) {
-                Owner::Dead
-            } else {
-                Owner::Unknown
-            });
+            // As in `take_over`: only the word's id can tell.
+            return Ok(
+                if orphans::id_is_gone(w & TID_MASK, !self.pending_is_safe()) {
+                    Owner::Dead
+                } else {
+                    Owner::Unknown
+                },
+            );
         }
         Ok(orphans::judge(pid, start, ns))
     }

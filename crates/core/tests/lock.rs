@@ -226,6 +226,63 @@ fn a_forged_killed_holder_is_recovered_from_by_the_next_operation() {
     m.close().expect("close");
 }
 
+#[test]
+fn a_holder_killed_before_its_owner_record_is_recovered_by_its_thread_id_alone() {
+    let (name, _cleanup) = unique_name("lock-no-record");
+    let opts = Options {
+        lock_timeout: Some(Duration::from_millis(300)),
+        ..Options::default()
+    };
+    let m = ShmMap::create(Some(&name), 1 << 16, 100, 0, &opts).expect("create");
+    m.set(b"k", b"\x00v").expect("set");
+    let r = raw_region(&m);
+    let s = m.layout().shard;
+    let zero_record = || {
+        for f in [sh::OWNER_TID, sh::OWNER_PID] {
+            r.set_u32(s.at(f), 0).expect("record");
+        }
+        for f in [sh::OWNER_START, sh::OWNER_PID_NS] {
+            r.set_u64(s.at(f), 0).expect("record");
+        }
+    };
+    // A holder that took the word and died before writing its record: a
+    // TID no thread has any more, a stamp, and no record that matches.
+    let gone = fork();
+    if gone == 0 {
+        exit_child(0);
+    }
+    assert_eq!(reap(gone), Ok(0));
+    r.set_u64(s.at(sh::LOCK), (0x1234_5678u64 << 32) | gone as u64)
+        .expect("lock");
+    zero_record();
+    let t = Instant::now();
+    m.set(b"k", b"\x00after").expect("the lock is taken over");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert_eq!(m.stat().expect("stat").recoveries, 1);
+
+    // The same word naming a live process proves nothing: the lock times out.
+    let alive = fork();
+    if alive == 0 {
+        std::thread::sleep(Duration::from_secs(30));
+        exit_child(0);
+    }
+    r.set_u64(s.at(sh::LOCK), (0x1234_5678u64 << 32) | alive as u64)
+        .expect("lock");
+    zero_record();
+    let e = m
+        .set(b"k", b"\x00x")
+        .expect_err("a live id is not taken over");
+    assert!(matches!(e.kind(), ErrorKind::LockTimeout { .. }), "{e:?}");
+    // SAFETY: killing and reaping our own child.
+    unsafe { libc::kill(alive, libc::SIGKILL) };
+    assert_eq!(reap(alive), Err(libc::SIGKILL));
+    m.set(b"k", b"\x00y")
+        .expect("taken over once the process is gone");
+    assert_eq!(m.stat().expect("stat").recoveries, 2);
+    assert!(m.check().expect("check").problems.is_empty());
+    m.close().expect("close");
+}
+
 /// Whether this process may make a pid namespace (root, and `unshare`).
 fn can_unshare() -> bool {
     rustix::process::geteuid().is_root()

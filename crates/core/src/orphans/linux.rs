@@ -19,11 +19,23 @@ use std::io::Read;
 
 use super::Owner;
 
-/// Whether a lock word's id alone proves its holder dead: never on Linux.
-/// The id is a TID, and a holder killed before its owner record is what
-/// the kernel's robust list flags (liveness-only mode waits for `unlock`).
-pub fn id_is_gone(_id: u32) -> bool {
-    false
+/// Whether a lock word's id, a TID, proves its holder dead where no owner
+/// record matches the hold (a holder killed between its compare-and-swap
+/// and its record, which the kernel's robust list flags, but which
+/// liveness-only mode must prove): no thread has that TID (`kill(tid, 0)`
+/// is `ESRCH`; a TID lives as long as its thread, and a process's first
+/// thread as long as its zombie). Judged only while every process of the
+/// map shares one pid namespace (`namespaces_shared` false: header flag
+/// bit 1), since the TID is the holder's namespace's; a thread that has the
+/// TID now, `EPERM` or any other answer proves nothing.
+pub fn id_is_gone(id: u32, namespaces_shared: bool) -> bool {
+    if id == 0 || namespaces_shared {
+        return false;
+    }
+    let Some(p) = rustix::process::Pid::from_raw(id as i32) else {
+        return false;
+    };
+    rustix::process::test_kill_process(p) == Err(rustix::io::Errno::SRCH)
 }
 
 /// This process's time namespace's boot-time offset, in clock ticks: what

@@ -34,8 +34,8 @@ pub fn self_pid_ns() -> u64 {
 /// holder dead: no process has that pid (`ESRCH`). A pid lives as long as
 /// its process (and its zombie), so a holder whose pid is gone is dead;
 /// a process that has the pid now (the holder, or a reused pid), `EPERM`
-/// or any other failure proves nothing.
-pub fn id_is_gone(id: u32) -> bool {
+/// or any other failure proves nothing. macOS has no pid namespaces.
+pub fn id_is_gone(id: u32, _namespaces_shared: bool) -> bool {
     id != 0 && darwin::start_time_us(id) == Err(libc::ESRCH)
 }
 
@@ -65,9 +65,9 @@ mod tests {
         assert_eq!(judge(me, start + 1, 0), Owner::Dead, "a reused pid");
         assert_eq!(judge(0, start, 0), Owner::Unknown);
         assert_eq!(judge(me, 0, 0), Owner::Unknown);
-        assert!(!id_is_gone(me), "this process");
-        assert!(!id_is_gone(0));
+        assert!(!id_is_gone(me, false), "this process");
+        assert!(!id_is_gone(0, false));
         // macOS pids stay below 100,000: no process has this one.
-        assert!(id_is_gone(0x3fff_ffff));
+        assert!(id_is_gone(0x3fff_ffff, false));
     }
 }
