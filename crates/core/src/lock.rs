@@ -218,7 +218,7 @@ impl<'m> Area<'m> {
         let me = robust::me();
         let stamp = me.stamp;
         let new = (u64::from(stamp) << 32) | u64::from(me.tid);
-        let pending = self.pending_is_safe();
+        let pending = self.pending_is_safe(&me);
         if let Some(held) = self.try_swap(&me, 0, new, pending)? {
             return Ok(Acquired::Clean(held));
         }
@@ -229,18 +229,52 @@ impl<'m> Area<'m> {
     /// the lock. A thread that dies with `list_op_pending` at our entry has
     /// the kernel flag the word if the word holds *its* thread id, read in
     /// its own pid namespace. Once processes of several pid namespaces share
-    /// a map (the header says so), another namespace's holder may have that
-    /// same number, and a contender killed right after losing the
+    /// a map ([`Self::namespaces_shared`]), another namespace's holder may
+    /// have that same number, and a contender killed right after losing the
     /// compare-and-swap would free a live holder's lock. There the pending
     /// step is skipped on acquire: a holder killed between its
     /// compare-and-swap and linking its entry (a few instructions) is then
     /// recovered from its owner record, or by `shm-hashmap unlock`. Release
-    /// always uses it: the word then holds our own id.
+    /// always uses it: the word then holds our own id. A thread of another
+    /// pid namespace than the creator's that no attach flagged (its mapping
+    /// was inherited across `CLONE_NEWPID`) flags the header here, before
+    /// its first lock.
     #[inline]
-    fn pending_is_safe(&self) -> bool {
-        self.r
+    fn pending_is_safe(&self, me: &Me) -> bool {
+        let Ok(flags) = self.r.atomic_u32(crate::layout::hdr::FLAGS) else {
+            return false;
+        };
+        if flags.load(Ordering::Relaxed) & crate::layout::hdr::FLAG_NAMESPACES != 0 {
+            return false;
+        }
+        if !self.creators_namespace(me) {
+            flags.fetch_or(crate::layout::hdr::FLAG_NAMESPACES, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Whether thread ids of several pid namespaces may meet in this map's
+    /// words: the header says so, or we are not of the creator's pid
+    /// namespace. Read only (no flag is set), for any handle.
+    fn namespaces_shared(&self, me: &Me) -> bool {
+        let flagged = self
+            .r
             .atomic_u32(crate::layout::hdr::FLAGS)
-            .is_ok_and(|f| f.load(Ordering::Relaxed) & crate::layout::hdr::FLAG_NAMESPACES == 0)
+            .map_or(true, |f| {
+                f.load(Ordering::Relaxed) & crate::layout::hdr::FLAG_NAMESPACES != 0
+            });
+        flagged || !self.creators_namespace(me)
+    }
+
+    /// Whether this thread is of the creator's pid namespace, both known
+    /// (always, on macOS, which has none).
+    fn creators_namespace(&self, me: &Me) -> bool {
+        if cfg!(not(target_os = "linux")) {
+            return true;
+        }
+        let theirs = self.r.u64(crate::layout::hdr::PID_NS).unwrap_or(0);
+        me.pid_ns != 0 && theirs != 0 && me.pid_ns == theirs
     }
 
     #[cold]
@@ -428,7 +462,7 @@ impl<'m> Area<'m> {
             // No record of this hold: its holder died before writing one,
             // or it is forged. The word's id may still prove a death: no
             // thread (Linux) or process (macOS) has it any more.
-            orphans::id_is_gone(w & TID_MASK, !self.pending_is_safe())
+            orphans::id_is_gone(w & TID_MASK, self.namespaces_shared(&robust::me()))
         };
         if !dead {
             return Ok(None);
@@ -487,7 +521,7 @@ impl<'m> Area<'m> {
         if tid != w & TID_MASK || robust::stamp_of(tid, pid, start, ns) != s {
             // As in `take_over`: only the word's id can tell.
             return Ok(
-                if orphans::id_is_gone(w & TID_MASK, !self.pending_is_safe()) {
+                if orphans::id_is_gone(w & TID_MASK, self.namespaces_shared(&robust::me())) {
                     Owner::Dead
                 } else {
                     Owner::Unknown

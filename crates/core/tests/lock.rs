@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shm_hashmap_core::testing::sh;
+use shm_hashmap_core::testing::{hdr, sh};
 use shm_hashmap_core::testing::{hold, raw_region};
 use shm_hashmap_core::{Cond, ErrorKind, Num, Options, ShmMap};
 use shm_hashmap_core::{HEADER_SIZE, SHARD_HEADER_SIZE};
@@ -332,6 +332,40 @@ fn holder_in_a_pid_namespace(name: &str) -> (u32, std::process::Child) {
         .and_then(|p| p.parse().ok())
         .expect("the namespace's first process");
     (holder, unshare)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_mapping_inherited_into_another_pid_namespace_flags_the_header_at_its_first_lock() {
+    if !can_unshare() {
+        eprintln!("skipped: needs root and unshare(CLONE_NEWPID)");
+        return;
+    }
+    let (name, _cleanup) = unique_name("lock-inherited-ns");
+    let m = ShmMap::create(Some(&name), 1 << 16, 100, 0, &Options::default()).expect("create");
+    m.set(b"k", b"\x00v").expect("set");
+    let r = raw_region(&m);
+    let flagged = || r.u32(hdr::FLAGS).expect("flags") & hdr::FLAG_NAMESPACES != 0;
+    assert!(!flagged(), "one pid namespace so far");
+    let child = fork();
+    if child == 0 {
+        // SAFETY: unshare changes only the pid namespace of our children.
+        if unsafe { libc::unshare(libc::CLONE_NEWPID) } != 0 {
+            exit_child(4);
+        }
+        let grandchild = fork();
+        if grandchild == 0 {
+            // The mapping came with the fork: no attach saw this namespace.
+            exit_child(if m.set(b"k", b"\x00w").is_ok() { 0 } else { 5 });
+        }
+        exit_child(if reap(grandchild) == Ok(0) { 0 } else { 6 });
+    }
+    assert_eq!(reap(child), Ok(0));
+    assert!(
+        flagged(),
+        "the other namespace's first lock flagged the header"
+    );
+    m.close().expect("close");
 }
 
 #[test]
