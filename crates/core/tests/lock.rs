@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use shm_hashmap_core::testing::{hdr, sh};
+use shm_hashmap_core::testing::sh;
 use shm_hashmap_core::testing::{hold, raw_region};
 use shm_hashmap_core::{Cond, ErrorKind, Num, Options, ShmMap};
 use shm_hashmap_core::{HEADER_SIZE, SHARD_HEADER_SIZE};
@@ -341,6 +341,7 @@ fn a_mapping_inherited_into_another_pid_namespace_flags_the_header_at_its_first_
         eprintln!("skipped: needs root and unshare(CLONE_NEWPID)");
         return;
     }
+    use shm_hashmap_core::testing::hdr;
     let (name, _cleanup) = unique_name("lock-inherited-ns");
     let m = ShmMap::create(Some(&name), 1 << 16, 100, 0, &Options::default()).expect("create");
     m.set(b"k", b"\x00v").expect("set");
