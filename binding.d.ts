@@ -138,7 +138,7 @@ export declare function listSegments(): Array<Segment>
 export interface LockState {
   /** The shard.  */
   shard: number
-  /** The lock word: holder TID in bits 0-29, owner-died bit 30, waiters bit 31.  */
+  /** The lock word: the holder in bits 0-29 (Linux: its thread id; macOS: its pid), owner-died bit 30, waiters bit 31.  */
   word: number
   /** The stamp of the current hold (0 when free).  */
   stamp: number

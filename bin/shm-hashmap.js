@@ -475,7 +475,7 @@ function lockText(l) {
   if (tid === 0) return (l.word & OWNER_DIED) !== 0 ? 'free, marked for repair' : 'free'
   const waiters = l.word >>> 31 ? ', with waiters' : ''
   const holder = { alive: 'its process is alive', dead: 'its process is dead', unknown: 'its process cannot be judged from here' }[l.holder] ?? l.holder
-  return `held by thread ${tid}${waiters} (${holder})`
+  return `held by ${process.platform === 'darwin' ? 'process' : 'thread'} ${tid}${waiters} (${holder})`
 }
 
 // How long unlock watches a lock before it calls it stuck: one held all

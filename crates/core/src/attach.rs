@@ -387,7 +387,14 @@ impl ShmMap {
         // Replaceable only if it is unfinished and ours, or has our magic.
         let fail = |e, magic: bool| {
             let ok = magic || (meta.uid == ours && unfinished(&fd, meta.size));
-            (e, ok.then_some(meta.id))
+            (
+                e,
+                if ok {
+                    shm::replaceable_identity(&fd, &meta)
+                } else {
+                    None
+                },
+            )
         };
         if meta.size < HEADER_SIZE {
             return Err(fail(

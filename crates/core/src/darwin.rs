@@ -212,8 +212,10 @@ pub enum Liveness {
 /// The start time of process `pid` in µs since the epoch, from
 /// `proc_pidinfo(PROC_PIDTBSDINFO)`; `Err(errno)` if it cannot be read.
 pub fn start_time_us(pid: u32) -> Result<u64, i32> {
+    // A pid past c_int (a forged record) names no process we can ask:
+    // unknown, never a proof of death.
     let Ok(pid) = c_int::try_from(pid) else {
-        return Err(libc::ESRCH);
+        return Err(libc::EINVAL);
     };
     if pid <= 0 {
         return Err(libc::EINVAL);
@@ -233,11 +235,13 @@ pub fn start_time_us(pid: u32) -> Result<u64, i32> {
         )
     };
     if n != size {
+        // Only a failed call sets errno; a short answer, or a failure that
+        // set none, proves nothing (EIO: unknown).
         let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        return Err(if n == 0 && errno == 0 {
-            libc::ESRCH
-        } else {
+        return Err(if n <= 0 && errno != 0 {
             errno
+        } else {
+            libc::EIO
         });
     }
     Ok(info
@@ -307,5 +311,6 @@ mod tests {
         assert_eq!(judge(me, start), Liveness::Alive);
         assert_eq!(judge(me, start + 1), Liveness::Dead);
         assert_eq!(judge(0, 0), Liveness::Unknown);
+        assert_eq!(judge(u32::MAX, 1), Liveness::Unknown, "a pid past c_int");
     }
 }

@@ -369,9 +369,12 @@ impl<'m> Area<'m> {
             // SAFETY: `head` is this thread's robust-list head (robust::me).
             unsafe { robust::set_pending(head, entry) };
         }
+        // AcqRel: a waiter that acquires this word also sees the header
+        // flag `pending_is_safe` may have set just before (several pid
+        // namespaces), which decides what proves our death.
         let won = self
             .pair
-            .compare_exchange(from, to, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(from, to, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok();
         if !won {
             if head != 0 && pending {
@@ -462,7 +465,7 @@ impl<'m> Area<'m> {
             // No record of this hold: its holder died before writing one,
             // or it is forged. The word's id may still prove a death: no
             // thread (Linux) or process (macOS) has it any more.
-            orphans::id_is_gone(w & TID_MASK, self.namespaces_shared(&robust::me()))
+            orphans::id_is_gone(w & TID_MASK, self.namespaces_shared(me))
         };
         if !dead {
             return Ok(None);

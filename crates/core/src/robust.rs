@@ -214,13 +214,13 @@ fn who() -> (u32, u32, u64, u64) {
 /// process could share it; a counter in the header would change the format.
 #[cfg(target_os = "macos")]
 fn who() -> (u32, u32, u64, u64) {
-    use std::sync::atomic::AtomicU32;
-    static NEXT: AtomicU32 = AtomicU32::new(1);
+    // 64 bits: it never wraps, so two live threads never share a number.
+    static NEXT: AtomicU64 = AtomicU64::new(1);
     let pid = std::process::id();
     let start = orphans::self_start_time();
     let tid = pid & crate::lock::TID_MASK;
     loop {
-        let n = u64::from(NEXT.fetch_add(1, Ordering::Relaxed));
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
         if stamp_of(tid, pid, start, n) != 0 {
             return (tid, pid, start, n);
         }

@@ -34,7 +34,10 @@ mod os;
 #[path = "shm/macos.rs"]
 mod os;
 
-pub use os::{create, creator_at_work, identity_in, names, open, read_header, unlink, unlink_if};
+pub use os::{
+    create, creator_at_work, identity_in, names, open, read_header, replaceable_identity, unlink,
+    unlink_if,
+};
 /// What listing.rs examines a name with (Linux: the folder's entries).
 #[cfg(target_os = "linux")]
 pub(crate) use os::{identity, open_flags, path};

@@ -455,7 +455,7 @@ pub fn owner_state(name: String) -> String {
 pub struct LockState {
     /** The shard. */
     pub shard: u32,
-    /** The lock word: holder TID in bits 0-29, owner-died bit 30, waiters bit 31. */
+    /** The lock word: the holder in bits 0-29 (Linux: its thread id; macOS: its pid), owner-died bit 30, waiters bit 31. */
     pub word: u32,
     /** The stamp of the current hold (0 when free). */
     pub stamp: u32,

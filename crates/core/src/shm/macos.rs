@@ -191,6 +191,16 @@ pub fn unlink_if(name: &str, id: Identity) -> Result<bool> {
     unlink(name)
 }
 
+/// The identity that `openOrCreate`'s `'recreate'` may remove the object
+/// open as `fd` by: its seed, read now (the one read at open may have been
+/// written since). An object with no seed yet has none: every unseeded
+/// object looks alike, so removing by it could take a new map that another
+/// process has just begun to make at the name; it is never replaced.
+pub fn replaceable_identity(fd: &OwnedFd, meta: &Meta) -> Option<Identity> {
+    let id = seed_of(fd, meta.size);
+    (id != UNSEEDED).then_some(id)
+}
+
 /// Listing names is not possible on macOS: an `ENOTSUP` error that says so.
 pub fn names() -> Result<Vec<String>> {
     Err(ErrorKind::Os {
