@@ -60,7 +60,9 @@ test("the macOS jobs' skip lists name tests that exist, each with a reason", (t)
   const root = fileURLToPath(new URL('..', import.meta.url))
   t.true(AVA_SKIPS.length > 0 && CARGO_SKIPS.length > 0)
   for (const [file, title, why] of AVA_SKIPS) {
-    t.true(readFileSync(`${root}/${file}`, 'utf8').includes(title), `${file}: ${title}`)
+    // A trailing * stands for titles made from a template: its start is literal.
+    const literal = title.endsWith(' *') ? title.slice(0, -1) : title
+    t.true(readFileSync(`${root}/${file}`, 'utf8').includes(literal), `${file}: ${title}`)
     t.regex(why, /needs|cannot|macOS/, title)
   }
   for (const [file, name, why] of CARGO_SKIPS) {
