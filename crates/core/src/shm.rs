@@ -20,6 +20,7 @@
 //!   does not catch; a read sees zeros.
 
 use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
 
 use rustix::mm::{MapFlags, ProtFlags};
 
@@ -35,9 +36,25 @@ mod os;
 mod os;
 
 pub use os::{
-    create, creator_at_work, identity_in, names, open, read_header, replaceable_identity, unlink,
+    create, creator_at_work, identity_in, names, read_header, replaceable_identity, unlink,
     unlink_if,
 };
+
+/// Opens an existing segment (read-write, or read-only for inspection; on
+/// Linux without following a symlink) and returns it with what `fstat`
+/// says. A segment whose creator has not sized it yet is waited for, up to
+/// `wait`.
+pub fn open(name: &str, write: bool, wait: Duration) -> Result<(OwnedFd, Meta)> {
+    let fd = os::open_fd(name, write)?;
+    let deadline = Instant::now() + wait;
+    loop {
+        let m = os::meta(&fd, name)?;
+        if m.size > 0 || Instant::now() >= deadline {
+            return Ok((fd, m));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
 /// What listing.rs examines a name with (Linux: the folder's entries).
 #[cfg(target_os = "linux")]
 pub(crate) use os::{identity, open_flags, path};

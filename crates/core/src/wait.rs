@@ -78,12 +78,13 @@ pub fn wake(word: usize, n: i32) {
 }
 
 /// The lock word at `word` as the `u32` atomic that darwin's calls take.
+/// `word` is the address of a lock word: the low half of an aligned
+/// `AtomicU64` in a mapping that the caller's lock area borrows for longer
+/// than this call. Other processes access it at other sizes all the same
+/// (it is shared memory); we only compare it, and pass its address to the
+/// kernel.
 #[cfg(target_os = "macos")]
 fn word_ref<'a>(word: usize) -> &'a std::sync::atomic::AtomicU32 {
-    // SAFETY: `word` is the address of a lock word: the low half of an
-    // aligned `AtomicU64` in a mapping that the caller's lock area borrows
-    // for longer than this call, so it is a live, 4-aligned `u32`. Other
-    // processes access it at other sizes all the same (it is shared
-    // memory); we only compare it, and pass its address to the kernel.
+    // SAFETY: a live, 4-aligned `u32` of a mapping that outlives the call.
     unsafe { &*(word as *const std::sync::atomic::AtomicU32) }
 }

@@ -16,7 +16,6 @@
 //!   initialised ([`creator_at_work`]).
 
 use std::os::fd::OwnedFd;
-use std::time::{Duration, Instant};
 
 use rustix::fs::OFlags;
 use rustix::fs::{FallocateFlags, Mode};
@@ -33,7 +32,7 @@ pub(crate) fn path(name: &str) -> String {
     format!("{SHM_DIR}/{name}")
 }
 
-fn meta(fd: &OwnedFd, name: &str) -> Result<Meta> {
+pub fn meta(fd: &OwnedFd, name: &str) -> Result<Meta> {
     let st = rustix::fs::fstat(fd).map_err(|e| Error::os("fstat", name, e))?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
         return Err(ErrorKind::Incompatible(format!(
@@ -119,19 +118,10 @@ pub fn creator_at_work(fd: &OwnedFd) -> bool {
 }
 
 /// Opens an existing segment (read-write, or read-only for inspection)
-/// without following a symlink, and returns it with what `fstat` says. A
-/// segment whose creator has not sized it yet is waited for, up to `wait`.
-pub fn open(name: &str, write: bool, wait: Duration) -> Result<(OwnedFd, Meta)> {
-    let fd = rustix::fs::open(path(name).as_str(), open_flags(write), Mode::empty())
-        .map_err(|e| Error::os("shm_open", name, e))?;
-    let deadline = Instant::now() + wait;
-    loop {
-        let m = meta(&fd, name)?;
-        if m.size > 0 || Instant::now() >= deadline {
-            return Ok((fd, m));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+/// without following a symlink.
+pub fn open_fd(name: &str, write: bool) -> Result<OwnedFd> {
+    rustix::fs::open(path(name).as_str(), open_flags(write), Mode::empty())
+        .map_err(|e| Error::os("shm_open", name, e))
 }
 
 /// What the name refers to now, without following a symlink; `None` if

@@ -31,7 +31,7 @@
 //!   the segment of a map whose owner was killed (SIGKILL) lasts until then.
 
 use std::os::fd::OwnedFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::fs::Mode;
 use rustix::mm::{MapFlags, ProtFlags};
@@ -48,7 +48,7 @@ use crate::region::Region;
 /// small to have a header).
 const UNSEEDED: Identity = (0, 0);
 
-fn meta(fd: &OwnedFd, name: &str) -> Result<Meta> {
+pub fn meta(fd: &OwnedFd, name: &str) -> Result<Meta> {
     let st = rustix::fs::fstat(fd).map_err(|e| Error::os("fstat", name, e))?;
     let size = u64::try_from(st.st_size).unwrap_or(0);
     Ok(Meta {
@@ -146,22 +146,12 @@ pub fn creator_at_work(fd: &OwnedFd) -> bool {
     }
 }
 
-/// Opens an existing object (read-write, or read-only for inspection) and
-/// returns it with what `fstat` says. An object whose creator has not sized
-/// it yet is waited for, up to `wait`.
-pub fn open(name: &str, write: bool, wait: Duration) -> Result<(OwnedFd, Meta)> {
+/// Opens an existing object (read-write, or read-only for inspection).
+pub fn open_fd(name: &str, write: bool) -> Result<OwnedFd> {
     validate_name(name)?;
     let obj = macos_object_name(name);
-    let fd = rustix::shm::open(obj.as_str(), oflags(write), Mode::empty())
-        .map_err(|e| Error::os("shm_open", name, e))?;
-    let deadline = Instant::now() + wait;
-    loop {
-        let m = meta(&fd, name)?;
-        if m.size > 0 || Instant::now() >= deadline {
-            return Ok((fd, m));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    rustix::shm::open(obj.as_str(), oflags(write), Mode::empty())
+        .map_err(|e| Error::os("shm_open", name, e))
 }
 
 /// Removes a name; false if it did not exist.
@@ -178,7 +168,7 @@ pub fn unlink(name: &str) -> Result<bool> {
 /// (its header's seed); false if it did not (it is gone, or another map
 /// took the name). See the module's note on the window between the two.
 pub fn unlink_if(name: &str, id: Identity) -> Result<bool> {
-    let now = match open(name, false, Duration::ZERO) {
+    let now = match super::open(name, false, Duration::ZERO) {
         Ok((_, m)) => m.id,
         Err(e) if matches!(e.kind(), ErrorKind::Os { errno, .. } if *errno == libc::ENOENT) => {
             return Ok(false)
@@ -249,7 +239,7 @@ mod tests {
         );
         let err = create(&name, 1 << 16, 0o600).expect_err("O_EXCL");
         assert!(matches!(err.kind(), ErrorKind::Os { errno, .. } if *errno == libc::EEXIST));
-        let (_, m) = open(&name, false, Duration::ZERO).expect("open");
+        let (_, m) = super::super::open(&name, false, Duration::ZERO).expect("open");
         assert!(m.size >= 1 << 16, "{}", m.size);
         assert_eq!(m.mode & 0o777, 0o600, "no umask");
         assert_eq!(m.id, UNSEEDED, "a zero header has no seed yet");
