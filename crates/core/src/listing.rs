@@ -52,18 +52,26 @@ pub enum Examined {
 /// Examines the name `name` (which must be a valid map name).
 #[cfg(target_os = "linux")]
 pub fn examine(name: &str) -> Result<Examined> {
+    Ok(examine_open(name)?.0)
+}
+
+/// [`examine`], with the file it found a map in, still open, and what
+/// `fstat` said of it then.
+#[cfg(target_os = "linux")]
+fn examine_open(name: &str) -> Result<(Examined, Option<(std::fs::File, rustix::fs::Stat)>)> {
+    let only = |e| Ok((e, None));
     shm::validate_name(name)?;
     let path = shm::path(name);
     let st = match rustix::fs::lstat(path.as_str()) {
         Ok(st) => st,
-        Err(Errno::NOENT) => return Ok(Examined::Missing),
+        Err(Errno::NOENT) => return only(Examined::Missing),
         Err(e) => return Err(Error::os("lstat", name, e)),
     };
     let uid = st.st_uid;
     match FileType::from_raw_mode(st.st_mode) {
         FileType::RegularFile => {}
-        FileType::Symlink => return Ok(Examined::Symlink { uid }),
-        _ => return Ok(Examined::NotFile { uid }),
+        FileType::Symlink => return only(Examined::Symlink { uid }),
+        _ => return only(Examined::NotFile { uid }),
     }
     let fd = match rustix::fs::open(
         path.as_str(),
@@ -71,15 +79,15 @@ pub fn examine(name: &str) -> Result<Examined> {
         rustix::fs::Mode::empty(),
     ) {
         Ok(fd) => fd,
-        Err(Errno::NOENT) => return Ok(Examined::Missing),
-        Err(Errno::LOOP) => return Ok(Examined::Changed { uid }),
+        Err(Errno::NOENT) => return only(Examined::Missing),
+        Err(Errno::LOOP) => return only(Examined::Changed { uid }),
         Err(e) => {
             // Another file at the name now (a socket is ENXIO): changed,
             // not unreadable.
             if shm::identity(name) != Some((st.st_dev, st.st_ino)) {
-                return Ok(Examined::Changed { uid });
+                return only(Examined::Changed { uid });
             }
-            return Ok(Examined::Unreadable {
+            return only(Examined::Unreadable {
                 uid,
                 error: Error::os("open", name, e),
             });
@@ -87,7 +95,7 @@ pub fn examine(name: &str) -> Result<Examined> {
     };
     let now = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", name, e))?;
     if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
-        return Ok(Examined::Changed { uid });
+        return only(Examined::Changed { uid });
     }
     let mut head = [0u8; MAGIC.len()];
     let file = std::fs::File::from(fd);
@@ -99,7 +107,7 @@ pub fn examine(name: &str) -> Result<Examined> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
                 let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
-                return Ok(Examined::Unreadable {
+                return only(Examined::Unreadable {
                     uid,
                     error: Error::os("read", name, errno),
                 });
@@ -107,12 +115,10 @@ pub fn examine(name: &str) -> Result<Examined> {
         }
     }
     if got == head.len() && head == MAGIC {
-        Ok(Examined::Map {
-            uid,
-            id: (st.st_dev, st.st_ino),
-        })
+        let id = (st.st_dev, st.st_ino);
+        Ok((Examined::Map { uid, id }, Some((file, now))))
     } else {
-        Ok(Examined::NotMap { uid })
+        only(Examined::NotMap { uid })
     }
 }
 
@@ -163,24 +169,12 @@ pub enum Removed {
 /// without a symlink, starting with the magic.
 #[cfg(target_os = "linux")]
 pub fn remove(name: &str, id: Identity) -> Result<Removed> {
-    match examine(name)? {
-        Examined::Map { id: now, .. } if now == id => {}
+    // The file is held open across the unlink: its link count then says
+    // whether the name removed was its own.
+    let (fd, before) = match examine_open(name)? {
+        (Examined::Map { id: now, .. }, Some(open)) if now == id => open,
         _ => return Ok(Removed::Replaced),
-    }
-    // Held open across the unlink: its link count says whether the name
-    // removed was its own.
-    let fd = match rustix::fs::open(
-        shm::path(name).as_str(),
-        shm::open_flags(false),
-        rustix::fs::Mode::empty(),
-    ) {
-        Ok(fd) => fd,
-        Err(_) => return Ok(Removed::Replaced),
     };
-    let before = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", name, e))?;
-    if (before.st_dev, before.st_ino) != id {
-        return Ok(Removed::Replaced);
-    }
     if !shm::unlink(name)? {
         return Ok(Removed::Replaced);
     }
